@@ -1,0 +1,1 @@
+"""Bundled example model and inputs for `spikemesh demo`."""

@@ -1,0 +1,1 @@
+"""IR passes: pure functions Graph -> Graph (BatchNorm folding, quantization, checks)."""

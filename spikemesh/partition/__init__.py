@@ -1,0 +1,1 @@
+"""Partition: split populations into network groups that fit the target's cores."""

@@ -1,0 +1,1 @@
+"""Core models used by the simulator engines (sync, async, crossbar, training)."""
