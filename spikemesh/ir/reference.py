@@ -18,7 +18,7 @@ import numpy as np
 from spikemesh.errors import GraphError, SimulationError
 from spikemesh.ir.graph import Graph, Input, Projection
 from spikemesh.ir.neurons import ARRAY_PARAMS, DECAY_SHIFT, Neuron
-from spikemesh.ir.projections import Delay, Op
+from spikemesh.ir.projections import Op
 from spikemesh.ir.result import SimResult
 
 
