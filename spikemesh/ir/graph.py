@@ -1,0 +1,315 @@
+"""The spike-graph IR: ``Input``, ``Population``, ``Projection``, ``Output`` and the ``Graph`` that holds them.
+
+A Graph is immutable: passes return new graphs. Construction validates names, shapes and the rule that
+every cycle carries at least one step of delay; errors name the node.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from typing import Any
+
+import networkx as nx
+import numpy as np
+import scipy.sparse as sp
+
+from spikemesh.errors import GraphError
+from spikemesh.ir.neurons import Neuron
+from spikemesh.ir.projections import Delay, Op, Shape
+
+
+@dataclass(frozen=True)
+class Input:
+    """External input: values per step (binary spikes, integer counts or real currents) of ``shape``."""
+
+    name: str
+    shape: Shape
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "shape", tuple(int(s) for s in self.shape))
+
+
+@dataclass(frozen=True)
+class Population:
+    """A group of neurons sharing a model; parameters may vary per neuron."""
+
+    name: str
+    shape: Shape
+    neuron: Neuron
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "shape", tuple(int(s) for s in self.shape))
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+
+@dataclass(frozen=True)
+class Projection:
+    """Edge ``source`` → ``target`` applying ``ops`` in order. ``source`` is an Input or Population; ``target``
+    a Population. Several projections into one population sum (fan-in, e.g. residual connections)."""
+
+    name: str
+    source: str
+    target: str
+    ops: tuple[Op, ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ops", tuple(self.ops))
+
+    @property
+    def delay_op(self) -> Delay | None:
+        delays = [o for o in self.ops if isinstance(o, Delay)]
+        if len(delays) > 1:
+            raise GraphError("at most one Delay per projection", node=self.name, needed=1, available=len(delays))
+        return delays[0] if delays else None
+
+    @property
+    def min_delay(self) -> int:
+        d = self.delay_op
+        return d.min_steps if d is not None else 0
+
+    @property
+    def max_delay(self) -> int:
+        d = self.delay_op
+        return d.max_steps if d is not None else 0
+
+
+@dataclass(frozen=True)
+class Output:
+    """Names a population (or input) whose spikes — or membrane value, for non-spiking populations — are the
+    network's output."""
+
+    name: str
+    source: str
+
+
+@dataclass(frozen=True, eq=False)
+class Graph:
+    """A spiking network. ``dt`` is the step in seconds. Order of tuples is preserved but carries no meaning;
+    execution order comes from ``topological_order()``."""
+
+    inputs: tuple[Input, ...]
+    populations: tuple[Population, ...]
+    projections: tuple[Projection, ...]
+    outputs: tuple[Output, ...]
+    dt: float = 1e-3
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in ("inputs", "populations", "projections", "outputs"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        object.__setattr__(self, "dt", float(self.dt))
+        self._validate()
+
+    # -- lookup ------------------------------------------------------------------------------------
+    @cached_property
+    def nodes(self) -> dict[str, Input | Population | Output]:
+        out: dict[str, Input | Population | Output] = {}
+        for n in (*self.inputs, *self.populations, *self.outputs):
+            out[n.name] = n
+        return out
+
+    @cached_property
+    def population(self) -> dict[str, Population]:
+        return {p.name: p for p in self.populations}
+
+    @cached_property
+    def projection(self) -> dict[str, Projection]:
+        return {p.name: p for p in self.projections}
+
+    def shape_of(self, name: str) -> Shape:
+        node = self.nodes.get(name)
+        if node is None:
+            raise GraphError("no such node", node=name, hint=f"nodes: {', '.join(self.nodes)}")
+        if isinstance(node, Output):
+            return self.shape_of(node.source)
+        return node.shape
+
+    def incoming(self, name: str) -> list[Projection]:
+        return [p for p in self.projections if p.target == name]
+
+    def outgoing(self, name: str) -> list[Projection]:
+        return [p for p in self.projections if p.source == name]
+
+    def chain_shapes(self, proj: Projection) -> list[Shape]:
+        """Shapes before each op and after the last: ``len(ops) + 1`` entries."""
+        shapes = [self.shape_of(proj.source)]
+        for op in proj.ops:
+            shapes.append(op.out_shape(shapes[-1]))
+        return shapes
+
+    # -- validation ----------------------------------------------------------------------------------
+    def _validate(self) -> None:
+        seen: set[str] = set()
+        for n in (*self.inputs, *self.populations, *self.outputs, *self.projections):
+            if not n.name or not isinstance(n.name, str):
+                raise GraphError("every node needs a non-empty name", node=repr(n.name))
+            if n.name in seen:
+                raise GraphError("duplicate name", node=n.name, hint="names of nodes and projections are unique")
+            seen.add(n.name)
+        sources = {i.name for i in self.inputs} | {p.name for p in self.populations}
+        for inp in self.inputs:
+            if not inp.shape or min(inp.shape) < 1:
+                raise GraphError("input shape must be non-empty and positive", node=inp.name, available=inp.shape)
+        for pop in self.populations:
+            if not pop.shape or min(pop.shape) < 1:
+                raise GraphError("population shape must be non-empty and positive", node=pop.name,
+                                 available=pop.shape)
+            pop.neuron.check_shape(pop.shape, pop.name)
+        for proj in self.projections:
+            if proj.source not in sources:
+                raise GraphError(f"source {proj.source!r} is not an input or population", node=proj.name)
+            if proj.target not in self.population:
+                raise GraphError(f"target {proj.target!r} is not a population", node=proj.name)
+            try:
+                shapes = self.chain_shapes(proj)
+                proj.delay_op  # noqa: B018  (checks at most one Delay)
+            except GraphError as e:
+                raise GraphError(f"{e}", node=proj.name) from None
+            want = self.population[proj.target].shape
+            if shapes[-1] != want:
+                raise GraphError(
+                    f"projection output shape does not match target {proj.target!r}",
+                    node=proj.name, needed=want, available=shapes[-1],
+                    hint="add a Reshape/Flatten or fix the layer sizes",
+                )
+            for op in proj.ops:
+                for fname in op.array_fields:
+                    arr = getattr(op, fname)
+                    if arr is not None and arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
+                        raise GraphError(f"{type(op).__name__}.{fname} holds NaN or inf", node=proj.name,
+                                         hint="check the trained weights")
+        for out in self.outputs:
+            if out.source not in sources:
+                raise GraphError(f"output source {out.source!r} is not an input or population", node=out.name)
+        self.topological_order()
+
+    # -- order ---------------------------------------------------------------------------------------
+    def dependency_graph(self, zero_delay_only: bool = True) -> nx.DiGraph:
+        g = nx.DiGraph()
+        g.add_nodes_from(i.name for i in self.inputs)
+        g.add_nodes_from(p.name for p in self.populations)
+        for proj in self.projections:
+            if not zero_delay_only or proj.min_delay == 0:
+                g.add_edge(proj.source, proj.target, projection=proj.name)
+        return g
+
+    def topological_order(self) -> list[str]:
+        """Inputs and populations in the order one step evaluates them (zero-delay edges respected,
+        ties broken by declaration order). Raises GraphError naming a cycle without delay."""
+        g = self.dependency_graph()
+        rank = {n: i for i, n in enumerate(g.nodes)}
+        try:
+            return list(nx.lexicographical_topological_sort(g, key=rank.__getitem__))
+        except nx.NetworkXUnfeasible:
+            cycle = nx.find_cycle(g)
+            names = " -> ".join([u for u, _ in cycle] + [cycle[0][0]])
+            raise GraphError(
+                f"cycle without delay: {names}", node=cycle[0][0], needed="delay >= 1 step on some edge",
+                available=0, hint="add a Delay(1) to a projection on the cycle",
+            ) from None
+
+    def layers(self) -> list[str]:
+        """Populations in execution order."""
+        return [n for n in self.topological_order() if n in self.population]
+
+    # -- statistics ----------------------------------------------------------------------------------
+    @property
+    def n_neurons(self) -> int:
+        return sum(p.size for p in self.populations)
+
+    def projection_csr(self, proj: Projection | str) -> sp.csr_matrix:
+        """Neuron-level connectivity ``[n_source, n_target]`` of a whole chain (product of its operators)."""
+        if isinstance(proj, str):
+            proj = self.projection[proj]
+        shapes = self.chain_shapes(proj)
+        m: sp.csr_matrix | None = None
+        for op, shp in zip(proj.ops, shapes):
+            if isinstance(op, Delay):
+                continue
+            c = op.to_csr(shp)
+            m = c if m is None else (m @ c).tocsr()
+        if m is None:
+            m = sp.identity(math.prod(shapes[0]), format="csr")
+        return m
+
+    def projection_stats(self, proj: Projection) -> dict[str, Any]:
+        """Synapse count and fan-in / fan-out (per neuron: max and mean) of a projection."""
+        shapes = self.chain_shapes(proj)
+        if len([o for o in proj.ops if not isinstance(o, Delay)]) <= 1:
+            op = next((o for o in proj.ops if not isinstance(o, Delay)), None)
+            if op is None:
+                fi = np.ones(shapes[-1], dtype=np.int64)
+                fo = np.ones(shapes[0], dtype=np.int64)
+            else:
+                i = proj.ops.index(op)
+                fi, fo = op.fan_in(shapes[i]), op.fan_out(shapes[i])
+        else:
+            m = self.projection_csr(proj)
+            fo = np.diff(m.indptr)
+            fi = np.diff(m.tocsc().indptr)
+        return {
+            "synapses": int(fi.sum()),
+            "fan_in_max": int(fi.max()), "fan_in_mean": float(fi.mean()),
+            "fan_out_max": int(fo.max()), "fan_out_mean": float(fo.mean()),
+        }
+
+    def summary(self) -> dict[str, Any]:
+        """Layers, neurons, synapses and per-layer fan-in / fan-out."""
+        layers = []
+        total_syn = 0
+        for name in self.layers():
+            pop = self.population[name]
+            inc = [self.projection_stats(p) for p in self.incoming(name)]
+            syn = sum(s["synapses"] for s in inc)
+            total_syn += syn
+            layers.append({
+                "name": name, "kind": pop.neuron.kind, "shape": list(pop.shape), "neurons": pop.size,
+                "synapses": syn, "fan_in_max": max((s["fan_in_max"] for s in inc), default=0),
+                "fan_out_max": max((self.projection_stats(p)["fan_out_max"] for p in self.outgoing(name)),
+                                   default=0),
+                "sources": [p.source for p in self.incoming(name)],
+            })
+        return {"neurons": self.n_neurons, "synapses": total_syn, "layers": layers, "dt": self.dt,
+                "inputs": {i.name: list(i.shape) for i in self.inputs},
+                "outputs": {o.name: o.source for o in self.outputs}}
+
+    @property
+    def is_quantized(self) -> bool:
+        """True when every population carries bit widths (integer semantics)."""
+        return bool(self.populations) and all(p.neuron.state_bits is not None for p in self.populations)
+
+    # -- editing -------------------------------------------------------------------------------------
+    def replace(self, **changes: Any) -> Graph:
+        return replace(self, **changes)
+
+    def with_population(self, pop: Population) -> Graph:
+        return self.replace(populations=tuple(pop if p.name == pop.name else p for p in self.populations))
+
+    def with_projection(self, proj: Projection) -> Graph:
+        return self.replace(projections=tuple(proj if p.name == proj.name else p for p in self.projections))
+
+    # -- persistence -----------------------------------------------------------------------------------
+    def save(self, path: Any) -> None:
+        from spikemesh.ir.serialize import save_graph
+
+        save_graph(self, path)
+
+    @staticmethod
+    def load(path: Any) -> Graph:
+        from spikemesh.ir.serialize import load_graph
+
+        return load_graph(path)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Graph):
+            return NotImplemented
+        return (self.inputs == other.inputs and self.populations == other.populations
+                and self.projections == other.projections and self.outputs == other.outputs
+                and self.dt == other.dt and self.metadata == other.metadata)
+
+    __hash__ = None  # type: ignore[assignment]

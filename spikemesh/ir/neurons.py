@@ -1,0 +1,175 @@
+"""Neuron models of the IR: discrete-time, with every parameter that decides spike-exact behaviour.
+
+Per-step update order is defined in docs/semantics.md and implemented in ir/reference.py. Parameters are
+per-neuron arrays (any array broadcastable to the population shape; scalars are stored as 0-d arrays).
+Units: membrane quantities are in the population's own units (after quantization: integer state units);
+``refractory`` in steps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+import numpy as np
+
+from spikemesh.errors import GraphError
+
+KINDS = ("IF", "LIF", "CubaLIF", "LI", "CubaLI", "Integrator")
+SPIKING_KINDS = frozenset({"IF", "LIF", "CubaLIF"})
+CURRENT_KINDS = frozenset({"CubaLIF", "CubaLI"})
+COMPARISONS = (">=", ">")
+RESETS = ("zero", "subtract", "none")
+RESET_TIMINGS = ("before_decay", "after_decay")
+ARRAY_PARAMS = ("beta", "alpha", "gain", "syn_gain", "leak", "threshold", "v_reset")
+#: Integer mode applies a decay factor as trunc(v * round(beta * 2**DECAY_SHIFT) / 2**DECAY_SHIFT).
+DECAY_SHIFT = 12
+
+
+def _as_param(value: Any) -> np.ndarray:
+    arr = np.array(value, dtype=np.float64)
+    arr.setflags(write=False)
+    return arr
+
+
+@dataclass(frozen=True, eq=False)
+class Neuron:
+    """A neuron model.
+
+    kind: "IF" (β = 1), "LIF", "CubaLIF" (current-based: a synaptic current with decay α feeds the
+    membrane), non-spiking "LI", "CubaLI" and "Integrator" (β = 1, a readout).
+    beta: membrane decay per step. alpha: synaptic-current decay per step (Cuba kinds).
+    gain: gain from the (synaptic) input onto the membrane. syn_gain: gain from input onto the current.
+    leak: constant added to the membrane each step (bias, or (1-β)·v_leak for NIR's LIF).
+    threshold, comparison (">=" or ">"), reset ("zero": set to v_reset; "subtract": v -= threshold; "none").
+    reset_timing: "before_decay" resets right after firing, so the next step decays the reset value
+    (SpikingJelly, sinabs, Lava); "after_decay" applies the previous step's reset after this step's decay and
+    input (snnTorch's delayed reset). refractory: steps a neuron ignores input after a spike.
+    v_min / v_max: clamp of the stored state at the end of each step. weight_bits / state_bits: set once
+    quantized; state_bits also saturates the state to its signed range.
+    """
+
+    kind: str
+    beta: Any = 1.0
+    alpha: Any = 0.0
+    gain: Any = 1.0
+    syn_gain: Any = 1.0
+    leak: Any = 0.0
+    threshold: Any = 1.0
+    v_reset: Any = 0.0
+    comparison: str = ">="
+    reset: str = "subtract"
+    reset_timing: str = "before_decay"
+    refractory: int = 0
+    v_min: float | None = None
+    v_max: float | None = None
+    weight_bits: int | None = None
+    state_bits: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise GraphError(f"unknown neuron kind {self.kind!r}", hint=f"use one of {', '.join(KINDS)}")
+        for name in ARRAY_PARAMS:
+            object.__setattr__(self, name, _as_param(getattr(self, name)))
+        if self.kind in ("IF", "Integrator") and np.any(self.beta != 1.0):
+            raise GraphError(f"{self.kind} neurons have beta = 1", needed=1.0, available=self.beta.tolist())
+        if self.comparison not in COMPARISONS:
+            raise GraphError(f"comparison must be one of {COMPARISONS}", available=self.comparison)
+        if self.reset not in RESETS:
+            raise GraphError(f"reset must be one of {RESETS}", available=self.reset)
+        if self.reset_timing not in RESET_TIMINGS:
+            raise GraphError(f"reset_timing must be one of {RESET_TIMINGS}", available=self.reset_timing)
+        if int(self.refractory) != self.refractory or self.refractory < 0:
+            raise GraphError("refractory must be a non-negative number of steps", available=self.refractory)
+        object.__setattr__(self, "refractory", int(self.refractory))
+        for name in ARRAY_PARAMS:
+            if not np.all(np.isfinite(getattr(self, name))):
+                raise GraphError(f"neuron parameter {name} is not finite", hint="check the source model")
+
+    @property
+    def spiking(self) -> bool:
+        return self.kind in SPIKING_KINDS
+
+    @property
+    def has_current(self) -> bool:
+        return self.kind in CURRENT_KINDS
+
+    def state_bounds(self) -> tuple[float, float]:
+        """(low, high) bounds of the stored membrane state: v_min/v_max and the state_bits range."""
+        lo, hi = -np.inf, np.inf
+        if self.state_bits is not None:
+            lo, hi = -(2.0 ** (self.state_bits - 1)), 2.0 ** (self.state_bits - 1) - 1
+        if self.v_min is not None:
+            lo = max(lo, self.v_min)
+        if self.v_max is not None:
+            hi = min(hi, self.v_max)
+        return lo, hi
+
+    def check_shape(self, shape: tuple[int, ...], node: str) -> None:
+        for name in ARRAY_PARAMS:
+            arr = getattr(self, name)
+            try:
+                np.broadcast_to(arr, shape)
+            except ValueError:
+                raise GraphError(
+                    f"neuron parameter {name} does not broadcast to the population shape",
+                    node=node, needed=shape, available=arr.shape,
+                ) from None
+
+    def replace(self, **changes: Any) -> Neuron:
+        return replace(self, **changes)
+
+    def to_dict(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """(JSON-able scalars, arrays) for serialisation."""
+        meta: dict[str, Any] = {}
+        arrays: dict[str, np.ndarray] = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if f.name in ARRAY_PARAMS:
+                arrays[f.name] = np.asarray(v)
+            else:
+                meta[f.name] = v
+        return meta, arrays
+
+    @classmethod
+    def from_dict(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Neuron:
+        return cls(**meta, **{k: arrays[k] for k in ARRAY_PARAMS if k in arrays})
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Neuron):
+            return NotImplemented
+        for f in fields(self):
+            a, b = getattr(self, f.name), getattr(other, f.name)
+            if f.name in ARRAY_PARAMS:
+                if a.shape != b.shape or not np.array_equal(a, b):
+                    return False
+            elif a != b:
+                return False
+        return True
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def IF(threshold: Any = 1.0, **kw: Any) -> Neuron:
+    """Integrate-and-fire (β = 1)."""
+    return Neuron("IF", beta=1.0, threshold=threshold, **kw)
+
+
+def LIF(beta: Any, threshold: Any = 1.0, **kw: Any) -> Neuron:
+    """Leaky integrate-and-fire with decay β per step."""
+    return Neuron("LIF", beta=beta, threshold=threshold, **kw)
+
+
+def CubaLIF(alpha: Any, beta: Any, threshold: Any = 1.0, **kw: Any) -> Neuron:
+    """Current-based LIF: i ← α·i + syn_gain·x; v ← β·v + gain·i + leak."""
+    return Neuron("CubaLIF", alpha=alpha, beta=beta, threshold=threshold, **kw)
+
+
+def LI(beta: Any, **kw: Any) -> Neuron:
+    """Non-spiking leaky integrator; its output is its membrane value."""
+    return Neuron("LI", beta=beta, reset="none", **kw)
+
+
+def Integrator(**kw: Any) -> Neuron:
+    """Non-spiking readout that sums its input (β = 1)."""
+    return Neuron("Integrator", beta=1.0, reset="none", **kw)

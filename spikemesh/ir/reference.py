@@ -1,0 +1,256 @@
+"""The reference executor: the golden semantics of the IR, step by step in NumPy.
+
+Every other engine must reproduce these spikes exactly on integer (quantized) models. The per-step update
+order, with formulas, is documented in docs/semantics.md; keep the two in agreement.
+
+Modes: "float" computes in float64; "int" computes in int64 and requires integer weights, inputs and neuron
+parameters, and decay factors representable as ``k / 2**DECAY_SHIFT``. "auto" picks "int" for quantized graphs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from spikemesh.errors import GraphError, SimulationError
+from spikemesh.ir.graph import Graph, Input, Projection
+from spikemesh.ir.neurons import ARRAY_PARAMS, DECAY_SHIFT, Neuron
+from spikemesh.ir.projections import Op
+from spikemesh.ir.result import SimResult
+
+
+def normalize_inputs(graph: Graph, inputs: Any) -> tuple[dict[str, np.ndarray], int, int]:
+    """Map ``inputs`` (an array ``[T, B, *shape]`` for a single-input graph, or a dict per input name) to a
+    dict of arrays; returns (dict, T, B)."""
+    if not graph.inputs:
+        raise SimulationError("the graph has no Input node")
+    if not isinstance(inputs, Mapping):
+        if len(graph.inputs) != 1:
+            raise SimulationError("the graph has several inputs; pass a dict name -> array",
+                                  needed=[i.name for i in graph.inputs], available="one array")
+        inputs = {graph.inputs[0].name: inputs}
+    out: dict[str, np.ndarray] = {}
+    T = B = None
+    for inp in graph.inputs:
+        if inp.name not in inputs:
+            raise SimulationError("missing input array", node=inp.name)
+        x = np.asarray(inputs[inp.name])
+        if x.ndim == len(inp.shape) + 1:  # [T, *shape] -> batch of one
+            x = x[:, None]
+        if x.ndim != len(inp.shape) + 2 or tuple(x.shape[2:]) != inp.shape:
+            raise SimulationError("input array shape mismatch", node=inp.name,
+                                  needed=f"[T, B, {', '.join(map(str, inp.shape))}]", available=list(x.shape))
+        if not np.all(np.isfinite(x)):
+            raise SimulationError("input holds NaN or inf", node=inp.name)
+        if T is None:
+            T, B = x.shape[0], x.shape[1]
+        elif (T, B) != x.shape[:2]:
+            raise SimulationError("inputs disagree on [T, B]", node=inp.name, needed=(T, B), available=x.shape[:2])
+        out[inp.name] = x
+    assert T is not None and B is not None
+    return out, T, B
+
+
+def resolve_mode(graph: Graph, mode: str) -> str:
+    if mode == "auto":
+        return "int" if graph.is_quantized else "float"
+    if mode not in ("int", "float"):
+        raise SimulationError(f"unknown mode {mode!r}", hint="use 'auto', 'int' or 'float'")
+    return mode
+
+
+def _require_int(arr: np.ndarray, what: str, node: str) -> np.ndarray:
+    if arr.dtype.kind in "iub":
+        return arr.astype(np.int64)
+    if not np.all(arr == np.round(arr)):
+        raise GraphError(f"{what} is not integer in int mode", node=node, hint="quantize() the graph first")
+    return arr.astype(np.int64)
+
+
+def decay_q(beta: np.ndarray, node: str) -> np.ndarray:
+    """Integer decay multiplier k with β = k / 2**DECAY_SHIFT (exact), else GraphError."""
+    k = np.round(beta * (1 << DECAY_SHIFT))
+    if not np.allclose(k / (1 << DECAY_SHIFT), beta, rtol=0, atol=1e-12):
+        raise GraphError(f"decay not representable as k/2^{DECAY_SHIFT} in int mode", node=node,
+                         available=np.unique(beta)[:4].tolist(), hint="quantize() rounds decays to that grid")
+    return k.astype(np.int64)
+
+
+def int_decay(v: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """trunc(v · k / 2**DECAY_SHIFT), rounding toward zero (as Loihi-style fixed-point decay)."""
+    p = v * k
+    return np.sign(p) * (np.abs(p) >> DECAY_SHIFT)
+
+
+class _PopState:
+    """Mutable state of one population during a run."""
+
+    def __init__(self, name: str, neuron: Neuron, shape: tuple[int, ...], B: int, integer: bool) -> None:
+        self.name = name
+        self.n = neuron
+        full = (B, *shape)
+        dtype = np.int64 if integer else np.float64
+        self.integer = integer
+        self.p: dict[str, np.ndarray] = {}
+        for k in ARRAY_PARAMS:
+            a = np.broadcast_to(getattr(neuron, k), shape)
+            if integer and k not in ("beta", "alpha"):
+                a = _require_int(a, f"neuron parameter {k}", name)
+            self.p[k] = a
+        if integer:
+            self.beta_k = decay_q(self.p["beta"], name)
+            self.alpha_k = decay_q(self.p["alpha"], name) if neuron.has_current else None
+        lo, hi = neuron.state_bounds()
+        if integer:
+            lo = -np.inf if lo == -np.inf else math.ceil(lo)
+            hi = np.inf if hi == np.inf else math.floor(hi)
+        self.lo, self.hi = lo, hi
+        self.v = np.zeros(full, dtype=dtype)
+        self.i = np.zeros(full, dtype=dtype) if neuron.has_current else None
+        self.s_prev = np.zeros(full, dtype=bool)
+        self.ref = np.zeros(full, dtype=np.int64) if neuron.refractory else None
+
+    def _reset(self, v: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        n = self.n
+        if n.reset == "zero":
+            return np.where(mask, self.p["v_reset"].astype(v.dtype), v)
+        if n.reset == "subtract":
+            return v - mask * self.p["threshold"].astype(v.dtype)
+        return v
+
+    def step(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Advance one step with input ``x``; returns (spikes bool, state after the step)."""
+        n, p = self.n, self.p
+        if self.integer:
+            x = _require_int(x, "input current", self.name)
+        if self.i is not None:
+            i_dec = int_decay(self.i, self.alpha_k) if self.integer else p["alpha"] * self.i
+            self.i = i_dec + p["syn_gain"] * x
+            drive = self.i
+        else:
+            drive = x
+        v_dec = int_decay(self.v, self.beta_k) if self.integer else p["beta"] * self.v
+        v_new = v_dec + p["gain"] * drive + p["leak"]
+        if n.reset_timing == "after_decay":
+            v_new = self._reset(v_new, self.s_prev)
+        if self.ref is not None:
+            active = self.ref == 0
+            v_new = np.where(active, v_new, self.v)
+        else:
+            active = None
+        if n.spiking:
+            thr = p["threshold"]
+            s = v_new >= thr if n.comparison == ">=" else v_new > thr
+            if active is not None:
+                s &= active
+            if n.reset_timing == "before_decay":
+                v_new = self._reset(v_new, s)
+        else:
+            s = np.zeros(v_new.shape, dtype=bool)
+        if self.lo != -np.inf or self.hi != np.inf:
+            v_new = np.clip(v_new, self.lo, self.hi)
+        if self.ref is not None:
+            self.ref = np.where(s, n.refractory, np.maximum(self.ref - 1, 0))
+        self.v = v_new
+        self.s_prev = s
+        return s, v_new
+
+
+def apply_ops(ops: Sequence[Op], x: np.ndarray) -> np.ndarray:
+    for op in ops:
+        x = op.apply(x)
+    return x
+
+
+class _DelayLine:
+    """Ring buffer of a projection's signal at its Delay op, with per-element delays."""
+
+    def __init__(self, proj: Projection, graph: Graph, B: int, dtype: Any) -> None:
+        d = proj.delay_op
+        assert d is not None
+        k = proj.ops.index(d)
+        self.pre, self.post = proj.ops[:k], proj.ops[k + 1:]
+        shape = graph.chain_shapes(proj)[k]
+        self.n = math.prod(shape)
+        self.shape = shape
+        self.slots = d.max_steps + 1
+        self.d = np.broadcast_to(d.steps, shape).reshape(-1)
+        self.buf = np.zeros((self.slots, B, self.n), dtype=dtype)
+        self.written = -1
+
+    def push(self, t: int, src: np.ndarray) -> None:
+        y = apply_ops(self.pre, src)
+        self.buf[t % self.slots] = y.reshape(y.shape[0], -1)
+        self.written = t
+
+    def read(self, t: int) -> np.ndarray:
+        src_t = t - self.d
+        got = self.buf[src_t % self.slots, :, np.arange(self.n)].T  # [B, n]
+        got = np.where((src_t >= 0)[None, :], got, 0)
+        return apply_ops(self.post, got.reshape((got.shape[0], *self.shape)))
+
+
+def run_reference(graph: Graph, inputs: Any, record: Sequence[str] | None = None, mode: str = "auto") -> SimResult:
+    """Execute ``graph`` on ``inputs`` (``[T, B, *input_shape]`` or a dict per input name).
+
+    Returns spikes of every spiking population (bool ``[T, B, *shape]``), the state of populations named in
+    ``record`` and of every non-spiking population (``v``), and the output node values.
+    """
+    mode = resolve_mode(graph, mode)
+    integer = mode == "int"
+    xs, T, B = normalize_inputs(graph, inputs)
+    dtype = np.int64 if integer else np.float64
+    if integer:
+        xs = {k: _require_int(v, "input", k) for k, v in xs.items()}
+    record = list(record or [])
+    for r in record:
+        if r not in graph.population:
+            raise SimulationError("cannot record: not a population", node=r,
+                                  hint=f"populations: {', '.join(graph.population)}")
+    order = graph.topological_order()
+    states = {p.name: _PopState(p.name, p.neuron, p.shape, B, integer) for p in graph.populations}
+    delays = {pr.name: _DelayLine(pr, graph, B, dtype) for pr in graph.projections if pr.delay_op is not None}
+    incoming = {n: graph.incoming(n) for n in graph.population}
+    outgoing_delayed = {n: [delays[pr.name] for pr in graph.outgoing(n) if pr.name in delays] for n in order}
+    spikes = {p.name: np.zeros((T, B, *p.shape), dtype=bool) for p in graph.populations if p.neuron.spiking}
+    traced = set(record) | {p.name for p in graph.populations if not p.neuron.spiking}
+    v_rec = {n: np.zeros((T, B, *graph.population[n].shape), dtype=dtype) for n in traced}
+    for t in range(T):
+        values: dict[str, np.ndarray] = {}
+        for name in order:
+            node = graph.nodes[name]
+            if isinstance(node, Input):
+                out = xs[name][t].astype(dtype)
+            else:
+                st = states[name]
+                total = np.zeros((B, *node.shape), dtype=dtype)
+                for pr in incoming[name]:
+                    if pr.name in delays:
+                        total = total + delays[pr.name].read(t)
+                    else:
+                        total = total + apply_ops(pr.ops, values[pr.source])
+                s, v = st.step(total)
+                if node.neuron.spiking:
+                    spikes[name][t] = s
+                    out = s.astype(dtype)
+                else:
+                    out = v
+                if name in v_rec:
+                    v_rec[name][t] = v
+            values[name] = out
+            for dl in outgoing_delayed[name]:
+                dl.push(t, out)
+    outputs = {}
+    for o in graph.outputs:
+        if o.source in spikes:
+            outputs[o.name] = spikes[o.source]
+        elif o.source in v_rec:
+            outputs[o.name] = v_rec[o.source]
+        else:
+            outputs[o.name] = xs[o.source]
+    return SimResult(
+        spikes=spikes, v={k: v_rec[k] for k in v_rec}, outputs=outputs, engine="reference", steps=T, mode=mode,
+    )
