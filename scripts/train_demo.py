@@ -1,15 +1,17 @@
-"""Train the bundled demo SNN and write ``spikemesh/data/demo_model.npz``.
+"""Train the bundled demo SNN and write ``spikemesh/data/demo_model.smg`` and ``spikemesh/data/demo_inputs.npz``.
 
-Run once from the repository root: ``python scripts/train_demo.py`` (about a minute on one CPU core).
+Run once from the repository root: ``python scripts/train_demo.py`` (about a minute on one CPU core; it uses one
+torch thread and deterministic algorithms, so the same torch build gives the same weights).
 
-Network (no biases): Conv2d(2->8,k3,p1) -> LIF -> SumPool2d(2) -> Conv2d(8->16,k3,p1) -> LIF -> SumPool2d(2)
--> Flatten -> Linear(256->4) -> LIF; the class is the argmax of output spike counts. LIF semantics are the IR's
-(see spikemesh/data/demo_torch.py): v = beta*v + I; s = v >= theta; v -= theta*s; beta = 7/8, theta = 1.
-Training: surrogate-gradient BPTT (fast sigmoid, slope 5), cross-entropy on output spike counts, Adam.
-Data: ``spikemesh.data.shapes.make_shapes`` -- generated, nothing downloaded.
-
-It also reports the accuracy of an int8 version: per layer s = max|w| / 127, w_q = round(w / s),
-theta_q = round(theta / s), integer membrane with decay v <- trunc_toward_zero(7 v / 8) (beta = 7/8 exactly).
+Network: see spikemesh/data/demo_torch.py (Conv-IF-SumPool-Conv-IF-SumPool-Dense-IF, no biases, subtractive reset).
+Data: ``spikemesh.data.shapes.make_shapes`` -- generated, nothing downloaded; train / test / bundled sets use
+different seeds.
+Training: float model with threshold 1, surrogate-gradient BPTT (fast sigmoid, slope 5), cross-entropy on output
+spike counts, Adam with cosine learning-rate decay.
+Quantization (per layer, the sinabs/Speck rule of shared/research/speck.md §2.3): scale = min(scale of the weights
+into 8 bits, scale of the threshold into 16 bits); w_q = round(w * scale), theta_q = round(1 * scale). The exported
+graph holds these integers with weight_bits = 8 and state_bits = 16 (the membrane saturates to int16, as Speck's
+16-bit state [speck.md §1.4]), so it is an integer model: every engine must reproduce its spikes exactly.
 """
 
 from __future__ import annotations
@@ -26,78 +28,106 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from spikemesh.data.demo_torch import forward, sum_pool2d  # noqa: E402
-from spikemesh.data.shapes import make_shapes  # noqa: E402
+from spikemesh.data.demo import DEMO_INPUTS, DEMO_MODEL, accuracy  # noqa: E402
+from spikemesh.data.demo_torch import (  # noqa: E402
+    LAYERS,
+    WEIGHT_SHAPES,
+    DemoParams,
+    forward,
+    predict,
+    run_torch,
+)
+from spikemesh.data.shapes import CLASS_NAMES, make_shapes  # noqa: E402
+from spikemesh.ir import (  # noqa: E402
+    IF,
+    LIF,
+    Conv2d,
+    Dense,
+    Flatten,
+    Graph,
+    Input,
+    Output,
+    Population,
+    Projection,
+    SumPool2d,
+)
+from spikemesh.ir.reference import run_reference  # noqa: E402
 
-BETA = 0.875  # 7/8: exactly representable; integer hardware decays with a multiply by 7 and a shift by 3
-THRESHOLD = 1.0
 T = 20
 SIZE = 16
+THRESHOLD = 1.0
+WEIGHT_BITS, STATE_BITS = 8, 16  # Speck's precisions (shared/research/speck.md §2.3)
 TRAIN_SEED, TEST_SEED, BUNDLE_SEED, TORCH_SEED = 1, 2, 3, 0
 N_TRAIN, N_TEST, N_BUNDLE = 2000, 1000, 64
 SLOPE = 5.0
-WEIGHT_NAMES = ("conv1.weight", "conv2.weight", "fc.weight")
+INIT_GAIN = {"conv1": 3.0, "conv2": 1.0, "fc": 1.0}  # conv1 larger so sparse events drive spikes at the start
 
 
 def init_weights(gen: torch.Generator) -> dict[str, torch.Tensor]:
-    """Uniform init scaled so that sparse binary inputs drive the first layers to spike at the start."""
-    shapes = {"conv1.weight": (8, 2, 3, 3), "conv2.weight": (16, 8, 3, 3), "fc.weight": (4, 256)}
-    gains = {"conv1.weight": 3.0, "conv2.weight": 1.0, "fc.weight": 1.0}
+    """Uniform in +-gain * sqrt(3 / fan_in) per layer."""
     out = {}
-    for name, shape in shapes.items():
-        fan_in = int(np.prod(shape[1:]))
-        bound = gains[name] * (3.0 / fan_in) ** 0.5
-        w = (torch.rand(shape, generator=gen) * 2 - 1) * bound
-        out[name] = w.requires_grad_(True)
+    for name in LAYERS:
+        shape = WEIGHT_SHAPES[name]
+        bound = INIT_GAIN[name] * (3.0 / int(np.prod(shape[1:]))) ** 0.5
+        out[name] = ((torch.rand(shape, generator=gen) * 2 - 1) * bound).requires_grad_(True)
     return out
 
 
-def accuracy_float(weights: dict[str, torch.Tensor], x: np.ndarray, y: np.ndarray, batch: int = 250) -> float:
+def evaluate(params: DemoParams, x: np.ndarray, y: np.ndarray, integer: bool, batch: int = 250) -> float:
+    """Accuracy of the spike-count readout over ``x [T, N, ...]``."""
     correct = 0
-    with torch.no_grad():
-        for i in range(0, len(y), batch):
-            counts = forward(weights, torch.from_numpy(x[:, i : i + batch]), BETA, THRESHOLD)["lif3"].sum(0)
-            correct += int((counts.argmax(1).numpy() == y[i : i + batch]).sum())
+    for i in range(0, len(y), batch):
+        out = run_torch(params, x[:, i : i + batch], integer=integer)["fc"]
+        correct += int((predict(out) == y[i : i + batch]).sum())
     return correct / len(y)
 
 
-def quantize(weights: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, int]]:
-    """Per-layer int8: s = max|w|/127, w_q = round(w/s), theta_q = round(theta/s). Returns (w_q, theta_q)."""
-    wq, thq = {}, {}
-    for name in WEIGHT_NAMES:
-        w = weights[name].detach().to(torch.float64)
-        s = w.abs().max().item() / 127.0
-        wq[name] = torch.round(w / s)
-        thq[name] = int(round(THRESHOLD / s))
-    return wq, thq
+def _scale(x: np.ndarray, bits: int) -> float:
+    """sinabs ``determine_discretization_scale`` (speck.md §2.3): map the dominant extreme onto the signed range."""
+    lo_d, hi_d = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+    lo, hi = float(np.min(x)), float(np.max(x))
+    if abs(lo) <= abs(hi) * abs(lo_d / hi_d):
+        return abs(hi_d / hi)
+    return abs(lo_d / lo)
 
 
-def lif_int(current: np.ndarray, theta: int) -> np.ndarray:
-    """Integer LIF over int64 currents [T, ...]: v = trunc0(7v/8) + I; s = v >= theta; v -= theta*s."""
-    v = np.zeros(current.shape[1:], dtype=np.int64)
-    out = np.zeros(current.shape, dtype=bool)
-    for t in range(current.shape[0]):
-        v = np.sign(v) * ((np.abs(v) * 7) // 8) + current[t]  # decay rounds toward zero for both signs
-        s = v >= theta
-        v = v - theta * s
-        out[t] = s
-    return out
+def quantize(params: DemoParams) -> tuple[DemoParams, dict[str, float]]:
+    """Integer weights (8 bits) and thresholds (16 bits) per layer; returns (integer params, scale per layer)."""
+    wq, thq, scales = {}, {}, {}
+    for name in LAYERS:
+        w = params.weights[name].detach().to(torch.float64).numpy()
+        s = min(_scale(w, WEIGHT_BITS), _scale(np.array([params.thresholds[name]]), STATE_BITS))
+        wq[name] = torch.from_numpy(np.round(w * s))
+        thq[name] = float(np.round(params.thresholds[name] * s))
+        scales[name] = s
+    lo, hi = -(2 ** (STATE_BITS - 1)), 2 ** (STATE_BITS - 1) - 1
+    return DemoParams(wq, params.beta, thq, (float(lo), float(hi))), scales
 
 
-def accuracy_int8(wq: dict[str, torch.Tensor], thq: dict[str, int], x: np.ndarray, y: np.ndarray) -> float:
-    """Integer evaluation; float64 convolutions of small integers are exact, then cast to int64."""
-    Tn, B = x.shape[:2]
+def build_graph(q: DemoParams, metadata: dict) -> Graph:
+    """The IR graph of the integer network."""
+    def neuron(name: str):
+        kw = dict(threshold=int(q.thresholds[name]), reset="subtract", reset_timing="before_decay",
+                  comparison=">=", weight_bits=WEIGHT_BITS, state_bits=STATE_BITS)
+        return IF(**kw) if q.beta == 1.0 else LIF(q.beta, **kw)
 
-    def per_step(fn, a: np.ndarray) -> np.ndarray:
-        r = fn(torch.from_numpy(a.reshape(Tn * B, *a.shape[2:]).astype(np.float64))).numpy()
-        return np.rint(r).astype(np.int64).reshape(Tn, B, *r.shape[1:])
-
-    s1 = lif_int(per_step(lambda a: F.conv2d(a, wq["conv1.weight"], padding=1), x), thq["conv1.weight"])
-    c2 = per_step(lambda a: F.conv2d(sum_pool2d(a), wq["conv2.weight"], padding=1), s1)
-    s2 = lif_int(c2, thq["conv2.weight"])
-    c3 = per_step(lambda a: F.linear(sum_pool2d(a).flatten(1), wq["fc.weight"]), s2)
-    s3 = lif_int(c3, thq["fc.weight"])
-    return float((s3.sum(0).argmax(1) == y).mean())
+    w = {k: v.numpy() for k, v in q.weights.items()}
+    return Graph(
+        inputs=(Input("events", (2, SIZE, SIZE)),),
+        populations=(
+            Population("conv1", (8, SIZE, SIZE), neuron("conv1")),
+            Population("conv2", (16, SIZE // 2, SIZE // 2), neuron("conv2")),
+            Population("fc", (4,), neuron("fc")),
+        ),
+        projections=(
+            Projection("events->conv1", "events", "conv1", (Conv2d(w["conv1"], padding=1),)),
+            Projection("conv1->conv2", "conv1", "conv2", (SumPool2d(2), Conv2d(w["conv2"], padding=1))),
+            Projection("conv2->fc", "conv2", "fc", (SumPool2d(2), Flatten(), Dense(w["fc"]))),
+        ),
+        outputs=(Output("class", "fc"),),
+        dt=1e-3,
+        metadata=metadata,
+    )
 
 
 def main() -> None:
@@ -105,7 +135,8 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=12)
     ap.add_argument("--batch", type=int, default=50)
     ap.add_argument("--lr", type=float, default=3e-3)
-    ap.add_argument("--out", type=Path, default=ROOT / "spikemesh" / "data" / "demo_model.npz")
+    ap.add_argument("--beta", type=float, default=1.0, help="membrane decay per step; 1 = IF (Speck-compatible)")
+    ap.add_argument("--out-dir", type=Path, default=ROOT / "spikemesh" / "data")
     args = ap.parse_args()
 
     torch.set_num_threads(1)
@@ -118,6 +149,7 @@ def main() -> None:
     x_bundle, y_bundle = make_shapes(N_BUNDLE, BUNDLE_SEED, T=T, size=SIZE)
 
     weights = init_weights(gen)
+    params = DemoParams(weights, args.beta, {name: THRESHOLD for name in LAYERS})
     opt = torch.optim.Adam(list(weights.values()), lr=args.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=args.epochs)
     t_start = time.perf_counter()
@@ -126,9 +158,8 @@ def main() -> None:
         total, correct = 0.0, 0
         for i in range(0, N_TRAIN, args.batch):
             idx = perm[i : i + args.batch]
-            xb = torch.from_numpy(x_train[:, idx])
             yb = torch.from_numpy(y_train[idx])
-            counts = forward(weights, xb, BETA, THRESHOLD, surrogate_slope=SLOPE)["lif3"].sum(0)
+            counts = forward(params, torch.from_numpy(x_train[:, idx]), surrogate_slope=SLOPE)["fc"].sum(0)
             loss = F.cross_entropy(counts, yb)
             opt.zero_grad()
             loss.backward()
@@ -138,38 +169,67 @@ def main() -> None:
         sched.step()
         print(f"epoch {epoch + 1:2d}  loss {total / N_TRAIN:.4f}  train acc (running) {correct / N_TRAIN:.3f}"
               f"  {time.perf_counter() - t_start:.1f} s", flush=True)
-    train_time = time.perf_counter() - t_start
+    print(f"training time {time.perf_counter() - t_start:.1f} s (1 thread)")
 
-    train_acc = accuracy_float(weights, x_train, y_train)
-    test_acc = accuracy_float(weights, x_test, y_test)
-    bundle_acc = accuracy_float(weights, x_bundle, y_bundle)
-    wq, thq = quantize(weights)
-    train_acc_q = accuracy_int8(wq, thq, x_train, y_train)
-    test_acc_q = accuracy_int8(wq, thq, x_test, y_test)
-    bundle_acc_q = accuracy_int8(wq, thq, x_bundle, y_bundle)
-    print(f"training time {train_time:.1f} s (1 thread)")
-    print(f"float : train {train_acc:.4f}  test {test_acc:.4f}  bundled-64 {bundle_acc:.4f}")
-    print(f"int8  : train {train_acc_q:.4f}  test {test_acc_q:.4f}  bundled-64 {bundle_acc_q:.4f}"
-          f"  theta_q {thq}")
+    acc = {
+        "torch_float_test": evaluate(params, x_test, y_test, integer=False),
+        "torch_float_bundled": evaluate(params, x_bundle, y_bundle, integer=False),
+    }
+    q, scales = quantize(params)
+    acc["torch_int_test"] = evaluate(q, x_test, y_test, integer=True)
+    acc["torch_int_bundled"] = evaluate(q, x_bundle, y_bundle, integer=True)
 
-    np.savez_compressed(
-        args.out,
-        **{name: weights[name].detach().numpy().astype(np.float32) for name in WEIGHT_NAMES},
-        beta=np.float64(BETA),
-        threshold=np.float64(THRESHOLD),
-        T=np.int64(T),
-        inputs=x_bundle,
-        labels=y_bundle,
-        train_accuracy=np.float64(train_acc),
-        test_accuracy=np.float64(test_acc),
-        bundled_accuracy=np.float64(bundle_acc),
-        train_accuracy_int8=np.float64(train_acc_q),
-        test_accuracy_int8=np.float64(test_acc_q),
-        bundled_accuracy_int8=np.float64(bundle_acc_q),
-        seeds=np.array([TRAIN_SEED, TEST_SEED, BUNDLE_SEED, TORCH_SEED], dtype=np.int64),
-        sizes=np.array([N_TRAIN, N_TEST, N_BUNDLE], dtype=np.int64),
-    )
-    print(f"wrote {args.out} ({args.out.stat().st_size / 1024:.1f} KiB)")
+    recipe = {
+        "script": "scripts/train_demo.py",
+        "data": {"generator": "spikemesh.data.shapes.make_shapes", "T": T, "size": SIZE,
+                 "train": {"n": N_TRAIN, "seed": TRAIN_SEED}, "test": {"n": N_TEST, "seed": TEST_SEED},
+                 "bundled": {"n": N_BUNDLE, "seed": BUNDLE_SEED}},
+        "network": "events[2,16,16] -> Conv2d(2->8,k3,p1) -> conv1 -> SumPool2d(2) -> Conv2d(8->16,k3,p1) -> conv2"
+                   " -> SumPool2d(2) -> Flatten -> Dense(256->4) -> fc; no biases",
+        "neuron": {"kind": "IF" if args.beta == 1.0 else "LIF", "beta": args.beta, "threshold_float": THRESHOLD,
+                   "reset": "subtract", "comparison": ">="},
+        "training": {"method": "surrogate-gradient BPTT", "surrogate": "fast sigmoid", "slope": SLOPE,
+                     "loss": "cross-entropy on output spike counts", "optimizer": "Adam", "lr": args.lr,
+                     "schedule": "cosine", "epochs": args.epochs, "batch": args.batch, "torch_seed": TORCH_SEED,
+                     "init": {"rule": "uniform +-gain*sqrt(3/fan_in)", "gain": INIT_GAIN},
+                     "torch_version": torch.__version__},
+        "quantization": {"rule": "per layer s = min(scale8(w), scale16(theta)); w_q = round(w*s); "
+                                 "theta_q = round(theta*s) (sinabs discretize)",
+                         "weight_bits": WEIGHT_BITS, "state_bits": STATE_BITS, "scales": scales},
+    }
+    metadata = {
+        "name": "spikemesh demo: shapes classifier",
+        "classes": list(CLASS_NAMES),
+        "readout": "argmax over the 4 'fc' neurons of spike counts over T steps, ties to the lowest index",
+        "inputs_file": DEMO_INPUTS,
+        "recipe": recipe,
+        "accuracy": acc,
+    }
+    graph = build_graph(q, metadata)
+
+    # The IR reference on the bundled samples must equal the integer torch network spike for spike.
+    ref = run_reference(graph, x_bundle)
+    assert ref.mode == "int", ref.mode
+    torch_spikes = run_torch(q, x_bundle, integer=True)
+    for name in LAYERS:
+        if not np.array_equal(ref.spikes[name], torch_spikes[name]):
+            raise SystemExit(f"IR reference and torch integer network differ on layer {name}")
+    acc["ir_reference_bundled"] = accuracy(ref, y_bundle)
+    if acc["ir_reference_bundled"] != acc["torch_int_bundled"]:
+        raise SystemExit("IR reference accuracy differs from the integer torch network's")
+    acc["chance"] = 1.0 / len(CLASS_NAMES)
+    graph = build_graph(q, metadata)  # now with the IR accuracy recorded
+
+    for k, v in acc.items():
+        print(f"accuracy {k:22s} {v:.4f}")
+    print(f"thresholds {q.thresholds}  scales { {k: round(v, 3) for k, v in scales.items()} }")
+    print(f"spikes per layer on the bundled samples: {ref.spike_counts()}")
+
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    graph.save(args.out_dir / DEMO_MODEL)
+    np.savez_compressed(args.out_dir / DEMO_INPUTS, inputs=x_bundle.astype(np.uint8), labels=y_bundle)
+    for f in (DEMO_MODEL, DEMO_INPUTS):
+        print(f"wrote {args.out_dir / f} ({(args.out_dir / f).stat().st_size / 1024:.1f} KiB)")
 
 
 if __name__ == "__main__":

@@ -1,28 +1,45 @@
-"""Float torch forward pass of the bundled demo network, rebuilt from ``demo_model.npz``.
+"""The demo network in plain torch: training forward pass (surrogate gradients) and an integer forward pass that
+is an implementation of the IR semantics independent of ``spikemesh.ir.reference``.
 
-Network (no biases): Conv2d(2->8, k3, p1) -> LIF ``lif1`` -> SumPool2d(2) -> Conv2d(8->16, k3, p1) -> LIF
-``lif2`` -> SumPool2d(2) -> Flatten -> Linear(256->4) -> LIF ``lif3`` (output; the class is the argmax of
-its spike counts over the T steps, ties to the lowest index).
+Network (no biases; layer names are the IR population names):
+``events [2,16,16]`` -> Conv2d(2->8, k3, p1) -> IF ``conv1`` [8,16,16] -> SumPool2d(2) -> Conv2d(8->16, k3, p1)
+-> IF ``conv2`` [16,8,8] -> SumPool2d(2) -> Flatten -> Dense(256->4) -> IF ``fc`` [4] (the output; the class is the
+argmax of its spike counts over the T steps, ties to the lowest index).
 
-LIF semantics, identical to the IR's: per step t, ``v = beta * v + I[t]``; ``s = v >= threshold``;
-``v = v - threshold * s`` (subtractive reset right after firing, before the next decay); ``v`` starts at 0;
-a spike of layer k at step t reaches layer k+1 in the same step t. With no recurrence, running each layer
-over all T steps before the next layer gives exactly the same spikes as the step-major order.
+Neuron semantics, identical to the IR's (docs/semantics.md; ``reset_timing="before_decay"``): per step t,
+``v = decay(v) + I[t]``; ``s = v >= theta``; ``v = v - theta * s``; ``v = clip(v, lo, hi)``; ``v`` starts at 0.
+A spike of one layer at step t reaches the next layer in the same step t. ``decay(v) = beta * v`` in float mode and
+``trunc(beta * v)`` (toward zero) in integer mode, as the IR's int mode (beta = k / 2**12 exactly). With no
+recurrence, running each layer over all T steps before the next gives the same spikes as the step-major order.
 
-``scripts/train_demo.py`` trains the network and uses these functions; a surrogate gradient is attached
-only when ``surrogate_slope`` is given.
+``scripts/train_demo.py`` trains the float network with these functions and quantizes it; the tests run the
+integer network built from the bundled IR graph (``params_from_graph``) and compare it with the reference.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-LAYERS = ("lif1", "lif2", "lif3")
-DEMO_MODEL = "demo_model.npz"
+from spikemesh.errors import GraphError
+
+LAYERS = ("conv1", "conv2", "fc")
+WEIGHT_SHAPES = {"conv1": (8, 2, 3, 3), "conv2": (16, 8, 3, 3), "fc": (4, 256)}
+
+
+@dataclass
+class DemoParams:
+    """Weights per layer (conv ``[out, in, 3, 3]``, dense ``[out, in]``), membrane decay ``beta`` (1 = IF),
+    thresholds per layer and the state clamp ``(lo, hi)`` (None = unbounded). Integer models hold integers."""
+
+    weights: dict[str, torch.Tensor]
+    beta: float
+    thresholds: dict[str, float]
+    bounds: tuple[float, float] | None = None
 
 
 class _FastSigmoidSpike(torch.autograd.Function):
@@ -40,28 +57,40 @@ class _FastSigmoidSpike(torch.autograd.Function):
         return grad / (1.0 + ctx.slope * x.abs()) ** 2, None
 
 
-def lif_sequence(
-    current: torch.Tensor, beta: float, threshold: float, surrogate_slope: float | None = None
+def neuron_sequence(
+    current: torch.Tensor,
+    beta: float,
+    threshold: float,
+    surrogate_slope: float | None = None,
+    integer: bool = False,
+    bounds: tuple[float, float] | None = None,
 ) -> torch.Tensor:
-    """Run a LIF layer over currents ``[T, B, ...]``; returns spikes ``[T, B, ...]`` as float 0/1.
+    """Run one IF/LIF layer over input currents ``[T, B, ...]``; returns spikes ``[T, B, ...]`` as 0/1 floats.
 
-    With ``surrogate_slope`` the spike function carries a fast-sigmoid surrogate gradient; the reset term is
-    detached (gradients flow through the decay only).
+    With ``surrogate_slope`` the spike carries a fast-sigmoid surrogate gradient and the reset term is detached.
+    ``integer`` truncates the decayed membrane toward zero (exact in float64 for integer states).
     """
     v = torch.zeros_like(current[0])
     out = []
     for t in range(current.shape[0]):
-        v = beta * v + current[t]
+        if beta != 1.0:
+            v = beta * v
+            if integer:
+                v = torch.trunc(v)
+        v = v + current[t]
         if surrogate_slope is None:
             s = (v >= threshold).to(v.dtype)
+            v = v - threshold * s
         else:
             s = _FastSigmoidSpike.apply(v - threshold, surrogate_slope)
-        v = v - threshold * (s.detach() if surrogate_slope is not None else s)
+            v = v - threshold * s.detach()
+        if bounds is not None:
+            v = v.clamp(bounds[0], bounds[1])
         out.append(s)
     return torch.stack(out)
 
 
-def _per_step(fn, x: torch.Tensor) -> torch.Tensor:
+def _per_step(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
     """Apply a stateless ``fn`` to ``[T, B, ...]`` by folding T into the batch."""
     T, B = x.shape[:2]
     y = fn(x.reshape(T * B, *x.shape[2:]))
@@ -69,62 +98,68 @@ def _per_step(fn, x: torch.Tensor) -> torch.Tensor:
 
 
 def sum_pool2d(x: torch.Tensor) -> torch.Tensor:
-    """2x2 sum pooling with stride 2 over ``[N, C, H, W]`` (a sum, not a mean)."""
-    return F.avg_pool2d(x, 2) * 4.0
+    """2x2 sum pooling with stride 2 over ``[N, C, H, W]`` (a sum, not a mean; exact on small integers)."""
+    n, c, h, w = x.shape
+    return x.reshape(n, c, h // 2, 2, w // 2, 2).sum(dim=(3, 5))
 
 
 def forward(
-    weights: dict[str, torch.Tensor],
-    inputs: torch.Tensor,
-    beta: float,
-    threshold: float,
+    params: DemoParams,
+    inputs: torch.Tensor | np.ndarray,
     surrogate_slope: float | None = None,
+    integer: bool = False,
 ) -> dict[str, torch.Tensor]:
-    """Float forward pass over inputs ``[T, B, 2, 16, 16]``; returns spikes per layer (float 0/1)."""
-    x = inputs.to(torch.float32)
-    s1 = lif_sequence(_per_step(lambda a: F.conv2d(a, weights["conv1.weight"], padding=1), x),
-                      beta, threshold, surrogate_slope)
-    c2 = _per_step(lambda a: F.conv2d(sum_pool2d(a), weights["conv2.weight"], padding=1), s1)
-    s2 = lif_sequence(c2, beta, threshold, surrogate_slope)
-    c3 = _per_step(lambda a: F.linear(sum_pool2d(a).flatten(1), weights["fc.weight"]), s2)
-    s3 = lif_sequence(c3, beta, threshold, surrogate_slope)
-    return {"lif1": s1, "lif2": s2, "lif3": s3}
+    """Forward pass over inputs ``[T, B, 2, 16, 16]``; returns spikes per layer (0/1 floats ``[T, B, ...]``).
+
+    ``integer`` runs in float64 with truncating decay: exact for integer weights, thresholds and inputs.
+    """
+    dtype = torch.float64 if integer else torch.float32
+    x = torch.as_tensor(np.asarray(inputs) if isinstance(inputs, np.ndarray) else inputs).to(dtype)
+    w = {k: v.to(dtype) for k, v in params.weights.items()}
+    th, b = params.thresholds, params.beta
+
+    def layer(name: str, current: torch.Tensor) -> torch.Tensor:
+        return neuron_sequence(current, b, th[name], surrogate_slope, integer, params.bounds)
+
+    s1 = layer("conv1", _per_step(lambda a: F.conv2d(a, w["conv1"], padding=1), x))
+    s2 = layer("conv2", _per_step(lambda a: F.conv2d(sum_pool2d(a), w["conv2"], padding=1), s1))
+    s3 = layer("fc", _per_step(lambda a: F.linear(sum_pool2d(a).flatten(1), w["fc"]), s2))
+    return {"conv1": s1, "conv2": s2, "fc": s3}
 
 
-def load_demo_npz(path: str | Path | None = None) -> dict[str, np.ndarray]:
-    """Load the bundled ``demo_model.npz`` (or ``path``) into a dict of arrays."""
-    p = Path(__file__).with_name(DEMO_MODEL) if path is None else Path(path)
-    with np.load(p) as z:
-        return {k: z[k] for k in z.files}
+def params_from_graph(graph) -> DemoParams:  # noqa: ANN001  (a spikemesh.ir.Graph; no import cycle)
+    """Rebuild the torch network's parameters from the demo IR graph (weights, thresholds, beta, clamp)."""
+    from spikemesh.ir import Conv, Dense
+
+    weights: dict[str, torch.Tensor] = {}
+    thresholds: dict[str, float] = {}
+    betas, bounds = set(), set()
+    for name in LAYERS:
+        if name not in graph.population:
+            raise GraphError("not the demo graph: population missing", node=name,
+                             hint=f"populations: {', '.join(graph.population)}")
+        (proj,) = graph.incoming(name)
+        (wop,) = [op for op in proj.ops if isinstance(op, (Conv, Dense))]
+        weights[name] = torch.from_numpy(np.array(wop.weight, dtype=np.float64))
+        neuron = graph.population[name].neuron
+        thresholds[name] = float(np.unique(neuron.threshold).item())
+        betas.add(float(np.unique(neuron.beta).item()))
+        bounds.add(neuron.state_bounds())
+    if len(betas) != 1 or len(bounds) != 1:
+        raise GraphError("demo layers must share beta and state bounds", node="conv1",
+                         available=f"beta {sorted(betas)}, bounds {sorted(bounds)}")
+    lo, hi = bounds.pop()
+    return DemoParams(weights, betas.pop(), thresholds,
+                      None if (lo, hi) == (-np.inf, np.inf) else (float(lo), float(hi)))
 
 
-class DemoNetworkTorch:
-    """The float demo network; ``run_torch(inputs)`` returns bool spikes ``[T, B, ...]`` per layer."""
-
-    def __init__(self, model: dict[str, np.ndarray]) -> None:
-        self.weights = {k: torch.from_numpy(np.asarray(model[k], dtype=np.float32))
-                        for k in ("conv1.weight", "conv2.weight", "fc.weight")}
-        self.beta = float(model["beta"])
-        self.threshold = float(model["threshold"])
-        self.T = int(model["T"])
-
-    def run_torch(self, inputs: np.ndarray | torch.Tensor) -> dict[str, np.ndarray]:
-        """Spikes of ``lif1`` [T,B,8,16,16], ``lif2`` [T,B,16,8,8], ``lif3`` [T,B,4] as bool arrays."""
-        x = torch.as_tensor(np.asarray(inputs))
-        with torch.no_grad():
-            out = forward(self.weights, x, self.beta, self.threshold)
-        return {k: v.numpy().astype(bool) for k, v in out.items()}
-
-    def predict(self, inputs: np.ndarray | torch.Tensor) -> np.ndarray:
-        """Class per sample: argmax of output spike counts (ties to the lowest index), int64 ``[B]``."""
-        return np.argmax(self.run_torch(inputs)["lif3"].sum(axis=0), axis=1).astype(np.int64)
+def run_torch(params: DemoParams, inputs: np.ndarray | torch.Tensor, integer: bool = True) -> dict[str, np.ndarray]:
+    """Spikes per layer as bool arrays ``[T, B, ...]``, without gradients."""
+    with torch.no_grad():
+        out = forward(params, inputs, integer=integer)
+    return {k: v.numpy().astype(bool) for k, v in out.items()}
 
 
-def demo_network_torch(path: str | Path | None = None) -> DemoNetworkTorch:
-    """Rebuild the float torch network from the bundled npz (or ``path``)."""
-    return DemoNetworkTorch(load_demo_npz(path))
-
-
-def run_torch(inputs: np.ndarray | torch.Tensor, path: str | Path | None = None) -> dict[str, np.ndarray]:
-    """Spikes per LIF layer (``lif1``, ``lif2``, ``lif3``), bool ``[T, B, ...]``, of the bundled network."""
-    return demo_network_torch(path).run_torch(inputs)
+def predict(spikes_out: np.ndarray) -> np.ndarray:
+    """Class per sample from output spikes ``[T, B, n_classes]``: argmax of counts, ties to the lowest index."""
+    return np.argmax(np.asarray(spikes_out).sum(axis=0), axis=1).astype(np.int64)
