@@ -192,3 +192,13 @@ def test_int16_saturation_is_part_of_the_model(demo):
     r = run_reference(graph, x)
     assert r.spikes["conv1"][:, 0, 0, 8, 8].tolist() == expect
     assert run_torch(params_from_graph(graph), x)["conv1"][:, 0, 0, 8, 8].tolist() == expect
+
+
+def test_params_from_graph_rejects_other_graphs():
+    from spikemesh.errors import GraphError
+    from spikemesh.ir import IF, Graph, Input, Output, Population, Projection
+
+    g = Graph(inputs=(Input("i", (3,)),), populations=(Population("p", (2,), IF(threshold=2)),),
+              projections=(Projection("i->p", "i", "p", (Dense(np.ones((2, 3))),)),), outputs=(Output("o", "p"),))
+    with pytest.raises(GraphError, match="conv1"):
+        params_from_graph(g)
