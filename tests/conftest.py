@@ -5,8 +5,20 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from spikemesh.ir import IF, LIF, Conv2d, Dense, Flatten, Graph, Input, Integrator, Output, Population, Projection
-from spikemesh.ir import SumPool2d
+from spikemesh.ir import (
+    IF,
+    LIF,
+    Conv2d,
+    Dense,
+    Flatten,
+    Graph,
+    Input,
+    Integrator,
+    Output,
+    Population,
+    Projection,
+    SumPool2d,
+)
 
 
 @pytest.fixture
