@@ -1,10 +1,18 @@
 """spikemesh: a neuromorphic hardware compiler and simulator.
 
-Public API (see README): load, from_torch, convert_ann, quantize, compile, simulate, target, Program.
+Public API (see README): ``compile``, ``simulate``, ``target``, ``targets``, ``Program``, ``Graph`` and the
+error base class ``SpikemeshError``; the IR lives in ``spikemesh.ir``.
 """
 
+from spikemesh.backends.targets import list_targets as targets
+from spikemesh.backends.targets import target
 from spikemesh.errors import SpikemeshError
+from spikemesh.ir import Graph
+from spikemesh.pipeline import compile, load_model
+from spikemesh.program import Program
+from spikemesh.simulate import simulate
 
 __version__ = "0.1.0"
 
-__all__ = ["SpikemeshError", "__version__"]
+__all__ = ["Graph", "Program", "SpikemeshError", "__version__", "compile", "load_model", "simulate", "target",
+           "targets"]

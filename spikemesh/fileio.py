@@ -34,7 +34,7 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "w") -> Iterator[IO[An
 
 def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> None:
     with atomic_open(path, "w") as fh:
-        json.dump(obj, fh, indent=1, sort_keys=False, default=_json_default)
+        json.dump(obj, fh, indent=1, sort_keys=False, default=json_default)
         fh.write("\n")
 
 
@@ -53,7 +53,7 @@ def atomic_write_with(path: str | os.PathLike[str], writer: Callable[[str], None
         raise
 
 
-def _json_default(o: Any) -> Any:
+def json_default(o: Any) -> Any:
     import numpy as np
 
     if isinstance(o, np.integer):

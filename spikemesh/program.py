@@ -1,0 +1,188 @@
+"""The ``Program``: what ``compile`` returns and saves (DESIGN §5).
+
+A Program is the IR graph, the Target, and one section per compiler stage (partition, placement, routes,
+routing tables, deadlock certificate, backend chip configuration), plus the ``report`` dict. A section is any
+artifact with ``to_parts() -> (json-able dict, {name: array})`` and a classmethod ``from_parts(meta, arrays)``;
+a stage that has not run leaves its section ``None``.
+
+``Program.save(dir)`` writes ``program.json`` (structure, target, section metadata, report, checksum) and
+``weights.npz`` (every array), then ``report.json`` and whatever per-section exports the sections provide
+(``placement.json``, ``routes.json``, ``<backend>_config.json``...). The directory is written to a temporary
+sibling and renamed into place, so a failed save leaves no half-written directory.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from spikemesh.backends.base import Target
+from spikemesh.backends.targets import target_from_dict, target_to_dict
+from spikemesh.errors import FileFormatError
+from spikemesh.fileio import atomic_write_json, json_default
+from spikemesh.ir.graph import Graph
+from spikemesh.ir.serialize import checksum, graph_from_parts, graph_to_parts
+
+FORMAT = "spikemesh-program"
+FORMAT_VERSION = 1
+
+#: Program sections in pipeline order; each is None until its stage has run.
+SECTIONS = ("partition", "placement", "routes", "tables", "certificate", "config")
+
+
+class Artifact(Protocol):
+    def to_parts(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]: ...
+
+    @classmethod
+    def from_parts(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Artifact: ...
+
+
+@dataclass(frozen=True)
+class Program:
+    """A compiled model. ``sections`` maps a name in ``SECTIONS`` to a stage artifact or None; ``report``
+    holds the numbers of DESIGN §5 (schema in docs/report.md); ``options`` the compile options used."""
+
+    graph: Graph
+    target: Target
+    sections: dict[str, Any] = field(default_factory=dict)
+    report: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> Any:
+        if name in SECTIONS:
+            return self.sections.get(name)
+        raise AttributeError(name)
+
+    def with_section(self, name: str, artifact: Any) -> Program:
+        if name not in SECTIONS:
+            raise ValueError(f"unknown Program section {name!r}")
+        return replace(self, sections={**self.sections, name: artifact})
+
+    def with_report(self, **parts: Any) -> Program:
+        return replace(self, report={**self.report, **parts})
+
+    def simulate(self, inputs: Any, engine: str = "reference", record: list[str] | None = None, **kw: Any) -> Any:
+        from spikemesh.simulate import simulate
+
+        return simulate(self, inputs, engine=engine, record=record, **kw)
+
+    # ------------------------------------------------------------------ save / load
+    def _parts(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        gbody, arrays = graph_to_parts(self.graph, prefix="graph/")
+        sections: dict[str, Any] = {}
+        for name in SECTIONS:
+            art = self.sections.get(name)
+            if art is None:
+                sections[name] = None
+                continue
+            meta, arrs = art.to_parts()
+            cls = type(art)
+            sections[name] = {"type": f"{cls.__module__}:{cls.__qualname__}", "meta": meta}
+            arrays.update({f"section/{name}/{k}": np.asarray(v) for k, v in arrs.items()})
+        body = {
+            "graph": gbody,
+            "target": target_to_dict(self.target),
+            "options": self.options,
+            "sections": sections,
+            "report": self.report,
+        }
+        # round-trip through JSON so the checksum sees exactly what load() will read
+        body = json.loads(json.dumps(body, default=json_default))
+        return body, arrays
+
+    def save(self, directory: str | Path) -> Path:
+        """Write the Program's files into ``directory`` (replaced as a whole), return its path."""
+        out = Path(directory)
+        body, arrays = self._parts()
+        head = {"format": FORMAT, "format_version": FORMAT_VERSION, "checksum": checksum(body, arrays), **body}
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+        try:
+            with open(tmp / "weights.npz", "wb") as fh:
+                np.savez_compressed(fh, **arrays)
+            atomic_write_json(tmp / "program.json", head)
+            atomic_write_json(tmp / "report.json", body["report"])
+            for name in SECTIONS:
+                art = self.sections.get(name)
+                export = getattr(art, "export", None)
+                if export is not None:
+                    export(tmp, self)
+            _swap_dir(tmp, out)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return out
+
+    @staticmethod
+    def load(directory: str | Path) -> Program:
+        """Read a Program written by ``save``; a missing, corrupt or newer one raises FileFormatError."""
+        d = Path(directory)
+        pj, wz = d / "program.json", d / "weights.npz"
+        for f in (pj, wz):
+            if not f.is_file():
+                raise FileFormatError(f"not a compiled program: {f.name} missing", node=str(d),
+                                      hint="run `spikemesh compile MODEL --target T --out DIR` first")
+        try:
+            head = json.loads(pj.read_text())
+            with np.load(wz, allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files}
+        except (ValueError, OSError, EOFError, UnicodeDecodeError) as e:
+            raise FileFormatError(f"corrupt program files ({type(e).__name__})", node=str(d),
+                                  hint="compile again") from None
+        if not isinstance(head, dict) or head.get("format") != FORMAT:
+            raise FileFormatError("program.json is not a spikemesh program", node=str(pj), needed=FORMAT,
+                                  available=head.get("format") if isinstance(head, dict) else type(head).__name__)
+        v = head.get("format_version")
+        if not isinstance(v, int) or v > FORMAT_VERSION:
+            raise FileFormatError("written by a newer spikemesh", node=str(pj),
+                                  needed=f"format_version <= {FORMAT_VERSION}", available=v, hint="upgrade spikemesh")
+        body = {k: head.get(k) for k in ("graph", "target", "options", "sections", "report")}
+        if checksum(body, arrays) != head.get("checksum"):
+            raise FileFormatError("checksum mismatch: program.json and weights.npz do not belong together or "
+                                  "one is corrupt", node=str(d), hint="compile again")
+        graph = graph_from_parts(body["graph"], arrays, prefix="graph/")
+        sections: dict[str, Any] = {}
+        for name, entry in (body["sections"] or {}).items():
+            if entry is None:
+                continue
+            pre = f"section/{name}/"
+            arrs = {k[len(pre):]: v for k, v in arrays.items() if k.startswith(pre)}
+            sections[name] = _artifact_class(entry["type"], str(pj)).from_parts(entry["meta"], arrs)
+        return Program(graph=graph, target=target_from_dict(body["target"], where=str(pj)), sections=sections,
+                       report=body["report"] or {}, options=body["options"] or {})
+
+
+def _artifact_class(spec: str, where: str) -> type:
+    module, _, qual = spec.partition(":")
+    if not module.startswith("spikemesh."):
+        raise FileFormatError(f"section type {spec!r} is not a spikemesh artifact", node=where)
+    try:
+        obj: Any = importlib.import_module(module)
+        for part in qual.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError):
+        raise FileFormatError(f"unknown section type {spec!r}", node=where, hint="upgrade spikemesh") from None
+    return obj
+
+
+def _swap_dir(tmp: Path, out: Path) -> None:
+    """Put ``tmp`` at ``out``; an existing ``out`` is replaced only after the new one is complete."""
+    if out.exists():
+        if not out.is_dir():
+            raise FileFormatError("output path exists and is not a directory", node=str(out))
+        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
+        os.rmdir(old)
+        os.replace(out, old)
+        os.replace(tmp, out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, out)
+

@@ -1,0 +1,34 @@
+"""``simulate``: run a Graph or a compiled Program on one of the engines (DESIGN §6)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from spikemesh.errors import SimulationError
+from spikemesh.ir.graph import Graph
+from spikemesh.ir.reference import run_reference
+from spikemesh.ir.result import SimResult
+
+
+def _reference(subject: Any, inputs: Any, record: Sequence[str] | None, **kw: Any) -> SimResult:
+    graph = subject if isinstance(subject, Graph) else subject.graph
+    return run_reference(graph, inputs, record=record, **kw)
+
+
+#: engine name -> runner(graph_or_program, inputs, record, **options)
+ENGINES: dict[str, Callable[..., SimResult]] = {"reference": _reference}
+
+
+def simulate(subject: Any, inputs: Any, engine: str = "reference", record: Sequence[str] | None = None,
+             **options: Any) -> SimResult:
+    """Run ``subject`` (an ir.Graph or a Program) on ``inputs``.
+
+    ``inputs``: an array ``[T, B, *input_shape]`` for a graph with one input (binary spikes, integer counts
+    or real currents), or a dict input name -> array. ``record``: populations whose membrane traces go into
+    ``SimResult.v``. Returns a SimResult with ``spikes[name]`` of shape ``[T, B, *shape]``.
+    """
+    if engine not in ENGINES:
+        raise SimulationError(f"unknown engine {engine!r}", node="simulate", needed="one of " + ", ".join(ENGINES),
+                              available=engine, hint="use engine='reference'")
+    return ENGINES[engine](subject, inputs, record, **options)

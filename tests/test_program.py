@@ -1,0 +1,72 @@
+"""Program: compile, save, load; sections exist in the format; failed or corrupt saves are clear."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import spikemesh
+from spikemesh.errors import FileFormatError
+from spikemesh.ir import Graph
+from spikemesh.program import SECTIONS, Program
+
+
+def test_compile_save_load_round_trip(conv_graph: Graph, tmp_path: Path) -> None:
+    prog = spikemesh.compile(conv_graph, "tianjic:2x1", seed=3)
+    out = prog.save(tmp_path / "build")
+    files = {p.name for p in out.iterdir()}
+    assert {"program.json", "weights.npz", "report.json"} <= files
+    head = json.loads((out / "program.json").read_text())
+    assert set(SECTIONS) <= set(head["sections"])
+    report = json.loads((out / "report.json").read_text())
+    assert report["model"]["neurons"] == 256 + 64 + 3
+    # synapses: conv 3x3 padded (counted by hand below) + pool 256 + dense 192
+    conv_syn = 4 * 2 * sum(min(i + 1, 7) - max(i - 1, 0) + 1 for i in range(8)) ** 2
+    assert report["model"]["synapses"] == conv_syn + 256 + 3 * 64
+    assert report["target"]["cores"] == 2 * 156 and report["time"]
+    back = Program.load(out)
+    assert back.graph == conv_graph and back.target == prog.target and back.options["seed"] == 3
+    x = (np.random.default_rng(1).random((6, 2, 2, 8, 8)) < 0.4).astype(np.uint8)
+    a, b = spikemesh.simulate(prog, x), back.simulate(x)
+    for k in a.spikes:
+        np.testing.assert_array_equal(a.spikes[k], b.spikes[k])
+
+
+def test_resave_replaces_and_tamper_is_detected(conv_graph: Graph, tmp_path: Path) -> None:
+    out = tmp_path / "b"
+    spikemesh.compile(conv_graph).save(out)
+    (out / "stale.txt").write_text("old")
+    spikemesh.compile(conv_graph).save(out)
+    assert not (out / "stale.txt").exists()
+    head = json.loads((out / "program.json").read_text())
+    head["graph"]["dt"] = 0.5
+    (out / "program.json").write_text(json.dumps(head))
+    with pytest.raises(FileFormatError, match="checksum"):
+        Program.load(out)
+    head["format_version"] = 99
+    (out / "program.json").write_text(json.dumps(head))
+    with pytest.raises(FileFormatError, match="newer"):
+        Program.load(out)
+
+
+def test_load_missing_dir(tmp_path: Path) -> None:
+    with pytest.raises(FileFormatError, match="program.json missing"):
+        Program.load(tmp_path)
+
+
+def test_failed_save_leaves_nothing(conv_graph: Graph, tmp_path: Path) -> None:
+    class Broken:
+        def to_parts(self) -> tuple[dict, dict]:
+            return {}, {}
+
+        def export(self, directory: Path, program: Program) -> None:
+            (directory / "placement.json").write_text("{")
+            raise RuntimeError("disk full")
+
+    prog = spikemesh.compile(conv_graph).with_section("placement", Broken())
+    with pytest.raises(RuntimeError):
+        prog.save(tmp_path / "b")
+    assert list(tmp_path.iterdir()) == []
