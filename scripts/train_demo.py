@@ -3,7 +3,8 @@
 Run once from the repository root: ``python scripts/train_demo.py`` (about a minute on one CPU core; it uses one
 torch thread and deterministic algorithms, so the same torch build gives the same weights).
 
-Network: see spikemesh/data/demo_torch.py (Conv-IF-SumPool-Conv-IF-SumPool-Dense-IF, no biases, subtractive reset).
+Network: see spikemesh/data/demo_torch.py (Conv-IF-SumPool-Conv(stride 2)-IF-Dense-IF, no biases, subtractive
+reset; at most 144 presynaptic neurons per neuron, so it fits 256-axon cores).
 Data: ``spikemesh.data.shapes.make_shapes`` -- generated, nothing downloaded; train / test / bundled sets use
 different seeds.
 Training: float model with threshold 1, surrogate-gradient BPTT (fast sigmoid, slope 5), cross-entropy on output
@@ -30,7 +31,11 @@ sys.path.insert(0, str(ROOT))
 
 from spikemesh.data.demo import DEMO_INPUTS, DEMO_MODEL, accuracy  # noqa: E402
 from spikemesh.data.demo_torch import (  # noqa: E402
+    C1,
+    C2,
+    C_IN,
     LAYERS,
+    SIZE,
     WEIGHT_SHAPES,
     DemoParams,
     forward,
@@ -54,7 +59,6 @@ from spikemesh.ir import (  # noqa: E402
 from spikemesh.ir.reference import run_reference  # noqa: E402
 
 T = 20
-SIZE = 16
 THRESHOLD = 1.0
 WEIGHT_BITS, STATE_BITS = 8, 16  # Speck's precisions (shared/research/speck.md §2.3)
 TRAIN_SEED, TEST_SEED, BUNDLE_SEED, TORCH_SEED = 1, 2, 3, 0
@@ -113,16 +117,16 @@ def build_graph(q: DemoParams, metadata: dict) -> Graph:
 
     w = {k: v.numpy() for k, v in q.weights.items()}
     return Graph(
-        inputs=(Input("events", (2, SIZE, SIZE)),),
+        inputs=(Input("events", (C_IN, SIZE, SIZE)),),
         populations=(
-            Population("conv1", (8, SIZE, SIZE), neuron("conv1")),
-            Population("conv2", (16, SIZE // 2, SIZE // 2), neuron("conv2")),
-            Population("fc", (4,), neuron("fc")),
+            Population("conv1", (C1, SIZE, SIZE), neuron("conv1")),
+            Population("conv2", (C2, SIZE // 4, SIZE // 4), neuron("conv2")),
+            Population("fc", (len(CLASS_NAMES),), neuron("fc")),
         ),
         projections=(
             Projection("events->conv1", "events", "conv1", (Conv2d(w["conv1"], padding=1),)),
-            Projection("conv1->conv2", "conv1", "conv2", (SumPool2d(2), Conv2d(w["conv2"], padding=1))),
-            Projection("conv2->fc", "conv2", "fc", (SumPool2d(2), Flatten(), Dense(w["fc"]))),
+            Projection("conv1->conv2", "conv1", "conv2", (SumPool2d(2), Conv2d(w["conv2"], stride=2, padding=1))),
+            Projection("conv2->fc", "conv2", "fc", (Flatten(), Dense(w["fc"]))),
         ),
         outputs=(Output("class", "fc"),),
         dt=1e-3,
@@ -184,8 +188,9 @@ def main() -> None:
         "data": {"generator": "spikemesh.data.shapes.make_shapes", "T": T, "size": SIZE,
                  "train": {"n": N_TRAIN, "seed": TRAIN_SEED}, "test": {"n": N_TEST, "seed": TEST_SEED},
                  "bundled": {"n": N_BUNDLE, "seed": BUNDLE_SEED}},
-        "network": "events[2,16,16] -> Conv2d(2->8,k3,p1) -> conv1 -> SumPool2d(2) -> Conv2d(8->16,k3,p1) -> conv2"
-                   " -> SumPool2d(2) -> Flatten -> Dense(256->4) -> fc; no biases",
+        "network": f"events[{C_IN},{SIZE},{SIZE}] -> Conv2d({C_IN}->{C1},k3,p1) -> conv1 -> SumPool2d(2) -> "
+                   f"Conv2d({C1}->{C2},k3,s2,p1) -> conv2 -> Flatten -> Dense({C2 * (SIZE // 4) ** 2}->4) -> fc; "
+                   "no biases",
         "neuron": {"kind": "IF" if args.beta == 1.0 else "LIF", "beta": args.beta, "threshold_float": THRESHOLD,
                    "reset": "subtract", "comparison": ">="},
         "training": {"method": "surrogate-gradient BPTT", "surrogate": "fast sigmoid", "slope": SLOPE,
@@ -198,7 +203,7 @@ def main() -> None:
                          "weight_bits": WEIGHT_BITS, "state_bits": STATE_BITS, "scales": scales},
     }
     metadata = {
-        "name": "spikemesh demo: shapes classifier",
+        "name": "shapes event classifier (IF conv SNN, int8)",
         "classes": list(CLASS_NAMES),
         "readout": "argmax over the 4 'fc' neurons of spike counts over T steps, ties to the lowest index",
         "inputs_file": DEMO_INPUTS,

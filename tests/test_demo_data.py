@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -202,3 +204,22 @@ def test_params_from_graph_rejects_other_graphs():
               projections=(Projection("i->p", "i", "p", (Dense(np.ones((2, 3))),)),), outputs=(Output("o", "p"),))
     with pytest.raises(GraphError, match="conv1"):
         params_from_graph(g)
+
+
+def test_every_neuron_fits_a_256_axon_core(demo):
+    # the demo is compiled onto the Tianjic-like preset by default: no neuron may need more distinct presynaptic
+    # neurons than one core has axons (counted structurally from the operators, zero weights included)
+    import spikemesh
+
+    axons = spikemesh.target("tianjic").core.axons
+    graph, _, _ = demo
+    for proj in graph.projections:
+        shapes = graph.chain_shapes(proj)
+        ones = [replace(op, weight=np.ones_like(op.weight)) if isinstance(op, (Conv, Dense)) else op
+                for op in proj.ops]
+        x = np.eye(int(np.prod(shapes[0]))).reshape(-1, *shapes[0])
+        for op in ones:
+            x = op.apply(x)
+        fan_in = (x.reshape(x.shape[0], -1) != 0).sum(axis=0)
+        assert fan_in.max() <= axons, proj.name
+    assert fan_in.max() == 128  # fc reads all 8x4x4 conv2 neurons

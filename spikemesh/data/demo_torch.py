@@ -2,9 +2,11 @@
 is an implementation of the IR semantics independent of ``spikemesh.ir.reference``.
 
 Network (no biases; layer names are the IR population names):
-``events [2,16,16]`` -> Conv2d(2->8, k3, p1) -> IF ``conv1`` [8,16,16] -> SumPool2d(2) -> Conv2d(8->16, k3, p1)
--> IF ``conv2`` [16,8,8] -> SumPool2d(2) -> Flatten -> Dense(256->4) -> IF ``fc`` [4] (the output; the class is the
-argmax of its spike counts over the T steps, ties to the lowest index).
+``events [2,16,16]`` -> Conv2d(2->4, k3, p1) -> IF ``conv1`` [4,16,16] -> SumPool2d(2) -> Conv2d(4->8, k3, s2, p1)
+-> IF ``conv2`` [8,4,4] -> Flatten -> Dense(128->4) -> IF ``fc`` [4] (the output; the class is the argmax of its
+spike counts over the T steps, ties to the lowest index). Every neuron has at most 144 distinct presynaptic
+neurons (conv2: 4 channels x 6x6 pixels of conv1 through the pooling; fc: 128), so the network fits cores with
+256 axons (Tianjic-like, shared/research/mapping.md) as well as Speck's conv/IAF/sum-pool cores (speck.md §1).
 
 Neuron semantics, identical to the IR's (docs/semantics.md; ``reset_timing="before_decay"``): per step t,
 ``v = decay(v) + I[t]``; ``s = v >= theta``; ``v = v - theta * s``; ``v = clip(v, lo, hi)``; ``v`` starts at 0.
@@ -28,7 +30,10 @@ import torch.nn.functional as F
 from spikemesh.errors import GraphError
 
 LAYERS = ("conv1", "conv2", "fc")
-WEIGHT_SHAPES = {"conv1": (8, 2, 3, 3), "conv2": (16, 8, 3, 3), "fc": (4, 256)}
+C_IN, C1, C2, SIZE, N_CLASSES = 2, 4, 8, 16, 4
+WEIGHT_SHAPES = {"conv1": (C1, C_IN, 3, 3), "conv2": (C2, C1, 3, 3), "fc": (N_CLASSES, C2 * (SIZE // 4) ** 2)}
+#: per IR projection into each layer: operator types and (stride, padding) of its Conv
+STRUCTURE = {"conv1": (("Conv",), (1, 1)), "conv2": (("SumPool2d", "Conv"), (2, 1)), "fc": (("Reshape", "Dense"), None)}
 
 
 @dataclass
@@ -122,8 +127,8 @@ def forward(
         return neuron_sequence(current, b, th[name], surrogate_slope, integer, params.bounds)
 
     s1 = layer("conv1", _per_step(lambda a: F.conv2d(a, w["conv1"], padding=1), x))
-    s2 = layer("conv2", _per_step(lambda a: F.conv2d(sum_pool2d(a), w["conv2"], padding=1), s1))
-    s3 = layer("fc", _per_step(lambda a: F.linear(sum_pool2d(a).flatten(1), w["fc"]), s2))
+    s2 = layer("conv2", _per_step(lambda a: F.conv2d(sum_pool2d(a), w["conv2"], stride=2, padding=1), s1))
+    s3 = layer("fc", _per_step(lambda a: F.linear(a.flatten(1), w["fc"]), s2))
     return {"conv1": s1, "conv2": s2, "fc": s3}
 
 
@@ -139,7 +144,14 @@ def params_from_graph(graph) -> DemoParams:  # noqa: ANN001  (a spikemesh.ir.Gra
             raise GraphError("not the demo graph: population missing", node=name,
                              hint=f"populations: {', '.join(graph.population)}")
         (proj,) = graph.incoming(name)
+        kinds, conv = STRUCTURE[name]
+        if tuple(type(op).__name__ for op in proj.ops) != kinds:
+            raise GraphError("not the demo graph: unexpected operators", node=proj.name, needed=kinds,
+                             available=tuple(type(op).__name__ for op in proj.ops))
         (wop,) = [op for op in proj.ops if isinstance(op, (Conv, Dense))]
+        if conv is not None and (wop.stride, wop.padding) != ((conv[0],) * 2, (conv[1],) * 2):
+            raise GraphError("not the demo graph: conv stride/padding", node=proj.name, needed=conv,
+                             available=(wop.stride, wop.padding))
         weights[name] = torch.from_numpy(np.array(wop.weight, dtype=np.float64))
         neuron = graph.population[name].neuron
         thresholds[name] = float(np.unique(neuron.threshold).item())
