@@ -5,13 +5,44 @@ A failed run therefore never leaves a half-written artifact.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import tempfile
+import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
+
+import numpy as np
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# mkstemp creates 0600 files; saved artifacts get the permissions of an ordinary file instead
+_FILE_MODE = 0o666 & ~_umask()
+DIR_MODE = 0o777 & ~_umask()
+
+
+def npz_bytes(arrays: dict[str, np.ndarray], compress: bool = True) -> bytes:
+    """An ``.npz`` archive (readable by ``numpy.load``) whose bytes depend only on the arrays: members in name
+    order with a fixed timestamp, unlike ``numpy.savez`` which stamps the current time."""
+    buf = io.BytesIO()
+    method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+    with zipfile.ZipFile(buf, "w", compression=method) as zf:
+        for name in sorted(arrays):
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = method
+            info.external_attr = 0o644 << 16
+            member = io.BytesIO()
+            np.lib.format.write_array(member, np.asanyarray(arrays[name]), allow_pickle=False)
+            zf.writestr(info, member.getvalue())
+    return buf.getvalue()
 
 
 @contextmanager
@@ -20,6 +51,7 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "w") -> Iterator[IO[An
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.chmod(tmp, _FILE_MODE)
     try:
         with os.fdopen(fd, mode) as fh:
             yield fh
@@ -44,6 +76,7 @@ def atomic_write_with(path: str | os.PathLike[str], writer: Callable[[str], None
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
     os.close(fd)
+    os.chmod(tmp, _FILE_MODE)
     try:
         writer(tmp)
         os.replace(tmp, path)
@@ -54,8 +87,6 @@ def atomic_write_with(path: str | os.PathLike[str], writer: Callable[[str], None
 
 
 def json_default(o: Any) -> Any:
-    import numpy as np
-
     if isinstance(o, np.integer):
         return int(o)
     if isinstance(o, np.floating):

@@ -27,7 +27,7 @@ import numpy as np
 from spikemesh.backends.base import Target
 from spikemesh.backends.targets import target_from_dict, target_to_dict
 from spikemesh.errors import FileFormatError
-from spikemesh.fileio import atomic_write_json, json_default
+from spikemesh.fileio import DIR_MODE, atomic_write_json, json_default, npz_bytes
 from spikemesh.ir.graph import Graph
 from spikemesh.ir.serialize import checksum, graph_from_parts, graph_to_parts
 
@@ -105,9 +105,9 @@ class Program:
         head = {"format": FORMAT, "format_version": FORMAT_VERSION, "checksum": checksum(body, arrays), **body}
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+        os.chmod(tmp, DIR_MODE)
         try:
-            with open(tmp / "weights.npz", "wb") as fh:
-                np.savez_compressed(fh, **arrays)
+            (tmp / "weights.npz").write_bytes(npz_bytes(arrays))
             atomic_write_json(tmp / "program.json", head)
             atomic_write_json(tmp / "report.json", body["report"])
             for name in SECTIONS:

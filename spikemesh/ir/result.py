@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from spikemesh.fileio import atomic_open
+from spikemesh.fileio import atomic_open, npz_bytes
 
 
 @dataclass
@@ -38,4 +38,4 @@ class SimResult:
         arrays = {f"spikes/{k}": v for k, v in self.spikes.items()}
         arrays.update({f"v/{k}": v for k, v in self.v.items()})
         with atomic_open(path, "wb") as fh:
-            np.savez_compressed(fh, **arrays)
+            fh.write(npz_bytes(arrays))

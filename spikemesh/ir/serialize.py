@@ -8,7 +8,6 @@ arrays. Reading a file from a newer format version, or one whose checksum does n
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import zipfile
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from spikemesh.errors import FileFormatError
-from spikemesh.fileio import atomic_open
+from spikemesh.fileio import atomic_open, npz_bytes
 from spikemesh.ir.graph import Graph, Input, Output, Population, Projection
 from spikemesh.ir.neurons import Neuron
 from spikemesh.ir.projections import op_from_dict
@@ -92,10 +91,9 @@ def write_archive(path: str | Path, fmt: str, version: int, body: dict[str, Any]
                   arrays: dict[str, np.ndarray]) -> None:
     """Write an npz archive with a checksummed JSON header, atomically."""
     meta = {"format": fmt, "format_version": version, "checksum": checksum(body, arrays), "body": body}
-    buf = io.BytesIO()
-    np.savez_compressed(buf, __meta__=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8), **arrays)
+    data = npz_bytes({"__meta__": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8), **arrays})
     with atomic_open(path, "wb") as fh:
-        fh.write(buf.getvalue())
+        fh.write(data)
 
 
 def read_archive(path: str | Path, fmt: str, version: int) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
