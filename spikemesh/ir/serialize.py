@@ -11,6 +11,7 @@ import hashlib
 import io
 import json
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -108,21 +109,28 @@ def read_archive(path: str | Path, fmt: str, version: int) -> tuple[dict[str, An
     if path.stat().st_size == 0:
         raise FileFormatError("file is empty", node=str(path))
     try:
-        with np.load(path, allow_pickle=False) as z:
+        z = np.load(path, allow_pickle=False)
+        if not isinstance(z, np.lib.npyio.NpzFile):
+            raise FileFormatError(f"not a {fmt} file (a plain .npy array)", node=str(path))
+        with z:
             if "__meta__" not in z.files:
                 raise FileFormatError(f"not a {fmt} file (no header)", node=str(path))
             meta = json.loads(z["__meta__"].tobytes().decode())
             arrays = {k: z[k] for k in z.files if k != "__meta__"}
     except FileFormatError:
         raise
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError, json.JSONDecodeError,
-            UnicodeDecodeError) as e:
+    except (zipfile.BadZipFile, zlib.error, ValueError, OSError, EOFError, KeyError,
+            json.JSONDecodeError, UnicodeDecodeError) as e:
         raise FileFormatError(f"corrupt or truncated {fmt} file ({type(e).__name__})", node=str(path),
                               hint="re-create the file") from None
+    if not isinstance(meta, dict):
+        raise FileFormatError(f"not a {fmt} file (bad header)", node=str(path))
     if meta.get("format") != fmt:
         raise FileFormatError(f"not a {fmt} file", node=str(path), needed=fmt, available=meta.get("format"))
     v = meta.get("format_version")
-    if not isinstance(v, int) or v > version:
+    if not isinstance(v, int) or isinstance(v, bool):
+        raise FileFormatError(f"not a {fmt} file (no integer format_version)", node=str(path), available=v)
+    if v > version:
         raise FileFormatError("written by a newer spikemesh", node=str(path),
                               needed=f"format_version <= {version}", available=v, hint="upgrade spikemesh")
     body = meta.get("body")
