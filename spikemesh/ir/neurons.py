@@ -44,7 +44,8 @@ class Neuron:
     threshold, comparison (">=" or ">"), reset ("zero": set to v_reset; "subtract": v -= threshold; "none").
     reset_timing: "before_decay" resets right after firing, so the next step decays the reset value
     (SpikingJelly, sinabs, Lava); "after_decay" applies the previous step's reset after this step's decay and
-    input (snnTorch's delayed reset). refractory: steps a neuron ignores input after a spike.
+    input (snnTorch's delayed reset). refractory: steps after a spike during which the membrane is held (no
+    decay, input or leak; a current-based neuron's current keeps integrating) and the neuron cannot fire.
     v_min / v_max: clamp of the stored state at the end of each step. weight_bits / state_bits: set once
     quantized; state_bits also saturates the state to its signed range.
     """

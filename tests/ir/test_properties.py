@@ -116,13 +116,15 @@ def test_op_csr_equals_onehot_application(op_shape):
 
 # --- random graphs ----------------------------------------------------------------------------------------
 @st.composite
-def neurons(draw, rng):
-    kind = draw(st.sampled_from(["IF", "LIF", "CubaLIF"]))
+def neurons(draw, rng, integer=False):
+    kind = "IF" if integer else draw(st.sampled_from(["IF", "LIF", "CubaLIF"]))
     kw = dict(
-        threshold=float(rng.uniform(0.5, 2.0)), reset=draw(st.sampled_from(["zero", "subtract", "none"])),
+        threshold=float(rng.integers(1, 6)) if integer else float(rng.uniform(0.5, 2.0)),
+        reset=draw(st.sampled_from(["zero", "subtract", "none"])),
         comparison=draw(st.sampled_from([">=", ">"])),
         reset_timing=draw(st.sampled_from(["before_decay", "after_decay"])),
-        refractory=draw(st.integers(0, 2)), leak=float(rng.normal() * 0.05),
+        refractory=draw(st.integers(0, 2)),
+        leak=float(rng.integers(-1, 2)) if integer else float(rng.normal() * 0.05),
     )
     if draw(st.booleans()):
         kw["v_min"] = -4.0
@@ -135,8 +137,13 @@ def neurons(draw, rng):
 
 
 @st.composite
-def graphs(draw):
+def graphs(draw, integer=False):
+    """Small random layer stacks (conv, BatchNorm, pooling, dense, per-element delays, delayed recurrence,
+    Integrator readout). ``integer``: integer weights and IF neurons with integer parameters."""
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+
+    def w(size, scale=1.0):
+        return rng.integers(-3, 4, size=size).astype(float) if integer else rng.normal(size=size) * scale
     shape: tuple[int, ...] = (draw(st.integers(1, 2)), draw(st.integers(4, 7)), draw(st.integers(4, 7)))
     in_shape = shape
     pops, projs = [], []
@@ -149,35 +156,34 @@ def graphs(draw):
             cout = draw(st.integers(1, 3))
             k = draw(st.integers(1, 3))
             pad = draw(st.integers(0, 1))
-            ops.append(Conv(rng.normal(size=(cout, shape[0], k, k)), rng.normal(size=cout) * 0.1, 1, pad, 1, 1))
-            if draw(st.booleans()):
+            ops.append(Conv(w((cout, shape[0], k, k)), w(cout, 0.1), 1, pad, 1, 1))
+            if not integer and draw(st.booleans()):
                 ops.append(BatchNorm(rng.normal(size=cout) * 0.1, rng.random(cout) + 0.5, rng.random(cout) + 0.5,
                                      rng.normal(size=cout) * 0.1))
         elif kind == "pool":
-            ops.append((SumPool2d if draw(st.booleans()) else AvgPool2d)((2, 2)))
+            ops.append((SumPool2d if integer or draw(st.booleans()) else AvgPool2d)((2, 2)))
         else:
             if len(shape) > 1:
                 ops.append(Flatten())
             n_in = math.prod(shape)
-            ops.append(Dense(rng.normal(size=(draw(st.integers(2, 6)), n_in)) * 0.7,
-                             rng.normal(size=None) if draw(st.booleans()) else None))
+            ops.append(Dense(w((draw(st.integers(2, 6)), n_in), 0.7), w(1) if draw(st.booleans()) else None))
         out = shape
         for op in ops:
             out = op.out_shape(out)
         if draw(st.booleans()):
             ops.append(Delay(rng.integers(0, 3, size=out) if draw(st.booleans()) else int(rng.integers(1, 3))))
         name = f"p{i}"
-        pops.append(Population(name, out, draw(neurons(rng))))
+        pops.append(Population(name, out, draw(neurons(rng, integer))))
         projs.append(Proj(f"{prev}_{name}", prev, name, ops))
         if len(out) == 1 and draw(st.booleans()):  # recurrence, with at least one step of delay
-            projs.append(Proj(f"{name}_rec", name, name, [Dense(rng.normal(size=(out[0], out[0])) * 0.5),
+            projs.append(Proj(f"{name}_rec", name, name, [Dense(w((out[0], out[0]), 0.5)),
                                                           Delay(int(rng.integers(1, 3)))]))
         prev, shape = name, out
     if draw(st.booleans()):
         n = math.prod(shape)
         pops.append(Population("readout", (3,), Integrator()))
         projs.append(Proj(f"{prev}_readout", prev, "readout",
-                          ([Flatten()] if len(shape) > 1 else []) + [Dense(rng.normal(size=(3, n)))]))
+                          ([Flatten()] if len(shape) > 1 else []) + [Dense(w((3, n)))]))
         prev = "readout"
     return Graph([Input("in", in_shape)], pops, projs, [Output("out", prev)], dt=1e-3)
 
@@ -244,3 +250,21 @@ def test_random_graph_quantization_within_bit_widths(g, bits, per):
     rr = run_reference(q, x, record=list(q.population))
     for v in rr.v.values():
         assert lo_s <= v.min() and v.max() <= hi_s
+
+
+@SETTINGS
+@given(graphs(integer=True), st.integers(0, 2**32 - 1))
+def test_integer_graph_quantization_is_identity(g, seed):
+    q, rep = quantize(g)
+    assert all(r["scale"] == 1.0 and r["source"] == "integer" for r in rep.values())
+    assert q.projections == g.projections
+    for p in g.populations:
+        nq = q.population[p.name].neuron
+        assert nq == p.neuron.replace(weight_bits=8, state_bits=16, v_min=nq.v_min, v_max=nq.v_max)
+    x = (np.random.default_rng(seed).random((8, 2, *g.inputs[0].shape)) < 0.4).astype(np.int64)
+    a, b = run_reference(g, x.astype(float), mode="float"), run_reference(q, x)
+    assert b.mode == "int"
+    for k in a.spikes:
+        assert np.array_equal(a.spikes[k], b.spikes[k])
+    if not q.population[q.outputs[0].source].neuron.spiking:
+        assert np.array_equal(a.output, b.output)
