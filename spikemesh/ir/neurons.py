@@ -83,6 +83,17 @@ class Neuron:
         if int(self.refractory) != self.refractory or self.refractory < 0:
             raise GraphError("refractory must be a non-negative number of steps", available=self.refractory)
         object.__setattr__(self, "refractory", int(self.refractory))
+        for name in ("v_min", "v_max"):  # plain Python scalars (JSON-serialisable)
+            v = getattr(self, name)
+            object.__setattr__(self, name, None if v is None else float(v))
+        for name in ("weight_bits", "state_bits"):
+            v = getattr(self, name)
+            if v is not None and (int(v) != v or v < 1):
+                raise GraphError(f"{name} must be a positive integer", available=v)
+            object.__setattr__(self, name, None if v is None else int(v))
+        if self.v_min is not None and self.v_max is not None and self.v_min > self.v_max:
+            raise GraphError("state bounds are empty (v_min > v_max)", needed="v_min <= v_max",
+                             available=(self.v_min, self.v_max))
         for name in ARRAY_PARAMS:
             if not np.all(np.isfinite(getattr(self, name))):
                 raise GraphError(f"neuron parameter {name} is not finite", hint="check the source model")

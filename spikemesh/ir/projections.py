@@ -581,6 +581,7 @@ class BatchNorm(Op):
     def __post_init__(self) -> None:
         for name in self.array_fields:
             object.__setattr__(self, name, _frozen_array(getattr(self, name)).reshape(-1))
+        object.__setattr__(self, "eps", float(self.eps))
 
     def scale_shift(self) -> tuple[np.ndarray, np.ndarray]:
         a = self.gamma / np.sqrt(self.var + self.eps)

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from spikemesh.errors import FileFormatError
-from spikemesh.fileio import atomic_open
+from spikemesh.fileio import _json_default, atomic_open
 from spikemesh.ir.graph import Graph, Input, Output, Population, Projection
 from spikemesh.ir.neurons import Neuron
 from spikemesh.ir.projections import op_from_dict
@@ -81,7 +81,7 @@ def graph_from_parts(body: dict[str, Any], arrays: dict[str, np.ndarray], prefix
 
 
 def checksum(body: dict[str, Any], arrays: dict[str, np.ndarray]) -> str:
-    h = hashlib.sha256(json.dumps(body, sort_keys=True).encode())
+    h = hashlib.sha256(json.dumps(body, sort_keys=True, default=_json_default).encode())
     for k in sorted(arrays):
         a = np.ascontiguousarray(arrays[k])
         h.update(f"{k}|{a.dtype.str}|{a.shape}".encode())
@@ -94,7 +94,8 @@ def write_archive(path: str | Path, fmt: str, version: int, body: dict[str, Any]
     """Write an npz archive with a checksummed JSON header, atomically."""
     meta = {"format": fmt, "format_version": version, "checksum": checksum(body, arrays), "body": body}
     buf = io.BytesIO()
-    np.savez_compressed(buf, __meta__=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8), **arrays)
+    text = json.dumps(meta, default=_json_default)
+    np.savez_compressed(buf, __meta__=np.frombuffer(text.encode(), dtype=np.uint8), **arrays)
     with atomic_open(path, "wb") as fh:
         fh.write(buf.getvalue())
 

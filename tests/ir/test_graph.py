@@ -187,3 +187,18 @@ def test_graph_is_immutable_and_equal():
         g.dt = 2.0  # type: ignore[misc]
     g2 = g.with_population(Population("fc", (5,), LI(0.25)))
     assert g2 != g and g2.population["fc"].neuron.beta == 0.25
+
+
+def test_neuron_parameter_errors():
+    with pytest.raises(GraphError, match=r"state bounds are empty"):
+        IF(v_min=2.0, v_max=1.0)
+    with pytest.raises(GraphError, match="refractory must be a non-negative"):
+        IF(refractory=-1)
+    with pytest.raises(GraphError, match="comparison must be one of"):
+        IF(comparison="<")
+    with pytest.raises(GraphError, match="reset_timing must be one of"):
+        IF(reset_timing="later")
+    with pytest.raises(GraphError, match="state_bits must be a positive integer"):
+        IF(state_bits=2.5)
+    with pytest.raises(GraphError, match="not finite"):
+        IF(threshold=np.inf)

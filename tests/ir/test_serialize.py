@@ -182,3 +182,14 @@ def test_save_is_atomic(tmp_path):
     sample_graph().save(p)
     assert [f.name for f in tmp_path.iterdir()] == ["g.smg"]
     assert zipfile.is_zipfile(p)
+
+
+def test_numpy_scalars_serialise(tmp_path):
+    g = Graph([Input("in", (2,))],
+              [Population("p", (2,), IF(np.float32(2.0), v_min=np.float64(-3.0), state_bits=np.int64(12)))],
+              [Proj("pr", "in", "p", [Dense(np.eye(2))])], [Output("o", "p")],
+              metadata={"epochs": np.int64(3), "acc": np.float32(0.5)})
+    g.save(tmp_path / "g.smg")
+    g2 = Graph.load(tmp_path / "g.smg")
+    assert g2 == g
+    assert type(g2.population["p"].neuron.v_min) is float and g2.population["p"].neuron.state_bits == 12
