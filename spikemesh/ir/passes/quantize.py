@@ -114,7 +114,7 @@ def _scaled(op: Op, f: float | np.ndarray, in_shape: tuple[int, ...], proj: str)
                              "weights", node=proj, hint="use a per-channel gain")
         f = per_c[:, 0]
     g = f.reshape((-1,) + (1,) * (op.weight.ndim - 1)) if f.ndim else f
-    b = None if op.bias is None else op.bias * (f if f.ndim else f)
+    b = None if op.bias is None else op.bias * f
     return Conv(op.weight * g, b, op.stride, op.padding, op.dilation, op.groups)
 
 
