@@ -44,7 +44,8 @@ class Neuron:
     threshold, comparison (">=" or ">"), reset ("zero": set to v_reset; "subtract": v -= threshold; "none").
     reset_timing: "before_decay" resets right after firing, so the next step decays the reset value
     (SpikingJelly, sinabs, Lava); "after_decay" applies the previous step's reset after this step's decay and
-    input (snnTorch's delayed reset). refractory: steps a neuron ignores input after a spike.
+    input (snnTorch's delayed reset). refractory: steps after a spike during which the membrane is held (no
+    decay, input or leak; a current-based neuron's current keeps integrating) and the neuron cannot fire.
     v_min / v_max: clamp of the stored state at the end of each step. weight_bits / state_bits: set once
     quantized; state_bits also saturates the state to its signed range.
     """
@@ -82,6 +83,17 @@ class Neuron:
         if int(self.refractory) != self.refractory or self.refractory < 0:
             raise GraphError("refractory must be a non-negative number of steps", available=self.refractory)
         object.__setattr__(self, "refractory", int(self.refractory))
+        for name in ("v_min", "v_max"):  # plain Python scalars (JSON-serialisable)
+            v = getattr(self, name)
+            object.__setattr__(self, name, None if v is None else float(v))
+        for name in ("weight_bits", "state_bits"):
+            v = getattr(self, name)
+            if v is not None and (int(v) != v or v < 1):
+                raise GraphError(f"{name} must be a positive integer", available=v)
+            object.__setattr__(self, name, None if v is None else int(v))
+        if self.v_min is not None and self.v_max is not None and self.v_min > self.v_max:
+            raise GraphError("state bounds are empty (v_min > v_max)", needed="v_min <= v_max",
+                             available=(self.v_min, self.v_max))
         for name in ARRAY_PARAMS:
             if not np.all(np.isfinite(getattr(self, name))):
                 raise GraphError(f"neuron parameter {name} is not finite", hint="check the source model")

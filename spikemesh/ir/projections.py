@@ -49,6 +49,22 @@ class Op:
     def out_shape(self, in_shape: Shape) -> Shape:
         raise NotImplementedError
 
+    def _arr(self, name: str, x: np.ndarray) -> np.ndarray:
+        """Field ``name`` ready to combine with ``x``: as int64 when ``x`` is integer (int mode), after checking
+        that it holds integers (cached), so non-integer weights fail instead of being truncated."""
+        arr = getattr(self, name)
+        if x.dtype.kind not in "iub":
+            return arr
+        cache = self.__dict__.setdefault("_int_cache", {})
+        got = cache.get(name)
+        if got is None:
+            if arr.dtype.kind == "f" and not np.all(arr == np.round(arr)):
+                raise GraphError(f"{type(self).__name__}.{name} is not integer in int mode",
+                                 hint="quantize() the graph first")
+            got = arr.astype(np.int64)
+            cache[name] = got
+        return got
+
     def apply(self, x: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
@@ -125,10 +141,9 @@ class Dense(Op):
         return (self.weight.shape[0],)
 
     def apply(self, x: np.ndarray) -> np.ndarray:
-        w = self.weight.astype(x.dtype) if x.dtype.kind in "iu" else self.weight
-        y = x @ w.T
+        y = x @ self._arr("weight", x).T
         if self.bias is not None:
-            y = y + (self.bias.astype(y.dtype) if y.dtype.kind in "iu" else self.bias)
+            y = y + self._arr("bias", x)
         return y
 
     def to_csr(self, in_shape: Shape) -> sp.csr_matrix:
@@ -190,9 +205,7 @@ class Sparse(Op):
         return sp.csr_matrix((self.data, self.indices, self.indptr), shape=(self.n_in, self.n_out))
 
     def apply(self, x: np.ndarray) -> np.ndarray:
-        m = sp.csr_matrix((self.data, self.indices, self.indptr), shape=(self.n_in, self.n_out))
-        if x.dtype.kind in "iu":
-            m = m.astype(np.int64)
+        m = sp.csr_matrix((self._arr("data", x), self.indices, self.indptr), shape=(self.n_in, self.n_out))
         return np.asarray((m.T @ x.T).T)
 
 
@@ -274,7 +287,7 @@ class Conv(Op):
 
     def apply(self, x: np.ndarray) -> np.ndarray:
         out_shape = self.out_shape(x.shape[1:])
-        w = self.weight.astype(np.int64) if x.dtype.kind in "iu" else self.weight
+        w = self._arr("weight", x)
         patches = self._patches(x)
         g = self.groups
         cin_g = self.weight.shape[1]
@@ -289,8 +302,7 @@ class Conv(Op):
             outs.append(np.einsum(f"bc{sp_axes}{k_axes},oc{k_axes}->bo{sp_axes}", pg, wg, optimize=True))
         y = np.concatenate(outs, axis=1) if g > 1 else outs[0]
         if self.bias is not None:
-            b = self.bias.astype(y.dtype) if y.dtype.kind in "iu" else self.bias
-            y = y + b.reshape((1, -1) + (1,) * nd)
+            y = y + self._arr("bias", x).reshape((1, -1) + (1,) * nd)
         assert y.shape[1:] == out_shape
         return y
 
@@ -500,8 +512,7 @@ class Scale(Op):
         return tuple(in_shape)
 
     def apply(self, x: np.ndarray) -> np.ndarray:
-        f = self.factor.astype(np.int64) if x.dtype.kind in "iu" else self.factor
-        return x * f
+        return x * self._arr("factor", x)
 
     def to_csr(self, in_shape: Shape) -> sp.csr_matrix:
         self.out_shape(in_shape)
@@ -570,6 +581,7 @@ class BatchNorm(Op):
     def __post_init__(self) -> None:
         for name in self.array_fields:
             object.__setattr__(self, name, _frozen_array(getattr(self, name)).reshape(-1))
+        object.__setattr__(self, "eps", float(self.eps))
 
     def scale_shift(self) -> tuple[np.ndarray, np.ndarray]:
         a = self.gamma / np.sqrt(self.var + self.eps)

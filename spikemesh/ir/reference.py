@@ -137,8 +137,11 @@ class _PopState:
         if n.reset_timing == "after_decay":
             v_new = self._reset(v_new, self.s_prev)
         if self.ref is not None:
+            # A refractory neuron holds its state (no decay, input or leak); a reset still pending from the
+            # previous step's spike (after_decay timing) is applied to the held value.
             active = self.ref == 0
-            v_new = np.where(active, v_new, self.v)
+            held = self._reset(self.v, self.s_prev) if n.reset_timing == "after_decay" else self.v
+            v_new = np.where(active, v_new, held)
         else:
             active = None
         if n.spiking:

@@ -10,13 +10,14 @@ from __future__ import annotations
 import hashlib
 import json
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from spikemesh.errors import FileFormatError
-from spikemesh.fileio import atomic_open, npz_bytes
+from spikemesh.fileio import atomic_open, json_default, npz_bytes
 from spikemesh.ir.graph import Graph, Input, Output, Population, Projection
 from spikemesh.ir.neurons import Neuron
 from spikemesh.ir.projections import op_from_dict
@@ -79,7 +80,7 @@ def graph_from_parts(body: dict[str, Any], arrays: dict[str, np.ndarray], prefix
 
 
 def checksum(body: dict[str, Any], arrays: dict[str, np.ndarray]) -> str:
-    h = hashlib.sha256(json.dumps(body, sort_keys=True).encode())
+    h = hashlib.sha256(json.dumps(body, sort_keys=True, default=json_default).encode())
     for k in sorted(arrays):
         a = np.ascontiguousarray(arrays[k])
         h.update(f"{k}|{a.dtype.str}|{a.shape}".encode())
@@ -91,7 +92,8 @@ def write_archive(path: str | Path, fmt: str, version: int, body: dict[str, Any]
                   arrays: dict[str, np.ndarray]) -> None:
     """Write an npz archive with a checksummed JSON header, atomically."""
     meta = {"format": fmt, "format_version": version, "checksum": checksum(body, arrays), "body": body}
-    data = npz_bytes({"__meta__": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8), **arrays})
+    text = json.dumps(meta, default=json_default)
+    data = npz_bytes({"__meta__": np.frombuffer(text.encode(), dtype=np.uint8), **arrays})
     with atomic_open(path, "wb") as fh:
         fh.write(data)
 
@@ -106,21 +108,28 @@ def read_archive(path: str | Path, fmt: str, version: int) -> tuple[dict[str, An
     if path.stat().st_size == 0:
         raise FileFormatError("file is empty", node=str(path))
     try:
-        with np.load(path, allow_pickle=False) as z:
+        z = np.load(path, allow_pickle=False)
+        if not isinstance(z, np.lib.npyio.NpzFile):
+            raise FileFormatError(f"not a {fmt} file (a plain .npy array)", node=str(path))
+        with z:
             if "__meta__" not in z.files:
                 raise FileFormatError(f"not a {fmt} file (no header)", node=str(path))
             meta = json.loads(z["__meta__"].tobytes().decode())
             arrays = {k: z[k] for k in z.files if k != "__meta__"}
     except FileFormatError:
         raise
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError, json.JSONDecodeError,
-            UnicodeDecodeError) as e:
+    except (zipfile.BadZipFile, zlib.error, ValueError, OSError, EOFError, KeyError,
+            json.JSONDecodeError, UnicodeDecodeError) as e:
         raise FileFormatError(f"corrupt or truncated {fmt} file ({type(e).__name__})", node=str(path),
                               hint="re-create the file") from None
+    if not isinstance(meta, dict):
+        raise FileFormatError(f"not a {fmt} file (bad header)", node=str(path))
     if meta.get("format") != fmt:
         raise FileFormatError(f"not a {fmt} file", node=str(path), needed=fmt, available=meta.get("format"))
     v = meta.get("format_version")
-    if not isinstance(v, int) or v > version:
+    if not isinstance(v, int) or isinstance(v, bool):
+        raise FileFormatError(f"not a {fmt} file (no integer format_version)", node=str(path), available=v)
+    if v > version:
         raise FileFormatError("written by a newer spikemesh", node=str(path),
                               needed=f"format_version <= {version}", available=v, hint="upgrade spikemesh")
     body = meta.get("body")
