@@ -8,11 +8,12 @@ from spikemesh.backends.targets import list_targets as targets
 from spikemesh.backends.targets import target
 from spikemesh.errors import SpikemeshError
 from spikemesh.ir import Graph
+from spikemesh.ir.passes import fold_batchnorm, quantize
 from spikemesh.pipeline import compile, load_model
 from spikemesh.program import Program
 from spikemesh.simulate import simulate
 
 __version__ = "0.1.0"
 
-__all__ = ["Graph", "Program", "SpikemeshError", "__version__", "compile", "load_model", "simulate", "target",
-           "targets"]
+__all__ = ["Graph", "Program", "SpikemeshError", "__version__", "compile", "fold_batchnorm", "load_model", "quantize",
+           "simulate", "target", "targets"]

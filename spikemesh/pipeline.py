@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,22 +16,31 @@ from spikemesh.backends.base import Target
 from spikemesh.backends.targets import resources_summary, target
 from spikemesh.errors import FrontendError
 from spikemesh.ir.graph import Graph
+from spikemesh.ir.passes import fold_batchnorm, quantize
 from spikemesh.program import Program
 
 Stage = Callable[[Program, dict[str, Any]], Program]
 
 
-def _model(program: Program, options: dict[str, Any]) -> Program:
-    s = program.graph.summary()
-    return program.with_report(model=s)
+def _lower(program: Program, options: dict[str, Any]) -> Program:
+    """Fold BatchNorm; quantize to the target's weight/state widths unless ``quantize=False`` (an integer model
+    that already fits keeps scale 1, so it is unchanged); record the model summary and the per-layer scales."""
+    g = fold_batchnorm(program.graph)
+    report: dict[str, Any] = {}
+    if options["quantize"]:
+        core = program.target.core
+        g, scales = quantize(g, weight_bits=core.weight_bits, state_bits=core.state_bits)
+        report["quantization"] = {"weight_bits": core.weight_bits, "state_bits": core.state_bits,
+                                  "layers": scales}
+    return replace(program, graph=g).with_report(model=g.summary(), **report)
 
 
 #: (name, stage) in pipeline order
 STAGES: list[tuple[str, Stage]] = [
-    ("model", _model),
+    ("lower", _lower),
 ]
 
-DEFAULTS: dict[str, Any] = {"seed": 0, "time_limit": 10.0}
+DEFAULTS: dict[str, Any] = {"seed": 0, "time_limit": 10.0, "quantize": True}
 
 
 def load_model(path: str | Path) -> Graph:
@@ -49,8 +59,9 @@ def compile(graph: Graph | str | Path, target_spec: str | Path | Target = "tianj
             **options: Any) -> Program:
     """Compile ``graph`` for ``target_spec`` (a preset name, ``name:AxB``, a TOML path or a Target).
 
-    Options: ``seed`` (int, default 0) and ``time_limit`` (seconds per solver call, default 10), plus the
-    options of each stage. Returns a Program whose ``report["time"]`` holds seconds per stage.
+    Options: ``seed`` (int, default 0), ``time_limit`` (seconds per solver call, default 10), ``quantize``
+    (default True: integer weights and states at the target's bit widths), plus the options of each stage.
+    Returns a Program whose ``report["time"]`` holds seconds per stage.
     """
     g = graph if isinstance(graph, Graph) else load_model(graph)
     t = target(target_spec)

@@ -28,7 +28,8 @@ def test_compile_save_load_round_trip(conv_graph: Graph, tmp_path: Path) -> None
     assert report["model"]["synapses"] == conv_syn + 256 + 3 * 64
     assert report["target"]["cores"] == 2 * 156 and report["time"]
     back = Program.load(out)
-    assert back.graph == conv_graph and back.target == prog.target and back.options["seed"] == 3
+    assert back.graph == prog.graph and prog.graph.is_quantized
+    assert back.target == prog.target and back.options["seed"] == 3
     x = (np.random.default_rng(1).random((6, 2, 2, 8, 8)) < 0.4).astype(np.uint8)
     a, b = spikemesh.simulate(prog, x), back.simulate(x)
     for k in a.spikes:

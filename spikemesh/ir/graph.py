@@ -222,8 +222,11 @@ class Graph:
     def n_neurons(self) -> int:
         return sum(p.size for p in self.populations)
 
-    def projection_csr(self, proj: Projection | str) -> sp.csr_matrix:
-        """Neuron-level connectivity ``[n_source, n_target]`` of a whole chain (product of its operators)."""
+    def projection_csr(self, proj: Projection | str, structure: bool = False) -> sp.csr_matrix:
+        """Neuron-level connectivity ``[n_source, n_target]`` of a whole chain (product of its operators).
+
+        With ``structure=True`` every operator's entries count as 1, so the product keeps synapses whose weight
+        is zero or cancels (scipy drops zero products): entry (i, j) is then the number of paths from i to j."""
         if isinstance(proj, str):
             proj = self.projection[proj]
         shapes = self.chain_shapes(proj)
@@ -232,6 +235,8 @@ class Graph:
             if isinstance(op, Delay):
                 continue
             c = op.to_csr(shp)
+            if structure:
+                c = sp.csr_matrix((np.ones_like(c.data, dtype=np.int64), c.indices, c.indptr), shape=c.shape)
             m = c if m is None else (m @ c).tocsr()
         if m is None:
             m = sp.identity(math.prod(shapes[0]), format="csr")
@@ -249,7 +254,7 @@ class Graph:
                 i = proj.ops.index(op)
                 fi, fo = op.fan_in(shapes[i]), op.fan_out(shapes[i])
         else:
-            m = self.projection_csr(proj)
+            m = self.projection_csr(proj, structure=True)
             fo = np.diff(m.indptr)
             fi = np.diff(m.tocsc().indptr)
         return {

@@ -202,3 +202,18 @@ def test_neuron_parameter_errors():
         IF(state_bits=2.5)
     with pytest.raises(GraphError, match="not finite"):
         IF(threshold=np.inf)
+
+
+def test_chain_stats_count_zero_weight_synapses() -> None:
+    """Flatten then Dense with zero weights: synapses are structural (16 = 2x8), not only the non-zero ones."""
+    import numpy as np
+
+    from spikemesh.ir import IF, Dense, Flatten, Graph, Input, Population, Projection
+
+    w = np.zeros((2, 8))
+    w[0, 0] = 1.0
+    g = Graph(inputs=(Input("in", (2, 4)),), populations=(Population("o", (2,), IF()),),
+              projections=(Projection("p", "in", "o", (Flatten(), Dense(w))),), outputs=())
+    s = g.projection_stats(g.projections[0])
+    assert (s["synapses"], s["fan_in_max"], s["fan_out_max"]) == (16, 8, 2)
+    assert g.projection_csr("p").nnz == 1  # the weighted product keeps only the non-zero weight
