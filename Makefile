@@ -23,7 +23,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check spikemesh tests benchmarks
+	$(BIN)/ruff check spikemesh tests benchmarks scripts
 
 clean:
 	rm -rf build dist *.egg-info

@@ -39,7 +39,7 @@ def test_info_bad_file_one_line_exit_2(tmp_path: Path, conv_graph: Graph, kind: 
 def test_targets_lists_presets_with_resources(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["targets"]) == 0
     out = capsys.readouterr().out
-    assert "tianjic" in out and "loihi" in out and "156" in out and "39,936" in out
+    assert "tianjic" in out and "loihi" in out and "speck" in out and "156" in out and "39,936" in out
 
 
 def test_info_prints_layers(tmp_path: Path, conv_graph: Graph, capsys: pytest.CaptureFixture[str]) -> None:

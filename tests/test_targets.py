@@ -55,6 +55,20 @@ def test_loihi_preset() -> None:
     assert t.cores_per_chip * t.core.synapse_bits == 16 * 1024 * 1024 * 8  # 16 MB per chip
 
 
+def test_speck_preset_matches_sinabs_core_table() -> None:
+    t = spikemesh.target("speck")
+    # speck.md §1.2 (sinabs get_constraints): kernel / neuron entries per core 0..8, 1024 bias entries each
+    kib = 1024
+    assert [t.core_spec(i).kernel_entries for i in range(9)] == [16 * kib] * 3 + [32 * kib] * 2 + [64 * kib] * 2 + [
+        16 * kib] * 2
+    assert [t.core_spec(i).neuron_entries for i in range(9)] == [64 * kib] * 3 + [32 * kib] * 2 + [16 * kib] * 4
+    assert {t.core_spec(i).bias_entries for i in range(9)} == {1024}
+    # speck.md §0: 327,680 neurons and 278,528 kernel entries in total; int8 weights, int16 state
+    assert resources_summary(t)["neurons"] == 327_680
+    assert sum(t.core_spec(i).kernel_entries for i in range(9)) == 278_528
+    assert (t.core.weight_bits, t.core.state_bits, t.energy.static_mw) == (8, 16, 0.42)
+
+
 def test_grid_suffix_multiplies_chips() -> None:
     t = spikemesh.target("tianjic:2x3")
     assert (t.chips_x, t.chips_y, t.n_chips, t.n_cores) == (2, 3, 6, 6 * 156)

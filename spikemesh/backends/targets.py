@@ -18,6 +18,7 @@ from spikemesh.errors import TargetError
 PRESETS: dict[str, str] = {
     "tianjic": "spikemesh.backends.mesh:tianjic",
     "loihi": "spikemesh.backends.mesh:loihi",
+    "speck": "spikemesh.backends.speck:speck",
 }
 
 _GRID = re.compile(r"^(?P<name>[^:]+):(?P<x>\d+)x(?P<y>\d+)$")
