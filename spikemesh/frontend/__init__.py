@@ -5,5 +5,6 @@ Peer frameworks (snnTorch, SpikingJelly, sinabs) and torch are imported only whe
 
 from spikemesh.frontend.common import FrontendWarning
 from spikemesh.frontend.nir import load, save_nir, to_nir
+from spikemesh.frontend.torch import from_torch
 
-__all__ = ["FrontendWarning", "load", "save_nir", "to_nir"]
+__all__ = ["FrontendWarning", "from_torch", "load", "save_nir", "to_nir"]
