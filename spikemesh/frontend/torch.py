@@ -237,6 +237,11 @@ def _spikingjelly(m: Any, name: str, shape: Shape, notes: list[str]) -> Neuron:
     return Neuron("LIF", beta=1 - 1 / tau, gain=1.0, leak=vr / tau, **common)
 
 
+def _prop(m: Any, name: str) -> Any:
+    v = getattr(m, name)
+    return v() if callable(v) else v
+
+
 def _sinabs(m: Any, name: str, shape: Shape, notes: list[str]) -> Neuron:
     spike_fn = getattr(m.spike_fn, "__name__", type(m.spike_fn).__name__)
     if spike_fn != "SingleSpike":
@@ -258,10 +263,10 @@ def _sinabs(m: Any, name: str, shape: Shape, notes: list[str]) -> Neuron:
     thr = _full(m.spike_threshold, shape, name, "spike_threshold")
     v_min = None if m.min_v_mem is None else float(m.min_v_mem)
     common = {"threshold": thr, "comparison": ">=", "reset": reset, "reset_timing": "before_decay", "v_min": v_min}
-    beta = _full(m.alpha_mem_calculated(), shape, name, "alpha_mem")
+    beta = _full(_prop(m, "alpha_mem_calculated"), shape, name, "alpha_mem")
     gain = 1.0 - beta if getattr(m, "norm_input", False) else np.ones(shape)
     if getattr(m, "tau_syn", None) is not None:
-        a = _full(m.alpha_syn_calculated(), shape, name, "alpha_syn")
+        a = _full(_prop(m, "alpha_syn_calculated"), shape, name, "alpha_syn")
         return Neuron("CubaLIF", alpha=a, syn_gain=a, beta=beta, gain=gain, **common)
     if np.all(beta == 1.0):
         return Neuron("IF", gain=gain, **common)
