@@ -284,6 +284,17 @@ class _Builder:
         self.names: set[str] = set()
         self.notes: list[str] = []
         self.used_neurons: set[int] = set()
+        #: ANN conversion: builds the neuron that replaces a ReLU (None: ReLU is unsupported)
+        self.relu_neuron: Any = None
+        self.relu_pops: dict[str, str] = {}  # population -> the ReLU's module / node name
+
+    def relu(self, name: str, v: _Value) -> _Value:
+        _signal(v, name)
+        pop = self.unique(name)
+        self.pops.append(Population(pop, v.shape, self.relu_neuron(pop, v.shape)))
+        self.relu_pops[pop] = name
+        self.connect(v, pop, name)
+        return _Value([(pop, [])], v.shape)
 
     def unique(self, base: str) -> str:
         base = base.replace(".", "_") if base else "node"
@@ -375,6 +386,9 @@ def _trace(module: Any, b: _Builder, samples: list[Any]) -> None:
             m = mods[node.target]
             args = [_resolve(a, env) for a in node.args]
             kind = _kind(m)
+            if kind is None and b.relu_neuron is not None and _is(m, "torch", "ReLU"):
+                env[node.name] = b.relu(node.target, args[0])
+                continue
             if kind is None:
                 raise FrontendError(f"unsupported module {type(m).__module__}.{type(m).__name__}", node=node.target,
                                     hint="supported: Linear, Conv1d/2d, AvgPool2d, SumPool2d, Flatten, BatchNorm, "
@@ -426,6 +440,8 @@ def _function(node: Any, env: dict[str, Any], b: _Builder) -> Any:
             raise FrontendError("residual addition of different shapes", node=node.name, needed=list(a.shape),
                                 available=list(c.shape))
         return _Value([*a.terms, *c.terms], a.shape)
+    if f in (torch.relu, torch.nn.functional.relu) and b.relu_neuron is not None:
+        return b.relu(node.name, _resolve(node.args[0], env))
     if f in (operator.mul, torch.mul):
         a, c = (_resolve(x, env) for x in node.args[:2])
         v, s = (a, c) if isinstance(a, _Value) else (c, a)
@@ -484,6 +500,8 @@ def _walk(module: Any, b: _Builder, sample: Any) -> None:
 
     def run(m: Any, prefix: str, v: _Value) -> _Value:
         kind = _kind(m)
+        if kind is None and b.relu_neuron is not None and _is(m, "torch", "ReLU"):
+            return b.relu(prefix, v)
         if kind == "layer":
             return b.layer(m, prefix, v)
         if kind == "neuron":
@@ -511,15 +529,23 @@ def from_torch(module: Any, sample_input: Any, dt: float = 1e-4) -> Graph:
     if not isinstance(module, torch.nn.Module):
         raise FrontendError("from_torch needs a torch.nn.Module", node=type(module).__name__)
     samples = list(sample_input) if isinstance(sample_input, (tuple, list)) else [sample_input]
-    b = _Builder(float(dt))
+    b, method = build(module, samples, float(dt))
+    return b.graph({"source": "torch", "frontend": method})
+
+
+def build(module: Any, samples: list[Any], dt: float, relu_neuron: Any = None) -> tuple[_Builder, str]:
+    """Trace (or walk) ``module`` into a builder; returns (builder, "torch.fx" | "module walk")."""
+    b = _Builder(dt)
+    b.relu_neuron = relu_neuron
     method = "torch.fx"
     try:
         _trace(module, b, samples)
     except FrontendError:
         raise
     except Exception as e:  # fx cannot trace this forward(): walk the module tree instead
-        b = _Builder(float(dt))
+        b = _Builder(dt)
+        b.relu_neuron = relu_neuron
         b.notes.append(f"torch.fx tracing failed ({type(e).__name__}); used the module walk")
         method = "module walk"
         _walk(module, b, samples[0])
-    return b.graph({"source": "torch", "frontend": method})
+    return b, method
