@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -43,8 +44,35 @@ def flat_graph(graph: Graph, integer: bool) -> FlatGraph:
     return fg
 
 
+@dataclass
+class FastRun:
+    """A fast-engine run with what the energy and metrics layers need: the flat graph, per-neuron ``sends``
+    [N] (spikes, or non-zero values of non-spiking/input sources) and the inputs in step form."""
+
+    result: SimResult
+    flat: FlatGraph
+    sends: np.ndarray
+    inputs: StepInputs
+
+    def binary_inputs(self) -> set[str]:
+        """Inputs whose values all lie in {-1, 0, 1} (NeuroBench counts their synaptic ops as ACs)."""
+        out = set()
+        for name, off, shape in zip(self.inputs.names, self.inputs.offsets, self.inputs.shapes):
+            n = int(np.prod(shape))
+            m = (self.inputs.index >= off) & (self.inputs.index < off + n)
+            if np.all(np.abs(self.inputs.value[m]) == 1):
+                out.add(name)
+        return out
+
+
 def run_fast(graph: Graph, inputs: Any, record: Sequence[str] | None = None, mode: str = "auto",
              traces: bool = True, progress: bool | None = None) -> SimResult:
+    """Execute ``graph`` like ``run_reference`` (see ``run_fast_detailed`` for the options)."""
+    return run_fast_detailed(graph, inputs, record, mode, traces, progress).result
+
+
+def run_fast_detailed(graph: Graph, inputs: Any, record: Sequence[str] | None = None, mode: str = "auto",
+                      traces: bool = True, progress: bool | None = None) -> FastRun:
     """Execute ``graph`` like ``run_reference``. ``inputs``: ``[T, B, *shape]`` array, a dict per input name, or a
     ``StepInputs`` (sparse per-step values, see io.py). ``traces=False`` skips the state traces of
     non-spiking populations (their outputs then are unavailable) to save memory on long runs.
@@ -90,6 +118,7 @@ def run_fast(graph: Graph, inputs: Any, record: Sequence[str] | None = None, mod
     ev_n = np.zeros_like(ev_t)
     trace = np.zeros((chunk, max(n_traced, 1)), dtype=dtype)
     counters = np.zeros(4, dtype=np.int64)
+    sends = np.zeros(fg.n, dtype=np.int64)
     t_run = time.perf_counter()
     with StepProgress(T * B, "fast engine", enabled=progress) as bar:
         for b in range(B):
@@ -103,7 +132,7 @@ def run_fast(graph: Graph, inputs: Any, record: Sequence[str] | None = None, mod
                     fg.pop_refractory, fg.pop_lo, fg.pop_hi, cols,
                     kb, ka, fg.gain, fg.syn_gain, fg.leak, fg.threshold, fg.v_reset,
                     fg.indptr, fg.target, fg.weight, fg.delay, fg.bias, fg.has_bias,
-                    v, i_cur, s_prev, ref, pending, ev_t, ev_n, trace, counters,
+                    v, i_cur, s_prev, ref, pending, ev_t, ev_n, trace, counters, sends,
                 )
                 et, en = ev_t[:n_ev], ev_n[:n_ev].astype(np.int64)
                 ep = owner[en]
@@ -134,7 +163,8 @@ def run_fast(graph: Graph, inputs: Any, record: Sequence[str] | None = None, mod
         "run_s": t_run,
         "events_per_s": synaptic_events / t_run if t_run > 0 else 0.0,
     }
-    return SimResult(spikes=spikes, v=v_rec, outputs=outputs, engine="fast", steps=T, mode=mode, stats=stats)
+    res = SimResult(spikes=spikes, v=v_rec, outputs=outputs, engine="fast", steps=T, mode=mode, stats=stats)
+    return FastRun(result=res, flat=fg, sends=sends, inputs=si)
 
 
-__all__ = ["run_fast", "flat_graph", "StepInputs"]
+__all__ = ["run_fast", "run_fast_detailed", "FastRun", "flat_graph", "StepInputs"]

@@ -49,12 +49,13 @@ def run_steps(  # type: ignore[no-untyped-def]
     # state (persists across calls of one batch element)
     v, i_cur, s_prev, ref, pending,
     # outputs of this call
-    ev_t, ev_n, trace, counters,
+    ev_t, ev_n, trace, counters, sends,
 ):
     """Advance steps ``t0 .. t1 - 1``. Writes spikes as events ``(ev_t, ev_n)`` and returns their count;
     traced populations write ``trace[t - t0, col + local]``. ``counters[0]`` += synaptic events from spikes,
     ``counters[1]`` += value-weighted synaptic events from non-spiking and input sources, ``counters[2]`` +=
-    neuron updates, ``counters[3]`` += input elements with a non-zero value."""
+    neuron updates, ``counters[3]`` += input elements with a non-zero value. ``sends[g]`` += 1 each time neuron
+    (or input element) ``g`` sends: a spike, or a non-zero value of a non-spiking or input source."""
     S = pending.shape[0]
     D = bias.shape[0] - 1
     n_ev = 0
@@ -66,6 +67,7 @@ def run_steps(  # type: ignore[no-untyped-def]
             g = in_idx[e]
             val = in_val[e]
             counters[3] += 1
+            sends[g] += 1
             for k in range(indptr[g], indptr[g + 1]):
                 sl = cur + delay[k]
                 if sl >= S:
@@ -138,6 +140,7 @@ def run_steps(  # type: ignore[no-untyped-def]
                         ev_t[n_ev] = t
                         ev_n[n_ev] = j
                         n_ev += 1
+                        sends[j] += 1
                         for k in range(indptr[j], indptr[j + 1]):
                             sl = cur + delay[k]
                             if sl >= S:
@@ -145,6 +148,7 @@ def run_steps(  # type: ignore[no-untyped-def]
                             pending[sl, target[k]] += weight[k]
                         counters[0] += indptr[j + 1] - indptr[j]
                 elif u != 0:
+                    sends[j] += 1
                     for k in range(indptr[j], indptr[j + 1]):
                         sl = cur + delay[k]
                         if sl >= S:
