@@ -201,3 +201,32 @@ def test_subtract_reset_via_spikemesh_nir_export_documented_difference(tmp_path)
     as_zero = run_seq(mlp(1, "zero", tensor_params=True), x)
     assert int((back["3"] != as_zero["3"]).sum()) == 0 and int((back["1"] != as_zero["1"]).sum()) == 0
     assert int((back["3"] != source["3"]).sum()) > 0
+
+
+def test_spikemesh_export_reimported_by_snntorch(tmp_path) -> None:
+    """save_nir output read by snnTorch's own NIR importer runs spike for spike like the reference executor."""
+    import nir
+    from snntorch.import_nir import import_from_nir
+
+    from spikemesh.frontend import save_nir
+    from spikemesh.ir import LIF, Dense, Graph, Input, Output, Population, Projection
+
+    rng = np.random.default_rng(0)
+    g = Graph((Input("input", (20,)),),
+              (Population("lif1", (30,), LIF(0.875, 1.0, reset="zero", comparison=">")),
+               Population("lif2", (5,), LIF(0.875, 1.0, reset="zero", comparison=">"))),
+              (Projection("fc1", "input", "lif1", (Dense(rng.normal(size=(30, 20)) * 0.5),)),
+               Projection("fc2", "lif1", "lif2", (Dense(rng.normal(size=(5, 30))),))),
+              (Output("output", "lif2"),), dt=1e-4)
+    save_nir(g, tmp_path / "m.nir")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        net = import_from_nir(nir.read(tmp_path / "m.nir"))
+    x = (rng.random((T, 1, 20)) < 0.3).astype(np.float64)
+    want = run_reference(g, x).spikes["lif2"][:, 0]
+    state, got = None, []
+    with torch.no_grad():
+        for t in range(T):
+            o, state = net(torch.tensor(x[t], dtype=torch.float32), state)
+            got.append(o.numpy()[0] > 0)
+    assert want.sum() > 0 and int((np.array(got) != want).sum()) == 0

