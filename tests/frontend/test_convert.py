@@ -42,7 +42,7 @@ def strokes(n: int, seed: int) -> np.ndarray:
     return out
 
 
-def class_inputs(model: torch.nn.Module, per_class: int, seed: int, steps: int = 20) -> torch.Tensor:
+def class_inputs(model: torch.nn.Module, per_class: int, seed: int, steps: int = 12) -> torch.Tensor:
     """N-MNIST is not available offline: inputs the ANN assigns to each of the 10 classes, made from stroke
     frames by a few steps of gradient descent on the ANN's cross-entropy, kept non-negative (event counts)."""
     torch.manual_seed(seed)
