@@ -9,11 +9,12 @@ from spikemesh.backends.targets import target
 from spikemesh.errors import SpikemeshError
 from spikemesh.ir import Graph
 from spikemesh.ir.passes import fold_batchnorm, quantize
+from spikemesh.partition import partition
 from spikemesh.pipeline import compile, load_model
 from spikemesh.program import Program
 from spikemesh.simulate import simulate
 
 __version__ = "0.1.0"
 
-__all__ = ["Graph", "Program", "SpikemeshError", "__version__", "compile", "fold_batchnorm", "load_model", "quantize",
-           "simulate", "target", "targets"]
+__all__ = ["Graph", "Program", "SpikemeshError", "__version__", "compile", "fold_batchnorm", "load_model", "partition",
+           "quantize", "simulate", "target", "targets"]
