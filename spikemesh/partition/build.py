@@ -111,10 +111,10 @@ def build(graph: Graph, target: Target, geoms: dict[str, list[ProjGeom]], drafts
         if d.from_partials:
             use["axons"] = feeds.get(i, 0)
             use["synapse_bits"] = feeds.get(i, 0) * wb
-        else:
+        if not d.from_partials or d.inputs:
             srcsets, syn_total, bits_total, kern_total = core_sources(d, geoms, limits)
             use["synapses"] = syn_total
-            use["synapse_bits"] = bits_total
+            use["synapse_bits"] += bits_total
             for src in sorted(srcsets):
                 u = srcsets[src]
                 use["axons"] += int(len(u))

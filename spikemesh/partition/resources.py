@@ -162,12 +162,13 @@ def unit_table(geoms: list[ProjGeom], boxes: list[tuple[int, int, int, int, int,
 
 
 def chunk(costs: np.ndarray, pidx: np.ndarray, units: np.ndarray, cap: np.ndarray,
-          n_proj: int) -> Chunks | None:
-    """Greedy consecutive chunks of units within ``cap``; None when one unit alone exceeds a cap."""
+          n_proj: int, first_cap: np.ndarray | None = None) -> Chunks | None:
+    """Greedy consecutive chunks of units within ``cap`` (the first chunk within ``first_cap`` when given); None
+    when one unit alone exceeds a cap."""
     n = len(costs)
     total = costs.sum(axis=0) if n else np.zeros(N_COST, np.int64)
     per_proj = np.bincount(pidx, weights=costs[:, AX], minlength=n_proj) if n else np.zeros(n_proj)
-    if n == 0 or np.all(total <= cap):
+    if first_cap is None and (n == 0 or np.all(total <= cap)):
         rng: dict[int, tuple[int, int]] = {}
         seg0 = np.searchsorted(pidx, np.arange(n_proj + 1))
         for p in range(n_proj):
@@ -186,8 +187,9 @@ def chunk(costs: np.ndarray, pidx: np.ndarray, units: np.ndarray, cap: np.ndarra
     while start < n:
         base = cs[start]
         end = n
+        c = first_cap if (first_cap is not None and start == 0) else cap
         for r, col in zip(active, cols):
-            e = int(col.searchsorted(base[r] + cap[r], side="right")) - 1
+            e = int(col.searchsorted(base[r] + c[r], side="right")) - 1
             if e < end:
                 end = e
         if end <= start:

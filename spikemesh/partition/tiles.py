@@ -105,7 +105,8 @@ def grid_drafts(layer: str, geoms: list[ProjGeom], view: tuple[int, int, int], s
                     got = plan_piece(layer, geoms, [box], limits, mean_rate, allow_partial)
                     assert not isinstance(got, LayerProblem), got
                     cache[key] = rep = got
-                plan = PiecePlan((box,), _shift(rep, geoms, box[0] - rep.boxes[0][0]), rep.cores, rep.copies)
+                plan = PiecePlan((box,), _shift(rep, geoms, box[0] - rep.boxes[0][0]), rep.cores, rep.copies,
+                                rep.absorbed)
                 out.extend(drafts_for(layer, geoms, plan, start + len(out), group))
     return out
 

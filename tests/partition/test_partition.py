@@ -140,9 +140,15 @@ def check_partition(graph: Graph, tgt: Target, part: Partition) -> None:
     csrs = {p.name: (graph.projection_csr(p, structure=True) != 0).astype(np.int64).tocsc() for p in graph.projections}
     units = {p.name: _unit_of(graph, p) for p in graph.projections}
     remote = 0
+    feeds = {}
     for core in part.cores:
-        if core.role == "neurons" and core.inputs == {} and any(c.merge_into == core.index for c in part.cores):
-            continue  # merge core: receives partial sums only
+        if core.merge_into is not None:
+            feeds[core.merge_into] = feeds.get(core.merge_into, 0) + core.use["neurons"]
+    for core in part.cores:
+        merge = core.index in feeds
+        if merge and core.inputs == {}:
+            assert core.use["axons"] == feeds[core.index] and core.use["synapses"] == 0
+            continue  # merge core receiving partial sums only
         srcs: dict[str, set[int]] = {}
         syn = 0
         for layer in core.layers:
@@ -153,10 +159,11 @@ def check_partition(graph: Graph, tgt: Target, part: Partition) -> None:
                                                                                           .shape))
                                                           for b in core.boxes[layer]])))
             for proj in graph.incoming(layer):
-                if core.role == "partial_sum" and proj.name not in core.inputs:
+                partial = core.role == "partial_sum" or merge
+                if partial and proj.name not in core.inputs:
                     continue
                 sub = csrs[proj.name][:, cols].tocsr()
-                if core.role == "partial_sum":
+                if partial:
                     u0, u1 = core.inputs[proj.name]
                     keep = (units[proj.name] >= u0) & (units[proj.name] < u1)
                     sub = sp.diags(keep.astype(np.int64)) @ sub
@@ -168,7 +175,7 @@ def check_partition(graph: Graph, tgt: Target, part: Partition) -> None:
                 seen[proj.name] = seen[proj.name] + full @ scatter
                 srcs.setdefault(proj.source, set()).update(np.flatnonzero(np.diff(sub.indptr)).tolist())
         assert core.use["synapses"] == syn, core
-        assert core.use["axons"] == sum(len(s) for s in srcs.values()), core
+        assert core.use["axons"] == sum(len(s) for s in srcs.values()) + feeds.get(core.index, 0), core
         for src, s in srcs.items():
             if src in graph.population:
                 remote += sum(1 for i in s if part.neuron_core[src][i] != core.index)
