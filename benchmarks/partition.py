@@ -41,8 +41,8 @@ def _target(name: str):  # noqa: ANN202
 def one(net: str, tname: str, strategy: str) -> dict:
     from networks import NETWORKS
 
-    from spikemesh.partition import PartitionInfeasible, partition
     from spikemesh.errors import SpikemeshError
+    from spikemesh.partition import PartitionInfeasible, partition
 
     g = NETWORKS[net]()
     t0 = time.perf_counter()
@@ -85,8 +85,8 @@ def main() -> None:
         cases.append(("b", "resnet18", f"tianjic:{grid[0]}x{grid[1]}"))
     cases += [("c", "mlp", "tianjic"), ("c", "mlp", "a")]
     rows = []
-    hdr = f"{'case':4} {'network':9} {'target':14} {'strategy':10} {'cores':>8} {'lower bd':>8} {'remote copies':>14} " \
-          f"{'partial sums':>12} {'seconds':>8} {'RSS MB':>7}"
+    hdr = (f"{'case':4} {'network':9} {'target':14} {'strategy':10} {'cores':>8} {'lower bd':>8} "
+           f"{'remote copies':>14} {'partial sums':>12} {'seconds':>8} {'RSS MB':>7}")
     print(hdr)
     print("-" * len(hdr))
     for case, net, tname in cases:

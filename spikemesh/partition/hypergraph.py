@@ -4,10 +4,10 @@ cores a spike must reach" (mapping.md §6; §7 measured KM1 −20.5 % copies vs 
 One hyperedge per source neuron = {the neuron (when it is a population neuron)} ∪ every neuron it synapses onto,
 weighted by its expected rate (integer weights: rate scaled so the largest is 100, at least 1). Vertices are
 population neurons (graph inputs come from the host and are not vertices), weight 1; block sizes are capped at
-the core's neuron limit. Solver: **Mt-KaHyPar** (optional extra ``partition``: ``pip install spikemesh[partition]``)
-with the DEFAULT preset on one thread and the given seed; when it is not installed, **METIS** via pymetis (edge cut of the
-clique-free star expansion: source → each target, weight = rate), also from the extra. With neither, a
-PartitionError says how to install them.
+the core's neuron limit. Solver: **Mt-KaHyPar** (optional extra ``partition``:
+``pip install spikemesh[partition]``) with the DEFAULT preset on one thread and the given seed; when it is not
+installed, **METIS** via pymetis (edge cut of the star expansion: source → each target, weight = rate), also
+from the extra. With neither, a PartitionError says how to install them.
 
 Other limits (axons, synapse memory) are checked exactly after partitioning and every block over a limit is
 repaired by splitting it in two (C-order halves) until it fits. The hypergraph strategy holds whole neurons per
