@@ -5,7 +5,7 @@ One hyperedge per source neuron = {the neuron (when it is a population neuron)} 
 weighted by its expected rate (integer weights: rate scaled so the largest is 100, at least 1). Vertices are
 population neurons (graph inputs come from the host and are not vertices), weight 1; block sizes are capped at
 the core's neuron limit. Solver: **Mt-KaHyPar** (optional extra ``partition``:
-``pip install spikemesh[partition]``) with the DEFAULT preset on one thread and the given seed; when it is not
+``pip install spikemesh[partition]``) with the DETERMINISTIC preset and the given seed; when it is not
 installed, **METIS** via pymetis (edge cut of the star expansion: source → each target, weight = rate), also
 from the extra. With neither, a PartitionError says how to install them.
 
@@ -33,10 +33,10 @@ from spikemesh.partition.plan import plan_piece
 from spikemesh.partition.resources import LayerProblem, Limits
 
 MAX_PINS = 30_000_000
-#: Mt-KaHyPar preset and threads: DEFAULT on one thread is reproducible for a fixed seed (multi-threaded runs are
-#: not), and far faster than the DETERMINISTIC preset (measured on conv52k: 178 s vs below 30 s)
-PRESET = "DEFAULT"
-THREADS = 1
+#: Mt-KaHyPar preset and threads: only the DETERMINISTIC preset gives the same partition for the same seed (DEFAULT
+#: differs run to run even on one thread, measured); it is slow — about 3 minutes on conv52k on this 2-core machine
+PRESET = "DETERMINISTIC"
+THREADS = 2
 _INI: Any = None
 
 

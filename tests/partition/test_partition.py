@@ -289,3 +289,18 @@ def test_rates_from_sample_input_weight_traffic(conv_graph: Graph) -> None:
     # no input spikes -> nothing fires -> no spike traffic; default rate 1 -> every source counts once per core
     assert silent.report["remote_spike_copies"] == 0.0
     assert busy.report["remote_spike_copies"] > 0
+
+
+@pytest.mark.parametrize("solver", ["mtkahypar", "pymetis"])
+def test_hypergraph_fits_limits_and_is_reproducible(conv_graph: Graph, solver: str, monkeypatch) -> None:
+    pytest.importorskip(solver)
+    from spikemesh.partition import hypergraph as hg
+
+    monkeypatch.setattr(hg, "_solver", lambda: solver)
+    tgt = _target(32, 512, 10**6)
+    part = partition(conv_graph, tgt, "hypergraph", seed=5)
+    check_partition(conv_graph, tgt, part)
+    assert part.report["cores"] >= part.report["lower_bound_cores"]
+    assert partition(conv_graph, tgt, "hypergraph", seed=5) == part
+    with pytest.raises(PartitionInfeasible):  # no partial sums in the hypergraph strategy
+        partition(_wide(100), _target(16, 64, 8 * 10**5), "hypergraph")
