@@ -304,3 +304,19 @@ def test_hypergraph_fits_limits_and_is_reproducible(conv_graph: Graph, solver: s
     assert partition(conv_graph, tgt, "hypergraph", seed=5) == part
     with pytest.raises(PartitionInfeasible):  # no partial sums in the hypergraph strategy
         partition(_wide(100), _target(16, 64, 8 * 10**5), "hypergraph")
+
+
+def test_cli_compile_strategy(tmp_path, conv_graph: Graph) -> None:
+    import json
+
+    from spikemesh.cli import main
+
+    conv_graph.save(tmp_path / "m.smg")
+    for s in ("slicing", "groups"):
+        assert main(["compile", str(tmp_path / "m.smg"), "--target", "tianjic", "--strategy", s,
+                     "--out", str(tmp_path / s)]) == 0
+        rep = json.loads((tmp_path / s / "report.json").read_text())
+        assert rep["partition"]["strategy"] == s
+    with pytest.raises(SystemExit) as e:
+        main(["compile", str(tmp_path / "m.smg"), "--strategy", "nope", "--out", str(tmp_path / "x")])
+    assert e.value.code == 2
