@@ -12,12 +12,26 @@ from spikemesh.ir.result import SimResult
 
 
 def _reference(subject: Any, inputs: Any, record: Sequence[str] | None, **kw: Any) -> SimResult:
+    from spikemesh.simulator.io import as_dense_inputs
+
     graph = subject if isinstance(subject, Graph) else subject.graph
-    return run_reference(graph, inputs, record=record, **kw)
+    return run_reference(graph, as_dense_inputs(graph, inputs), record=record, **kw)
+
+
+def _fast(subject: Any, inputs: Any, record: Sequence[str] | None, **kw: Any) -> SimResult:
+    from spikemesh.simulator.engine import run_fast_engine
+
+    return run_fast_engine(subject, inputs, record, **kw)
+
+
+def _cycle(subject: Any, inputs: Any, record: Sequence[str] | None, **kw: Any) -> SimResult:
+    from spikemesh.simulator.engine import run_cycle_engine
+
+    return run_cycle_engine(subject, inputs, record, **kw)
 
 
 #: engine name -> runner(graph_or_program, inputs, record, **options)
-ENGINES: dict[str, Callable[..., SimResult]] = {"reference": _reference}
+ENGINES: dict[str, Callable[..., SimResult]] = {"reference": _reference, "fast": _fast, "cycle": _cycle}
 
 
 def simulate(subject: Any, inputs: Any, engine: str = "reference", record: Sequence[str] | None = None,
