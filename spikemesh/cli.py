@@ -64,7 +64,7 @@ def cmd_info(args: argparse.Namespace) -> None:
 def cmd_compile(args: argparse.Namespace) -> None:
     import spikemesh
 
-    opts: dict[str, Any] = {"seed": args.seed, "time_limit": args.time_limit}
+    opts: dict[str, Any] = {"seed": args.seed, "time_limit": args.time_limit, "strategy": args.strategy}
     program = spikemesh.compile(args.model, args.target, progress=True, **opts)
     out = program.save(args.out)
     _print_report(program.report)
@@ -212,6 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", "-o", required=True, help="build directory (replaced as a whole)")
     s.add_argument("--seed", type=int, default=0, help="seed for every random choice (default 0)")
     s.add_argument("--time-limit", type=float, default=10.0, help="seconds per solver call (default 10)")
+    s.add_argument("--strategy", default="groups", choices=["slicing", "tiles", "groups", "hypergraph"],
+                   help="partition strategy (default groups: the network-group optimiser)")
     s.set_defaults(func=cmd_compile)
 
     s = sub.add_parser("simulate", help="run a compiled build directory or a model file on an input array")
