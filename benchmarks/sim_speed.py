@@ -88,19 +88,19 @@ def worker_cuba(n: int, engine: str, repeats: int) -> dict:
     g = cuba_graph(net)
     si = initial_inputs(g, net, 10_000)
     build = time.perf_counter() - t0
-    best = None
+    best: dict | None = None
     jit = 0.0
+    spikes = 0
     for _ in range(repeats):
-        res = run_fast(g, si, traces=False, specialize=True, progress=False) if engine == "fast" else None
-        if res is None:
-            raise SystemExit(f"engine {engine} not available")
+        res = run_fast(g, si, traces=False, specialize=True, progress=False)
         jit = max(jit, res.stats["jit_s"])
-        if best is None or res.stats["run_s"] < best.stats["run_s"]:
-            best = res
-    spikes = int(best.spikes["lif"].sum())
+        spikes = int(res.spikes["lif"].sum())
+        if best is None or res.stats["run_s"] < best["run_s"]:
+            best = dict(res.stats)
+        del res  # keep one raster alive at a time
     return {"case": f"CUBA-{n // 1000}k", "engine": engine, "build_s": build, "jit_s": jit,
-            "run_s": best.stats["run_s"], "events": best.stats["synaptic_events"], "spikes": spikes,
-            "rate_hz": spikes / n, "neuron_updates": best.stats["neuron_updates"], "peak_rss_mb": peak_rss_mb(),
+            "run_s": best["run_s"], "events": best["synaptic_events"], "spikes": spikes,
+            "rate_hz": spikes / n, "neuron_updates": best["neuron_updates"], "peak_rss_mb": peak_rss_mb(),
             "synapses": len(net.pre)}
 
 

@@ -132,7 +132,11 @@ def run_fast_detailed(graph: Graph, inputs: Any, record: Sequence[str] | None = 
         profiles = tuple((bool(fg.pop_spiking[p]), bool(fg.pop_current[p]), bool(fg.pop_after[p]),
                           bool(fg.pop_strict[p]), int(fg.pop_reset[p]), bool(fg.pop_refractory[p] > 0), integer)
                          for p in range(len(pops)))
-        kernel, _ = driver(profiles, tuple(bool(c >= 0) for c in cols), fg.has_bias, integer)
+        zero = []
+        for p in range(len(pops)):
+            lo_, hi_ = fg.indptr[pop_off[p]], fg.indptr[pop_off[p] + pop_size[p]]
+            zero.append(bool(np.all(fg.delay[lo_:hi_] == 0)))
+        kernel, _ = driver(profiles, tuple(bool(c >= 0) for c in cols), fg.has_bias, integer, tuple(zero))
     warm = True
     t_run = time.perf_counter()
     with StepProgress(T * B, "fast engine", enabled=progress) as bar:

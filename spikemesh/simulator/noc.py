@@ -312,3 +312,44 @@ def noc_step(inject, ch_latency, e_ch, e_eject, e_cptr, e_cidx, r_ptr, r_idx, r_
 def watchdog_cycles(target: Target) -> int:
     """Cycles without any flit movement after which a step is declared deadlocked: longer than any latency."""
     return 4 * max(target.noc.hop_cycles, target.noc.interchip_hop_cycles, 1) + 64
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Route inputs for tests and benchmarks while the placement stage is not available: a chip-major placement and
+# XY multicast trees per source core. Compiled Programs carry the placement engineer's routes instead.
+def chip_major_coords(n_cores: int, target: Target, seed: int | None = None) -> np.ndarray:
+    """(chip_x, chip_y, x, y) per logical core: slots filled chip by chip, row by row (shuffled with ``seed``)."""
+    slots = np.arange(target.n_cores)
+    if seed is not None:
+        slots = np.random.default_rng(seed).permutation(slots)
+    if n_cores > len(slots):
+        raise SimulationError("more logical cores than the target has", node="placement", needed=n_cores,
+                              available=len(slots), hint="use a larger chip grid, e.g. tianjic:2x2")
+    chip, local = np.divmod(slots[:n_cores], target.cores_per_chip)
+    return np.stack([chip % target.chips_x, chip // target.chips_x, local % target.cores_x,
+                     local // target.cores_x], axis=1).astype(np.int32)
+
+
+def core_destinations(partition: Any, flat: Any, n_inputs: int) -> dict[int, tuple[int, ...]]:
+    """Per source (core id, or ``-1 - k`` for graph input k): the other cores its neurons have synapses into."""
+    core = np.full(flat.n, -1, dtype=np.int64)
+    for name, arr in partition.neuron_core.items():
+        a, b = flat.node_range(name)
+        core[a:b] = np.asarray(arr).reshape(-1)
+    for k in range(n_inputs):
+        a, b = flat.node_range(flat.graph.inputs[k].name)
+        core[a:b] = -1 - k
+    src = np.repeat(np.arange(flat.n), np.diff(flat.indptr))
+    pairs = np.unique(np.stack([core[src], core[flat.target]], axis=1), axis=0)
+    out: dict[int, list[int]] = {}
+    for s, d in pairs:
+        if s != d or s < 0:
+            out.setdefault(int(s), []).append(int(d))
+    return {s: tuple(sorted(d)) for s, d in out.items()}
+
+
+def xy_routes(partition: Any, flat: Any, coords: np.ndarray, target: Target) -> tuple[RouteTree, ...]:
+    """XY multicast trees for every source of ``core_destinations`` (inputs enter at global router (0, 0))."""
+    dests = core_destinations(partition, flat, len(flat.graph.inputs))
+    return tuple(xy_tree(s, d, coords, target, source_xy=(0, 0) if s < 0 else None)
+                 for s, d in sorted(dests.items()))

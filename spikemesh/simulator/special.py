@@ -125,17 +125,32 @@ def _emit_values(a, b, cur, S, v, indptr, target, weight, delay, pending, counte
             counters[1] += indptr[j + 1] - indptr[j]
 
 
-def driver(profiles: tuple[Profile, ...], traced: tuple[bool, ...], has_bias: bool, integer: bool
-           ) -> tuple[Callable[..., int], float]:
+@njit
+def _emit_values_now(a, b, v, indptr, target, weight, row, counters, sends):  # type: ignore
+    """_emit_values for a population whose outgoing synapses all have delay 0 (no ring-slot arithmetic)."""
+    for j in range(np.uint64(a), np.uint64(b)):
+        u = v[j]
+        if u != 0:
+            sends[j] += 1
+            for k in range(np.uint64(indptr[j]), np.uint64(indptr[j + 1])):
+                row[np.uint64(target[k])] += weight[k] * u
+            counters[1] += indptr[j + 1] - indptr[j]
+
+
+def driver(profiles: tuple[Profile, ...], traced: tuple[bool, ...], has_bias: bool, integer: bool,
+           zero_delay: tuple[bool, ...] | None = None) -> tuple[Callable[..., int], float]:
     """The specialised kernel for ``profiles`` (one per population, execution order; ``traced`` marks populations
-    whose state is written to ``trace``) and its compile-setup
+    whose state is written to ``trace``; ``zero_delay`` marks non-spiking populations whose outgoing synapses all
+    have delay 0) and its compile-setup
     seconds (0 when memoised). Same call signature as kernels.run_steps."""
-    key = (profiles, traced, has_bias, integer)
+    zero_delay = zero_delay or (False,) * len(profiles)
+    key = (profiles, traced, has_bias, integer, zero_delay)
     hit = _DRIVERS.get(key)
     if hit is not None:
         return hit, 0.0
     t0 = time.perf_counter()
-    ns: dict[str, Any] = {"_emit_spikes": _emit_spikes, "_emit_values": _emit_values, "np": np}
+    ns: dict[str, Any] = {"_emit_spikes": _emit_spikes, "_emit_values": _emit_values,
+                          "_emit_values_now": _emit_values_now, "np": np}
     lines = [
         "def kernel(t0, t1, integer, in_ptr, in_idx, in_val, pop_off, pop_size, pop_spiking, pop_current,",
         "           pop_reset, pop_after, pop_strict, pop_refractory, pop_lo, pop_hi, pop_trace_col,",
@@ -176,6 +191,8 @@ def driver(profiles: tuple[Profile, ...], traced: tuple[bool, ...], has_bias: bo
         if prof[0]:
             lines.append(f"        n_ev = _emit_spikes({a}, {b}, t, cur, S, s_prev, indptr, target, weight, delay,"
                          " pending, ev_t, ev_n, n_ev, counters, sends)")
+        elif zero_delay[p]:
+            lines.append(f"        _emit_values_now({a}, {b}, v, indptr, target, weight, row, counters, sends)")
         else:
             lines.append(f"        _emit_values({a}, {b}, cur, S, v, indptr, target, weight, delay, pending,"
                          " counters, sends)")
