@@ -104,6 +104,52 @@ def worker_cuba(n: int, engine: str, repeats: int) -> dict:
             "synapses": len(net.pre)}
 
 
+def placed_program(graph, target_name: str):  # noqa: ANN001, ANN201
+    """Partition (partition stage) + chip-major placement + XY routes (simulator/noc.py helpers; the placement
+    stage's own routes replace these once it lands)."""
+    from dataclasses import dataclass
+
+    import spikemesh
+    from spikemesh.partition import partition
+    from spikemesh.program import Program
+    from spikemesh.simulator.fast import flat_graph
+    from spikemesh.simulator.noc import chip_major_coords, xy_routes
+
+    @dataclass(frozen=True)
+    class _Coords:
+        coords: np.ndarray
+
+    @dataclass(frozen=True)
+    class _Routes:
+        routes: tuple
+
+    t = spikemesh.target(target_name)
+    part = partition(graph, t)
+    coords = chip_major_coords(len(part.cores), t)
+    routes = xy_routes(part, flat_graph(graph, graph.is_quantized), coords, t)
+    return (Program(graph=graph, target=t).with_section("partition", part)
+            .with_section("placement", _Coords(coords)).with_section("routes", _Routes(routes)))
+
+
+def worker_cuba_cycle(n: int, steps: int, target_name: str) -> dict:
+    import spikemesh
+    from spikemesh.simulator.cuba import cuba_graph, cuba_network, initial_inputs
+
+    net = cuba_network(n, in_degree=80.0, seed=0)
+    g = cuba_graph(net)
+    t0 = time.perf_counter()
+    prog = placed_program(g, target_name)
+    build = time.perf_counter() - t0
+    spikemesh.simulate(prog, initial_inputs(g, net, 20), engine="cycle", specialize=True)  # JIT warm-up
+    res = spikemesh.simulate(prog, initial_inputs(g, net, steps), engine="cycle", specialize=True, progress=False)
+    spikes = int(res.spikes["lif"].sum())
+    noc = res.stats["noc"]
+    return {"case": f"CUBA-{n // 1000}k", "engine": f"cycle ({target_name}, {steps} steps)", "build_s": build,
+            "jit_s": res.stats["jit_s"], "run_s": res.stats["run_s"], "events": res.stats["synaptic_events"],
+            "spikes": spikes, "rate_hz": spikes / n / (steps * 1e-4), "peak_rss_mb": peak_rss_mb(),
+            "packets": noc["packets"], "cores": len(prog.partition.cores)}
+
+
 def worker_sinabs(engine: str, steps: int) -> dict:
     import spikemesh
 
@@ -112,9 +158,11 @@ def worker_sinabs(engine: str, steps: int) -> dict:
     q, _ = spikemesh.quantize(g, weight_bits=8, state_bits=16)
     rng = np.random.default_rng(0)
     x = (rng.random((steps, 1, *q.inputs[0].shape)) < 0.05).astype(np.float64)
-    res = spikemesh.simulate(q, x[:2], engine=engine)  # JIT warm-up
+    subject = placed_program(q, "tianjic") if engine == "cycle" else q
+    kw = {} if engine == "cycle" else {"target": "tianjic"}
+    res = spikemesh.simulate(subject, x[:2], engine=engine)  # JIT warm-up
     t0 = time.perf_counter()
-    res = spikemesh.simulate(q, x, engine=engine, target="tianjic")
+    res = spikemesh.simulate(subject, x, engine=engine, **kw)
     wall = time.perf_counter() - t0
     return {"case": "cnn_sinabs.nir (int, tianjic)", "engine": engine, "run_s": res.stats["run_s"], "wall_s": wall,
             "steps": steps, "steps_per_s": steps / res.stats["run_s"], "events": res.stats["synaptic_events"],
@@ -154,12 +202,16 @@ def main() -> None:
     ap.add_argument("--brian2-python", default="/work/brian2-venv/bin/python")
     ap.add_argument("--skip-brian2", action="store_true")
     ap.add_argument("--skip-40k", action="store_true")
+    ap.add_argument("--cycle-steps", type=int, default=1000, help="steps of the CUBA cycle run (rate-based)")
+    ap.add_argument("--cycle-target", default="loihi", help="target of the CUBA cycle run")
     ap.add_argument("--worker", nargs="*")
     a = ap.parse_args()
     if a.worker:
         kind = a.worker[0]
         if kind == "cuba":
             print(json.dumps(worker_cuba(int(a.worker[1]), a.worker[2], int(a.worker[3]))))
+        elif kind == "cuba_cycle":
+            print(json.dumps(worker_cuba_cycle(int(a.worker[1]), int(a.worker[2]), a.worker[3])))
         elif kind == "sinabs":
             print(json.dumps(worker_sinabs(a.worker[1], int(a.worker[2]))))
         return
@@ -178,7 +230,9 @@ def main() -> None:
                 rows.append(run_brian2(a.brian2_python, 40000))
             except Exception as e:  # noqa: BLE001
                 rows.append({"case": "CUBA-40k", "engine": "brian2 cpp_standalone", "error": str(e)[-300:]})
+    rows.append(spawn(["cuba_cycle", "4000", str(a.cycle_steps), a.cycle_target]))
     rows.append(spawn(["sinabs", "fast", "100"]))
+    rows.append(spawn(["sinabs", "cycle", "100"]))
     load1 = os.getloadavg()
     print(f"load average before {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f}, "
           f"after {load1[0]:.2f} {load1[1]:.2f} {load1[2]:.2f}  (2 cores shared)")
