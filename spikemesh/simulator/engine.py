@@ -87,8 +87,6 @@ def run_cycle_engine(subject: Any, inputs: Any, record: Sequence[str] | None = N
                               hint="spikemesh.compile(graph, target) first, or use engine='fast'")
     kw.pop("target", None)
     res, run, acts = run_cycle(program, inputs, record=record, **kw)
-    if not record:  # traces were taken for packet counts; keep only what reference would return
-        pass
     res.stats.update(simulation_stats(graph, run.flat, run.sends, res.spikes, res.steps, run.inputs.batch,
                                       run.binary_inputs(), program.target, program.partition, extra=acts))
     return res
