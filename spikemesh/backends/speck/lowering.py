@@ -152,7 +152,7 @@ def lower(graph: Graph, readout: bool = False) -> tuple[list[SpeckLayer], DvsSpe
         if n.kind != "IF":
             raise _err(name, f"{n.kind} neurons are not supported by DYNAP-CNN", needed="IF (non-leaky "
                        "integrate-and-fire)", available=n.kind, hint="use IAF neurons; a readout counts spikes")
-        if n.state_bits is None or not np.all(n.threshold == np.round(n.threshold)):
+        if not np.all(n.threshold == np.round(n.threshold)) or not np.all(n.leak == np.round(n.leak)):
             raise _err(name, "the layer is not quantized", hint="compile with quantize=True")
         if n.refractory:
             raise _err(name, "DYNAP-CNN neurons have no refractory period", available=n.refractory)
@@ -185,6 +185,9 @@ def lower(graph: Graph, readout: bool = False) -> tuple[list[SpeckLayer], DvsSpe
         bias = leak.copy()
         for pr in graph.incoming(name):
             pool, pooled, w, b, s, p = _parse(graph, pr)
+            if not np.all(w == np.round(w)) or w.min(initial=0) < -128 or w.max(initial=0) > 127:
+                raise _err(pr.name, "weights must be int8 on DYNAP-CNN", needed="integers in [-128, 127]",
+                           available=f"{w.min()}..{w.max()}", hint="compile with quantize=True")
             if w.shape[0] != out[0]:
                 raise _err(pr.name, "conv features do not match the layer", needed=out[0], available=w.shape[0])
             if w.shape[2] != w.shape[3]:
