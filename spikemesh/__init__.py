@@ -12,8 +12,9 @@ from spikemesh.ir.passes import fold_batchnorm, quantize
 from spikemesh.pipeline import compile, load_model
 from spikemesh.program import Program
 from spikemesh.simulate import simulate
+from spikemesh.simulator.cores.training.loop import train
 
 __version__ = "0.1.0"
 
 __all__ = ["Graph", "Program", "SpikemeshError", "__version__", "compile", "fold_batchnorm", "load_model", "quantize",
-           "simulate", "target", "targets"]
+           "simulate", "target", "targets", "train"]
