@@ -147,3 +147,12 @@ def test_cli_train(tmp_path, capsys) -> None:  # noqa: ANN001
     rc = main(["train", str(tmp_path / "m.smg"), "--data", str(tmp_path / "missing.npz"), "--out", str(out)])
     assert rc == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_fp_engine_equals_reference(conv_graph) -> None:  # noqa: ANN001
+    x = (np.random.default_rng(3).random((12, 4, 2, 8, 8)) < 0.3).astype(np.float64)
+    ref = spikemesh.simulate(conv_graph, x)
+    mine = spikemesh.simulate(conv_graph, x, engine="training")
+    for k, v in ref.spikes.items():
+        assert v.any() and np.array_equal(mine.spikes[k], v), k
+    np.testing.assert_allclose(mine.output, ref.output, rtol=1e-6)

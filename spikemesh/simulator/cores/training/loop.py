@@ -195,6 +195,7 @@ def train(graph: Graph, data: Any, target: str | Target = "trainer", epochs: int
     per_epoch_batches = (math.ceil(max(len(s) for s in shards) / batch) if federated else math.ceil(N / batch))
     total_batches = epochs * per_epoch_batches
     done = 0
+    rounds = 0  # federated averaging rounds
     last = None
     for epoch in range(epochs):
         lr_e = lr * (1 + math.cos(math.pi * epoch / epochs)) / 2 if schedule == "cosine" else lr
@@ -215,6 +216,7 @@ def train(graph: Graph, data: Any, target: str | Target = "trainer", epochs: int
                     seen += idx.size
                     last = (tr, deltas, idx.size)
                 if (b + 1) % sync_every == 0 or b == per_epoch_batches - 1:
+                    rounds += 1
                     sizes = np.array([len(s) for s in shards], dtype=np.float64)
                     avg = {k: sum(p[k] * (s / sizes.sum()) for p, s in zip(wparams, sizes, strict=True)).astype(F32)
                            for k in wparams[0]}
@@ -278,6 +280,11 @@ def train(graph: Graph, data: Any, target: str | Target = "trainer", epochs: int
     cost_acc["energy_core_pj"] = sum(v for k, v in cost_acc["energy_pj"].items() if k != "dram")
     cost_acc["tflops_per_w_core"] = float(np.mean([h["tflops_per_w_core"] for h in history]))
     cost_acc["estimate"] = "last mini-batch of each epoch x mini-batches per epoch"
+    if federated:  # each round: every worker uploads its weights and downloads the average (value_bits each)
+        n_w = sum(int(v.size) for v in params.values())
+        fb = rounds * 2.0 * n_w * spec.value_bits / 8 * n_workers
+        cost_acc["federated"] = {"rounds": rounds, "bytes": fb, "link_seconds": fb / spec.interchip_bytes_per_s,
+                                 "energy_pj": fb * 8 * spec.interchip_pj_per_bit}
     meta = {"training": {"target": tgt.name, "epochs": epochs, "lr": lr, "batch": batch, "loss": loss,
                          "optimizer": optimizer, "schedule": schedule, "seed": seed, "workers": workers,
                          "federated": federated, "surrogate": vars(net.surrogate).copy(),
@@ -287,3 +294,22 @@ def train(graph: Graph, data: Any, target: str | Target = "trainer", epochs: int
               "cost": {k: v for k, v in cost_acc.items() if k != "last_batch"}, "last_batch": cost_acc["last_batch"],
               "gpu_per_batch": gpu}
     return TrainResult(trained, params, history, cost_acc, gpu, report)
+
+
+def run_fp(subject: Any, inputs: Any, record: Any = None, surrogate: Any = None) -> Any:
+    """The FP engine alone as a simulation engine (``simulate(..., engine="training")``): float32 forward pass
+    of a Graph (or a Program's graph); returns a SimResult like the reference executor's."""
+    from spikemesh.ir.reference import normalize_inputs
+    from spikemesh.ir.result import SimResult
+
+    graph = subject if isinstance(subject, Graph) else subject.graph
+    xs, T, B = normalize_inputs(graph, inputs)
+    net = Network(graph, surrogate)
+    tr = net.forward(initial_params(graph), xs)
+    spikes = {nm: tr.spikes(nm, p.shape) for nm, p in net.pops.items() if p.spiking}
+    v = {nm: tr.V[nm] for nm in tr.V}
+    for nm in record or []:
+        if nm not in v:
+            v[nm] = tr.H[nm].reshape(T, B, *net.pops[nm].shape)  # membrane before reset
+    outputs = {o.name: spikes.get(o.source, v.get(o.source, xs.get(o.source))) for o in graph.outputs}
+    return SimResult(spikes=spikes, v=v, outputs=outputs, engine="training", steps=T, mode="float")
