@@ -15,6 +15,7 @@ from spikemesh.partition import partition
 from spikemesh.pipeline import compile, load_model
 from spikemesh.program import Program
 from spikemesh.simulate import simulate
+from spikemesh.simulator.cores.training.loop import train
 
 __version__ = "0.1.0"
 
@@ -22,3 +23,4 @@ __all__ = ["Graph", "Program", "SpikemeshError", "__version__", "compile", "fold
            "simulate", "target", "targets"]
 __all__ += ["convert_ann", "from_torch", "load", "save_nir"]
 __all__ += ["partition"]
+__all__ += ["train"]

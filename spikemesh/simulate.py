@@ -41,6 +41,15 @@ ENGINES: dict[str, Callable[..., SimResult]] = {"reference": _reference, "fast":
                                                 "async": _async}
 
 
+def _training(subject: Any, inputs: Any, record: Sequence[str] | None, **kw: Any) -> SimResult:
+    from spikemesh.simulator.cores.training.loop import run_fp
+
+    return run_fp(subject, inputs, record=record, **kw)
+
+
+ENGINES["training"] = _training  # the training engine's FP pass (float32)
+
+
 def simulate(subject: Any, inputs: Any, engine: str = "reference", record: Sequence[str] | None = None,
              **options: Any) -> SimResult:
     """Run ``subject`` (an ir.Graph or a Program) on ``inputs``.
