@@ -11,12 +11,16 @@ from spikemesh.errors import SpikemeshError
 from spikemesh.frontend import convert_ann, from_torch, load, save_nir
 from spikemesh.ir import Graph
 from spikemesh.ir.passes import fold_batchnorm, quantize
+from spikemesh.partition import partition
 from spikemesh.pipeline import compile, load_model
 from spikemesh.program import Program
 from spikemesh.simulate import simulate
+from spikemesh.simulator.cores.training.loop import train
 
 __version__ = "0.1.0"
 
 __all__ = ["Graph", "Program", "SpikemeshError", "__version__", "compile", "fold_batchnorm", "load_model", "quantize",
            "simulate", "target", "targets"]
 __all__ += ["convert_ann", "from_torch", "load", "save_nir"]
+__all__ += ["partition"]
+__all__ += ["train"]
