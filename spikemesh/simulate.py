@@ -31,7 +31,23 @@ def _cycle(subject: Any, inputs: Any, record: Sequence[str] | None, **kw: Any) -
 
 
 #: engine name -> runner(graph_or_program, inputs, record, **options)
-ENGINES: dict[str, Callable[..., SimResult]] = {"reference": _reference, "fast": _fast, "cycle": _cycle}
+def _async(subject: Any, inputs: Any, record: Sequence[str] | None, **kw: Any) -> SimResult:
+    from spikemesh.simulator.cores.async_core import run_async
+
+    return run_async(subject, inputs, record, **kw)
+
+
+ENGINES: dict[str, Callable[..., SimResult]] = {"reference": _reference, "fast": _fast, "cycle": _cycle,
+                                                "async": _async}
+
+
+def _training(subject: Any, inputs: Any, record: Sequence[str] | None, **kw: Any) -> SimResult:
+    from spikemesh.simulator.cores.training.loop import run_fp
+
+    return run_fp(subject, inputs, record=record, **kw)
+
+
+ENGINES["training"] = _training  # the training engine's FP pass (float32)
 
 
 def simulate(subject: Any, inputs: Any, engine: str = "reference", record: Sequence[str] | None = None,
