@@ -113,7 +113,7 @@ def cmd_simulate(args: argparse.Namespace) -> None:
     x = load_input_file(args.input, graph, args.steps)
     x = _fit_steps(_load_inputs(args.input), args.steps) if x is None else x
     t0 = time.perf_counter()
-    kw: dict[str, Any] = {} if args.engine == "reference" else {"progress": True}
+    kw: dict[str, Any] = {"progress": True} if args.engine in ("fast", "cycle") else {}
     result = spikemesh.simulate(subject, x, engine=args.engine, record=args.record or None, **kw)
     if isinstance(x, dict):
         x = next(iter(x.values()))
@@ -284,8 +284,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help=".npy array [T, B, *input_shape], .npz with 'inputs' or an event list x, y, p, t (seconds), "
                         "or a NIR data file (.h5, nir.read_data)")
     s.add_argument("--steps", type=int, default=None, help="time steps (truncates or zero-pads the input)")
-    s.add_argument("--engine", "-e", default="reference", choices=["reference", "fast", "cycle"],
-                   help="reference (default), fast (Numba functional) or cycle (NoC timing; a build directory)")
+    s.add_argument("--engine", "-e", default="reference",
+                   help="reference (default), fast (Numba functional), cycle (NoC timing; a build directory), or any "
+                        "other registered engine")
     s.add_argument("--record", nargs="*", default=[], help="populations whose membrane traces to record")
     s.add_argument("--out", help="write spike rasters (npz) here")
     s.set_defaults(func=cmd_simulate)
