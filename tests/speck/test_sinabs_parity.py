@@ -155,12 +155,24 @@ def _sinabs_verdict(sd: Any, net: Any, in_shape: tuple[int, int, int], constrain
     return True
 
 
+@pytest.mark.slow
 def test_network_verdict_parity() -> None:
+    """60 random networks (about 5 minutes on the shared 2-core machine; the quick variant runs by default)."""
+    verdicts = _verdicts(60, seed=1)
+    assert 10 <= sum(verdicts) <= 50  # both verdicts well represented
+
+
+def test_network_verdict_parity_quick() -> None:
+    verdicts = _verdicts(6, seed=7)
+    assert len(verdicts) == 6
+
+
+def _verdicts(n: int, seed: int) -> list[bool]:
     sd = _dynapcnn()
     cons = _sinabs_constraints(sd)
-    rng = np.random.default_rng(1)
+    rng = np.random.default_rng(seed)
     verdicts = []
-    for _ in range(60):
+    for _ in range(n):
         net, g, in_shape = _random_net(rng)
         theirs = _sinabs_verdict(sd, net, in_shape, cons)
         try:
@@ -171,7 +183,7 @@ def test_network_verdict_parity() -> None:
             ours = False
         assert ours == theirs, [type(m).__name__ for m in net]
         verdicts.append(ours)
-    assert 10 <= sum(verdicts) <= 50  # both verdicts well represented
+    return verdicts
 
 
 def test_discretization_parity() -> None:
