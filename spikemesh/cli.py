@@ -280,8 +280,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help=".npy array [T, B, *input_shape], .npz with 'inputs' or an event list x, y, p, t (seconds), "
                         "or a NIR data file (.h5, nir.read_data)")
     s.add_argument("--steps", type=int, default=None, help="time steps (truncates or zero-pads the input)")
-    s.add_argument("--engine", "-e", default="reference", choices=["reference", "fast", "cycle"],
-                   help="reference (default), fast (Numba functional) or cycle (NoC timing; a build directory)")
+    s.add_argument("--engine", "-e", default="reference", choices=["reference", "fast", "cycle", "async"],
+                   help="reference (default), fast (Numba functional), cycle (NoC timing; a build directory) or "
+                        "async (Speck event-driven; a speck build)")
     s.add_argument("--record", nargs="*", default=[], help="populations whose membrane traces to record")
     s.add_argument("--out", help="write spike rasters (npz) here")
     s.set_defaults(func=cmd_simulate)

@@ -70,7 +70,8 @@ def test_lif_rejected_and_manual_mapping_checked() -> None:
               (Projection("p", "in", "a", (Conv2d(np.ones((2, 2, 1, 1))),)),), (Output("o", "a"),))
     with pytest.raises(PartitionError, match="a: LIF neurons are not supported"):
         spikemesh.compile(g, "speck")
-    big = chain([{"kind": "conv", "c": 32, "k": 3, "p": 1}], (2, 40, 40))  # H, W = 40 round up to 64: 32 * 64 * 64 = 128Ki
+    # H, W = 40 round up to 64: 32 * 64 * 64 = 128Ki neuron entries
+    big = chain([{"kind": "conv", "c": 32, "k": 3, "p": 1}], (2, 40, 40))
     with pytest.raises(PartitionError, match="neuron memory"):
         spikemesh.compile(big, "speck")
     ok = chain([{"kind": "conv", "c": 16, "k": 3, "p": 1}], (2, 40, 40))  # 16 * 64 * 64 = 64Ki: cores 0-2 only
