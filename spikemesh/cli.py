@@ -64,7 +64,7 @@ def cmd_info(args: argparse.Namespace) -> None:
 def cmd_compile(args: argparse.Namespace) -> None:
     import spikemesh
 
-    opts: dict[str, Any] = {"seed": args.seed, "time_limit": args.time_limit}
+    opts: dict[str, Any] = {"seed": args.seed, "time_limit": args.time_limit, "strategy": args.strategy}
     program = spikemesh.compile(args.model, args.target, progress=True, **opts)
     out = program.save(args.out)
     _print_report(program.report)
@@ -106,9 +106,16 @@ def cmd_simulate(args: argparse.Namespace) -> None:
 
     src = Path(args.model)
     subject: Any = spikemesh.Program.load(src) if src.is_dir() else spikemesh.load_model(src)
-    x = _fit_steps(_load_inputs(args.input), args.steps)
+    from spikemesh.simulator.io import load_input_file
+
+    graph = subject if isinstance(subject, spikemesh.Graph) else subject.graph
+    x = load_input_file(args.input, graph, args.steps)
+    x = _fit_steps(_load_inputs(args.input), args.steps) if x is None else x
     t0 = time.perf_counter()
-    result = spikemesh.simulate(subject, x, engine=args.engine, record=args.record or None)
+    kw: dict[str, Any] = {} if args.engine == "reference" else {"progress": True}
+    result = spikemesh.simulate(subject, x, engine=args.engine, record=args.record or None, **kw)
+    if isinstance(x, dict):
+        x = next(iter(x.values()))
     wall = time.perf_counter() - t0
     counts = result.spike_counts()
     table = Table(title=f"{args.engine} engine: {result.steps} steps, batch {x.shape[1]}, {wall:.3f} s")
@@ -248,13 +255,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", "-o", required=True, help="build directory (replaced as a whole)")
     s.add_argument("--seed", type=int, default=0, help="seed for every random choice (default 0)")
     s.add_argument("--time-limit", type=float, default=10.0, help="seconds per solver call (default 10)")
+    s.add_argument("--strategy", default="groups", choices=["slicing", "tiles", "groups", "hypergraph"],
+                   help="partition strategy (default groups: the network-group optimiser)")
     s.set_defaults(func=cmd_compile)
 
     s = sub.add_parser("simulate", help="run a compiled build directory or a model file on an input array")
     s.add_argument("model", help="build directory or model file")
-    s.add_argument("--input", "-i", required=True, help=".npy array [T, B, *input_shape] (or .npz with 'inputs')")
+    s.add_argument("--input", "-i", required=True,
+                   help=".npy array [T, B, *input_shape], .npz with 'inputs' or an event list x, y, p, t (seconds), "
+                        "or a NIR data file (.h5, nir.read_data)")
     s.add_argument("--steps", type=int, default=None, help="time steps (truncates or zero-pads the input)")
-    s.add_argument("--engine", "-e", default="reference", help="reference (default)")
+    s.add_argument("--engine", "-e", default="reference", choices=["reference", "fast", "cycle"],
+                   help="reference (default), fast (Numba functional) or cycle (NoC timing; a build directory)")
     s.add_argument("--record", nargs="*", default=[], help="populations whose membrane traces to record")
     s.add_argument("--out", help="write spike rasters (npz) here")
     s.set_defaults(func=cmd_simulate)

@@ -1,0 +1,261 @@
+"""Per-core resource accounting against a Target's limits.
+
+Resources of a core (``LogicalCore.use``):
+
+- ``neurons``: neurons whose state the core holds; a partial-sum core counts its accumulators (one per target
+  neuron it sums for), which occupy neuron units on a Tianjic-like core.
+- ``axons``: distinct presynaptic sources delivered to the core — distinct source neurons over all incoming
+  projections (a source feeding the core through two projections counts once), not the synapse count
+  (mapping.md §2: "axons / fan-in rows per core ... *not* the synapse count"). A merge core's axons are the
+  partial sums it receives (one per neuron per partial-sum core).
+- ``synapse_bits``: stored weights × ``weight_bits``. **Storage rule** (a target property): by default a core
+  stores one weight per synapse — a conv layer's kernel is expanded to per-synapse weights, as Tianjic's crossbar
+  does ("unfolded mapping converts all topologies to FC without data reuse", Nature Extended Data Fig. 3,
+  mapping.md §1). A target that stores each kernel once per core (Speck/DYNAP-CNN style, mapping.md §2 "weights
+  [16K, …]" in kernel entries) says so with the feature ``"shared_kernels"`` (or ``extra["partition"]
+  ["shared_kernels"] = true``); then a conv's bits are (output channels × input channels × kernel taps) of the
+  slice the core holds. Dense, sparse and element-wise synapses are always stored one weight each. A merge core
+  stores one unit weight per partial-sum input.
+- ``kernel_entries`` / ``neuron_entries`` / ``bias_entries`` are accounted only on cores whose spec sets them.
+
+Heterogeneous targets: designs are checked against the component-wise minimum of the target's distinct core
+specs, so every logical core fits every physical core; ``LogicalCore.spec`` then names the first spec index
+whose limits it fits (None on homogeneous targets).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from spikemesh.backends.base import CoreSpec, Target
+from spikemesh.errors import PartitionError
+from spikemesh.partition.geometry import AX, BITS, KERN, N_COST, ProjGeom
+
+BIG = np.iinfo(np.int64).max // 4
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-core limits the partition designs for (see module docstring)."""
+
+    neurons: int
+    axons: int
+    synapse_bits: int
+    weight_bits: int
+    kernel_entries: int | None = None
+    neuron_entries: int | None = None
+    bias_entries: int | None = None
+    shared_kernels: bool = False
+    partial_sums: bool = False
+
+    @property
+    def cap(self) -> np.ndarray:
+        """Caps of the per-unit cost vector (axons, synapse bits, kernel entries, synapses)."""
+        c = np.full(N_COST, BIG, dtype=np.int64)
+        c[AX] = self.axons
+        c[BITS] = self.synapse_bits
+        if self.kernel_entries is not None:
+            c[KERN] = self.kernel_entries
+        return c
+
+    def as_dict(self) -> dict[str, int]:
+        d = {"neurons": self.neurons, "axons": self.axons, "synapse_bits": self.synapse_bits}
+        for k in ("kernel_entries", "neuron_entries", "bias_entries"):
+            v = getattr(self, k)
+            if v is not None:
+                d[k] = v
+        return d
+
+
+def shared_kernels(target: Target) -> bool:
+    return target.supports("shared_kernels") or bool(target.extra.get("partition", {}).get("shared_kernels"))
+
+
+def _min_opt(vals: list[int | None]) -> int | None:
+    got = [v for v in vals if v is not None]
+    return min(got) if got else None
+
+
+def distinct_specs(target: Target) -> list[CoreSpec]:
+    if target.cores is None:
+        return [target.core]
+    out: list[CoreSpec] = []
+    for s in target.cores:
+        if s not in out:
+            out.append(s)
+    return out
+
+
+def limits_for(target: Target) -> Limits:
+    specs = distinct_specs(target)
+    return Limits(
+        neurons=min(s.neurons for s in specs), axons=min(s.axons for s in specs),
+        synapse_bits=min(s.synapse_bits for s in specs), weight_bits=max(s.weight_bits for s in specs),
+        kernel_entries=_min_opt([s.kernel_entries for s in specs]),
+        neuron_entries=_min_opt([s.neuron_entries for s in specs]),
+        bias_entries=_min_opt([s.bias_entries for s in specs]),
+        shared_kernels=shared_kernels(target), partial_sums=target.supports("partial_sums"),
+    )
+
+
+def spec_index(target: Target, use: dict[str, int]) -> int | None:
+    """First per-chip core index whose spec fits ``use`` (None on homogeneous targets)."""
+    if target.cores is None:
+        return None
+    for i, s in enumerate(target.cores):
+        if not violations(use, spec_limits(s)):
+            return i
+    return None
+
+
+def spec_limits(s: CoreSpec) -> dict[str, int]:
+    d = {"neurons": s.neurons, "axons": s.axons, "synapse_bits": s.synapse_bits}
+    for k in ("kernel_entries", "neuron_entries", "bias_entries"):
+        v = getattr(s, k)
+        if v is not None:
+            d[k] = v
+    return d
+
+
+def violations(use: dict[str, int], limits: dict[str, int]) -> list[tuple[str, int, int]]:
+    """(resource, used, limit) for every resource over its limit."""
+    return [(k, int(use.get(k, 0)), int(v)) for k, v in limits.items() if use.get(k, 0) > v]
+
+
+# --------------------------------------------------------------------------------------- partial-sum chunks
+@dataclass(frozen=True)
+class Chunks:
+    """Input units of one tile cut into consecutive chunks (greedy, each within the caps).
+    ``ranges[j]`` = per projection index, the absolute unit range (u0, u1) of chunk j; ``sums[j]`` its costs."""
+
+    ranges: tuple[dict[int, tuple[int, int]], ...]
+    sums: np.ndarray  # [k, N_COST]
+    total: np.ndarray  # [N_COST] over all chunks, per projection summed
+    per_proj_axons: np.ndarray  # [n_proj]
+
+    @property
+    def k(self) -> int:
+        return len(self.ranges)
+
+
+def unit_table(geoms: list[ProjGeom], boxes: list[tuple[int, int, int, int, int, int]], weight_bits: int,
+               shared: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Concatenated per-unit costs of ``boxes`` (of one layer) over all incoming projections: (costs [U, 4],
+    projection index [U], absolute unit [U]); costs of several boxes add (an upper bound of their union)."""
+    costs, pidx, units = [], [], []
+    for i, g in enumerate(geoms):
+        parts = [g.unit_costs(b, weight_bits, shared) for b in boxes]
+        lo = min(p[0] for p in parts)
+        hi = max(p[0] + len(p[1]) for p in parts)
+        c = np.zeros((hi - lo, N_COST), dtype=np.int64)
+        for start, arr in parts:
+            c[start - lo:start - lo + len(arr)] += arr
+        costs.append(c)
+        pidx.append(np.full(hi - lo, i, dtype=np.int64))
+        units.append(np.arange(lo, hi, dtype=np.int64))
+    if not costs:
+        return np.zeros((0, N_COST), np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return np.concatenate(costs), np.concatenate(pidx), np.concatenate(units)
+
+
+def chunk(costs: np.ndarray, pidx: np.ndarray, units: np.ndarray, cap: np.ndarray,
+          n_proj: int, first_cap: np.ndarray | None = None) -> Chunks | None:
+    """Greedy consecutive chunks of units within ``cap`` (the first chunk within ``first_cap`` when given); None
+    when one unit alone exceeds a cap."""
+    n = len(costs)
+    total = costs.sum(axis=0) if n else np.zeros(N_COST, np.int64)
+    per_proj = np.bincount(pidx, weights=costs[:, AX], minlength=n_proj) if n else np.zeros(n_proj)
+    if first_cap is None and (n == 0 or np.all(total <= cap)):
+        rng: dict[int, tuple[int, int]] = {}
+        seg0 = np.searchsorted(pidx, np.arange(n_proj + 1))
+        for p in range(n_proj):
+            lo, hi = int(seg0[p]), int(seg0[p + 1])
+            if lo < hi:
+                rng[p] = (int(units[lo]), int(units[hi - 1]) + 1)
+        return Chunks((rng,), total[None, :], total, per_proj)
+    cs = np.zeros((n + 1, N_COST), dtype=np.int64)
+    np.cumsum(costs, axis=0, out=cs[1:])
+    seg = np.searchsorted(pidx, np.arange(n_proj + 1))  # projection p occupies [seg[p], seg[p+1])
+    active = [r for r in range(N_COST) if cap[r] < BIG]
+    cols = [cs[:, r] for r in active]
+    ranges: list[dict[int, tuple[int, int]]] = []
+    sums = []
+    start = 0
+    while start < n:
+        base = cs[start]
+        end = n
+        c = first_cap if (first_cap is not None and start == 0) else cap
+        for r, col in zip(active, cols):
+            e = int(col.searchsorted(base[r] + c[r], side="right")) - 1
+            if e < end:
+                end = e
+        if end <= start:
+            return None
+        rng = {}
+        for p in range(n_proj):
+            lo, hi = max(start, int(seg[p])), min(end, int(seg[p + 1]))
+            if lo < hi:
+                rng[p] = (int(units[lo]), int(units[hi - 1]) + 1)
+        ranges.append(rng)
+        sums.append(cs[end] - base)
+        start = end
+    return Chunks(tuple(ranges), np.array(sums), total, per_proj)
+
+
+# --------------------------------------------------------------------------------------- infeasibility
+@dataclass(frozen=True)
+class LayerProblem:
+    """Why one layer fits no legal split: the smallest piece (one neuron, or one input unit) needs more of
+    ``resource`` than a core has."""
+
+    layer: str
+    resource: str
+    needed: int
+    available: int
+    detail: str = ""
+
+
+class PartitionInfeasible(PartitionError):
+    """The graph does not fit. ``problems`` lists every layer that fits no legal split; ``min_cores`` /
+    ``min_chips`` / ``min_grid`` say how many cores / chips the model needs when the only problem is the size of
+    the target (else None)."""
+
+    def __init__(self, message: str, *, problems: list[LayerProblem] | None = None, min_cores: int | None = None,
+                 min_chips: int | None = None, min_grid: tuple[int, int] | None = None,
+                 node: str | None = None, needed: object = None, available: object = None,
+                 hint: str | None = None) -> None:
+        self.problems = list(problems or [])
+        self.min_cores = min_cores
+        self.min_chips = min_chips
+        self.min_grid = min_grid
+        super().__init__(message, node=node, needed=needed, available=available, hint=hint)
+
+
+def raise_layer_problems(problems: list[LayerProblem], limits: Limits) -> None:
+    if not problems:
+        return
+    first = problems[0]
+    listing = "; ".join(f"{p.layer}: {p.resource} needed {p.needed} per core, available {p.available}"
+                        + (f" ({p.detail})" if p.detail else "") for p in problems)
+    hint = ("the target has no 'partial_sums' feature, so a layer's fan-in must fit one core's axons"
+            if not limits.partial_sums else "use a target with larger cores or reduce the layer's fan-in")
+    raise PartitionInfeasible(
+        f"{len(problems)} layer(s) fit no legal split: {listing}", problems=problems, node=first.layer,
+        needed=f"{first.resource} {first.needed} per core", available=first.available, hint=hint)
+
+
+def require_capacity(n_cores: int, target: Target) -> None:
+    """Raise when the partition needs more cores than the target has, naming the minimum chips and grid."""
+    if n_cores <= target.n_cores:
+        return
+    chips = math.ceil(n_cores / target.cores_per_chip)
+    side = math.ceil(math.sqrt(chips))
+    base = target.name.split(":")[0]
+    raise PartitionInfeasible(
+        f"the model needs {n_cores} cores = {chips} chips of {target.cores_per_chip} cores",
+        min_cores=n_cores, min_chips=chips, min_grid=(side, side), node=target.name,
+        needed=f"{n_cores} cores ({chips} chips)", available=f"{target.n_cores} cores ({target.n_chips} chips)",
+        hint=f"use --target {base}:{side}x{side} or larger")

@@ -1,0 +1,80 @@
+"""``slicing``: the PACMAN-style baseline (mapping.md §0 item 7) — each layer cut into contiguous C-order ranges of
+``n`` neurons, never mixing layers; ``n`` is the largest atom count per core for which every range of the layer
+fits (with partial sums when the target supports them and a range's fan-in needs it).
+
+Candidate ``n``: the neuron limit, then every divisor of the layer's plane (H·W) and every multiple of a row (W)
+below it, descending; ranges with equal shape (same offset within a plane, same length) and channel-agnostic
+projections are planned once.
+"""
+
+from __future__ import annotations
+
+import math
+
+from spikemesh.partition.build import Draft
+from spikemesh.partition.geometry import Box, ProjGeom, flat_range_boxes
+from spikemesh.partition.plan import PiecePlan, drafts_for, plan_piece
+from spikemesh.partition.resources import LayerProblem, Limits
+
+
+def _agnostic(geoms: list[ProjGeom]) -> bool:
+    return all(g.kind == "dense" or (g.kind == "conv" and g.conv is not None and g.conv.groups == 1) for g in geoms)
+
+
+def _candidates(view: tuple[int, int, int], cap: int) -> list[int]:
+    c, h, w = view
+    size = c * h * w
+    plane = h * w
+    top = min(cap, size)
+    cands = {top}
+    cands |= {d for d in range(1, min(plane, top) + 1) if plane % d == 0}
+    cands |= {w * m for m in range(1, top // w + 1)}
+    cands |= {plane * m for m in range(1, top // plane + 1)}
+    return sorted((x for x in cands if 1 <= x <= top), reverse=True)
+
+
+def _ranges(size: int, n: int) -> list[tuple[int, int]]:
+    return [(a, min(size, a + n)) for a in range(0, size, n)]
+
+
+def _plan_all(layer: str, geoms: list[ProjGeom], view: tuple[int, int, int], n: int, limits: Limits,
+              mean_rate: dict[str, float]) -> list[PiecePlan] | LayerProblem:
+    c, h, w = view
+    plane = h * w
+    agn = _agnostic(geoms)
+    cache: dict[tuple[int, int, int], PiecePlan | LayerProblem] = {}
+    plans: list[PiecePlan] = []
+    for a, b in _ranges(c * h * w, n):
+        boxes: list[Box] = flat_range_boxes(a, b, view)
+        key = (a % plane, b - a, (b - 1) // plane - a // plane) if agn else (a, b, 0)
+        got = cache.get(key)
+        if got is None or (isinstance(got, PiecePlan) and got.k > 1 and not agn):
+            got = plan_piece(layer, geoms, boxes, limits, mean_rate)
+            cache[key] = got
+        if isinstance(got, LayerProblem):
+            return got
+        plans.append(PiecePlan(tuple(boxes), got.chunks, got.cores, got.copies, got.absorbed))
+    return plans
+
+
+def slicing_layer(layer: str, geoms: list[ProjGeom], view: tuple[int, int, int], limits: Limits,
+                  mean_rate: dict[str, float]) -> tuple[int, list[PiecePlan]] | LayerProblem:
+    last: LayerProblem | None = None
+    for n in _candidates(view, limits.neurons):
+        got = _plan_all(layer, geoms, view, n, limits, mean_rate)
+        if isinstance(got, LayerProblem):
+            last = got
+            continue
+        return n, got
+    assert last is not None
+    return last
+
+
+def slicing_drafts(layer: str, geoms: list[ProjGeom], plans: list[PiecePlan], start: int, group: int) -> list[Draft]:
+    out: list[Draft] = []
+    for p in plans:
+        out.extend(drafts_for(layer, geoms, p, start + len(out), group))
+    return out
+
+
+__all__ = ["math", "slicing_drafts", "slicing_layer"]

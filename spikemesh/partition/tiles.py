@@ -1,0 +1,143 @@
+"""``tiles``: the fixed manual scheme — every layer split by one rule: output channels first, then rows, then input
+channels (partial sums + merge), then columns, until every limit holds (``manual_split``).
+
+Also the tile-grid machinery shared with ``groups``: a split ``(sc, sh, sw)`` cuts a layer's (C, H, W) view into
+blocks of ``sc`` channels × ``sh`` rows × ``sw`` columns (last blocks smaller). Tiles whose costs are equal by
+construction (same block sizes and, for conv axes, the same receptive-field size and tap count) are planned once
+(``grid_plan``), so a split is evaluated in time independent of the number of tiles.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from spikemesh.partition.build import Draft
+from spikemesh.partition.geometry import Box, ProjGeom
+from spikemesh.partition.plan import PiecePlan, drafts_for, plan_piece
+from spikemesh.partition.resources import Chunks, LayerProblem, Limits
+
+Split = tuple[int, int, int]
+
+
+def blocks(n: int, size: int) -> list[tuple[int, int]]:
+    return [(a, min(n, a + size)) for a in range(0, n, size)]
+
+
+def sizes(n: int) -> list[int]:
+    """Distinct block sizes ceil(n / f) for f = 1..n, descending."""
+    return sorted({-(-n // f) for f in range(1, n + 1)}, reverse=True)
+
+
+def _axis_keys(geoms: list[ProjGeom], axis: int, bl: list[tuple[int, int]]) -> list[tuple]:
+    """Per block of one axis (0 = channels, 1 = rows, 2 = columns), a key equal for blocks with equal costs."""
+    exact = any(g.kind == "csr" for g in geoms)
+    if axis == 0:
+        exact = exact or any(g.kind == "conv" and g.conv is not None and g.conv.groups > 1 for g in geoms)
+    keys = []
+    for a, b in bl:
+        if exact:
+            keys.append((a, b))
+            continue
+        k: list = [b - a]
+        if axis > 0:
+            for g in geoms:
+                if g.kind == "conv":
+                    idx, taps = g.axis(axis - 1, a, b)
+                    k.append((len(idx), taps))
+        keys.append(tuple(k))
+    return keys
+
+
+@dataclass(frozen=True)
+class GridPlan:
+    split: Split
+    cores: int
+    copies: float
+    tiles: int
+    classes: dict[tuple, tuple[PiecePlan, int]]  # class key -> (plan of a representative, count)
+
+
+def grid_plan(layer: str, geoms: list[ProjGeom], view: tuple[int, int, int], split: Split, limits: Limits,
+              mean_rate: dict[str, float], allow_partial: bool = True) -> GridPlan | LayerProblem:
+    bls = [blocks(view[i], split[i]) for i in range(3)]
+    keys = [_axis_keys(geoms, i, bls[i]) for i in range(3)]
+    reps: list[dict[tuple, tuple[tuple[int, int], int]]] = []
+    for i in range(3):
+        d: dict[tuple, tuple[tuple[int, int], int]] = {}
+        for blk, key in zip(bls[i], keys[i]):
+            if key in d:
+                d[key] = (d[key][0], d[key][1] + 1)
+            else:
+                d[key] = (blk, 1)
+        reps.append(d)
+    classes: dict[tuple, tuple[PiecePlan, int]] = {}
+    cores = 0
+    copies = 0.0
+    for kc, (bc, nc) in reps[0].items():
+        for kh, (bh, nh) in reps[1].items():
+            for kw, (bw, nw) in reps[2].items():
+                box: Box = (bc[0], bc[1], bh[0], bh[1], bw[0], bw[1])
+                got = plan_piece(layer, geoms, [box], limits, mean_rate, allow_partial)
+                if isinstance(got, LayerProblem):
+                    return got
+                n = nc * nh * nw
+                classes[(kc, kh, kw)] = (got, n)
+                cores += got.cores * n
+                copies += got.copies * n
+    return GridPlan(split, cores, copies, len(bls[0]) * len(bls[1]) * len(bls[2]), classes)
+
+
+def grid_drafts(layer: str, geoms: list[ProjGeom], view: tuple[int, int, int], split: Split, limits: Limits,
+                mean_rate: dict[str, float], start: int, group: int,
+                allow_partial: bool = True) -> list[Draft]:
+    """Drafts of every tile of ``split`` (tiles in C-order of their block indices)."""
+    bls = [blocks(view[i], split[i]) for i in range(3)]
+    keys = [_axis_keys(geoms, i, bls[i]) for i in range(3)]
+    cache: dict[tuple, PiecePlan] = {}
+    out: list[Draft] = []
+    for bc, kc in zip(bls[0], keys[0]):
+        for bh, kh in zip(bls[1], keys[1]):
+            for bw, kw in zip(bls[2], keys[2]):
+                box: Box = (bc[0], bc[1], bh[0], bh[1], bw[0], bw[1])
+                key = (kc, kh, kw)
+                rep = cache.get(key)
+                if rep is None:
+                    got = plan_piece(layer, geoms, [box], limits, mean_rate, allow_partial)
+                    assert not isinstance(got, LayerProblem), got
+                    cache[key] = rep = got
+                plan = PiecePlan((box,), _shift(rep, geoms, box[0] - rep.boxes[0][0]), rep.cores, rep.copies,
+                                rep.absorbed)
+                out.extend(drafts_for(layer, geoms, plan, start + len(out), group))
+    return out
+
+
+def _shift(rep: PiecePlan, geoms: list[ProjGeom], dc: int) -> Chunks:
+    """The chunks of a same-class tile ``dc`` channels further: element-wise projections' units are the tile's own
+    channels, so their ranges move with it; conv (groups=1) and dense units are absolute and do not (grouped conv
+    and csr layers use exact per-block class keys, so dc is 0 for them)."""
+    if dc == 0 or rep.k == 1 or not any(g.kind == "elementwise" for g in geoms):
+        return rep.chunks
+    ranges = tuple({p: ((a + dc, b + dc) if geoms[p].kind == "elementwise" else (a, b)) for p, (a, b) in r.items()}
+                   for r in rep.chunks.ranges)
+    return Chunks(ranges, rep.chunks.sums, rep.chunks.total, rep.chunks.per_proj_axons)
+
+
+def manual_split(layer: str, geoms: list[ProjGeom], view: tuple[int, int, int], limits: Limits,
+                 mean_rate: dict[str, float]) -> tuple[Split, GridPlan] | LayerProblem:
+    """The fixed rule: tile shapes in the order (sc, H, W) for decreasing output-channel blocks sc, then
+    (1, sh, W) for decreasing row blocks, then (1, 1, sw); shapes with more neurons than a core are skipped; the
+    first shape whose tiles all fit — with input-channel partial sums where a tile's fan-in needs them — wins."""
+    c, h, w = view
+    shapes = [(sc, h, w) for sc in sizes(c)] + [(1, sh, w) for sh in sizes(h)] + [(1, 1, sw) for sw in sizes(w)]
+    last: LayerProblem | None = None
+    seen: set[Split] = set()
+    for split in shapes:
+        if split in seen or split[0] * split[1] * split[2] > limits.neurons:
+            continue
+        seen.add(split)
+        got = grid_plan(layer, geoms, view, split, limits, mean_rate, allow_partial=True)
+        if isinstance(got, GridPlan):
+            return got.split, got
+        last = got
+    assert last is not None
+    return last

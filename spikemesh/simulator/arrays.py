@@ -1,0 +1,242 @@
+"""Flatten a Graph once into flat arrays for the Numba engines: one global neuron index space, per-neuron
+parameters, and one CSR over source neurons holding every synapse (target, weight, delay in steps).
+
+Global index space: the graph's inputs and populations in ``Graph.topological_order()``, each a contiguous
+range ``[offset, offset + size)`` in C order of its shape. A projection chain is affine (docs/semantics.md §4):
+its linear part is ``Graph.projection_csr`` (split at the Delay op when delays vary per element) and its constant
+part (biases) is the chain applied to zeros; a bias computed before the Delay only switches on at step ``d``,
+so constants are stored as a ramp ``bias[s]`` for ``s = min(t, D)`` with ``D`` the largest delay.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from spikemesh.errors import GraphError
+from spikemesh.ir.graph import Graph, Input, Projection
+from spikemesh.ir.neurons import DECAY_SHIFT
+from spikemesh.ir.projections import Op, Shape
+from spikemesh.ir.reference import apply_ops, decay_q
+
+RESET_CODES = {"zero": 0, "subtract": 1, "none": 2}
+#: stand-in for an absent integer bound (the int64 state never reaches it)
+INT_BIG = np.int64(2**62)
+
+
+@dataclass(frozen=True)
+class FlatGraph:
+    """A Graph as flat arrays. ``integer`` selects int64 (int mode) or float64 values.
+
+    Nodes (index = position in ``order``): ``node_off``/``node_size`` ranges, ``node_is_input``.
+    Populations (index into the ``pop_*`` arrays, in execution order): node id, flags ``spiking``,
+    ``has_current``, ``reset`` (0 zero, 1 subtract, 2 none), ``after`` (reset_timing after_decay), ``strict``
+    (comparison ">"), ``refractory`` (steps), ``lo``/``hi`` state bounds.
+    Neurons (global index): ``beta``/``alpha`` (float) and ``beta_k``/``alpha_k`` (int, β = k / 2**12),
+    ``gain``, ``syn_gain``, ``leak``, ``threshold``, ``v_reset``.
+    Synapses: CSR over global source neuron ``indptr`` [N + 1], ``target`` (global), ``weight``, ``delay``
+    (steps), ``proj`` (projection index). ``bias`` [D + 1, N] constant input per step ``min(t, D)``.
+    """
+
+    graph: Graph
+    integer: bool
+    order: tuple[str, ...]
+    node_off: np.ndarray
+    node_size: np.ndarray
+    node_is_input: np.ndarray
+    pop_node: np.ndarray
+    pop_spiking: np.ndarray
+    pop_current: np.ndarray
+    pop_reset: np.ndarray
+    pop_after: np.ndarray
+    pop_strict: np.ndarray
+    pop_refractory: np.ndarray
+    pop_lo: np.ndarray
+    pop_hi: np.ndarray
+    beta: np.ndarray
+    alpha: np.ndarray
+    beta_k: np.ndarray
+    alpha_k: np.ndarray
+    gain: np.ndarray
+    syn_gain: np.ndarray
+    leak: np.ndarray
+    threshold: np.ndarray
+    v_reset: np.ndarray
+    indptr: np.ndarray
+    target: np.ndarray
+    weight: np.ndarray
+    delay: np.ndarray
+    proj: np.ndarray
+    proj_names: tuple[str, ...]
+    bias: np.ndarray
+    has_bias: bool
+    max_delay: int
+
+    @property
+    def n(self) -> int:
+        return int(self.node_off[-1] + self.node_size[-1]) if len(self.node_off) else 0
+
+    @property
+    def dtype(self) -> type:
+        return np.int64 if self.integer else np.float64
+
+    def node_range(self, name: str) -> tuple[int, int]:
+        k = self.order.index(name)
+        return int(self.node_off[k]), int(self.node_off[k] + self.node_size[k])
+
+    @property
+    def populations(self) -> list[str]:
+        return [self.order[k] for k in self.pop_node]
+
+    @property
+    def n_synapses(self) -> int:
+        return int(self.indptr[-1])
+
+
+def _chain_csr(ops: tuple[Op, ...], shape: Shape) -> tuple[sp.csr_matrix, Shape]:
+    """Linear part of a delay-free op chain as a CSR ``[n_in, n_out]`` and the output shape."""
+    m: sp.csr_matrix | None = None
+    for op in ops:
+        c = op.to_csr(shape)
+        m = c if m is None else (m @ c).tocsr()
+        shape = op.out_shape(shape)
+    if m is None:
+        m = sp.identity(math.prod(shape), format="csr")
+    return sp.csr_matrix(m), shape
+
+
+def _as_int(a: np.ndarray, what: str, node: str) -> np.ndarray:
+    if a.dtype.kind in "iub":
+        return a.astype(np.int64)
+    if not np.all(a == np.round(a)):
+        raise GraphError(f"{what} is not integer in int mode", node=node, hint="quantize() the graph first")
+    return a.astype(np.int64)
+
+
+def _projection_parts(graph: Graph, pr: Projection, integer: bool, max_delay: int
+                      ) -> tuple[list[tuple[np.ndarray, np.ndarray, np.ndarray, int]], np.ndarray]:
+    """Synapse blocks ``(src, tgt, weight, delay)`` (local indices) and the bias ramp ``[max_delay + 1, n_tgt]``."""
+    src_shape = graph.shape_of(pr.source)
+    n_tgt = graph.population[pr.target].size
+    dtype = np.int64 if integer else np.float64
+    d_op = pr.delay_op
+    zero = np.zeros((1, *src_shape), dtype=dtype)
+    blocks: list[tuple[np.ndarray, np.ndarray, np.ndarray, int]] = []
+    if d_op is None:
+        m = graph.projection_csr(pr)
+        const = apply_ops(pr.ops, zero).reshape(-1)
+        ramp = np.broadcast_to(const, (max_delay + 1, n_tgt))
+        coo = m.tocoo()
+        blocks.append((coo.row, coo.col, coo.data, 0))
+        return blocks, np.array(ramp)
+    k = pr.ops.index(d_op)
+    pre, post = pr.ops[:k], pr.ops[k + 1:]
+    P, mid_shape = _chain_csr(pre, src_shape)
+    d = np.broadcast_to(d_op.steps, mid_shape).reshape(-1)
+    Q, _ = _chain_csr(post, mid_shape)
+    pre_bias = apply_ops(pre, zero).reshape(-1)
+    for dv in np.unique(d):
+        mask = (d == dv).astype(np.float64)
+        m = (P @ sp.diags(mask) @ Q).tocoo()
+        blocks.append((m.row, m.col, m.data, int(dv)))
+    ramp = np.empty((max_delay + 1, n_tgt), dtype=dtype)
+    for s in range(max_delay + 1):
+        mid = np.where(d <= s, pre_bias, 0).astype(dtype).reshape((1, *mid_shape))
+        ramp[s] = apply_ops(post, mid).reshape(-1)
+    return blocks, ramp
+
+
+def _cat(xs: list[np.ndarray], dt: type) -> np.ndarray:
+    return np.concatenate(xs).astype(dt) if xs else np.zeros(0, dtype=dt)
+
+
+def flatten(graph: Graph, integer: bool) -> FlatGraph:
+    """Build the flat arrays of ``graph`` (vectorised; no per-synapse Python loop). Int mode checks that
+    weights, biases and neuron parameters are integers and decays lie on the k/2**12 grid (GraphError)."""
+    order = tuple(graph.topological_order())
+    sizes = np.array([math.prod(graph.shape_of(n)) for n in order], dtype=np.int64)
+    offs = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+    N = int(sizes.sum())
+    is_input = np.array([isinstance(graph.nodes[n], Input) for n in order], dtype=np.bool_)
+    index = {n: i for i, n in enumerate(order)}
+    dtype = np.int64 if integer else np.float64
+    pnames = [n for n in order if n in graph.population]
+    P = len(pnames)
+    pop_node = np.array([index[n] for n in pnames], dtype=np.int64)
+    f = {k: np.zeros(P, dtype=np.int64) for k in ("spiking", "current", "reset", "after", "strict", "refractory")}
+    lo = np.zeros(P, dtype=dtype)
+    hi = np.zeros(P, dtype=dtype)
+    par = {k: np.zeros(N, dtype=np.float64) for k in ("beta", "alpha")}
+    par.update({k: np.zeros(N, dtype=dtype) for k in ("gain", "syn_gain", "leak", "threshold", "v_reset")})
+    beta_k = np.zeros(N, dtype=np.int64)
+    alpha_k = np.zeros(N, dtype=np.int64)
+    for p, name in enumerate(pnames):
+        pop = graph.population[name]
+        nrn = pop.neuron
+        a, b = int(offs[index[name]]), int(offs[index[name]] + sizes[index[name]])
+        f["spiking"][p] = nrn.spiking
+        f["current"][p] = nrn.has_current
+        f["reset"][p] = RESET_CODES[nrn.reset]
+        f["after"][p] = nrn.reset_timing == "after_decay"
+        f["strict"][p] = nrn.comparison == ">"
+        f["refractory"][p] = nrn.refractory
+        for k in ("beta", "alpha", "gain", "syn_gain", "leak", "threshold", "v_reset"):
+            arr = np.broadcast_to(getattr(nrn, k), pop.shape).reshape(-1)
+            if integer and k not in ("beta", "alpha"):
+                arr = _as_int(arr, f"neuron parameter {k}", name)
+            par[k][a:b] = arr
+        if integer:
+            beta_k[a:b] = decay_q(par["beta"][a:b], name)
+            if nrn.has_current:
+                alpha_k[a:b] = decay_q(par["alpha"][a:b], name)
+        l_, h_ = nrn.state_bounds()
+        if integer:
+            lo[p] = -INT_BIG if l_ == -np.inf else math.ceil(l_)
+            hi[p] = INT_BIG if h_ == np.inf else math.floor(h_)
+        else:
+            lo[p], hi[p] = l_, h_
+    max_delay = max((pr.max_delay for pr in graph.projections), default=0)
+    srcs, tgts, ws, ds, pj = [], [], [], [], []
+    bias = np.zeros((max_delay + 1, N), dtype=dtype)
+    for j, pr in enumerate(graph.projections):
+        try:
+            blocks, ramp = _projection_parts(graph, pr, integer, max_delay)
+        except GraphError as e:
+            if e.node is not None:
+                raise
+            raise GraphError(str(e), node=pr.name) from None
+        s0, t0 = int(offs[index[pr.source]]), int(offs[index[pr.target]])
+        if integer:
+            ramp = _as_int(np.asarray(ramp), "bias", pr.name)
+        bias[:, t0:t0 + ramp.shape[1]] += ramp
+        for r, c, w, dv in blocks:
+            keep = w != 0
+            w = w[keep]
+            if integer:
+                w = _as_int(w, "synaptic weight", pr.name)
+            srcs.append(r[keep].astype(np.int64) + s0)
+            tgts.append(c[keep].astype(np.int64) + t0)
+            ws.append(w.astype(dtype))
+            ds.append(np.full(int(keep.sum()), dv, dtype=np.int32))
+            pj.append(np.full(int(keep.sum()), j, dtype=np.int32))
+    src = _cat(srcs, np.int64)
+    perm = np.argsort(src, kind="stable")
+    indptr = np.zeros(N + 1, dtype=np.int64)
+    np.cumsum(np.bincount(src, minlength=N), out=indptr[1:])
+    return FlatGraph(
+        graph=graph, integer=integer, order=order, node_off=offs, node_size=sizes, node_is_input=is_input,
+        pop_node=pop_node, pop_spiking=f["spiking"], pop_current=f["current"], pop_reset=f["reset"],
+        pop_after=f["after"], pop_strict=f["strict"], pop_refractory=f["refractory"], pop_lo=lo, pop_hi=hi,
+        beta=par["beta"], alpha=par["alpha"], beta_k=beta_k, alpha_k=alpha_k, gain=par["gain"],
+        syn_gain=par["syn_gain"], leak=par["leak"], threshold=par["threshold"], v_reset=par["v_reset"],
+        indptr=indptr, target=_cat(tgts, np.int32)[perm], weight=_cat(ws, dtype)[perm],
+        delay=_cat(ds, np.int32)[perm], proj=_cat(pj, np.int32)[perm],
+        proj_names=tuple(pr.name for pr in graph.projections), bias=bias, has_bias=bool(np.any(bias != 0)),
+        max_delay=max_delay,
+    )
+
+
+assert DECAY_SHIFT == 12  # the kernels divide by 4096 (docs/semantics.md §3)

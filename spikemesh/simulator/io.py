@@ -1,0 +1,188 @@
+"""Simulator inputs and outputs.
+
+Inputs: dense arrays ``[T, B, *shape]`` (spikes, counts or currents; a dict per input name for several inputs),
+``StepInputs`` (the same values stored sparsely: only non-zero entries, the form the kernels consume), event lists
+``(x, y, polarity, t)`` binned to steps (``bin_events``), and NIR data files (``read_nir_data``, via
+``nir.read_data``: ``TimeGriddedData`` [samples, steps, neurons] or ``EventData`` times in seconds).
+Outputs: rasters as npz via ``SimResult.save_rasters``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from spikemesh.errors import FileFormatError, SimulationError
+from spikemesh.ir.graph import Graph
+from spikemesh.ir.reference import normalize_inputs
+
+
+@dataclass(frozen=True)
+class StepInputs:
+    """Per-step input values stored sparsely, batch-major: entries of batch ``b``, step ``t`` are
+    ``ptr[b * T + t] .. ptr[b * T + t + 1]`` of ``index`` (global neuron index of the input element, as in
+    ``arrays.FlatGraph``) and ``value``. ``names``/``shapes``/``offsets`` describe the graph's inputs."""
+
+    steps: int
+    batch: int
+    ptr: np.ndarray
+    index: np.ndarray
+    value: np.ndarray
+    names: tuple[str, ...]
+    shapes: tuple[tuple[int, ...], ...]
+    offsets: tuple[int, ...]
+
+    def batch_entries(self, b: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(ptr, index, value)`` of batch element ``b`` with ``ptr`` rebased to step 0 (length T + 1)."""
+        T = self.steps
+        p = self.ptr[b * T:(b + 1) * T + 1]
+        lo, hi = int(p[0]), int(p[-1])
+        return (p - lo).astype(np.int64), self.index[lo:hi], self.value[lo:hi]
+
+    def dense(self, name: str) -> np.ndarray:
+        """The input ``name`` as a dense ``[T, B, *shape]`` array."""
+        k = self.names.index(name)
+        shape, off = self.shapes[k], self.offsets[k]
+        n = int(np.prod(shape))
+        out = np.zeros((self.batch, self.steps, n), dtype=self.value.dtype)
+        key = np.repeat(np.arange(self.batch * self.steps), np.diff(self.ptr))
+        m = (self.index >= off) & (self.index < off + n)
+        out[key[m] // self.steps, key[m] % self.steps, self.index[m] - off] = self.value[m]
+        return out.transpose(1, 0, 2).reshape((self.steps, self.batch, *shape))
+
+
+def _offsets(graph: Graph, flat: Any) -> dict[str, int]:
+    return {i.name: flat.node_range(i.name)[0] for i in graph.inputs}
+
+
+def step_inputs(graph: Graph, inputs: Any, flat: Any, integer: bool) -> StepInputs:
+    """Convert ``inputs`` (dense array / dict, or an existing StepInputs) to the sparse per-step form over the
+    global index space of ``flat`` (an ``arrays.FlatGraph``). Int mode requires integer values (GraphError)."""
+    if isinstance(inputs, StepInputs):
+        return inputs
+    xs, T, B = normalize_inputs(graph, inputs)
+    offs = _offsets(graph, flat)
+    dtype = np.int64 if integer else np.float64
+    keys, idxs, vals = [], [], []
+    for inp in graph.inputs:
+        x = xs[inp.name].reshape(T, B, -1)
+        if integer and x.dtype.kind == "f" and not np.all(x == np.round(x)):
+            from spikemesh.errors import GraphError
+
+            raise GraphError("input is not integer in int mode", node=inp.name, hint="quantize() the graph first")
+        xb = np.swapaxes(x, 0, 1)  # [B, T, n]: nonzero() is then batch-major, step-major
+        b, t, i = np.nonzero(xb)
+        keys.append(b.astype(np.int64) * T + t)
+        idxs.append(i.astype(np.int64) + offs[inp.name])
+        vals.append(xb[b, t, i].astype(dtype))
+    key = np.concatenate(keys) if keys else np.zeros(0, np.int64)
+    order = np.argsort(key, kind="stable")
+    ptr = np.zeros(B * T + 1, dtype=np.int64)
+    np.cumsum(np.bincount(key, minlength=B * T), out=ptr[1:])
+    return StepInputs(steps=T, batch=B, ptr=ptr, index=np.concatenate(idxs)[order], value=np.concatenate(vals)[order],
+                      names=tuple(i.name for i in graph.inputs), shapes=tuple(i.shape for i in graph.inputs),
+                      offsets=tuple(offs[i.name] for i in graph.inputs))
+
+
+def bin_events(x: np.ndarray, y: np.ndarray, p: np.ndarray, t: np.ndarray, shape: tuple[int, int, int],
+               dt: float, steps: int | None = None, t0: float = 0.0, batch: np.ndarray | None = None,
+               counts: bool = True) -> np.ndarray:
+    """Bin an event list (DVS-style: column ``x``, row ``y``, polarity channel ``p``, time ``t`` in seconds) into
+    a dense ``[T, B, C, H, W]`` input with ``shape = (C, H, W)``; step of an event = floor((t - t0) / dt).
+    ``counts=True`` sums events per cell (integer counts), else marks presence (0/1). Events at or beyond
+    ``steps`` are dropped; coordinates outside ``shape`` raise SimulationError."""
+    x, y, p, t = (np.asarray(a) for a in (x, y, p, t))
+    if not (len(x) == len(y) == len(p) == len(t)):
+        raise SimulationError("event arrays differ in length", node="events",
+                              needed="x, y, p, t of equal length", available=[len(x), len(y), len(p), len(t)])
+    C, H, W = shape
+    p = p.astype(np.int64)
+    if len(p) and p.min() < 0:
+        p = (p > 0).astype(np.int64)  # polarity given as -1/+1
+    for name, a, n in (("x", x, W), ("y", y, H), ("polarity", p, C)):
+        if len(a) and (a.min() < 0 or a.max() >= n):
+            raise SimulationError(f"event {name} out of range", node="events", needed=f"0..{n - 1}",
+                                  available=f"{a.min()}..{a.max()}", hint="check the sensor resolution")
+    k = np.floor((t - t0) / dt + 1e-9).astype(np.int64)
+    T = int(k.max()) + 1 if steps is None else int(steps)
+    bidx = np.zeros(len(x), dtype=np.int64) if batch is None else np.asarray(batch, dtype=np.int64)
+    B = int(bidx.max()) + 1 if len(bidx) else 1
+    keep = (k >= 0) & (k < T)
+    out = np.zeros((T, B, C, H, W), dtype=np.int64)
+    np.add.at(out, (k[keep], bidx[keep], p[keep], y[keep].astype(np.int64), x[keep].astype(np.int64)), 1)
+    return out if counts else (out > 0).astype(np.int64)
+
+
+def from_nir_observable(obs: Any, dt: float, shape: tuple[int, ...]) -> np.ndarray:
+    """A NIR ``TimeGriddedData`` (``data`` [samples, steps, neurons]) or ``EventData`` (``idx``/``time`` per
+    sample, times in seconds) as a dense ``[T, B, *shape]`` array at step ``dt``."""
+    if hasattr(obs, "to_time_gridded") and not hasattr(obs, "data"):
+        obs = obs.to_time_gridded(dt)
+    data = np.asarray(obs.data)
+    if data.ndim != 3:
+        raise FileFormatError("NIR data must be [samples, steps, neurons]", node="nir data", available=data.shape)
+    if data.shape[2] != int(np.prod(shape)):
+        raise SimulationError("NIR data does not match the input size", node="nir data",
+                              needed=int(np.prod(shape)), available=data.shape[2])
+    x = np.swapaxes(data, 0, 1)
+    return x.reshape((x.shape[0], x.shape[1], *shape)).astype(np.float64 if x.dtype.kind == "f" else np.int64)
+
+
+def read_nir_data(path: str | Path, graph: Graph, node: str | None = None, observable: str = "spikes"
+                  ) -> dict[str, np.ndarray]:
+    """Read a NIR data file (``nir.read_data``) into dense inputs per graph input. ``node`` selects the NIR node
+    (default: each graph input's own name)."""
+    import nir
+
+    if not hasattr(nir, "read_data"):
+        raise FileFormatError("this nir version has no read_data", node=str(path), needed="nir >= 1.0.8",
+                              available=getattr(nir, "__version__", "?"), hint="pip install -U nir")
+    p = Path(path)
+    if not p.is_file():
+        raise FileFormatError("NIR data file not found", node=str(p))
+    data = nir.read_data(str(p))
+    out: dict[str, np.ndarray] = {}
+    for inp in graph.inputs:
+        key = node or inp.name
+        if key not in data.nodes:
+            raise FileFormatError("NIR data has no node for this input", node=key, available=list(data.nodes))
+        nd = data.nodes[key]
+        if observable not in nd.observables:
+            raise FileFormatError("missing observable", node=key, needed=observable, available=list(nd.observables))
+        out[inp.name] = from_nir_observable(nd.observables[observable], graph.dt, inp.shape)
+    return out
+
+
+def as_dense_inputs(graph: Graph, inputs: Any) -> Any:
+    """Dense form of ``inputs`` for engines that take arrays (StepInputs are expanded)."""
+    if isinstance(inputs, StepInputs):
+        return {n: inputs.dense(n) for n in inputs.names}
+    if isinstance(inputs, Mapping):
+        return dict(inputs)
+    return inputs
+
+
+def load_input_file(path: str | Path, graph: Graph, steps: int | None = None) -> Any:
+    """Inputs from a file in one of the forms this module reads, or None for a plain array file (the CLI reads
+    those): an ``.npz`` event list with ``x``, ``y``, ``p``, ``t`` (seconds; binned at ``graph.dt`` onto the single
+    input of shape (C, H, W)), or a NIR data file (``.h5``/``.nir``; ``nir.read_data``)."""
+    p = Path(path)
+    if p.suffix in (".h5", ".hdf5", ".nir"):
+        return read_nir_data(p, graph)
+    if p.suffix != ".npz" or not p.is_file():
+        return None
+    with np.load(p, allow_pickle=False) as z:
+        if not {"x", "y", "p", "t"} <= set(z.files):
+            return None
+        ev = {k: z[k] for k in ("x", "y", "p", "t")}
+        batch = z["b"] if "b" in z.files else None
+    if len(graph.inputs) != 1 or len(graph.inputs[0].shape) != 3:
+        raise SimulationError("event lists need a graph with one (C, H, W) input", node=str(p),
+                              available=[i.shape for i in graph.inputs])
+    shape = graph.inputs[0].shape
+    return bin_events(ev["x"], ev["y"], ev["p"], ev["t"], (shape[0], shape[1], shape[2]), graph.dt, steps=steps,
+                      batch=batch)

@@ -1,0 +1,164 @@
+"""Numba kernels of the functional engines: one call advances one batch element over a range of steps.
+
+The per-neuron update is docs/semantics.md §2 step for step (the same operations, in the same order, as
+``spikemesh/ir/reference.py``); synaptic input is event-driven over the source-major CSR of
+``arrays.FlatGraph``: a spiking neuron adds its row's weights, a non-spiking source (or an input element) with a
+non-zero value adds ``weight * value``, into a ring buffer ``pending[(t + delay) % S, target]``.
+
+Integer mode passes the decays as ``k`` (β = k / 4096) and computes ``sign(v·k) · (|v·k| // 4096)``, i.e. the
+product truncated toward zero; float mode passes β and multiplies.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True, inline="always")
+def _decay(v, k, integer):  # type: ignore[no-untyped-def]
+    if integer:
+        p = v * k
+        q = abs(p) // 4096
+        return -q if p < 0 else q
+    return k * v
+
+
+@njit(cache=True, inline="always")
+def _reset(u, mode, thr, vr):  # type: ignore[no-untyped-def]
+    if mode == 0:
+        return vr
+    if mode == 1:
+        return u - thr
+    return u
+
+
+@njit(cache=True)
+def run_steps(  # type: ignore[no-untyped-def]
+    t0, t1, integer,
+    # inputs of this batch element: entries of step t are in_ptr[t] .. in_ptr[t + 1] (t local to the whole run)
+    in_ptr, in_idx, in_val,
+    # populations (execution order) and nodes
+    pop_off, pop_size, pop_spiking, pop_current, pop_reset, pop_after, pop_strict, pop_refractory, pop_lo, pop_hi,
+    pop_trace_col,
+    # neurons (global index): decays as the state dtype (k in int mode, β in float mode)
+    kb, ka, gain, syn_gain, leak, thr, vreset,
+    # synapses: CSR over source neurons
+    indptr, target, weight, delay,
+    bias, has_bias,
+    # state (persists across calls of one batch element)
+    v, i_cur, s_prev, ref, pending,
+    # outputs of this call
+    ev_t, ev_n, trace, counters, sends,
+):
+    """Advance steps ``t0 .. t1 - 1``. Writes spikes as events ``(ev_t, ev_n)`` and returns their count;
+    traced populations write ``trace[t - t0, col + local]``. ``counters[0]`` += synaptic events from spikes,
+    ``counters[1]`` += value-weighted synaptic events from non-spiking and input sources, ``counters[2]`` +=
+    neuron updates, ``counters[3]`` += input elements with a non-zero value. ``sends[g]`` += 1 each time neuron
+    (or input element) ``g`` sends: a spike, or a non-zero value of a non-spiking or input source."""
+    S = pending.shape[0]
+    D = bias.shape[0] - 1
+    n_ev = 0
+    n_pop = pop_off.shape[0]
+    for t in range(t0, t1):
+        cur = t % S
+        # inputs (no incoming projections: first in the execution order)
+        for e in range(in_ptr[t], in_ptr[t + 1]):
+            g = in_idx[e]
+            val = in_val[e]
+            counters[3] += 1
+            sends[g] += 1
+            for k in range(np.uint64(indptr[g]), np.uint64(indptr[g + 1])):
+                sl = cur + delay[k]
+                if sl >= S:
+                    sl -= S
+                pending[sl, np.uint64(target[k])] += weight[k] * val
+            counters[1] += indptr[g + 1] - indptr[g]
+        bs = t if t < D else D
+        for p in range(n_pop):
+            a = pop_off[p]
+            b = a + pop_size[p]
+            spiking = pop_spiking[p] != 0
+            current = pop_current[p] != 0
+            rmode = pop_reset[p]
+            after = pop_after[p] != 0
+            strict = pop_strict[p] != 0
+            refr = pop_refractory[p]
+            lo = pop_lo[p]
+            hi = pop_hi[p]
+            col = pop_trace_col[p]
+            counters[2] += b - a
+            for j in range(np.uint64(a), np.uint64(b)):
+                x = pending[cur, j]
+                pending[cur, j] = 0
+                if has_bias:
+                    x += bias[bs, j]
+                if current:
+                    ic = _decay(i_cur[j], ka[j], integer) + syn_gain[j] * x
+                    i_cur[j] = ic
+                    drive = ic
+                else:
+                    drive = x
+                vj = v[j]
+                u = _decay(vj, kb[j], integer) + gain[j] * drive + leak[j]
+                sp = s_prev[j] != 0
+                if after and sp:
+                    u = _reset(u, rmode, thr[j], vreset[j])
+                active = True
+                if refr > 0:
+                    active = ref[j] == 0
+                    if not active:
+                        held = vj
+                        if after and sp:
+                            held = _reset(vj, rmode, thr[j], vreset[j])
+                        u = held
+                s = False
+                if spiking:
+                    if strict:
+                        s = u > thr[j]
+                    else:
+                        s = u >= thr[j]
+                    if not active:
+                        s = False
+                    if s and not after:
+                        u = _reset(u, rmode, thr[j], vreset[j])
+                if u < lo:
+                    u = lo
+                elif u > hi:
+                    u = hi
+                if refr > 0:
+                    if s:
+                        ref[j] = refr
+                    elif ref[j] > 0:
+                        ref[j] -= 1
+                v[j] = u
+                s_prev[j] = s
+                if col >= 0:
+                    trace[t - t0, col + np.int64(j) - a] = u
+                if spiking:
+                    if s:
+                        ev_t[n_ev] = t
+                        ev_n[n_ev] = j
+                        n_ev += 1
+                        sends[j] += 1
+                        for k in range(np.uint64(indptr[j]), np.uint64(indptr[j + 1])):
+                            sl = cur + delay[k]
+                            if sl >= S:
+                                sl -= S
+                            pending[sl, np.uint64(target[k])] += weight[k]
+                        counters[0] += indptr[j + 1] - indptr[j]
+                elif u != 0:
+                    sends[j] += 1
+                    for k in range(np.uint64(indptr[j]), np.uint64(indptr[j + 1])):
+                        sl = cur + delay[k]
+                        if sl >= S:
+                            sl -= S
+                        pending[sl, np.uint64(target[k])] += weight[k] * u
+                    counters[1] += indptr[j + 1] - indptr[j]
+    return n_ev
+
+
+def empty_state(n: int, slots: int, dtype: type) -> tuple[np.ndarray, ...]:
+    """Zero state ``(v, i, s_prev, ref, pending)`` for ``n`` neurons and ``slots`` delay slots."""
+    return (np.zeros(n, dtype=dtype), np.zeros(n, dtype=dtype), np.zeros(n, dtype=np.uint8),
+            np.zeros(n, dtype=np.int64), np.zeros((slots, n), dtype=dtype))
