@@ -19,8 +19,6 @@ from spikemesh.simulator.cores.training.loop import train
 
 __version__ = "0.1.0"
 
-__all__ = ["Graph", "Program", "SpikemeshError", "__version__", "compile", "fold_batchnorm", "load_model", "quantize",
-           "simulate", "target", "targets"]
-__all__ += ["convert_ann", "from_torch", "load", "save_nir"]
-__all__ += ["partition"]
-__all__ += ["train"]
+__all__ = ["Graph", "Program", "SpikemeshError", "__version__", "compile", "convert_ann", "fold_batchnorm",
+           "from_torch", "load", "load_model", "partition", "quantize", "save_nir", "simulate", "target", "targets",
+           "train"]
