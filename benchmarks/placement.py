@@ -70,7 +70,7 @@ def case_a(seed: int) -> None:
     t = Target(name="mesh15x15", cores_x=15, cores_y=15, core=CoreSpec(256, 16384, 1 << 26),
                noc=NocSpec(), features=frozenset({"IF", "partial_sums"}))
     g = networks.conv52k(seed)
-    for strategy in ("slicing", "groups"):
+    for strategy in ("groups",):  # slicing needs 321 cores here, more than one 15x15 chip holds
         t0 = time.perf_counter()
         part = partition(g, t, strategy=strategy, seed=seed)
         print(f"\n(a) conv52k partition {strategy}: {part.n_cores} cores, remote copies "

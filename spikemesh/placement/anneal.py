@@ -84,7 +84,7 @@ def _anneal(slot, core_at, region, chip_of_slot, indptr, nbr, w, host_w, gx, gy,
 
 
 def anneal(problem: Problem, mesh: Mesh, start: np.ndarray, region: np.ndarray | None = None, seed: int = 0,
-           moves_per_core: int = 4000, max_moves: int = 20_000_000) -> np.ndarray:
+           moves_per_core: int = 20_000, max_moves: int = 20_000_000) -> np.ndarray:
     """Improve ``start`` (slot per core) by annealing; returns the new slot array. ``region`` int [n] (-1 = any
     chip). Runs ``min(max_moves, moves_per_core × n)`` moves."""
     gx, gy, cx, cy = slot_arrays(mesh)
