@@ -7,7 +7,7 @@
 (c) MLP 784-512-512-256-10 on tianjic:1x1 (partial sums needed) and on the (a) target.
 
 Each case runs in its own process so its peak RSS is its own. Rates: the default 1 spike per neuron per step.
-Run: ``nice .venv/bin/python benchmarks/partition.py [--quick]`` (``--quick`` skips (b)).
+Run: ``nice .venv/bin/python benchmarks/partition.py [--quick] [--cases=a,b,c]`` (``--quick`` skips (b)).
 """
 
 from __future__ import annotations
@@ -74,16 +74,19 @@ def main() -> None:
         print(json.dumps(one(*sys.argv[2:5])))
         return
     quick = "--quick" in sys.argv
+    only = next((a.split("=", 1)[1].split(",") for a in sys.argv if a.startswith("--cases=")), ["a", "b", "c"])
+    quick = quick or "b" not in only
     load = os.getloadavg()
     print(f"load average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; cpus {os.cpu_count()}")
-    cases = [("a", "conv52k", "a")]
+    cases = [("a", "conv52k", "a")] if "a" in only else []
     if not quick:
         probe = run("resnet18", "tianjic", "groups")
         grid = probe.get("min_grid") or [1, 1]
         print(f"(b) resnet18: the groups partition reports it needs tianjic:{grid[0]}x{grid[1]} "
               f"({probe.get('error', '')[:100]})")
         cases.append(("b", "resnet18", f"tianjic:{grid[0]}x{grid[1]}"))
-    cases += [("c", "mlp", "tianjic"), ("c", "mlp", "a")]
+    if "c" in only:
+        cases += [("c", "mlp", "tianjic"), ("c", "mlp", "a")]
     rows = []
     hdr = (f"{'case':4} {'network':9} {'target':14} {'strategy':10} {'cores':>8} {'lower bd':>8} "
            f"{'remote copies':>14} {'partial sums':>12} {'seconds':>8} {'RSS MB':>7}")
@@ -101,14 +104,15 @@ def main() -> None:
                 print(f"{case:4} {net:9} {tn:14} {s:10} {r['cores']:8d} {r['lb']:8d} {r['copies']:14,.0f} "
                       f"{r['psums']:12,.0f} {r['seconds']:8.2f} {r['rss_mb']:7}", flush=True)
     res = {(c, n, t, s): r for c, n, t, s, r in rows}
-    a = {s: res[("a", "conv52k", "a", s)] for s in STRATEGIES}
-    ok = [s for s in STRATEGIES if "error" not in a[s]]
-    best = min(ok, key=lambda s: (a[s]["copies"], a[s]["cores"]))
-    print(f"\n(a) best strategy by remote copies: {best}: {a[best]['copies']:,.0f} = "
-          f"{a[best]['copies'] / a['slicing']['copies']:.3f} x slicing (target <= 0.8); groups "
-          f"{a['groups']['seconds']} s (target <= 10 s)")
+    if "a" in only:
+        a = {s: res[("a", "conv52k", "a", s)] for s in STRATEGIES}
+        ok = [s for s in STRATEGIES if "error" not in a[s]]
+        best = min(ok, key=lambda s: (a[s]["copies"], a[s]["cores"]))
+        print(f"\n(a) best strategy by remote copies: {best}: {a[best]['copies']:,.0f} = "
+              f"{a[best]['copies'] / a['slicing']['copies']:.3f} x slicing (target <= 0.8); groups "
+              f"{a['groups']['seconds']} s (target <= 10 s)")
     if not quick:
-        tb = cases[1][2]
+        tb = [c for c in cases if c[0] == "b"][0][2]
         gb, tt = res[("b", "resnet18", tb, "groups")], res[("b", "resnet18", tb, "tiles")]
         if "error" not in gb and "error" not in tt:
             print(f"(b) groups {gb['cores']:,} cores vs manual tiles {tt['cores']:,}: "
