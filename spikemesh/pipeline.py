@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from spikemesh.backends.base import Target
+from spikemesh.backends.speck import stage as speck_stage
 from spikemesh.backends.targets import resources_summary, target
 from spikemesh.errors import FrontendError
 from spikemesh.ir.graph import Graph
@@ -50,8 +51,10 @@ def _partition(program: Program, options: dict[str, Any]) -> Program:
 
 #: (name, stage) in pipeline order
 STAGES: list[tuple[str, Stage]] = [
+    ("speck_quantize", speck_stage.quantize_stage),  # speck-family targets only (sinabs discretization)
     ("lower", _lower),
     ("partition", _partition),
+    ("speck", speck_stage.map_stage),  # speck-family targets only: DYNAP-CNN layers, cores, config
 ]
 
 DEFAULTS: dict[str, Any] = {"seed": 0, "time_limit": 10.0, "quantize": True, "strategy": "groups"}

@@ -19,6 +19,7 @@ PRESETS: dict[str, str] = {
     "tianjic": "spikemesh.backends.mesh:tianjic",
     "loihi": "spikemesh.backends.mesh:loihi",
     "speck": "spikemesh.backends.speck:speck",
+    "trainer": "spikemesh.backends.trainer:trainer",
 }
 
 _GRID = re.compile(r"^(?P<name>[^:]+):(?P<x>\d+)x(?P<y>\d+)$")
