@@ -257,7 +257,7 @@ def main() -> None:
         for r in rows:
             if r.get("case") == case and b2 is not None and "error" not in r and r is not b2:
                 print(f"{case}: {r['engine']} / brian2 cpp_standalone events/s = "
-                      f"{r['events_per_s'] / b2['events_per_s']:.2f}x  (target fast >= 1.0x, cycle >= 0.2x)")
+                      f"{r['events_per_s'] / b2['events_per_s']:.3g}x  (target fast >= 1.0x, cycle >= 0.2x)")
     for r in rows:
         if r.get("case") == "CUBA-40k" and r.get("engine") == "fast" and "peak_rss_mb" in r:
             print(f"CUBA-40k fast peak RSS {r['peak_rss_mb']:.0f} MB (target <= 1024 MB)")

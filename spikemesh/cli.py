@@ -64,7 +64,8 @@ def cmd_info(args: argparse.Namespace) -> None:
 def cmd_compile(args: argparse.Namespace) -> None:
     import spikemesh
 
-    opts: dict[str, Any] = {"seed": args.seed, "time_limit": args.time_limit, "strategy": args.strategy}
+    opts: dict[str, Any] = {"seed": args.seed, "time_limit": args.time_limit, "strategy": args.strategy,
+                            "placer": args.placer, "routing": args.routing}
     program = spikemesh.compile(args.model, args.target, progress=True, **opts)
     out = program.save(args.out)
     _print_report(program.report)
@@ -112,7 +113,7 @@ def cmd_simulate(args: argparse.Namespace) -> None:
     x = load_input_file(args.input, graph, args.steps)
     x = _fit_steps(_load_inputs(args.input), args.steps) if x is None else x
     t0 = time.perf_counter()
-    kw: dict[str, Any] = {} if args.engine == "reference" else {"progress": True}
+    kw: dict[str, Any] = {"progress": True} if args.engine in ("fast", "cycle") else {}
     result = spikemesh.simulate(subject, x, engine=args.engine, record=args.record or None, **kw)
     if isinstance(x, dict):
         x = next(iter(x.values()))
@@ -234,6 +235,19 @@ def cmd_train(args: argparse.Namespace) -> None:
     console.print(f"wrote {out}")
 
 
+def cmd_export(args: argparse.Namespace) -> None:
+    from spikemesh.placement.maps import export_placement
+    from spikemesh.program import Program
+
+    program = Program.load(args.dir)
+    if program.placement is None or program.partition is None:
+        raise FileFormatError("build directory has no placement", node=str(args.dir),
+                              hint="compile for a mesh-family target first")
+    out = Path(args.out) if args.out else Path(args.dir) / f"placement.{args.format}"
+    export_placement(program, out, args.format)
+    Console().print(f"wrote {out}")
+
+
 # ----------------------------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     from spikemesh import __version__
@@ -257,6 +271,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--time-limit", type=float, default=10.0, help="seconds per solver call (default 10)")
     s.add_argument("--strategy", default="groups", choices=["slicing", "tiles", "groups", "hypergraph"],
                    help="partition strategy (default groups: the network-group optimiser)")
+    s.add_argument("--placer", default="auto", choices=["auto", "anneal", "cpsat", "rowmajor", "zigzag", "neighbor"],
+                   help="placer (default auto: CP-SAT chip assignment, annealing, CP-SAT windows)")
+    s.add_argument("--routing", default="select",
+                   choices=["select", "xy", "yx", "west_first", "north_last", "negative_first", "odd_even"],
+                   help="routing (default select: CP-SAT choice among all, least max link load, deadlock-free)")
     s.set_defaults(func=cmd_compile)
 
     s = sub.add_parser("simulate", help="run a compiled build directory or a model file on an input array")
@@ -265,11 +284,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help=".npy array [T, B, *input_shape], .npz with 'inputs' or an event list x, y, p, t (seconds), "
                         "or a NIR data file (.h5, nir.read_data)")
     s.add_argument("--steps", type=int, default=None, help="time steps (truncates or zero-pads the input)")
-    s.add_argument("--engine", "-e", default="reference", choices=["reference", "fast", "cycle"],
-                   help="reference (default), fast (Numba functional) or cycle (NoC timing; a build directory)")
+    s.add_argument("--engine", "-e", default="reference",
+                   help="reference (default), fast (Numba functional), cycle (NoC timing; a build directory), or any "
+                        "other registered engine")
     s.add_argument("--record", nargs="*", default=[], help="populations whose membrane traces to record")
     s.add_argument("--out", help="write spike rasters (npz) here")
     s.set_defaults(func=cmd_simulate)
+
+    s = sub.add_parser("export", help="export an artifact of a build directory (placement map or table)")
+    s.add_argument("what", choices=["placement"], help="what to export")
+    s.add_argument("dir", help="build directory")
+    s.add_argument("--format", "-f", default="png", choices=["png", "svg", "json", "csv"])
+    s.add_argument("--out", "-o", help="output file (default DIR/placement.FORMAT)")
+    s.set_defaults(func=cmd_export)
 
     s = sub.add_parser("report", help="print a build directory's report.json")
     s.add_argument("dir", help="build directory")

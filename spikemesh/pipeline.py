@@ -18,6 +18,7 @@ from spikemesh.backends.targets import resources_summary, target
 from spikemesh.errors import FrontendError
 from spikemesh.ir.graph import Graph
 from spikemesh.ir.passes import fold_batchnorm, quantize
+from spikemesh.placement.stages import place_stage, route_stage
 from spikemesh.program import Program
 
 Stage = Callable[[Program, dict[str, Any]], Program]
@@ -54,10 +55,13 @@ STAGES: list[tuple[str, Stage]] = [
     ("speck_quantize", speck_stage.quantize_stage),  # speck-family targets only (sinabs discretization)
     ("lower", _lower),
     ("partition", _partition),
+    ("place", place_stage),  # mesh-family targets: logical cores onto chips and routers
+    ("route", route_stage),  # routes, deadlock certificate, routing tables
     ("speck", speck_stage.map_stage),  # speck-family targets only: DYNAP-CNN layers, cores, config
 ]
 
-DEFAULTS: dict[str, Any] = {"seed": 0, "time_limit": 10.0, "quantize": True, "strategy": "groups"}
+DEFAULTS: dict[str, Any] = {"seed": 0, "time_limit": 10.0, "quantize": True, "strategy": "groups", "placer": "auto",
+                            "routing": "select"}
 
 
 def load_model(path: str | Path) -> Graph:

@@ -129,13 +129,21 @@ def run_fast_detailed(graph: Graph, inputs: Any, record: Sequence[str] | None = 
     if specialize or (specialize is None and T * B * fg.n > SPECIALIZE_CELLS):
         from spikemesh.simulator.special import driver
 
+        def uniform(p: int) -> bool:
+            a, b = int(pop_off[p]), int(pop_off[p] + pop_size[p])
+            return all(bool(np.all(arr[a:b] == arr[a])) for arr in (kb, ka, fg.gain, fg.syn_gain, fg.leak,
+                                                                    fg.threshold, fg.v_reset))
+
         profiles = tuple((bool(fg.pop_spiking[p]), bool(fg.pop_current[p]), bool(fg.pop_after[p]),
-                          bool(fg.pop_strict[p]), int(fg.pop_reset[p]), bool(fg.pop_refractory[p] > 0), integer)
-                         for p in range(len(pops)))
+                          bool(fg.pop_strict[p]), int(fg.pop_reset[p]), bool(fg.pop_refractory[p] > 0), integer,
+                          uniform(p)) for p in range(len(pops)))
         zero = []
         for p in range(len(pops)):
             lo_, hi_ = fg.indptr[pop_off[p]], fg.indptr[pop_off[p] + pop_size[p]]
-            zero.append(bool(np.all(fg.delay[lo_:hi_] == 0)))
+            z = int(np.all(fg.delay[lo_:hi_] == 0))
+            if z and np.all(np.diff(fg.indptr[pop_off[p]:pop_off[p] + pop_size[p] + 1]) == 1):
+                z = 2
+            zero.append(z)
         kernel, _ = driver(profiles, tuple(bool(c >= 0) for c in cols), fg.has_bias, integer, tuple(zero))
     warm = True
     t_run = time.perf_counter()

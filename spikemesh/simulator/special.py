@@ -17,13 +17,14 @@ from typing import Any
 import numpy as np
 from numba import njit
 
-Profile = tuple[bool, bool, bool, bool, int, bool, bool]  # spiking, current, after, strict, reset, refr, integer
+#: spiking, current, after, strict, reset, refractory, integer, uniform (every neuron has the same parameters)
+Profile = tuple[bool, bool, bool, bool, int, bool, bool, bool]
 
 _DRIVERS: dict[tuple[Any, ...], Callable[..., int]] = {}
 
 
 def _make_update(spiking: bool, current: bool, after: bool, strict: bool, rmode: int, refr_on: bool,
-                 integer: bool) -> Callable[..., Any]:
+                 integer: bool, uniform: bool = False) -> Callable[..., Any]:
     @njit(inline="always")
     def decay(v, k):  # type: ignore[no-untyped-def]
         if integer:
@@ -43,22 +44,28 @@ def _make_update(spiking: bool, current: bool, after: bool, strict: bool, rmode:
     @njit
     def update(a, b, row, kb, ka, gain, syn_gain, leak, thr, vreset, lo, hi, refr,  # type: ignore
                v, i_cur, s_prev, ref):
+        # uniform populations read their parameters once (same values, less memory traffic)
+        kb0, ka0, g0, sg0, l0, th0, vr0 = kb[a], ka[a], gain[a], syn_gain[a], leak[a], thr[a], vreset[a]
         # unsigned indices: numba then skips negative-index wraparound, which would block vectorisation
         for j in range(np.uint64(a), np.uint64(b)):
             x = row[j]
             row[j] = 0
+            if uniform:
+                kbj, kaj, gj, sgj, lj, thj, vrj = kb0, ka0, g0, sg0, l0, th0, vr0
+            else:
+                kbj, kaj, gj, sgj, lj, thj, vrj = kb[j], ka[j], gain[j], syn_gain[j], leak[j], thr[j], vreset[j]
             if current:
-                ic = decay(i_cur[j], ka[j]) + syn_gain[j] * x
+                ic = decay(i_cur[j], kaj) + sgj * x
                 i_cur[j] = ic
                 drive = ic
             else:
                 drive = x
             vj = v[j]
-            u = decay(vj, kb[j]) + gain[j] * drive + leak[j]
+            u = decay(vj, kbj) + gj * drive + lj
             sp = s_prev[j] != 0
             if after:
                 if sp:
-                    u = reset(u, thr[j], vreset[j])
+                    u = reset(u, thj, vrj)
             active = True
             rj = 0
             if refr_on:
@@ -68,11 +75,11 @@ def _make_update(spiking: bool, current: bool, after: bool, strict: bool, rmode:
                     held = vj
                     if after:
                         if sp:
-                            held = reset(vj, thr[j], vreset[j])
+                            held = reset(vj, thj, vrj)
                     u = held
             s = False
             if spiking:
-                th = thr[j]
+                th = thj
                 if strict:
                     s = u > th
                 else:
@@ -80,7 +87,7 @@ def _make_update(spiking: bool, current: bool, after: bool, strict: bool, rmode:
                 s = s and active
                 if not after:
                     if s:
-                        u = reset(u, th, vreset[j])
+                        u = reset(u, th, vrj)
             if u < lo:
                 u = lo
             elif u > hi:
@@ -137,20 +144,34 @@ def _emit_values_now(a, b, v, indptr, target, weight, row, counters, sends):  # 
             counters[1] += indptr[j + 1] - indptr[j]
 
 
+@njit
+def _emit_values_one(a, b, v, indptr, target, weight, row, counters, sends):  # type: ignore
+    """_emit_values_now for a population whose neurons each have exactly one outgoing synapse."""
+    c1 = 0
+    for j in range(np.uint64(a), np.uint64(b)):
+        u = v[j]
+        if u != 0:
+            sends[j] += 1
+            k = np.uint64(indptr[j])
+            row[np.uint64(target[k])] += weight[k] * u
+            c1 += 1
+    counters[1] += c1
+
+
 def driver(profiles: tuple[Profile, ...], traced: tuple[bool, ...], has_bias: bool, integer: bool,
-           zero_delay: tuple[bool, ...] | None = None) -> tuple[Callable[..., int], float]:
+           zero_delay: tuple[int, ...] | None = None) -> tuple[Callable[..., int], float]:
     """The specialised kernel for ``profiles`` (one per population, execution order; ``traced`` marks populations
-    whose state is written to ``trace``; ``zero_delay`` marks non-spiking populations whose outgoing synapses all
-    have delay 0) and its compile-setup
+    whose state is written to ``trace``; ``zero_delay`` is 1 for non-spiking populations whose outgoing synapses
+    all have delay 0, 2 when moreover each neuron has exactly one) and its compile-setup
     seconds (0 when memoised). Same call signature as kernels.run_steps."""
-    zero_delay = zero_delay or (False,) * len(profiles)
+    zero_delay = zero_delay or (0,) * len(profiles)
     key = (profiles, traced, has_bias, integer, zero_delay)
     hit = _DRIVERS.get(key)
     if hit is not None:
         return hit, 0.0
     t0 = time.perf_counter()
     ns: dict[str, Any] = {"_emit_spikes": _emit_spikes, "_emit_values": _emit_values,
-                          "_emit_values_now": _emit_values_now, "np": np}
+                          "_emit_values_now": _emit_values_now, "_emit_values_one": _emit_values_one, "np": np}
     lines = [
         "def kernel(t0, t1, integer, in_ptr, in_idx, in_val, pop_off, pop_size, pop_spiking, pop_current,",
         "           pop_reset, pop_after, pop_strict, pop_refractory, pop_lo, pop_hi, pop_trace_col,",
@@ -191,6 +212,8 @@ def driver(profiles: tuple[Profile, ...], traced: tuple[bool, ...], has_bias: bo
         if prof[0]:
             lines.append(f"        n_ev = _emit_spikes({a}, {b}, t, cur, S, s_prev, indptr, target, weight, delay,"
                          " pending, ev_t, ev_n, n_ev, counters, sends)")
+        elif zero_delay[p] == 2:
+            lines.append(f"        _emit_values_one({a}, {b}, v, indptr, target, weight, row, counters, sends)")
         elif zero_delay[p]:
             lines.append(f"        _emit_values_now({a}, {b}, v, indptr, target, weight, row, counters, sends)")
         else:

@@ -16,7 +16,7 @@ from spikemesh.cli import main as cli_main
 from spikemesh.errors import FileFormatError, FrontendError, GraphError, SpikemeshError
 from spikemesh.frontend import load
 
-from .test_nir_import import DATA, needs_data
+from .test_nir_import import DATA, needs_data, nir_graph
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,7 +27,7 @@ def _cli(path: Path) -> subprocess.CompletedProcess:
 
 
 def _graph(nodes: dict, edges: list) -> nir.NIRGraph:
-    return nir.NIRGraph(nodes=nodes, edges=edges)
+    return nir_graph(nodes, edges)
 
 
 def _lif(n: int) -> nir.LIF:
