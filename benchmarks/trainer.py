@@ -137,7 +137,7 @@ def main() -> None:
     print(f"points within 0.7-1.4 TFLOPS/W (research goal band, crossbar_training.md §6.10): {near}")
 
     # scaling 1 -> 20 cores (model-parallel layer distribution) and 4 data-parallel workers x 5 cores
-    print("\nthroughput scaling (mlp, T 8, rate 0.1, batch per worker %d)" % args.batch)
+    print(f"\nthroughput scaling (mlp, T 8, rate 0.1, batch per worker {args.batch})")
     want = 0.1 if not args.quick else 0.05
     base = next(r for r in rows if r["net"] == "mlp" and r["T"] == 8 and abs(r["rate"] - want) < 1e-9)
     net = base["net_obj"]

@@ -137,8 +137,23 @@ def cmd_simulate(args: argparse.Namespace) -> None:
         console.print(f"wrote {args.out}")
 
 
+def _print_speck(content: dict[str, Any]) -> None:
+    """The per-core memory table of a speck-family build (entries used / available)."""
+    table = Table(title="speck cores (memory entries used / available)")
+    for col in ("core", "layer", "kernel", "neuron", "bias", "layer shape"):
+        table.add_column(col)
+    for row in content.get("memory", []):
+        table.add_row(str(row["core"]), str(row["layer"] or "-"),
+                      *(f"{row[f'{k}_used']:,} / {row[f'{k}_available']:,}" for k in ("kernel", "neuron", "bias")),
+                      row.get("describe", ""))
+    console.print(table)
+
+
 def _print_report(report: dict[str, Any]) -> None:
     for section, content in report.items():
+        if section == "speck" and isinstance(content, dict):
+            _print_speck(content)
+            continue
         if not isinstance(content, dict):
             console.print(f"[bold]{section}[/]: {content}")
             continue
@@ -285,8 +300,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "or a NIR data file (.h5, nir.read_data)")
     s.add_argument("--steps", type=int, default=None, help="time steps (truncates or zero-pads the input)")
     s.add_argument("--engine", "-e", default="reference",
-                   help="reference (default), fast (Numba functional), cycle (NoC timing; a build directory), or any "
-                        "other registered engine")
+                   choices=["reference", "fast", "cycle", "async", "crossbar", "training"],
+                   help="reference (default), fast (Numba functional), cycle (NoC timing; a build directory), async "
+                        "(Speck event-driven; a speck build), crossbar (memristor arrays), training (FP pass)")
     s.add_argument("--record", nargs="*", default=[], help="populations whose membrane traces to record")
     s.add_argument("--out", help="write spike rasters (npz) here")
     s.set_defaults(func=cmd_simulate)

@@ -250,10 +250,9 @@ def _select(flows: list[tuple[int, tuple[int, ...], float]], cands: list[list[Ro
     if nx.is_directed_acyclic_graph(g):
         for i, c in enumerate(nx.topological_sort(g)):
             m.add_hint(rank[c], i)
-    solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = float(time_limit)
-    solver.parameters.random_seed = int(seed)
-    solver.parameters.num_workers = 2
+    from spikemesh.placement.cpsat import solver as make_solver
+
+    solver = make_solver(time_limit, seed)
     code = solver.solve(m)
     info: dict[str, Any] = {"status": solver.status_name(code), "flows": len(flows), "channels": C,
                             "dependencies": len(dep_uses)}

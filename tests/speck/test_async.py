@@ -141,7 +141,8 @@ def test_async_equals_reference_with_residual_merge() -> None:
     wb = rng.integers(0, 5, (2, 2, 3, 3)).astype(float)
     wc = rng.integers(0, 5, (2, 2, 3, 3)).astype(float)
     pops = tuple(Population(n, (2, 10, 10), IF(threshold=6)) for n in ("a", "b", "c"))
-    projs = (Projection("ia", "in", "a", (Conv2d(wa, padding=1),)), Projection("ab", "a", "b", (Conv2d(wb, padding=1),)),
+    projs = (Projection("ia", "in", "a", (Conv2d(wa, padding=1),)),
+             Projection("ab", "a", "b", (Conv2d(wb, padding=1),)),
              Projection("ac", "a", "c", (Conv2d(wc, padding=1),)), Projection("bc", "b", "c", (Conv2d(wb, padding=1),)))
     g = Graph((Input("in", (2, 10, 10)),), pops, projs, (Output("o", "c"),))
     p = spikemesh.compile(g, "speck")

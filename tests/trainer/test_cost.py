@@ -156,3 +156,18 @@ def test_fp_engine_equals_reference(conv_graph) -> None:  # noqa: ANN001
     for k, v in ref.spikes.items():
         assert v.any() and np.array_equal(mine.spikes[k], v), k
     np.testing.assert_allclose(mine.output, ref.output, rtol=1e-6)
+
+
+def test_layout_from_partition_stage() -> None:
+    from spikemesh.partition import partition
+    from tests.trainer.test_gradients import mlp
+    from tests.trainer.test_train import data
+
+    g, _ = mlp(np.random.default_rng(0))
+    x, y = data(n=20)
+    part = partition(g, "trainer", seed=0, time_limit=5.0)
+    res = spikemesh.train(g, (x, y), epochs=1, batch=10)
+    assert res.report["layout"].startswith("partition stage")
+    assert res.report["last_batch"]["cores"] == part.n_cores
+    own = spikemesh.train(g, (x, y), epochs=1, batch=10, layout="own")
+    assert own.report["last_batch"]["cores"] == 20  # the cost model's distribution uses every core

@@ -72,6 +72,8 @@ def run(n_train: int, n_test: int, epochs: int, lr: float = 3e-3, batch: int = 5
     out = spikemesh.simulate(res.graph, xt.astype(np.float64)).output
     acc_ir = float(np.mean(np.argmax(out.sum(0), 1) == yt))
     assert math.isclose(acc_ir, res.history[-1]["eval_acc"], abs_tol=2.0 / n_test)
+    print(f"demo training n_train={n_train} epochs={epochs}: spikemesh {res.history[-1]['eval_acc']:.4f}, "
+          f"torch {acc_torch:.4f}, IR reference on the trained graph {acc_ir:.4f}")
     return res.history[-1]["eval_acc"], acc_torch, res.graph
 
 

@@ -334,12 +334,13 @@ def _input_events(x: np.ndarray, dt: float, routes: list[tuple[int, int]], pool:
 
 def run_async(program: Any, inputs: Any, record: Any = None, slow_clk_hz: float | None = None,
               synops_per_s: float | None = None, max_backlog_s: float = 1e-3,
-              hop_latency_s: float | None = None) -> SimResult:
+              hop_latency_s: float | None = None, progress: bool = False) -> SimResult:
     """Run a Program compiled for a speck-family target on ``inputs`` ``[T, B, *input_shape]`` (event counts).
 
     ``slow_clk_hz``: leak ticks per second (default 1/dt); ``synops_per_s``: per-core throughput limit (None =
     unlimited: no published figure, speck.md §1.1); ``max_backlog_s``: queueing delay beyond which an event is
-    dropped; ``hop_latency_s``: per-core latency (default: the target's ``event_latency_s`` = 3.36 µs / 9)."""
+    dropped; ``hop_latency_s``: per-core latency (default: the target's ``event_latency_s`` = 3.36 µs / 9);
+    ``progress``: a progress bar over the samples."""
     cfg = getattr(program, "config", None)
     if cfg is None or not hasattr(cfg, "layers"):
         raise SimulationError("the async engine runs a Program compiled for a speck target", node="async",
@@ -365,7 +366,12 @@ def run_async(program: Any, inputs: Any, record: Any = None, slow_clk_hz: float 
     n = len(layers)
     tot = {k: np.zeros(n, np.int64) for k in ("synops", "leak_updates", "dropped", "events_in")}
     per_sample = []
-    for b in range(Bn):
+    batches: Any = range(Bn)
+    if progress:
+        from rich.progress import track
+
+        batches = track(batches, description="async", transient=True)
+    for b in batches:
         t_in, rows = _input_events(x[:, b], dt, pk["routes"], pk["pool"], pk["geo"])
         sp, lat, syn, leak, drop, ev = _run(pk["geo"], pk["W"], pk["B"], pk["dest"], t_in, rows, tick_dt, dt,
                                            T * dt, hop, rate, float(max_backlog_s), pk["leak"])

@@ -99,6 +99,15 @@ def distribute(network: Network, n_cores: int, grid_x: int) -> Distribution:
     return Distribution(max(used, 1), nc, coords)
 
 
+def from_partition(part: object, grid_x: int) -> Distribution:
+    """The partition stage's layout (CONTRACT.md ``Partition.neuron_core``) as a Distribution. Partial-sum cores
+    hold no neuron state; their synaptic work is attributed to the merge core that holds the neuron."""
+    nc = {k: np.asarray(v, dtype=np.int64) for k, v in part.neuron_core.items()}  # type: ignore[attr-defined]
+    n = int(part.n_cores)  # type: ignore[attr-defined]
+    idx = np.arange(n)
+    return Distribution(n, nc, np.stack([idx % grid_x, idx // grid_x], axis=1))
+
+
 def _weights_per_core(network: Network, proj: str, cores: np.ndarray, n_cores: int) -> np.ndarray:
     """Trainable parameters each core stores for a projection (weights of its postsynaptic neurons)."""
     steps, _ = network.chains[proj]
@@ -127,12 +136,13 @@ def _weights_per_core(network: Network, proj: str, cores: np.ndarray, n_cores: i
 # ----------------------------------------------------------------------------------------------- cost model
 def engine_cost(network: Network, counts: OpCounts, trace: Trace, deltas: dict[str, np.ndarray], target: Target,
                 cores: int | None = None, workers: int = 1, optimizer: str = "adam",
-                spec: TrainerSpec | None = None) -> dict[str, Any]:
+                spec: TrainerSpec | None = None, dist: Distribution | None = None) -> dict[str, Any]:
     """Cycles, traffic and energy of one mini-batch (``counts`` over the batch of ``trace``) on ``cores`` cores
-    per worker (default: all of the target's cores / workers), ``workers`` data-parallel replicas."""
+    per worker (default: all of the target's cores / workers), ``workers`` data-parallel replicas; ``dist``
+    overrides the layout (e.g. ``from_partition(partition(graph, target))``)."""
     spec = spec or trainer_spec(target)
     n_cores_req = cores or max(1, target.n_cores // workers)
-    dist = distribute(network, n_cores_req, target.cores_x)
+    dist = dist or distribute(network, n_cores_req, target.cores_x)
     C = dist.n_cores
     T, B = counts.T, counts.B
     vb, ab = spec.value_bits, spec.accum_bits

@@ -150,17 +150,40 @@ def grad_step(net: Network, params: dict[str, np.ndarray], x: np.ndarray, y: np.
     return lval, grads, tr, deltas, logits
 
 
+def _layout(graph: Graph, tgt: Target, layout: str, cores: int | None, workers: int) -> tuple[Any, str]:
+    from spikemesh.errors import SpikemeshError
+    from spikemesh.simulator.cores.training.cost import from_partition
+
+    if layout not in ("partition", "own"):
+        raise TrainingError(f"unknown layout {layout!r}", needed="partition or own", available=layout)
+    if layout == "own":
+        return None, "own (cost.py distribute)"
+    if cores is not None or workers > 1:
+        return None, "own (cost.py distribute): an explicit core count or several workers"
+    try:
+        from spikemesh.partition import partition
+
+        part = partition(graph, tgt, seed=0, time_limit=5.0)
+    except SpikemeshError as e:
+        return None, f"own (cost.py distribute): partition stage failed: {e}"
+    return from_partition(part, tgt.cores_x), f"partition stage ({part.strategy}, {part.n_cores} cores)"
+
+
 def train(graph: Graph, data: Any, target: str | Target = "trainer", epochs: int = 1, lr: float = 1e-3,
           surrogate: Any = None, batch: int = 32, loss: str = "ce_count", optimizer: str = "adam",
           schedule: str | None = "cosine", seed: int = 0, workers: int = 1, federated: bool = False,
           sync_every: int = 1, cores: int | None = None, eval_data: Any = None, gpu_bytes: int = 4,
+          layout: str = "partition",
           progress: Callable[[int, int, dict[str, float]], None] | None = None) -> TrainResult:
     """Train ``graph`` with BPTT on the training engines (see module docstring).
 
     ``data``: (inputs [T, N, *input_shape], labels [N]), a dict or an .npz path. ``workers`` > 1 splits every
     mini-batch over data-parallel workers whose gradients are all-reduced (summed), or with ``federated`` gives
     each worker its own shard of the data and optimiser and averages the weights every ``sync_every`` local
-    mini-batches. ``progress(done, total, info)`` is called after every mini-batch.
+    mini-batches. ``layout``: "partition" places neurons on cores with the partition stage
+    (``spikemesh.partition.partition``; when it cannot fit the target, or ``cores`` is given, the cost model's own
+    distribution is used and the report says why), "own" uses the cost model's distribution (cost.py).
+    ``progress(done, total, info)`` is called after every mini-batch.
     """
     tgt = get_target(target)
     spec = trainer_spec(tgt)
@@ -190,6 +213,7 @@ def train(graph: Graph, data: Any, target: str | Target = "trainer", epochs: int
         params = initial_params(graph)
         opt = _optimizer(optimizer, params, lr)
     ex = load_data(eval_data) if eval_data is not None else None
+    dist, layout_note = _layout(graph, tgt, layout, cores if not federated else None, workers)
     history: list[dict[str, float]] = []
     cost_acc: dict[str, Any] = {}
     per_epoch_batches = (math.ceil(max(len(s) for s in shards) / batch) if federated else math.ceil(N / batch))
@@ -257,7 +281,7 @@ def train(graph: Graph, data: Any, target: str | Target = "trainer", epochs: int
         tr, deltas, _ = last
         counts = count_ops(net, tr, deltas)
         c = engine_cost(net, counts, tr, deltas, tgt, cores=cores, workers=n_workers, optimizer=optimizer,
-                        spec=spec)
+                        spec=spec, dist=dist)
         steps_per_epoch = per_epoch_batches
         for k in ("seconds",):
             cost_acc[k] = cost_acc.get(k, 0.0) + c[k] * steps_per_epoch
@@ -290,7 +314,7 @@ def train(graph: Graph, data: Any, target: str | Target = "trainer", epochs: int
                          "federated": federated, "surrogate": vars(net.surrogate).copy(),
                          "history": history}}
     trained = graph_with_params(graph, params, meta)
-    report = {"target": tgt.name, "trainer": spec_dict(tgt), "history": history,
+    report = {"target": tgt.name, "layout": layout_note, "trainer": spec_dict(tgt), "history": history,
               "cost": {k: v for k, v in cost_acc.items() if k != "last_batch"}, "last_batch": cost_acc["last_batch"],
               "gpu_per_batch": gpu}
     return TrainResult(trained, params, history, cost_acc, gpu, report)
