@@ -10,17 +10,17 @@ consumer core — they depend only on the *consumer's* split (plus its partial-s
 1. **split choice — exact enumeration** per layer over every distinct block-size triple (``sizes()`` per axis) with
    at most a core's neurons per tile, each checked exactly (tiles planned per cost class, ``tiles.grid_plan``),
    choosing the lexicographic minimum (cores, estimated copies). This is exact (gap 0) for the split stage when
-   it finishes within ``time_limit``; otherwise the best split found so far is kept and ``optimal`` is false.
+   it finishes within its budget (``EVALS_PER_SECOND × time_limit`` evaluations — counted, not timed, so results
+   are reproducible); otherwise the best split found so far is kept and ``split_optimal`` is false.
 2. **core sharing — CP-SAT**: layers whose best split is a single core are bin-packed into shared cores
    (neurons, axons, synapse bits and entry memories summed — an upper bound of the exact union, which the build
    then recomputes), minimising cores first and remote copies second (a projection between two layers on one core
-   becomes local). Seeded, ``time_limit`` seconds, 1 worker (deterministic); the CP-SAT status, objective and
-   bound are reported.
+   becomes local). Seeded, 1 worker, ``time_limit`` in CP-SAT's deterministic time (reproducible); the CP-SAT
+   status, objective and bound are reported.
 """
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from spikemesh.partition.build import Draft
@@ -28,9 +28,13 @@ from spikemesh.partition.geometry import ProjGeom, box_volume
 from spikemesh.partition.resources import LayerProblem, Limits
 from spikemesh.partition.tiles import GridPlan, Split, grid_drafts, grid_plan, sizes
 
+#: split evaluations (grid plans) granted per second of ``time_limit``: the search budget is counted in evaluations,
+#: not wall time, so the same inputs and seed give the same partition on a loaded machine (~1000/s measured here)
+EVALS_PER_SECOND = 1000
+
 
 def best_split(layer: str, geoms: list[ProjGeom], view: tuple[int, int, int], limits: Limits,
-               mean_rate: dict[str, float], deadline: float) -> tuple[GridPlan | LayerProblem, int, bool]:
+               mean_rate: dict[str, float], budget: int) -> tuple[GridPlan | LayerProblem, int, bool]:
     """(best grid plan or the problem of the smallest split, candidates evaluated, finished)."""
     c, h, w = view
     best: GridPlan | None = None
@@ -48,7 +52,7 @@ def best_split(layer: str, geoms: list[ProjGeom], view: tuple[int, int, int], li
     cands.sort(key=lambda s: (-s[0] * s[1] * s[2], s))
     finished = True
     for split in cands:
-        if time.perf_counter() > deadline and best is not None:
+        if n >= budget and best is not None:
             finished = False
             break
         n_tiles = -(-c // split[0]) * -(-h // split[1]) * -(-w // split[2])
@@ -100,7 +104,7 @@ def pack_small(items: list[dict[str, Any]], edges: list[tuple[int, int, float]],
     big = sum(w for _, w in save_terms) + 1
     m.Minimize(big * sum(y) - sum(w * zb for zb, w in save_terms))
     solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = float(time_limit)
+    solver.parameters.max_deterministic_time = float(time_limit)  # deterministic budget: reproducible results
     solver.parameters.random_seed = int(seed)
     solver.parameters.num_workers = 1
     status = solver.Solve(m)
@@ -121,17 +125,15 @@ def pack_small(items: list[dict[str, Any]], edges: list[tuple[int, int, float]],
 def groups_drafts(layers: list[str], geoms: dict[str, list[ProjGeom]], views: dict[str, tuple[int, int, int]],
                   limits: Limits, mean_rate: dict[str, float], seed: int, time_limit: float
                   ) -> tuple[list[Draft], list[LayerProblem], dict[str, Any]]:
-    t0 = time.perf_counter()
-    deadline = t0 + time_limit
+    budget = max(len(layers), int(time_limit * EVALS_PER_SECOND))
     choice: dict[str, GridPlan] = {}
     problems: list[LayerProblem] = []
     evaluated = 0
     finished_all = True
     for li, layer in enumerate(layers):
-        # share the remaining time equally among the remaining layers
-        share = (deadline - time.perf_counter()) / max(1, len(layers) - li)
-        got, n, fin = best_split(layer, geoms[layer], views[layer], limits, mean_rate,
-                                 time.perf_counter() + max(share, 0.05))
+        # share the remaining evaluation budget equally among the remaining layers
+        share = max(1, (budget - evaluated) // max(1, len(layers) - li))
+        got, n, fin = best_split(layer, geoms[layer], views[layer], limits, mean_rate, share)
         evaluated += n
         finished_all &= fin
         if isinstance(got, LayerProblem):
@@ -163,8 +165,7 @@ def groups_drafts(layers: list[str], geoms: dict[str, list[ProjGeom]], views: di
                 plan, _ = next(iter(choice[ly].classes.values()))
                 edges.append((pos[ly], pos[g.source], mean_rate[g.source] * float(plan.chunks.per_proj_axons[
                     geoms[ly].index(g)])))
-    remaining = max(0.5, deadline - time.perf_counter())
-    bins, info = pack_small(items, edges, limits, seed, remaining)
+    bins, info = pack_small(items, edges, limits, seed, max(0.5, time_limit))
     # --- drafts
     drafts: list[Draft] = []
     group = 0

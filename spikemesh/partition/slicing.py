@@ -18,7 +18,15 @@ from spikemesh.partition.resources import LayerProblem, Limits
 
 
 def _agnostic(geoms: list[ProjGeom]) -> bool:
+    """Unit ranges are the same for every range of the layer (conv with groups=1, dense)."""
     return all(g.kind == "dense" or (g.kind == "conv" and g.conv is not None and g.conv.groups == 1) for g in geoms)
+
+
+def _translatable(geoms: list[ProjGeom]) -> bool:
+    """Costs of a range depend only on its offset within a plane and its length (element-wise units move with
+    the range's channels, so only their chunk ranges differ)."""
+    return all(g.kind in ("dense", "elementwise") or (g.kind == "conv" and g.conv is not None and g.conv.groups == 1)
+               for g in geoms)
 
 
 def _candidates(view: tuple[int, int, int], cap: int) -> list[int]:
@@ -38,17 +46,20 @@ def _ranges(size: int, n: int) -> list[tuple[int, int]]:
 
 
 def _plan_all(layer: str, geoms: list[ProjGeom], view: tuple[int, int, int], n: int, limits: Limits,
-              mean_rate: dict[str, float]) -> list[PiecePlan] | LayerProblem:
+              mean_rate: dict[str, float], exact: bool = True) -> list[PiecePlan] | LayerProblem:
+    """Plans of every range; with ``exact=False`` partial-sum chunk ranges of translatable layers may belong to
+    another range of the same shape (enough to count cores and check feasibility)."""
     c, h, w = view
     plane = h * w
     agn = _agnostic(geoms)
+    trans = _translatable(geoms)
     cache: dict[tuple[int, int, int], PiecePlan | LayerProblem] = {}
     plans: list[PiecePlan] = []
     for a, b in _ranges(c * h * w, n):
         boxes: list[Box] = flat_range_boxes(a, b, view)
-        key = (a % plane, b - a, (b - 1) // plane - a // plane) if agn else (a, b, 0)
+        key = (a % plane, b - a, (b - 1) // plane - a // plane) if trans else (a, b, 0)
         got = cache.get(key)
-        if got is None or (isinstance(got, PiecePlan) and got.k > 1 and not agn):
+        if got is None or (exact and isinstance(got, PiecePlan) and got.k > 1 and not agn):
             got = plan_piece(layer, geoms, boxes, limits, mean_rate)
             cache[key] = got
         if isinstance(got, LayerProblem):
@@ -61,11 +72,13 @@ def slicing_layer(layer: str, geoms: list[ProjGeom], view: tuple[int, int, int],
                   mean_rate: dict[str, float]) -> tuple[int, list[PiecePlan]] | LayerProblem:
     last: LayerProblem | None = None
     for n in _candidates(view, limits.neurons):
-        got = _plan_all(layer, geoms, view, n, limits, mean_rate)
+        got = _plan_all(layer, geoms, view, n, limits, mean_rate, exact=False)
         if isinstance(got, LayerProblem):
             last = got
             continue
-        return n, got
+        final = _plan_all(layer, geoms, view, n, limits, mean_rate, exact=True)
+        assert not isinstance(final, LayerProblem)
+        return n, final
     assert last is not None
     return last
 
