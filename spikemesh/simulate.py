@@ -30,8 +30,14 @@ def _cycle(subject: Any, inputs: Any, record: Sequence[str] | None, **kw: Any) -
     return run_cycle_engine(subject, inputs, record, **kw)
 
 
+def _crossbar(subject: Any, inputs: Any, record: Sequence[str] | None, **kw: Any) -> SimResult:
+    from spikemesh.simulator.cores.crossbar.engine import run_crossbar_engine
+
+    return run_crossbar_engine(subject, inputs, record, **kw)
+
+
 #: engine name -> runner(graph_or_program, inputs, record, **options)
-ENGINES: dict[str, Callable[..., SimResult]] = {"reference": _reference, "fast": _fast, "cycle": _cycle}
+ENGINES: dict[str, Callable[..., SimResult]] = {"reference": _reference, "fast": _fast, "cycle": _cycle, "crossbar": _crossbar}
 
 
 def simulate(subject: Any, inputs: Any, engine: str = "reference", record: Sequence[str] | None = None,
