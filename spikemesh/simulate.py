@@ -37,7 +37,8 @@ def _crossbar(subject: Any, inputs: Any, record: Sequence[str] | None, **kw: Any
 
 
 #: engine name -> runner(graph_or_program, inputs, record, **options)
-ENGINES: dict[str, Callable[..., SimResult]] = {"reference": _reference, "fast": _fast, "cycle": _cycle, "crossbar": _crossbar}
+ENGINES: dict[str, Callable[..., SimResult]] = {"reference": _reference, "fast": _fast, "cycle": _cycle,
+                                                "crossbar": _crossbar}
 
 
 def simulate(subject: Any, inputs: Any, engine: str = "reference", record: Sequence[str] | None = None,

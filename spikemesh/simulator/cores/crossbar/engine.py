@@ -22,7 +22,7 @@ from spikemesh.backends.crossbar import CrossbarConfig, crossbar_config
 from spikemesh.backends.targets import target as get_target
 from spikemesh.errors import SimulationError
 from spikemesh.ir.graph import Graph, Input, Projection
-from spikemesh.ir.projections import Conv, Dense, Delay, Sparse
+from spikemesh.ir.projections import Conv, Dense, Sparse
 from spikemesh.ir.reference import _PopState, _require_int, normalize_inputs
 from spikemesh.ir.result import SimResult
 from spikemesh.simulator.cores.crossbar import devices as dev

@@ -28,7 +28,7 @@ CROSSBAR_OPS = (Dense, Sparse, Conv)
 class MappedMatrix:
     """One weight matrix on arrays. ``weight`` int64 [R_w, C_w] (rows = inputs); ``mag_bits``: bits of the
     encoded magnitude; ``slices``; ``levels`` [slices, 2, R_w, C_w] int64 cell levels (0 .. 2**cell_bits - 1):
-    index 1 = G+ / G- for differential, (code, unused) for offset. ``offset``: subtracted code offset (offset scheme)."""
+    index 1 = G+ / G- for differential, (code, unused) for offset. ``offset``: the code offset removed digitally."""
 
     weight: np.ndarray
     mag_bits: int
