@@ -64,7 +64,8 @@ def cmd_info(args: argparse.Namespace) -> None:
 def cmd_compile(args: argparse.Namespace) -> None:
     import spikemesh
 
-    opts: dict[str, Any] = {"seed": args.seed, "time_limit": args.time_limit}
+    opts: dict[str, Any] = {"seed": args.seed, "time_limit": args.time_limit, "strategy": args.strategy,
+                            "placer": args.placer, "routing": args.routing}
     program = spikemesh.compile(args.model, args.target, progress=True, **opts)
     out = program.save(args.out)
     _print_report(program.report)
@@ -106,9 +107,16 @@ def cmd_simulate(args: argparse.Namespace) -> None:
 
     src = Path(args.model)
     subject: Any = spikemesh.Program.load(src) if src.is_dir() else spikemesh.load_model(src)
-    x = _fit_steps(_load_inputs(args.input), args.steps)
+    from spikemesh.simulator.io import load_input_file
+
+    graph = subject if isinstance(subject, spikemesh.Graph) else subject.graph
+    x = load_input_file(args.input, graph, args.steps)
+    x = _fit_steps(_load_inputs(args.input), args.steps) if x is None else x
     t0 = time.perf_counter()
-    result = spikemesh.simulate(subject, x, engine=args.engine, record=args.record or None)
+    kw: dict[str, Any] = {"progress": True} if args.engine in ("fast", "cycle") else {}
+    result = spikemesh.simulate(subject, x, engine=args.engine, record=args.record or None, **kw)
+    if isinstance(x, dict):
+        x = next(iter(x.values()))
     wall = time.perf_counter() - t0
     counts = result.spike_counts()
     table = Table(title=f"{args.engine} engine: {result.steps} steps, batch {x.shape[1]}, {wall:.3f} s")
@@ -129,8 +137,23 @@ def cmd_simulate(args: argparse.Namespace) -> None:
         console.print(f"wrote {args.out}")
 
 
+def _print_speck(content: dict[str, Any]) -> None:
+    """The per-core memory table of a speck-family build (entries used / available)."""
+    table = Table(title="speck cores (memory entries used / available)")
+    for col in ("core", "layer", "kernel", "neuron", "bias", "layer shape"):
+        table.add_column(col)
+    for row in content.get("memory", []):
+        table.add_row(str(row["core"]), str(row["layer"] or "-"),
+                      *(f"{row[f'{k}_used']:,} / {row[f'{k}_available']:,}" for k in ("kernel", "neuron", "bias")),
+                      row.get("describe", ""))
+    console.print(table)
+
+
 def _print_report(report: dict[str, Any]) -> None:
     for section, content in report.items():
+        if section == "speck" and isinstance(content, dict):
+            _print_speck(content)
+            continue
         if not isinstance(content, dict):
             console.print(f"[bold]{section}[/]: {content}")
             continue
@@ -191,6 +214,55 @@ def cmd_demo(args: argparse.Namespace) -> None:
     console.print(f"build directory: {out}")
 
 
+def cmd_train(args: argparse.Namespace) -> None:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    import spikemesh
+    from spikemesh.simulator.cores.training.report import save_training
+
+    graph = spikemesh.load_model(args.model)
+    with Progress(TextColumn("[bold]train[/] {task.description}"), BarColumn(), TextColumn("{task.completed}/"
+                  "{task.total} batches"), TimeElapsedColumn(), console=console, transient=False) as bar:
+        task = bar.add_task("", total=None)
+
+        def progress(done: int, total: int, info: dict[str, float]) -> None:
+            bar.update(task, completed=done, total=total,
+                       description=f"epoch {info['epoch']:.0f} loss {info['loss']:.4f}")
+
+        result = spikemesh.train(graph, args.data, target=args.target, epochs=args.epochs, lr=args.lr,
+                                 batch=args.batch, surrogate=args.surrogate, seed=args.seed, workers=args.workers,
+                                 federated=args.federated, eval_data=args.eval_data, progress=progress)
+    out = save_training(result, args.out)
+    c = result.cost
+    table = Table(title=f"training on {args.target}: {args.epochs} epochs")
+    table.add_column("item")
+    table.add_column("value", justify="right")
+    for h in result.history:
+        extra = f", eval acc {h['eval_acc']:.1%}" if "eval_acc" in h else ""
+        table.add_row(f"epoch {h['epoch']}", f"loss {h['loss']:.4f}, train acc {h['train_acc']:.1%}{extra}")
+    table.add_row("cycles (estimated)", f"{c['cycles']:.4g}")
+    table.add_row("energy core / DRAM (uJ)", f"{c['energy_core_pj'] / 1e6:.4g} / {c['energy_pj']['dram'] / 1e6:.4g}")
+    table.add_row("DRAM traffic (MB)", f"{c['traffic_bytes']['dram'] / 1e6:.4g}")
+    table.add_row("GPU-model DRAM traffic (MB)", f"{c['gpu_dram_bytes'] / 1e6:.4g}")
+    table.add_row("DRAM reduction vs GPU model", f"{c['dram_reduction_vs_gpu']:.1%}")
+    table.add_row("TFLOPS/W (core, dense-equivalent)", f"{c['tflops_per_w_core']:.3g}")
+    console.print(table)
+    console.print(f"wrote {out}")
+
+
+def cmd_export(args: argparse.Namespace) -> None:
+    from spikemesh.placement.maps import export_placement
+    from spikemesh.program import Program
+
+    program = Program.load(args.dir)
+    if program.placement is None or program.partition is None:
+        raise FileFormatError("build directory has no placement", node=str(args.dir),
+                              hint="compile for a mesh-family target first")
+    out = Path(args.out) if args.out else Path(args.dir) / f"placement.{args.format}"
+    export_placement(program, out, args.format)
+    Console().print(f"wrote {out}")
+
+
 # ----------------------------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     from spikemesh import __version__
@@ -212,16 +284,35 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", "-o", required=True, help="build directory (replaced as a whole)")
     s.add_argument("--seed", type=int, default=0, help="seed for every random choice (default 0)")
     s.add_argument("--time-limit", type=float, default=10.0, help="seconds per solver call (default 10)")
+    s.add_argument("--strategy", default="groups", choices=["slicing", "tiles", "groups", "hypergraph"],
+                   help="partition strategy (default groups: the network-group optimiser)")
+    s.add_argument("--placer", default="auto", choices=["auto", "anneal", "cpsat", "rowmajor", "zigzag", "neighbor"],
+                   help="placer (default auto: CP-SAT chip assignment, annealing, CP-SAT windows)")
+    s.add_argument("--routing", default="select",
+                   choices=["select", "xy", "yx", "west_first", "north_last", "negative_first", "odd_even"],
+                   help="routing (default select: CP-SAT choice among all, least max link load, deadlock-free)")
     s.set_defaults(func=cmd_compile)
 
     s = sub.add_parser("simulate", help="run a compiled build directory or a model file on an input array")
     s.add_argument("model", help="build directory or model file")
-    s.add_argument("--input", "-i", required=True, help=".npy array [T, B, *input_shape] (or .npz with 'inputs')")
+    s.add_argument("--input", "-i", required=True,
+                   help=".npy array [T, B, *input_shape], .npz with 'inputs' or an event list x, y, p, t (seconds), "
+                        "or a NIR data file (.h5, nir.read_data)")
     s.add_argument("--steps", type=int, default=None, help="time steps (truncates or zero-pads the input)")
-    s.add_argument("--engine", "-e", default="reference", help="reference (default)")
+    s.add_argument("--engine", "-e", default="reference",
+                   choices=["reference", "fast", "cycle", "async", "crossbar", "training"],
+                   help="reference (default), fast (Numba functional), cycle (NoC timing; a build directory), async "
+                        "(Speck event-driven; a speck build), crossbar (memristor arrays), training (FP pass)")
     s.add_argument("--record", nargs="*", default=[], help="populations whose membrane traces to record")
     s.add_argument("--out", help="write spike rasters (npz) here")
     s.set_defaults(func=cmd_simulate)
+
+    s = sub.add_parser("export", help="export an artifact of a build directory (placement map or table)")
+    s.add_argument("what", choices=["placement"], help="what to export")
+    s.add_argument("dir", help="build directory")
+    s.add_argument("--format", "-f", default="png", choices=["png", "svg", "json", "csv"])
+    s.add_argument("--out", "-o", help="output file (default DIR/placement.FORMAT)")
+    s.set_defaults(func=cmd_export)
 
     s = sub.add_parser("report", help="print a build directory's report.json")
     s.add_argument("dir", help="build directory")
@@ -233,6 +324,21 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--engine", "-e", default="reference", help="simulation engine (default reference)")
     s.add_argument("--out", "-o", default="build/demo", help="build directory (default build/demo)")
     s.set_defaults(func=cmd_demo)
+
+    s = sub.add_parser("train", help="train a model with BPTT on the training engine (target family 'trainer')")
+    s.add_argument("model", help="model file: spikemesh graph (.smg) or NIR (.nir)")
+    s.add_argument("--target", "-t", default="trainer", help="training target preset or .toml (default trainer)")
+    s.add_argument("--data", "-d", required=True, help=".npz with 'inputs' [T, N, *input_shape] and 'labels' [N]")
+    s.add_argument("--eval-data", default=None, help="held-out .npz (same layout) for the accuracy")
+    s.add_argument("--epochs", type=int, default=1)
+    s.add_argument("--lr", type=float, default=1e-3)
+    s.add_argument("--batch", type=int, default=32)
+    s.add_argument("--surrogate", default="fast_sigmoid", help="fast_sigmoid | rectangular | sigmoid")
+    s.add_argument("--workers", type=int, default=1, help="data-parallel (or federated) workers")
+    s.add_argument("--federated", action="store_true", help="federated averaging instead of gradient all-reduce")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", "-o", default="build/train", help="build directory (default build/train)")
+    s.set_defaults(func=cmd_train)
     return p
 
 

@@ -13,10 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from spikemesh.backends.base import Target
+from spikemesh.backends.speck import stage as speck_stage
 from spikemesh.backends.targets import resources_summary, target
 from spikemesh.errors import FrontendError
 from spikemesh.ir.graph import Graph
 from spikemesh.ir.passes import fold_batchnorm, quantize
+from spikemesh.placement.stages import place_stage, route_stage
 from spikemesh.program import Program
 
 Stage = Callable[[Program, dict[str, Any]], Program]
@@ -35,12 +37,31 @@ def _lower(program: Program, options: dict[str, Any]) -> Program:
     return replace(program, graph=g).with_report(model=g.summary(), **report)
 
 
+def _partition(program: Program, options: dict[str, Any]) -> Program:
+    """Split the graph into logical cores (spikemesh.partition) for mesh-family targets; other families are
+    partitioned by their own backends. Options: ``strategy`` (default "groups"), ``rates``, ``sample_input``."""
+    if program.target.family != "mesh":
+        return program
+    from spikemesh.partition import partition
+
+    part = partition(program.graph, program.target, strategy=options.get("strategy", "groups"),
+                     seed=options["seed"], time_limit=options["time_limit"], rates=options.get("rates"),
+                     sample_input=options.get("sample_input"))
+    return program.with_section("partition", part).with_report(partition=part.report)
+
+
 #: (name, stage) in pipeline order
 STAGES: list[tuple[str, Stage]] = [
+    ("speck_quantize", speck_stage.quantize_stage),  # speck-family targets only (sinabs discretization)
     ("lower", _lower),
+    ("partition", _partition),
+    ("place", place_stage),  # mesh-family targets: logical cores onto chips and routers
+    ("route", route_stage),  # routes, deadlock certificate, routing tables
+    ("speck", speck_stage.map_stage),  # speck-family targets only: DYNAP-CNN layers, cores, config
 ]
 
-DEFAULTS: dict[str, Any] = {"seed": 0, "time_limit": 10.0, "quantize": True}
+DEFAULTS: dict[str, Any] = {"seed": 0, "time_limit": 10.0, "quantize": True, "strategy": "groups", "placer": "auto",
+                            "routing": "select"}
 
 
 def load_model(path: str | Path) -> Graph:

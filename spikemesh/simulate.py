@@ -37,8 +37,14 @@ def _crossbar(subject: Any, inputs: Any, record: Sequence[str] | None, **kw: Any
 
 
 #: engine name -> runner(graph_or_program, inputs, record, **options)
+def _async(subject: Any, inputs: Any, record: Sequence[str] | None, **kw: Any) -> SimResult:
+    from spikemesh.simulator.cores.async_core import run_async
+
+    return run_async(subject, inputs, record, **kw)
+
+
 ENGINES: dict[str, Callable[..., SimResult]] = {"reference": _reference, "fast": _fast, "cycle": _cycle,
-                                                "crossbar": _crossbar}
+                                                "async": _async, "crossbar": _crossbar}
 
 
 def simulate(subject: Any, inputs: Any, engine: str = "reference", record: Sequence[str] | None = None,
@@ -48,6 +54,11 @@ def simulate(subject: Any, inputs: Any, engine: str = "reference", record: Seque
     ``inputs``: an array ``[T, B, *input_shape]`` for a graph with one input (binary spikes, integer counts
     or real currents), or a dict input name -> array. ``record``: populations whose membrane traces go into
     ``SimResult.v``. Returns a SimResult with ``spikes[name]`` of shape ``[T, B, *shape]``.
+
+    Engines: ``reference`` (golden NumPy executor), ``fast`` (Numba event-driven, same spikes; options ``mode``,
+    ``traces``, ``progress``, ``specialize``, ``target`` for energy on a bare graph), ``cycle`` (a Program with
+    partition/placement/routes: NoC timing, latency and energy; spikes equal reference). ``inputs`` may also be a
+    ``spikemesh.simulator.io.StepInputs`` (sparse per-step values).
     """
     if engine not in ENGINES:
         raise SimulationError(f"unknown engine {engine!r}", node="simulate", needed="one of " + ", ".join(ENGINES),

@@ -19,6 +19,7 @@ PRESETS: dict[str, str] = {
     "tianjic": "spikemesh.backends.mesh:tianjic",
     "loihi": "spikemesh.backends.mesh:loihi",
     "speck": "spikemesh.backends.speck:speck",
+    "trainer": "spikemesh.backends.trainer:trainer",
     "crossbar": "spikemesh.backends.crossbar:crossbar",
     "crossbar-256": "spikemesh.backends.crossbar:crossbar_256",
     "crossbar-512": "spikemesh.backends.crossbar:crossbar_512",

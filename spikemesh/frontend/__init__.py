@@ -4,6 +4,8 @@ Peer frameworks (snnTorch, SpikingJelly, sinabs) and torch are imported only whe
 """
 
 from spikemesh.frontend.common import FrontendWarning
+from spikemesh.frontend.convert import convert_ann
 from spikemesh.frontend.nir import load, save_nir, to_nir
+from spikemesh.frontend.torch import from_torch
 
-__all__ = ["FrontendWarning", "load", "save_nir", "to_nir"]
+__all__ = ["FrontendWarning", "convert_ann", "from_torch", "load", "save_nir", "to_nir"]

@@ -23,6 +23,7 @@ layer shape); torch tensors inside nodes; an Output shape that differs from its 
 
 from __future__ import annotations
 
+import keyword
 import math
 import os
 from dataclasses import dataclass, field
@@ -871,6 +872,10 @@ def to_nir(graph: Graph, if_convention: str = "step", implicit_recurrent_delay: 
     for o in graph.outputs:
         nodes[o.name] = nir.Output(output_type={"output": np.array(graph.shape_of(o.source))})
         edges.append((o.source, o.name))
+    bad = [n for n in nodes if keyword.iskeyword(n)]
+    if bad:
+        warn(f"node names {bad} are Python keywords; importers built on nirtorch/torch.fx (snnTorch) fail on them",
+             notes)
     if len(set(edges)) != len(edges):
         raise FrontendError("two parallel projections without operators between the same nodes cannot be told "
                             "apart in NIR", node="save_nir", hint="merge them into one projection")

@@ -84,7 +84,8 @@ def partition(graph: Graph, target: Target | str, strategy: str = "groups", seed
         # name every layer that fits no legal split, each with its worst single neuron's need
         full = []
         for p in problems:
-            worst = smallest_piece_problem(p.layer, geoms[p.layer], views[p.layer], limits, mr)
+            worst = None if strategy == "hypergraph" else smallest_piece_problem(p.layer, geoms[p.layer],
+                                                                                   views[p.layer], limits, mr)
             full.append(worst if worst is not None else p)
         unfit = [p for p in full if p is not None]
         raise_layer_problems(unfit, limits)

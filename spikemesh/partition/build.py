@@ -42,6 +42,32 @@ class Draft:
     note: dict[str, Any] = field(default_factory=dict)
 
 
+def core_sources(d: Draft, geoms: dict[str, list[ProjGeom]], limits: Limits
+                 ) -> tuple[dict[str, np.ndarray], int, int, int]:
+    """Exact distinct source sets per source node (sorted flat indices), synapses, synapse bits and kernel
+    entries of a (non-merge) draft."""
+    wb = limits.weight_bits
+    lists: dict[str, list[np.ndarray]] = defaultdict(list)
+    syn_total = bits = kern_total = 0
+    for layer, b in d.pieces:
+        for g in geoms[layer]:
+            if d.inputs is None:
+                u0, u1 = 0, g.n_units
+            elif g.name in d.inputs:
+                u0, u1 = d.inputs[g.name]
+            else:
+                continue
+            s = g.source_flat(b, u0, u1)
+            if len(s):
+                lists[g.source].append(s)
+            syn, kern = g.counts(b, u0, u1)
+            syn_total += syn
+            kern_total += kern
+            bits += (kern if (limits.shared_kernels and g.kind == "conv") else syn) * wb
+    sets = {src: (lst[0] if len(lst) == 1 else np.unique(np.concatenate(lst))) for src, lst in lists.items()}
+    return sets, syn_total, bits, kern_total
+
+
 def _slices(b: Box) -> tuple[slice, slice, slice]:
     return slice(b[0], b[1]), slice(b[2], b[3]), slice(b[4], b[5])
 
@@ -73,7 +99,7 @@ def build(graph: Graph, target: Target, geoms: dict[str, list[ProjGeom]], drafts
     traffic = TrafficBuilder()
     partial_traffic = TrafficBuilder()
     feeds: dict[int, int] = defaultdict(int)  # merge core -> partial sums received
-    for i, d in enumerate(drafts):
+    for d in drafts:
         if d.merge is not None:
             feeds[d.merge] += sum(box_volume(b) for _, b in d.pieces)
     uses: list[dict[str, int]] = []
@@ -85,26 +111,12 @@ def build(graph: Graph, target: Target, geoms: dict[str, list[ProjGeom]], drafts
         if d.from_partials:
             use["axons"] = feeds.get(i, 0)
             use["synapse_bits"] = feeds.get(i, 0) * wb
-        else:
-            srcsets: dict[str, list[np.ndarray]] = defaultdict(list)
-            for layer, b in d.pieces:
-                for g in geoms[layer]:
-                    if d.inputs is None:
-                        u0, u1 = 0, g.n_units
-                    elif g.name in d.inputs:
-                        u0, u1 = d.inputs[g.name]
-                    else:
-                        continue
-                    s = g.source_flat(b, u0, u1)
-                    if len(s):
-                        srcsets[g.source].append(s)
-                    syn, kern = g.counts(b, u0, u1)
-                    use["synapses"] += syn
-                    kern_total += kern
-                    use["synapse_bits"] += (kern if (limits.shared_kernels and g.kind == "conv") else syn) * wb
+        if not d.from_partials or d.inputs:
+            srcsets, syn_total, bits_total, kern_total = core_sources(d, geoms, limits)
+            use["synapses"] = syn_total
+            use["synapse_bits"] += bits_total
             for src in sorted(srcsets):
-                lst = srcsets[src]
-                u = lst[0] if len(lst) == 1 else np.unique(np.concatenate(lst))
+                u = srcsets[src]
                 use["axons"] += int(len(u))
                 w = rates[src][u]
                 if src in input_id:

@@ -31,7 +31,7 @@ def lower_bounds(graph: Graph, limits: Limits, geoms: dict[str, list[ProjGeom]])
     """Cores needed by each resource alone (valid lower bounds on any partition)."""
     neurons = graph.n_neurons
     bits = 0
-    for layer, gs in geoms.items():
+    for _layer, gs in geoms.items():
         full = (0, gs[0].dst_view[0], 0, gs[0].dst_view[1], 0, gs[0].dst_view[2]) if gs else None
         for g in gs:
             syn, _ = g.counts(full, 0, g.n_units)

@@ -3,7 +3,9 @@
 A piece fits one core when its neurons and all its input units fit (``k = 1``); otherwise, on targets with the
 feature ``"partial_sums"``, its input units are cut greedily into ``k`` consecutive chunks, each on a
 ``partial_sum`` core that accumulates the piece's neurons, plus one merge core holding the neuron state and
-receiving ``k`` partial sums per neuron (so ``neurons × k`` must fit the merge core's axons).
+receiving ``k`` partial sums per neuron (so ``neurons × k`` must fit the merge core's axons) — or, when the first
+chunk plus ``k − 1`` partial sums per neuron fit one core, a merge core that takes that chunk itself and receives
+the other ``k − 1`` (``k`` cores in all).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ class PiecePlan:
     chunks: Chunks
     cores: int
     copies: float  # estimated remote copies into the piece's cores per step (mean source rates)
+    absorbed: bool = False  # the merge core takes the first input chunk itself
 
     @property
     def k(self) -> int:
@@ -58,7 +61,18 @@ def plan_piece(layer: str, geoms: list[ProjGeom], boxes: list[Box], limits: Limi
             if tot[r] > cap[r]:
                 return LayerProblem(layer, name, int(tot[r]), int(cap[r]),
                                     "fan-in of the piece" + ("" if limits.partial_sums else "; no partial sums"))
+    absorbed = False
     if k > 1:
+        # the merge core takes the first input chunk itself when that chunk plus k - 1 partial sums per neuron
+        # fit: k cores instead of k + 1
+        first = cap.copy()
+        first[AX] -= vol * (k - 1)
+        first[BITS] -= vol * (k - 1) * limits.weight_bits
+        if first[AX] > 0 and first[BITS] > 0:
+            alt = chunk(costs, pidx, units, cap, len(geoms), first_cap=first)
+            if alt is not None and alt.k == k:
+                chunks, absorbed = alt, True
+    if k > 1 and not absorbed:
         if vol * k > limits.axons:
             return LayerProblem(layer, "axons", vol * k, limits.axons, f"merge core of {k} partial sums")
         if vol * k * limits.weight_bits > limits.synapse_bits:
@@ -66,8 +80,8 @@ def plan_piece(layer: str, geoms: list[ProjGeom], boxes: list[Box], limits: Limi
                                 f"merge core of {k} partial sums")
     copies = float(sum(mean_rate[g.source] * chunks.per_proj_axons[i] for i, g in enumerate(geoms)))
     if k > 1:
-        copies += vol * k
-    return PiecePlan(tuple(boxes), chunks, 1 if k == 1 else k + 1, copies)
+        copies += vol * (k - 1 if absorbed else k)
+    return PiecePlan(tuple(boxes), chunks, 1 if k == 1 else (k if absorbed else k + 1), copies, absorbed)
 
 
 def drafts_for(layer: str, geoms: list[ProjGeom], plan: PiecePlan, start: int, group: int) -> list[Draft]:
@@ -75,11 +89,13 @@ def drafts_for(layer: str, geoms: list[ProjGeom], plan: PiecePlan, start: int, g
     pieces = [(layer, b) for b in plan.boxes]
     if plan.k == 1:
         return [Draft("neurons", pieces, None, None, group)]
-    merge = start + plan.k
-    out = []
-    for rng in plan.chunks.ranges:
-        out.append(Draft("partial_sum", pieces, {geoms[p].name: r for p, r in rng.items()}, merge, group))
-    out.append(Draft("neurons", pieces, {}, None, group, from_partials=True))
+    ranges = [{geoms[p].name: r for p, r in rng.items()} for rng in plan.chunks.ranges]
+    own: dict[str, tuple[int, int]] = {}
+    if plan.absorbed:
+        own = ranges.pop(0)
+    merge = start + len(ranges)
+    out = [Draft("partial_sum", pieces, rng, merge, group) for rng in ranges]
+    out.append(Draft("neurons", pieces, own, None, group, from_partials=True))
     return out
 
 

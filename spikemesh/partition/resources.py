@@ -162,37 +162,43 @@ def unit_table(geoms: list[ProjGeom], boxes: list[tuple[int, int, int, int, int,
 
 
 def chunk(costs: np.ndarray, pidx: np.ndarray, units: np.ndarray, cap: np.ndarray,
-          n_proj: int) -> Chunks | None:
-    """Greedy consecutive chunks of units within ``cap``; None when one unit alone exceeds a cap."""
+          n_proj: int, first_cap: np.ndarray | None = None) -> Chunks | None:
+    """Greedy consecutive chunks of units within ``cap`` (the first chunk within ``first_cap`` when given); None
+    when one unit alone exceeds a cap."""
     n = len(costs)
     total = costs.sum(axis=0) if n else np.zeros(N_COST, np.int64)
     per_proj = np.bincount(pidx, weights=costs[:, AX], minlength=n_proj) if n else np.zeros(n_proj)
-    if n == 0 or np.all(total <= cap):
+    if first_cap is None and (n == 0 or np.all(total <= cap)):
         rng: dict[int, tuple[int, int]] = {}
+        seg0 = np.searchsorted(pidx, np.arange(n_proj + 1))
         for p in range(n_proj):
-            sel = units[pidx == p]
-            if len(sel):
-                rng[p] = (int(sel[0]), int(sel[-1]) + 1)
+            lo, hi = int(seg0[p]), int(seg0[p + 1])
+            if lo < hi:
+                rng[p] = (int(units[lo]), int(units[hi - 1]) + 1)
         return Chunks((rng,), total[None, :], total, per_proj)
     cs = np.zeros((n + 1, N_COST), dtype=np.int64)
     np.cumsum(costs, axis=0, out=cs[1:])
+    seg = np.searchsorted(pidx, np.arange(n_proj + 1))  # projection p occupies [seg[p], seg[p+1])
+    active = [r for r in range(N_COST) if cap[r] < BIG]
+    cols = [cs[:, r] for r in active]
     ranges: list[dict[int, tuple[int, int]]] = []
     sums = []
     start = 0
     while start < n:
         base = cs[start]
         end = n
-        for r in range(N_COST):
-            if cap[r] >= BIG:
-                continue
-            e = int(np.searchsorted(cs[:, r], base[r] + cap[r], side="right")) - 1
-            end = min(end, e)
+        c = first_cap if (first_cap is not None and start == 0) else cap
+        for r, col in zip(active, cols):
+            e = int(col.searchsorted(base[r] + c[r], side="right")) - 1
+            if e < end:
+                end = e
         if end <= start:
             return None
         rng = {}
-        for p in np.unique(pidx[start:end]):
-            sel = units[start:end][pidx[start:end] == p]
-            rng[int(p)] = (int(sel[0]), int(sel[-1]) + 1)
+        for p in range(n_proj):
+            lo, hi = max(start, int(seg[p])), min(end, int(seg[p + 1]))
+            if lo < hi:
+                rng[p] = (int(units[lo]), int(units[hi - 1]) + 1)
         ranges.append(rng)
         sums.append(cs[end] - base)
         start = end

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from spikemesh.partition.build import Draft
 from spikemesh.partition.geometry import Box, ProjGeom
 from spikemesh.partition.plan import PiecePlan, drafts_for, plan_piece
-from spikemesh.partition.resources import LayerProblem, Limits
+from spikemesh.partition.resources import Chunks, LayerProblem, Limits
 
 Split = tuple[int, int, int]
 
@@ -101,17 +101,25 @@ def grid_drafts(layer: str, geoms: list[ProjGeom], view: tuple[int, int, int], s
                 box: Box = (bc[0], bc[1], bh[0], bh[1], bw[0], bw[1])
                 key = (kc, kh, kw)
                 rep = cache.get(key)
-                if rep is None or rep.k > 1:
-                    # partial-sum chunk ranges are absolute unit ranges: plan this very box
+                if rep is None:
                     got = plan_piece(layer, geoms, [box], limits, mean_rate, allow_partial)
                     assert not isinstance(got, LayerProblem), got
-                    cache[key] = got
-                    rep = got
-                    plan = got
-                else:
-                    plan = PiecePlan((box,), rep.chunks, rep.cores, rep.copies)
+                    cache[key] = rep = got
+                plan = PiecePlan((box,), _shift(rep, geoms, box[0] - rep.boxes[0][0]), rep.cores, rep.copies,
+                                rep.absorbed)
                 out.extend(drafts_for(layer, geoms, plan, start + len(out), group))
     return out
+
+
+def _shift(rep: PiecePlan, geoms: list[ProjGeom], dc: int) -> Chunks:
+    """The chunks of a same-class tile ``dc`` channels further: element-wise projections' units are the tile's own
+    channels, so their ranges move with it; conv (groups=1) and dense units are absolute and do not (grouped conv
+    and csr layers use exact per-block class keys, so dc is 0 for them)."""
+    if dc == 0 or rep.k == 1 or not any(g.kind == "elementwise" for g in geoms):
+        return rep.chunks
+    ranges = tuple({p: ((a + dc, b + dc) if geoms[p].kind == "elementwise" else (a, b)) for p, (a, b) in r.items()}
+                   for r in rep.chunks.ranges)
+    return Chunks(ranges, rep.chunks.sums, rep.chunks.total, rep.chunks.per_proj_axons)
 
 
 def manual_split(layer: str, geoms: list[ProjGeom], view: tuple[int, int, int], limits: Limits,

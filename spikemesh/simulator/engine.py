@@ -77,4 +77,16 @@ def run_fast_engine(subject: Any, inputs: Any, record: Sequence[str] | None = No
 
 
 def run_cycle_engine(subject: Any, inputs: Any, record: Sequence[str] | None = None, **kw: Any) -> SimResult:
-    raise SimulationError("the cycle engine is not available yet", node="simulate", hint="use engine='fast'")
+    """``cycle`` engine on a Program with partition, placement and routes (cycle.py); options mode, progress,
+    specialize."""
+    from spikemesh.simulator.cycle import run_cycle
+
+    graph, program = _split(subject)
+    if program is None:
+        raise SimulationError("the cycle engine needs a compiled Program, not a bare graph", node="simulate",
+                              hint="spikemesh.compile(graph, target) first, or use engine='fast'")
+    kw.pop("target", None)
+    res, run, acts = run_cycle(program, inputs, record=record, **kw)
+    res.stats.update(simulation_stats(graph, run.flat, run.sends, res.spikes, res.steps, run.inputs.batch,
+                                      run.binary_inputs(), program.target, program.partition, extra=acts))
+    return res

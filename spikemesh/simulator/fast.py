@@ -25,6 +25,8 @@ from spikemesh.simulator.io import StepInputs, step_inputs
 from spikemesh.simulator.kernels import empty_state, run_steps
 from spikemesh.simulator.progress import StepProgress
 
+#: steps x batch x neurons above which the specialised kernel is compiled (auto mode)
+SPECIALIZE_CELLS = 200_000_000
 #: values (state slots) processed per kernel call; bounds the per-chunk event and trace buffers
 CHUNK_CELLS = 8_000_000
 
@@ -66,17 +68,19 @@ class FastRun:
 
 
 def run_fast(graph: Graph, inputs: Any, record: Sequence[str] | None = None, mode: str = "auto",
-             traces: bool = True, progress: bool | None = None) -> SimResult:
+             traces: bool = True, progress: bool | None = None, specialize: bool | None = None) -> SimResult:
     """Execute ``graph`` like ``run_reference`` (see ``run_fast_detailed`` for the options)."""
-    return run_fast_detailed(graph, inputs, record, mode, traces, progress).result
+    return run_fast_detailed(graph, inputs, record, mode, traces, progress, specialize).result
 
 
 def run_fast_detailed(graph: Graph, inputs: Any, record: Sequence[str] | None = None, mode: str = "auto",
-                      traces: bool = True, progress: bool | None = None) -> FastRun:
+                      traces: bool = True, progress: bool | None = None, specialize: bool | None = None) -> FastRun:
     """Execute ``graph`` like ``run_reference``. ``inputs``: ``[T, B, *shape]`` array, a dict per input name, or a
     ``StepInputs`` (sparse per-step values, see io.py). ``traces=False`` skips the state traces of
     non-spiking populations (their outputs then are unavailable) to save memory on long runs.
-    ``progress``: rich bar (None: shown when the run takes longer than a second)."""
+    ``progress``: rich bar (None: shown when the run takes longer than a second). ``specialize``: compile a
+    kernel specialised to the populations' flags (special.py; faster, a few seconds of JIT); None = when
+    steps x batch x neurons exceeds ``SPECIALIZE_CELLS``."""
     mode = resolve_mode(graph, mode)
     integer = mode == "int"
     record = list(record or [])
@@ -119,6 +123,29 @@ def run_fast_detailed(graph: Graph, inputs: Any, record: Sequence[str] | None = 
     trace = np.zeros((chunk, max(n_traced, 1)), dtype=dtype)
     counters = np.zeros(4, dtype=np.int64)
     sends = np.zeros(fg.n, dtype=np.int64)
+    kernel = run_steps
+    warm = False
+    jit_s = 0.0
+    if specialize or (specialize is None and T * B * fg.n > SPECIALIZE_CELLS):
+        from spikemesh.simulator.special import driver
+
+        def uniform(p: int) -> bool:
+            a, b = int(pop_off[p]), int(pop_off[p] + pop_size[p])
+            return all(bool(np.all(arr[a:b] == arr[a])) for arr in (kb, ka, fg.gain, fg.syn_gain, fg.leak,
+                                                                    fg.threshold, fg.v_reset))
+
+        profiles = tuple((bool(fg.pop_spiking[p]), bool(fg.pop_current[p]), bool(fg.pop_after[p]),
+                          bool(fg.pop_strict[p]), int(fg.pop_reset[p]), bool(fg.pop_refractory[p] > 0), integer,
+                          uniform(p)) for p in range(len(pops)))
+        zero = []
+        for p in range(len(pops)):
+            lo_, hi_ = fg.indptr[pop_off[p]], fg.indptr[pop_off[p] + pop_size[p]]
+            z = int(np.all(fg.delay[lo_:hi_] == 0))
+            if z and np.all(np.diff(fg.indptr[pop_off[p]:pop_off[p] + pop_size[p] + 1]) == 1):
+                z = 2
+            zero.append(z)
+        kernel, _ = driver(profiles, tuple(bool(c >= 0) for c in cols), fg.has_bias, integer, tuple(zero))
+    warm = True
     t_run = time.perf_counter()
     with StepProgress(T * B, "fast engine", enabled=progress) as bar:
         for b in range(B):
@@ -126,7 +153,16 @@ def run_fast_detailed(graph: Graph, inputs: Any, record: Sequence[str] | None = 
             ptr, idx, val = si.batch_entries(b)
             for t0 in range(0, T, chunk):
                 t1 = min(T, t0 + chunk)
-                n_ev = run_steps(
+                if warm:  # compile the specialised driver on an empty step range, timed apart from the run
+                    warm = False
+                    t_jit = time.perf_counter()
+                    kernel(0, 0, integer, ptr, idx, val, pop_off, pop_size, fg.pop_spiking, fg.pop_current,
+                           fg.pop_reset, fg.pop_after, fg.pop_strict, fg.pop_refractory, fg.pop_lo, fg.pop_hi, cols,
+                           kb, ka, fg.gain, fg.syn_gain, fg.leak, fg.threshold, fg.v_reset, fg.indptr, fg.target,
+                           fg.weight, fg.delay, fg.bias, fg.has_bias, v, i_cur, s_prev, ref, pending, ev_t, ev_n,
+                           trace, counters, sends)
+                    jit_s = time.perf_counter() - t_jit
+                n_ev = kernel(
                     t0, t1, integer, ptr, idx, val,
                     pop_off, pop_size, fg.pop_spiking, fg.pop_current, fg.pop_reset, fg.pop_after, fg.pop_strict,
                     fg.pop_refractory, fg.pop_lo, fg.pop_hi, cols,
@@ -144,7 +180,7 @@ def run_fast_detailed(graph: Graph, inputs: Any, record: Sequence[str] | None = 
                         c = int(cols[p])
                         flat_v[name][t0:t1, b] = trace[:t1 - t0, c:c + pop_size[p]]
                 bar.advance(t1 - t0)
-    t_run = time.perf_counter() - t_run
+    t_run = time.perf_counter() - t_run - jit_s
     outputs = {}
     for o in graph.outputs:
         if o.source in spikes:
@@ -161,6 +197,8 @@ def run_fast_detailed(graph: Graph, inputs: Any, record: Sequence[str] | None = 
         "input_events": int(counters[3]),
         "build_s": t_build,
         "run_s": t_run,
+        "jit_s": jit_s,
+        "kernel": "generic" if kernel is run_steps else "specialised",
         "events_per_s": synaptic_events / t_run if t_run > 0 else 0.0,
     }
     res = SimResult(spikes=spikes, v=v_rec, outputs=outputs, engine="fast", steps=T, mode=mode, stats=stats)

@@ -164,3 +164,25 @@ def as_dense_inputs(graph: Graph, inputs: Any) -> Any:
     if isinstance(inputs, Mapping):
         return dict(inputs)
     return inputs
+
+
+def load_input_file(path: str | Path, graph: Graph, steps: int | None = None) -> Any:
+    """Inputs from a file in one of the forms this module reads, or None for a plain array file (the CLI reads
+    those): an ``.npz`` event list with ``x``, ``y``, ``p``, ``t`` (seconds; binned at ``graph.dt`` onto the single
+    input of shape (C, H, W)), or a NIR data file (``.h5``/``.nir``; ``nir.read_data``)."""
+    p = Path(path)
+    if p.suffix in (".h5", ".hdf5", ".nir"):
+        return read_nir_data(p, graph)
+    if p.suffix != ".npz" or not p.is_file():
+        return None
+    with np.load(p, allow_pickle=False) as z:
+        if not {"x", "y", "p", "t"} <= set(z.files):
+            return None
+        ev = {k: z[k] for k in ("x", "y", "p", "t")}
+        batch = z["b"] if "b" in z.files else None
+    if len(graph.inputs) != 1 or len(graph.inputs[0].shape) != 3:
+        raise SimulationError("event lists need a graph with one (C, H, W) input", node=str(p),
+                              available=[i.shape for i in graph.inputs])
+    shape = graph.inputs[0].shape
+    return bin_events(ev["x"], ev["y"], ev["p"], ev["t"], (shape[0], shape[1], shape[2]), graph.dt, steps=steps,
+                      batch=batch)

@@ -68,11 +68,11 @@ def run_steps(  # type: ignore[no-untyped-def]
             val = in_val[e]
             counters[3] += 1
             sends[g] += 1
-            for k in range(indptr[g], indptr[g + 1]):
+            for k in range(np.uint64(indptr[g]), np.uint64(indptr[g + 1])):
                 sl = cur + delay[k]
                 if sl >= S:
                     sl -= S
-                pending[sl, target[k]] += weight[k] * val
+                pending[sl, np.uint64(target[k])] += weight[k] * val
             counters[1] += indptr[g + 1] - indptr[g]
         bs = t if t < D else D
         for p in range(n_pop):
@@ -88,7 +88,7 @@ def run_steps(  # type: ignore[no-untyped-def]
             hi = pop_hi[p]
             col = pop_trace_col[p]
             counters[2] += b - a
-            for j in range(a, b):
+            for j in range(np.uint64(a), np.uint64(b)):
                 x = pending[cur, j]
                 pending[cur, j] = 0
                 if has_bias:
@@ -134,26 +134,26 @@ def run_steps(  # type: ignore[no-untyped-def]
                 v[j] = u
                 s_prev[j] = s
                 if col >= 0:
-                    trace[t - t0, col + j - a] = u
+                    trace[t - t0, col + np.int64(j) - a] = u
                 if spiking:
                     if s:
                         ev_t[n_ev] = t
                         ev_n[n_ev] = j
                         n_ev += 1
                         sends[j] += 1
-                        for k in range(indptr[j], indptr[j + 1]):
+                        for k in range(np.uint64(indptr[j]), np.uint64(indptr[j + 1])):
                             sl = cur + delay[k]
                             if sl >= S:
                                 sl -= S
-                            pending[sl, target[k]] += weight[k]
+                            pending[sl, np.uint64(target[k])] += weight[k]
                         counters[0] += indptr[j + 1] - indptr[j]
                 elif u != 0:
                     sends[j] += 1
-                    for k in range(indptr[j], indptr[j + 1]):
+                    for k in range(np.uint64(indptr[j]), np.uint64(indptr[j + 1])):
                         sl = cur + delay[k]
                         if sl >= S:
                             sl -= S
-                        pending[sl, target[k]] += weight[k] * u
+                        pending[sl, np.uint64(target[k])] += weight[k] * u
                     counters[1] += indptr[j + 1] - indptr[j]
     return n_ev
 

@@ -43,14 +43,14 @@ def mlp(seed: int = 0, sizes: tuple[int, ...] = (20, 30, 5), kind: str = "LIF", 
     """Input ``sizes[0]`` → dense layers of ``kind`` neurons; weights in [-4, 6]."""
     rng = np.random.default_rng(seed)
     pops, projs = [], []
-    src = "in"
+    src = "input"
     for i, n in enumerate(sizes[1:]):
         name = f"l{i + 1}"
         pops.append(Population(name, (n,), _neuron(kind, reset, comparison, quantized, threshold)))
         w = rng.integers(-4, 7, (n, sizes[i])).astype(float)
         projs.append(Projection(f"w{i + 1}", src, name, (Dense(w),)))
         src = name
-    return Graph((Input("in", (sizes[0],)),), pops, projs, (Output("out", src),), dt=1e-4)
+    return Graph((Input("input", (sizes[0],)),), pops, projs, (Output("out", src),), dt=1e-4)
 
 
 def conv_net(seed: int = 0, reset: str = "zero", comparison: str = ">", quantized: bool = False) -> Graph:
@@ -60,10 +60,10 @@ def conv_net(seed: int = 0, reset: str = "zero", comparison: str = ">", quantize
     pops = (Population("c1", (4, 8, 8), _neuron("IF", reset, comparison, q, 6.0)),
             Population("c2", (4, 2, 2), _neuron("LIF", reset, comparison, q, 6.0)),
             Population("fc", (6,), _neuron("IF", reset, comparison, q, 4.0)))
-    projs = (Projection("k1", "in", "c1", (Conv2d(rng.integers(-3, 5, (4, 2, 3, 3)).astype(float), padding=1),)),
+    projs = (Projection("k1", "input", "c1", (Conv2d(rng.integers(-3, 5, (4, 2, 3, 3)).astype(float), padding=1),)),
              Projection("k2", "c1", "c2", (SumPool2d(2), Conv2d(rng.integers(-3, 5, (4, 4, 3, 3)).astype(float)))),
              Projection("k3", "c2", "fc", (Flatten(), Dense(rng.integers(-4, 7, (6, 16)).astype(float)))))
-    return Graph((Input("in", (2, 8, 8)),), pops, projs, (Output("out", "fc"),), dt=1e-4)
+    return Graph((Input("input", (2, 8, 8)),), pops, projs, (Output("out", "fc"),), dt=1e-4)
 
 
 def recurrent(seed: int = 0, n_in: int = 6, n_hidden: int = 10, n_out: int = 3, reset: str = "zero",
@@ -73,10 +73,10 @@ def recurrent(seed: int = 0, n_in: int = 6, n_hidden: int = 10, n_out: int = 3, 
     q = quantized
     pops = (Population("h", (n_hidden,), _neuron("CubaLIF", reset, comparison, q, 10.0)),
             Population("o", (n_out,), _neuron("LIF", reset, comparison, q, 6.0)))
-    projs = (Projection("w_in", "in", "h", (Dense(rng.integers(-2, 6, (n_hidden, n_in)).astype(float)),)),
+    projs = (Projection("w_in", "input", "h", (Dense(rng.integers(-2, 6, (n_hidden, n_in)).astype(float)),)),
              Projection("w_rec", "h", "h", (Delay(1), Dense(rng.integers(-4, 4, (n_hidden, n_hidden)).astype(float)))),
              Projection("w_out", "h", "o", (Dense(rng.integers(-3, 6, (n_out, n_hidden)).astype(float)),)))
-    return Graph((Input("in", (n_in,)),), pops, projs, (Output("out", "o"),), dt=1e-4)
+    return Graph((Input("input", (n_in,)),), pops, projs, (Output("out", "o"),), dt=1e-4)
 
 
 def spikes(graph: Graph, steps: int = 100, batch: int = 2, p: float = 0.3, seed: int = 0) -> np.ndarray:

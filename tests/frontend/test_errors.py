@@ -12,10 +12,11 @@ import nir
 import numpy as np
 import pytest
 
+from spikemesh.cli import main as cli_main
 from spikemesh.errors import FileFormatError, FrontendError, GraphError, SpikemeshError
 from spikemesh.frontend import load
 
-from .test_nir_import import DATA, needs_data
+from .test_nir_import import DATA, needs_data, nir_graph
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -26,7 +27,7 @@ def _cli(path: Path) -> subprocess.CompletedProcess:
 
 
 def _graph(nodes: dict, edges: list) -> nir.NIRGraph:
-    return nir.NIRGraph(nodes=nodes, edges=edges)
+    return nir_graph(nodes, edges)
 
 
 def _lif(n: int) -> nir.LIF:
@@ -80,12 +81,17 @@ def _cases(tmp: Path) -> list[tuple[str, Path, type, str]]:
 
 
 @needs_data
-def test_bad_files_raise_one_line_errors_and_cli_exits_2(tmp_path: Path) -> None:
-    for case, path, cls, text in _cases(tmp_path):
+def test_bad_files_raise_one_line_errors_and_cli_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    cases = _cases(tmp_path)
+    for case, path, cls, text in cases:
         with pytest.raises(cls) as ei:
             load(path)
         msg = str(ei.value)
         assert text in msg and "\n" not in msg, case
+        code = cli_main(["info", str(path)])
+        err = capsys.readouterr().err
+        assert code == 2 and len(err.strip().splitlines()) == 1 and text in err, (case, err)
+    for case, path, _cls, text in cases[:3]:  # and as a process: exit status 2, one line, no traceback
         r = _cli(path)
         assert r.returncode == 2, (case, r.stderr)
         assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, (case, r.stderr)

@@ -223,7 +223,8 @@ def quantize(graph: Graph, weight_bits: int = 8, state_bits: int = 16, per: str 
     per: "layer" (one scale per population) or "network" (one scale for all). scales: explicit scale per
     population name, overriding the choice. Returns (quantized graph, report) where ``report[pop]`` holds
     ``scale`` (state units per original unit), ``source`` of the scale ("weights", "state", "integer",
-    "given", "network"), ``clipped`` (values saturated by rounding), ``threshold`` range after quantization,
+    "given", "network"), ``clipped`` (values saturated by rounding) and ``clipped_fraction`` (of the layer's
+    weights, biases, thresholds and leaks), ``threshold`` range after quantization,
     and a ``warnings`` list. Non-spiking populations' states (and outputs) come out multiplied by their scale.
     """
     for name, b in (("weight_bits", weight_bits), ("state_bits", state_bits)):
@@ -298,9 +299,11 @@ def quantize(graph: Graph, weight_bits: int = 8, state_bits: int = 16, per: str 
         s = chosen[name]
         warnings: list[str] = []
         clipped = 0
+        n_values = pop.size * (2 if n.spiking else 1)  # leak and threshold per neuron
         for c, pr in zip(chains[name], g.incoming(name)):
             new_projs[pr.name], k = c.build(s, pr, weight_bits, state_bits)
             clipped += k
+            n_values += sum(int(v.size) for v in c.values())
         thr = np.clip(np.rint(n.threshold * s), lo_s, hi_s)
         vr = np.clip(np.rint(n.v_reset * s), lo_s, hi_s)
         leak = np.clip(np.rint(n.leak * s), lo_s, hi_s)
@@ -319,7 +322,7 @@ def quantize(graph: Graph, weight_bits: int = 8, state_bits: int = 16, per: str 
         )
         new_pops[name] = Population(name, pop.shape, neuron)
         info[name].update({
-            "clipped": clipped, "warnings": warnings,
+            "clipped": clipped, "clipped_fraction": clipped / max(n_values, 1), "warnings": warnings,
             "threshold": [float(thr.min()), float(thr.max())] if n.spiking else None,
             "weight_bits": int(weight_bits), "state_bits": int(state_bits),
         })

@@ -1,0 +1,267 @@
+"""Simulation speed: spikemesh's fast (and cycle) engines beside Brian2 cpp_standalone, in the same run.
+
+Cases (research/ecosystem.md §3.1, §6.2):
+- CUBA-4k: 4000 LIF, p = 0.02 (in-degree 80), 1 s biological time (10,000 steps of 0.1 ms). spikemesh and Brian2
+  get the *same* connectivity and initial membrane potentials (passed to Brian2 as arrays).
+- CUBA-40k: 40,000 LIF, same in-degree (p = 0.002): spikemesh fast with peak RSS (target <= 1 GB).
+- cnn_sinabs.nir (NIR paper file) quantized for `tianjic`: steps/s of the fast engine (and cycle, when available).
+
+Brian2 runs in its own venv (default /work/brian2-venv, `pip install brian2 'numpy<2'`), single-threaded; its time
+is the best of re-runs of the compiled binary (`device._last_run_time`), codegen + compile reported apart.
+spikemesh: JIT reported apart; run time = best of 3 runs. Events = synaptic events = Σ spikes × out-degree.
+Every case runs in its own subprocess so peak RSS is per case.
+
+Usage: nice python benchmarks/sim_speed.py [--brian2-python PATH] [--skip-40k] [--skip-brian2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+BRIAN2_SCRIPT = r'''
+import json, sys, time
+import numpy as np
+from brian2 import *
+d = np.load(sys.argv[1])
+out_dir = sys.argv[2]
+set_device("cpp_standalone", directory=out_dir, build_on_run=False)
+prefs.devices.cpp_standalone.openmp_threads = 0
+n = int(d["n"]); ne = int(round(0.8 * n))
+taum = 20*ms; taue = 5*ms; taui = 10*ms; Vt = -50*mV; Vr = -60*mV; El = -49*mV
+we = (60*0.27/10)*mV; wi = (-20*4.5/10)*mV
+defaultclock.dt = 0.1*ms
+eqs = """
+dv/dt  = (ge+gi-(v-El))/taum : volt (unless refractory)
+dge/dt = -ge/taue : volt
+dgi/dt = -gi/taui : volt
+"""
+P = NeuronGroup(n, eqs, threshold="v>Vt", reset="v = Vr", refractory=5*ms, method="exact")
+P.v = d["v0"]*mV
+P.ge = 0*mV
+P.gi = 0*mV
+pre, post = d["pre"], d["post"]
+e = pre < ne
+Ce = Synapses(P, P, on_pre="ge += we")
+Ci = Synapses(P, P, on_pre="gi += wi")
+Ce.connect(i=pre[e], j=post[e])
+Ci.connect(i=pre[~e], j=post[~e])
+M = SpikeMonitor(P, record=False)
+run(1*second)
+t0 = time.perf_counter()
+device.build(directory=out_dir, compile=True, run=True, debug=False)
+build = time.perf_counter() - t0
+runs = [device._last_run_time]
+for _ in range(3):
+    device.run(directory=out_dir, with_output=False, run_args=[])
+    runs.append(device._last_run_time)
+counts = np.asarray(M.count[:])
+outdeg = np.bincount(pre, minlength=n)
+print(json.dumps({"build_s": build, "run_s": min(runs), "runs": runs, "spikes": int(counts.sum()),
+                  "events": int((counts * outdeg).sum())}))
+'''
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+# ---------------------------------------------------------------------------------------------- workers
+def worker_cuba(n: int, engine: str, repeats: int) -> dict:
+    from spikemesh.simulator.cuba import cuba_graph, cuba_network, initial_inputs
+    from spikemesh.simulator.fast import run_fast
+
+    t0 = time.perf_counter()
+    net = cuba_network(n, in_degree=80.0, seed=0)
+    g = cuba_graph(net)
+    si = initial_inputs(g, net, 10_000)
+    build = time.perf_counter() - t0
+    best: dict | None = None
+    jit = 0.0
+    spikes = 0
+    for _ in range(repeats):
+        res = run_fast(g, si, traces=False, specialize=True, progress=False)
+        jit = max(jit, res.stats["jit_s"])
+        spikes = int(res.spikes["lif"].sum())
+        if best is None or res.stats["run_s"] < best["run_s"]:
+            best = dict(res.stats)
+        del res  # keep one raster alive at a time
+    return {"case": f"CUBA-{n // 1000}k", "engine": engine, "build_s": build, "jit_s": jit,
+            "run_s": best["run_s"], "events": best["synaptic_events"], "spikes": spikes,
+            "rate_hz": spikes / n, "neuron_updates": best["neuron_updates"], "peak_rss_mb": peak_rss_mb(),
+            "synapses": len(net.pre)}
+
+
+def placed_program(graph, target_name: str):  # noqa: ANN001, ANN201
+    """Partition (partition stage) + chip-major placement + XY routes (simulator/noc.py helpers; the placement
+    stage's own routes replace these once it lands)."""
+    from dataclasses import dataclass
+
+    import spikemesh
+    from spikemesh.partition import partition
+    from spikemesh.program import Program
+    from spikemesh.simulator.fast import flat_graph
+    from spikemesh.simulator.noc import chip_major_coords, xy_routes
+
+    @dataclass(frozen=True)
+    class _Coords:
+        coords: np.ndarray
+
+    @dataclass(frozen=True)
+    class _Routes:
+        routes: tuple
+
+    t = spikemesh.target(target_name)
+    part = partition(graph, t)
+    coords = chip_major_coords(len(part.cores), t)
+    routes = xy_routes(part, flat_graph(graph, graph.is_quantized), coords, t)
+    return (Program(graph=graph, target=t).with_section("partition", part)
+            .with_section("placement", _Coords(coords)).with_section("routes", _Routes(routes)))
+
+
+def worker_cuba_cycle(n: int, steps: int, target_name: str) -> dict:
+    import spikemesh
+    from spikemesh.simulator.cuba import cuba_graph, cuba_network, initial_inputs
+
+    net = cuba_network(n, in_degree=80.0, seed=0)
+    g = cuba_graph(net)
+    t0 = time.perf_counter()
+    prog = placed_program(g, target_name)
+    build = time.perf_counter() - t0
+    spikemesh.simulate(prog, initial_inputs(g, net, 20), engine="cycle", specialize=True)  # JIT warm-up
+    res = spikemesh.simulate(prog, initial_inputs(g, net, steps), engine="cycle", specialize=True, progress=False)
+    spikes = int(res.spikes["lif"].sum())
+    noc = res.stats["noc"]
+    return {"case": f"CUBA-{n // 1000}k", "engine": f"cycle ({target_name}, {steps} steps)", "build_s": build,
+            "jit_s": res.stats["jit_s"], "run_s": res.stats["run_s"], "events": res.stats["synaptic_events"],
+            "spikes": spikes, "rate_hz": spikes / n / (steps * 1e-4), "peak_rss_mb": peak_rss_mb(),
+            "packets": noc["packets"], "cores": len(prog.partition.cores)}
+
+
+def worker_sinabs(engine: str, steps: int) -> dict:
+    import spikemesh
+
+    path = Path("/work/shared/data/nir_paper/cnn_sinabs.nir")
+    g = spikemesh.load(path)
+    q, _ = spikemesh.quantize(g, weight_bits=8, state_bits=16)
+    rng = np.random.default_rng(0)
+    x = (rng.random((steps, 1, *q.inputs[0].shape)) < 0.05).astype(np.float64)
+    subject = placed_program(q, "tianjic") if engine == "cycle" else q
+    kw = {} if engine == "cycle" else {"target": "tianjic"}
+    res = spikemesh.simulate(subject, x[:2], engine=engine)  # JIT warm-up
+    t0 = time.perf_counter()
+    res = spikemesh.simulate(subject, x, engine=engine, **kw)
+    wall = time.perf_counter() - t0
+    return {"case": "cnn_sinabs.nir (int, tianjic)", "engine": engine, "run_s": res.stats["run_s"], "wall_s": wall,
+            "steps": steps, "steps_per_s": steps / res.stats["run_s"], "events": res.stats["synaptic_events"],
+            "peak_rss_mb": peak_rss_mb()}
+
+
+def run_brian2(python: str, n: int) -> dict:
+    from spikemesh.simulator.cuba import cuba_network
+
+    net = cuba_network(n, in_degree=80.0, seed=0)
+    with tempfile.TemporaryDirectory(prefix="brian2_cuba_") as tmp:
+        np.savez(Path(tmp) / "net.npz", n=n, pre=net.pre, post=net.post, v0=net.v0)
+        script = Path(tmp) / "cuba_brian2.py"
+        script.write_text(BRIAN2_SCRIPT)
+        env = {**os.environ, "OMP_NUM_THREADS": "1"}
+        t0 = time.perf_counter()
+        p = subprocess.run([python, str(script), str(Path(tmp) / "net.npz"), str(Path(tmp) / "standalone")],
+                           capture_output=True, text=True, env=env, timeout=900)
+        if p.returncode != 0:
+            raise RuntimeError(f"brian2 failed: {p.stderr[-2000:]}")
+        out = json.loads(p.stdout.strip().splitlines()[-1])
+        out["wall_s"] = time.perf_counter() - t0
+    out.update({"case": f"CUBA-{n // 1000}k", "engine": "brian2 cpp_standalone", "rate_hz": out["spikes"] / n})
+    return out
+
+
+def spawn(args: list[str]) -> dict:
+    p = subprocess.run([sys.executable, __file__, "--worker", *args], capture_output=True, text=True, timeout=1800)
+    if p.returncode != 0:
+        return {"error": p.stderr.strip().splitlines()[-1] if p.stderr.strip() else f"exit {p.returncode}",
+                "case": " ".join(args)}
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--brian2-python", default="/work/brian2-venv/bin/python")
+    ap.add_argument("--skip-brian2", action="store_true")
+    ap.add_argument("--skip-40k", action="store_true")
+    ap.add_argument("--cycle-steps", type=int, default=1000, help="steps of the CUBA cycle run (rate-based)")
+    ap.add_argument("--cycle-target", default="loihi", help="target of the CUBA cycle run")
+    ap.add_argument("--worker", nargs="*")
+    a = ap.parse_args()
+    if a.worker:
+        kind = a.worker[0]
+        if kind == "cuba":
+            print(json.dumps(worker_cuba(int(a.worker[1]), a.worker[2], int(a.worker[3]))))
+        elif kind == "cuba_cycle":
+            print(json.dumps(worker_cuba_cycle(int(a.worker[1]), int(a.worker[2]), a.worker[3])))
+        elif kind == "sinabs":
+            print(json.dumps(worker_sinabs(a.worker[1], int(a.worker[2]))))
+        return
+    load0 = os.getloadavg()
+    rows = []
+    rows.append(spawn(["cuba", "4000", "fast", "3"]))
+    if not a.skip_brian2:
+        try:
+            rows.append(run_brian2(a.brian2_python, 4000))
+        except Exception as e:  # noqa: BLE001  (report, keep going)
+            rows.append({"case": "CUBA-4k", "engine": "brian2 cpp_standalone", "error": str(e)[-300:]})
+    if not a.skip_40k:
+        rows.append(spawn(["cuba", "40000", "fast", "2"]))
+        if not a.skip_brian2:
+            try:
+                rows.append(run_brian2(a.brian2_python, 40000))
+            except Exception as e:  # noqa: BLE001
+                rows.append({"case": "CUBA-40k", "engine": "brian2 cpp_standalone", "error": str(e)[-300:]})
+    rows.append(spawn(["cuba_cycle", "4000", str(a.cycle_steps), a.cycle_target]))
+    rows.append(spawn(["sinabs", "fast", "100"]))
+    rows.append(spawn(["sinabs", "cycle", "100"]))
+    load1 = os.getloadavg()
+    print(f"load average before {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f}, "
+          f"after {load1[0]:.2f} {load1[1]:.2f} {load1[2]:.2f}  (2 cores shared)")
+    hdr = f"{'case':<32}{'engine':<24}{'run s':>9}{'events/s':>12}{'rate Hz':>9}{'JIT/build s':>13}{'RSS MB':>9}"
+    print(hdr)
+    print("-" * len(hdr))
+    for r in rows:
+        if "error" in r:
+            print(f"{r.get('case', '?'):<32}{r.get('engine', ''):<24} ERROR {r['error']}")
+            continue
+        evs = r["events"] / r["run_s"] if r.get("run_s") else float("nan")
+        r["events_per_s"] = evs
+        jit = r.get("jit_s", r.get("build_s", float("nan")))
+        rate = f"{r['rate_hz']:.2f}" if "rate_hz" in r else "-"
+        rss = f"{r['peak_rss_mb']:.0f}" if "peak_rss_mb" in r else "-"
+        extra = f"  {r['steps_per_s']:.1f} steps/s" if "steps_per_s" in r else ""
+        print(f"{r['case']:<32}{r['engine']:<24}{r['run_s']:>9.4f}{evs:>12.3g}{rate:>9}{jit:>13.2f}{rss:>9}{extra}")
+    print()
+    for case in ("CUBA-4k", "CUBA-40k"):
+        b2 = next((r for r in rows if r.get("case") == case and r.get("engine", "").startswith("brian2")
+                   and "error" not in r), None)
+        for r in rows:
+            if r.get("case") == case and b2 is not None and "error" not in r and r is not b2:
+                print(f"{case}: {r['engine']} / brian2 cpp_standalone events/s = "
+                      f"{r['events_per_s'] / b2['events_per_s']:.3g}x  (target fast >= 1.0x, cycle >= 0.2x)")
+    for r in rows:
+        if r.get("case") == "CUBA-40k" and r.get("engine") == "fast" and "peak_rss_mb" in r:
+            print(f"CUBA-40k fast peak RSS {r['peak_rss_mb']:.0f} MB (target <= 1024 MB)")
+
+
+if __name__ == "__main__":
+    main()

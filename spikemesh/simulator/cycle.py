@@ -1,0 +1,202 @@
+"""The ``cycle`` engine: the placed Program on a synchronous multi-core, multi-chip mesh (DESIGN §6).
+
+Each time step: every core integrates its incoming synaptic events, updates its neurons and fires (the values
+come from the reference-exact kernel, so spikes equal ``reference``: the NoC changes timing, never spikes); then
+every spike (or non-zero value of a non-spiking neuron, or input element from the host) becomes one packet at its
+source core and follows the source's multicast route hop by hop through ``noc.noc_step`` (link bandwidth, router
+latency, finite buffers with back-pressure, replication at branch routers, inter-chip latency). A barrier ends
+the step when every packet is delivered. Partial-sum cores forward one packet per accumulated neuron per step to
+their merge core.
+
+Compute model (assumed; no per-core timing figure in the research notes): a core performs one neuron update or
+one synaptic operation per cycle, so a step's compute phase lasts ``max over cores (neurons + synaptic events
+arriving at the core)`` cycles. Step latency = compute cycles + communication cycles; seconds = cycles /
+``target.clock_hz``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from spikemesh.errors import SimulationError
+from spikemesh.ir.result import SimResult
+from spikemesh.simulator.energy import Actions, synapse_sources
+from spikemesh.simulator.fast import run_fast_detailed
+from spikemesh.simulator.noc import PACKET_BITS, build_network, global_xy, noc_step, watchdog_cycles
+from spikemesh.simulator.progress import StepProgress
+
+#: per-step arrays are kept in the stats when steps x batch is at most this
+PER_STEP_LIMIT = 10_000
+
+
+def route_list(routes: Any) -> list[Any]:
+    """The route trees of a Routes section: its ``routes`` attribute, a dict's values, or the object itself."""
+    inner = getattr(routes, "routes", routes)
+    if isinstance(inner, dict):
+        inner = list(inner.values())
+    return list(inner)
+
+
+def _require(program: Any) -> tuple[Any, Any, Any]:
+    missing = [s for s in ("partition", "placement", "routes") if getattr(program, s, None) is None]
+    if missing:
+        raise SimulationError("the cycle engine needs a placed and routed Program", node="simulate",
+                              needed="sections partition, placement, routes", available=f"missing {missing}",
+                              hint="compile the model for a mesh target (spikemesh compile), or use engine='fast'")
+    return program.partition, program.placement, program.routes
+
+
+def deadlock_error(net: Any, blocked: np.ndarray, step: int, sample: int, watchdog: int, expected: int,
+                   delivered: int) -> SimulationError:
+    """The error for a step whose NoC stopped moving: names the blocked channels."""
+    names = [net.channel_name(int(c)) for c in np.nonzero(blocked)[0]]
+    return SimulationError(
+        f"deadlock in step {step} (sample {sample}): no flit moved for {watchdog} cycles; blocked channels: "
+        + "; ".join(names[:8]) + (f" (+{len(names) - 8} more)" if len(names) > 8 else ""),
+        node="noc", needed=f"{expected} deliveries", available=delivered,
+        hint="routes form a cyclic channel dependency; use deadlock-free (e.g. XY) routes or more buffers")
+
+
+def run_cycle(program: Any, inputs: Any, record: Sequence[str] | None = None, mode: str = "auto",
+              progress: bool | None = None, specialize: bool | None = None) -> tuple[SimResult, Any, Actions]:
+    """Run ``program`` cycle by cycle. Returns (SimResult with NoC statistics in ``stats["noc"]``, the FastRun,
+    the NoC-side Actions for the energy model). Raises SimulationError on a deadlock (naming blocked channels)
+    or when packets are lost (conservation)."""
+    part, placement, routes = _require(program)
+    target = program.target
+    graph = program.graph
+    run = run_fast_detailed(graph, inputs, record=record, mode=mode, traces=True, progress=progress,
+                            specialize=specialize)
+    res, fg = run.result, run.flat
+    T, B = res.steps, run.inputs.batch
+    coords = np.asarray(placement.coords, dtype=np.int64)
+    n_cores = len(part.cores)
+    if coords.shape != (n_cores, 4):
+        raise SimulationError("placement coords do not match the partition", node="placement",
+                              needed=(n_cores, 4), available=coords.shape)
+    rl = route_list(routes)
+    net = build_network(rl, coords, target)
+    R = len(rl)
+    route_of = {int(r.source): k for k, r in enumerate(rl)}
+    # global index -> core (-1: graph inputs)
+    core = np.full(fg.n, -1, dtype=np.int64)
+    for name, arr in part.neuron_core.items():
+        a, b = fg.node_range(name)
+        core[a:b] = np.asarray(arr, dtype=np.int64).reshape(-1)
+    input_id = {inp.name: k for k, inp in enumerate(graph.inputs)}
+    # sends per (sample step, global index) as a sparse matrix [T*B, N], rows ordered t * B + b
+    rows, cols = [], []
+    for name in fg.populations:
+        a, b = fg.node_range(name)
+        arr = res.spikes[name] if name in res.spikes else (res.v[name] != 0)
+        t_i, b_i, n_i = np.nonzero(arr.reshape(T, B, -1))
+        rows.append(t_i * B + b_i)
+        cols.append(n_i + a)
+    key = np.repeat(np.arange(B * T), np.diff(run.inputs.ptr))  # b * T + t
+    rows.append((key % T) * B + key // T)
+    cols.append(run.inputs.index)
+    rr, cc = np.concatenate(rows), np.concatenate(cols)
+    sends = sp.csr_matrix((np.ones(len(rr)), (rr, cc)), shape=(T * B, fg.n))
+    # packets per step and route: a neuron's send goes out on its core's route; an input's on route -1 - k
+    src_route = np.full(fg.n, -1, dtype=np.int64)
+    for g_idx_name, k in input_id.items():
+        a, b = fg.node_range(g_idx_name)
+        src_route[a:b] = route_of.get(-1 - k, -1)
+    has_core = core >= 0
+    src_route[has_core] = np.array([route_of.get(int(c), -1) for c in range(n_cores)] + [-1])[core[has_core]]
+    ok = src_route >= 0
+    route_mat = sp.csr_matrix((np.ones(int(ok.sum())), (np.nonzero(ok)[0], src_route[ok])), shape=(fg.n, max(R, 1)))
+    inject = np.asarray((sends @ route_mat).todense(), dtype=np.int64)[:, :R]
+    for c in part.cores:  # partial-sum cores forward every accumulated neuron every step
+        if c.role == "partial_sum" and c.index in route_of:
+            inject[:, route_of[c.index]] += sum(int(hi - lo) for lo, hi in c.neurons.values())
+    # synaptic events arriving at each core per step (compute phase)
+    src = synapse_sources(fg.indptr)
+    tcore = core[fg.target]
+    keep = tcore >= 0
+    into = sp.csr_matrix((np.ones(int(keep.sum())), (src[keep], tcore[keep])), shape=(fg.n, n_cores))
+    syn_per_core = np.asarray((sends @ into).todense(), dtype=np.int64)
+    neurons_per_core = np.bincount(core[has_core], minlength=n_cores)
+    compute = (syn_per_core + neurons_per_core[None, :]).max(axis=1) if n_cores else np.zeros(T * B, np.int64)
+    # the NoC, step by step
+    C = len(net.ch_latency)
+    bf = max(1, int(target.noc.buffer_flits))
+    buf_e = np.zeros((max(C, 1), bf), dtype=np.int64)
+    buf_ready = np.zeros_like(buf_e)
+    buf_mask = np.zeros_like(buf_e)
+    link_load = np.zeros(max(C, 1), dtype=np.int64)
+    blocked = np.zeros(max(C, 1), dtype=np.int64)
+    comm = np.zeros(T * B, dtype=np.int64)
+    stalls = np.zeros(T * B, dtype=np.int64)
+    hops_total = 0
+    expected = inject @ net.r_ndest if R else np.zeros(T * B, dtype=np.int64)
+    wd = watchdog_cycles(target)
+    t0 = time.perf_counter()
+    with StepProgress(T * B, "cycle engine (NoC)", enabled=progress) as bar:
+        for s in range(T * B):
+            if R == 0 or not inject[s].any():
+                bar.advance(1)
+                continue
+            status, cyc, delivered, hops, st = noc_step(
+                inject[s], net.ch_latency, net.e_ch, net.e_eject, net.e_cptr, net.e_cidx, net.r_ptr, net.r_idx,
+                net.r_local, bf, int(target.noc.link_flits_per_cycle), wd, buf_e, buf_ready, buf_mask, link_load,
+                blocked)
+            if status != 0:
+                raise deadlock_error(net, blocked[:C], s // B, s % B, wd, int(expected[s]), int(delivered))
+            if delivered != expected[s]:
+                raise SimulationError(f"packets lost in step {s // B}", node="noc", needed=int(expected[s]),
+                                      available=int(delivered))
+            comm[s] = cyc
+            stalls[s] = st
+            hops_total += hops
+            bar.advance(1)
+    noc_s = time.perf_counter() - t0
+    latency = compute + comm
+    clock = float(target.clock_hz)
+    load = link_load[:C]
+    per_sample = latency.reshape(T, B).sum(axis=0)
+    noc_stats: dict[str, Any] = {
+        "packets": int(inject.sum()),
+        "deliveries": int(expected.sum()),
+        "router_traversals": int(hops_total),
+        "interchip_flits": int(load[net.ch_interchip].sum()) if C else 0,
+        "stalls": int(stalls.sum()),
+        "compute_cycles": int(compute.sum()),
+        "communication_cycles": int(comm.sum()),
+        "latency_cycles_per_step_max": int(latency.max()) if len(latency) else 0,
+        "latency_cycles_per_step_mean": float(latency.mean()) if len(latency) else 0.0,
+        "latency_cycles_per_sample": [int(x) for x in per_sample],
+        "latency_s_per_sample": [float(x) / clock for x in per_sample],
+        "link_load_max": int(load.max()) if C else 0,
+        "link_load_total": int(load.sum()) if C else 0,
+        "busiest_links": [{"link": net.channel_name(int(c)), "flits": int(load[c])}
+                          for c in np.argsort(-load, kind="stable")[:5] if load[c] > 0] if C else [],
+        "channels": C,
+        "noc_s": noc_s,
+    }
+    if T * B <= PER_STEP_LIMIT:
+        noc_stats["per_step"] = {"compute_cycles": compute.tolist(), "communication_cycles": comm.tolist(),
+                                 "packets": inject.sum(axis=1).tolist(), "stalls": stalls.tolist()}
+    res.stats["noc"] = noc_stats
+    res.stats["run_s"] = res.stats["run_s"] + noc_s
+    res.engine = "cycle"
+    # NoC actions per core: a flit's router traversal is charged to the core at the channel's upstream router
+    at_router = {}
+    for i in range(n_cores):
+        at_router.setdefault(global_xy(coords[i], target), i)
+    ch_core = np.array([at_router.get(((int(k[0]) * target.cores_x + int(k[2])),
+                                       (int(k[1]) * target.cores_y + int(k[3]))), 0) for k in net.ch_key],
+                       dtype=np.int64)
+    acts = Actions(seconds=float(latency.sum()) / clock)
+    if C:
+        acts.add("router_hop", np.bincount(ch_core, weights=load, minlength=n_cores).astype(np.int64))
+        acts.add("link", np.bincount(ch_core[~net.ch_interchip], weights=load[~net.ch_interchip],
+                                     minlength=n_cores).astype(np.int64))
+        acts.add("interchip_bits", np.bincount(ch_core[net.ch_interchip], weights=load[net.ch_interchip],
+                                               minlength=n_cores).astype(np.int64) * PACKET_BITS)
+    return res, run, acts

@@ -1,0 +1,355 @@
+"""Cycle-level network-on-chip model of one synchronous time step (DESIGN §6, CONTRACT "routes").
+
+Routes arrive as multicast trees: per source, ``links`` int32 [L, 5] = (chip_x, chip_y, x, y, direction 0=E 1=W
+2=N 3=S) in traversal order, ``parent`` [L] (-1 for links leaving the source router). ``build_network`` turns
+them into flat arrays: physical channels (one per distinct directed link), tree links with their channel, their
+children (CSR) and the number of destination cores ejecting at their downstream router.
+
+Model (``noc_step``): single-flit packets (one spike = one packet). Each cycle a link carries at most
+``link_flits_per_cycle`` flits; a flit entering a router waits ``hop_cycles`` (``interchip_hop_cycles`` on a link
+crossing a chip border, the inter-chip serialisation latency) before it can leave; every channel has an input
+buffer of ``buffer_flits`` at its downstream router, and a flit is sent only when a slot is free (credit-based
+back-pressure; the slot is reserved while the flit is in flight). Buffers are FIFO: only the head flit moves
+(head-of-line blocking). At a branch router the head flit is copied into each child link as that child becomes
+free (multicast replication) and leaves the buffer when every child has its copy and the local cores have
+ejected it. Source cores inject from unbounded output queues. The step's barrier is the cycle at which every
+packet has been delivered. A watchdog ends the step with status "deadlock" when no flit has moved for longer than
+any latency could explain, and reports the blocked channels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numba import njit
+
+from spikemesh.backends.base import Target
+from spikemesh.errors import SimulationError
+
+DIRS = ("E", "W", "N", "S")
+_STEP = ((1, 0), (-1, 0), (0, 1), (0, -1))
+#: bits per packet on inter-chip links (assumed: a 32-bit address-event word; no figure in the research notes)
+PACKET_BITS = 32
+
+
+@dataclass(frozen=True)
+class RouteTree:
+    """One multicast route (CONTRACT fields): ``source`` core id (or ``-1 - k`` for graph input k),
+    ``destinations`` core ids, ``links`` [L, 5], ``parent`` [L], ``vc`` [L]."""
+
+    source: int
+    destinations: tuple[int, ...]
+    links: np.ndarray
+    parent: np.ndarray
+    vc: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int8))
+
+
+@dataclass(frozen=True)
+class Network:
+    """Flat arrays of the routes on a target. Channels: ``ch_key`` [C, 5] (chip_x, chip_y, x, y, dir),
+    ``ch_latency`` (cycles), ``ch_interchip``. Tree links (all routes): ``e_ch``, ``e_eject`` (destination cores at
+    the downstream router), children CSR ``e_cptr``/``e_cidx``. Per route r: ``r_source``, roots CSR
+    ``r_ptr``/``r_idx`` (links leaving the source router), ``r_local`` (destinations on the source router),
+    ``r_ndest``."""
+
+    ch_key: np.ndarray
+    ch_latency: np.ndarray
+    ch_interchip: np.ndarray
+    e_ch: np.ndarray
+    e_eject: np.ndarray
+    e_cptr: np.ndarray
+    e_cidx: np.ndarray
+    r_source: np.ndarray
+    r_ptr: np.ndarray
+    r_idx: np.ndarray
+    r_local: np.ndarray
+    r_ndest: np.ndarray
+
+    def channel_name(self, c: int) -> str:
+        cx, cy, x, y, d = (int(v) for v in self.ch_key[c])
+        return f"chip({cx},{cy}) router({x},{y}) {DIRS[d]}"
+
+
+def global_xy(coord: np.ndarray, target: Target) -> tuple[int, int]:
+    return int(coord[0]) * target.cores_x + int(coord[2]), int(coord[1]) * target.cores_y + int(coord[3])
+
+
+def _split_xy(gx: int, gy: int, target: Target) -> tuple[int, int, int, int]:
+    return gx // target.cores_x, gy // target.cores_y, gx % target.cores_x, gy % target.cores_y
+
+
+def xy_tree(source: int, destinations: tuple[int, ...], coords: np.ndarray, target: Target,
+            source_xy: tuple[int, int] | None = None) -> RouteTree:
+    """Dimension-order (X then Y) multicast tree from ``source``'s router to every destination's router: the union
+    of the XY paths, links shared by common prefixes. ``coords`` [n_cores, 4] (chip_x, chip_y, x, y) per logical
+    core; ``source_xy`` overrides the source router (graph inputs enter at global (0, 0))."""
+    sx, sy = source_xy if source_xy is not None else global_xy(coords[source], target)
+    index: dict[tuple[int, int, int], int] = {}
+    links: list[tuple[int, int, int, int, int]] = []
+    parent: list[int] = []
+    for d in destinations:
+        tx, ty = global_xy(coords[d], target)
+        x, y, prev = sx, sy, -1
+        while (x, y) != (tx, ty):
+            k = (0 if tx > x else 1) if x != tx else (2 if ty > y else 3)
+            key = (x, y, k)
+            if key not in index:
+                index[key] = len(links)
+                links.append((*_split_xy(x, y, target), k))
+                parent.append(prev)
+            prev = index[key]
+            x, y = x + _STEP[k][0], y + _STEP[k][1]
+    return RouteTree(source=source, destinations=tuple(destinations),
+                     links=np.array(links, dtype=np.int32).reshape(-1, 5), parent=np.array(parent, dtype=np.int32),
+                     vc=np.zeros(len(links), dtype=np.int8))
+
+
+def _downstream(link: np.ndarray, target: Target) -> tuple[int, int, bool]:
+    cx, cy, x, y, d = (int(v) for v in link)
+    gx, gy = cx * target.cores_x + x + _STEP[d][0], cy * target.cores_y + y + _STEP[d][1]
+    inter = (gx // target.cores_x != cx) or (gy // target.cores_y != cy)
+    return gx, gy, inter
+
+
+def _i64(a: list[int]) -> np.ndarray:
+    return np.array(a, dtype=np.int64)
+
+
+def build_network(routes: list[Any], coords: np.ndarray, target: Target) -> Network:
+    """Flatten route trees (objects with source/destinations/links/parent) into a ``Network``. Raises
+    SimulationError when a tree is malformed (a parent that does not end where its child starts, a destination
+    the tree does not reach, a link leaving the mesh)."""
+    W, H = target.chips_x * target.cores_x, target.chips_y * target.cores_y
+    ch_index: dict[tuple[int, ...], int] = {}
+    ch_key: list[tuple[int, ...]] = []
+    ch_lat: list[int] = []
+    ch_inter: list[bool] = []
+    e_ch: list[int] = []
+    e_eject: list[int] = []
+    children: list[list[int]] = []
+    r_source, r_ptr, r_idx, r_local, r_ndest = [], [0], [], [], []
+    for r in routes:
+        links = np.asarray(r.links, dtype=np.int64).reshape(-1, 5)
+        parent = np.asarray(r.parent, dtype=np.int64).reshape(-1)
+        src = int(r.source)
+        sxy = global_xy(coords[src], target) if src >= 0 else (0, 0)
+        dest_xy: dict[tuple[int, int], int] = {}
+        for d in r.destinations:
+            xy = global_xy(coords[int(d)], target)
+            dest_xy[xy] = dest_xy.get(xy, 0) + 1
+        base = len(e_ch)
+        ends: list[tuple[int, int]] = []
+        for i, lk in enumerate(links):
+            gx, gy = int(lk[0]) * target.cores_x + int(lk[2]), int(lk[1]) * target.cores_y + int(lk[3])
+            start = sxy if parent[i] < 0 else ends[parent[i]]
+            if parent[i] >= i or (gx, gy) != start:
+                raise SimulationError("route tree is malformed: a link does not start where its parent ends",
+                                      node=f"route from {src}", needed=start, available=(gx, gy),
+                                      hint="links must be in traversal order with parent indices")
+            dx, dy, inter = _downstream(lk, target)
+            if not (0 <= dx < W and 0 <= dy < H):
+                raise SimulationError("route leaves the mesh", node=f"route from {src}", available=(dx, dy))
+            ends.append((dx, dy))
+            key = tuple(int(v) for v in lk)
+            if key not in ch_index:
+                ch_index[key] = len(ch_key)
+                ch_key.append(key)
+                ch_lat.append(max(1, target.noc.interchip_hop_cycles if inter else target.noc.hop_cycles))
+                ch_inter.append(inter)
+            e_ch.append(ch_index[key])
+            e_eject.append(dest_xy.get((dx, dy), 0))
+            children.append([])
+        reached = {sxy} | set(ends)
+        missing = [xy for xy in dest_xy if xy not in reached]
+        if missing:
+            raise SimulationError("route does not reach a destination", node=f"route from {src}",
+                                  needed=missing[0], hint="route trees must cover every destination core")
+        # each destination router ejects once (at the first link of the tree ending there)
+        seen: set[tuple[int, int]] = {sxy}
+        for i in range(len(links)):
+            if e_eject[base + i] and ends[i] in seen:
+                e_eject[base + i] = 0
+            seen.add(ends[i])
+        for i in range(len(links)):
+            if parent[i] >= 0:
+                children[base + int(parent[i])].append(base + i)
+            else:
+                r_idx.append(base + i)
+        r_ptr.append(len(r_idx))
+        r_source.append(src)
+        r_local.append(dest_xy.get(sxy, 0))
+        r_ndest.append(len(r.destinations))
+    cptr = np.zeros(len(children) + 1, dtype=np.int64)
+    cptr[1:] = np.cumsum([len(c) for c in children])
+    cidx = np.array([c for cs in children for c in cs], dtype=np.int64)
+    return Network(ch_key=np.array(ch_key, dtype=np.int64).reshape(-1, 5), ch_latency=_i64(ch_lat),
+                   ch_interchip=np.array(ch_inter, dtype=np.bool_), e_ch=_i64(e_ch), e_eject=_i64(e_eject),
+                   e_cptr=cptr, e_cidx=cidx, r_source=_i64(r_source), r_ptr=_i64(r_ptr), r_idx=_i64(r_idx),
+                   r_local=_i64(r_local), r_ndest=_i64(r_ndest))
+
+
+@njit(cache=True)
+def noc_step(inject, ch_latency, e_ch, e_eject, e_cptr, e_cidx, r_ptr, r_idx, r_local, buffer_flits,  # type: ignore
+             link_flits, watchdog, buf_e, buf_ready, buf_mask, link_load, blocked):
+    """Run one step's traffic: ``inject[r]`` packets on route r. Returns (status, cycles, delivered, hops, stalls)
+    with status 0 = all delivered, 1 = deadlock (``blocked[c]`` = 1 for channels whose head flit could not move).
+    ``buf_*`` [C, buffer_flits] are scratch ring buffers; ``link_load[c]`` += flits carried."""
+    C = ch_latency.shape[0]
+    R = inject.shape[0]
+    head = np.zeros(C, dtype=np.int64)
+    count = np.zeros(C, dtype=np.int64)
+    used_cycle = np.full(C, -1, dtype=np.int64)
+    used_n = np.zeros(C, dtype=np.int64)
+    queue = inject.copy()
+    qmask = np.zeros(R, dtype=np.int64)
+    delivered = 0
+    hops = 0
+    stalls = 0
+    in_net = 0
+    for r in range(R):
+        delivered += queue[r] * r_local[r]
+        if r_ptr[r + 1] == r_ptr[r]:
+            queue[r] = 0  # every destination is on the source router
+    pending = 0
+    for r in range(R):
+        pending += queue[r]
+    now = 0
+    idle = 0
+    while pending > 0 or in_net > 0:
+        moved = False
+        # injection: the head packet of each source queue goes to its root links
+        for r in range(R):
+            if queue[r] == 0:
+                continue
+            n_roots = r_ptr[r + 1] - r_ptr[r]
+            for q in range(n_roots):
+                bit = np.int64(1) << q
+                if qmask[r] & bit:
+                    continue
+                e = r_idx[r_ptr[r] + q]
+                c = e_ch[e]
+                if used_cycle[c] == now and used_n[c] >= link_flits:
+                    stalls += 1
+                    continue
+                if count[c] >= buffer_flits:
+                    stalls += 1
+                    continue
+                slot = (head[c] + count[c]) % buffer_flits
+                buf_e[c, slot] = e
+                buf_ready[c, slot] = now + ch_latency[c]
+                buf_mask[c, slot] = 0
+                count[c] += 1
+                in_net += 1
+                if used_cycle[c] != now:
+                    used_cycle[c] = now
+                    used_n[c] = 0
+                used_n[c] += 1
+                link_load[c] += 1
+                hops += 1
+                qmask[r] |= bit
+                moved = True
+            if qmask[r] == (np.int64(1) << n_roots) - 1:
+                queue[r] -= 1
+                pending -= 1
+                qmask[r] = 0
+        # forwarding: the head flit of every channel buffer
+        for c in range(C):
+            if count[c] == 0:
+                continue
+            h = head[c]
+            if buf_ready[c, h] > now:
+                continue
+            e = buf_e[c, h]
+            m = buf_mask[c, h]
+            nch = e_cptr[e + 1] - e_cptr[e]
+            done = True
+            for q in range(nch):
+                bit = np.int64(1) << q
+                if m & bit:
+                    continue
+                ce = e_cidx[e_cptr[e] + q]
+                cc = e_ch[ce]
+                if (used_cycle[cc] == now and used_n[cc] >= link_flits) or count[cc] >= buffer_flits:
+                    stalls += 1
+                    done = False
+                    continue
+                slot = (head[cc] + count[cc]) % buffer_flits
+                buf_e[cc, slot] = ce
+                buf_ready[cc, slot] = now + ch_latency[cc]
+                buf_mask[cc, slot] = 0
+                count[cc] += 1
+                in_net += 1
+                if used_cycle[cc] != now:
+                    used_cycle[cc] = now
+                    used_n[cc] = 0
+                used_n[cc] += 1
+                link_load[cc] += 1
+                hops += 1
+                m |= bit
+                moved = True
+            buf_mask[c, h] = m
+            if done:
+                delivered += e_eject[e]
+                head[c] = (h + 1) % buffer_flits
+                count[c] -= 1
+                in_net -= 1
+                moved = True
+        now += 1
+        if moved:
+            idle = 0
+        else:
+            idle += 1
+            if idle > watchdog:
+                for c in range(C):
+                    if count[c] > 0 and buf_ready[c, head[c]] <= now:
+                        blocked[c] = 1
+                return 1, now, delivered, hops, stalls
+    return 0, now, delivered, hops, stalls
+
+
+def watchdog_cycles(target: Target) -> int:
+    """Cycles without any flit movement after which a step is declared deadlocked: longer than any latency."""
+    return 4 * max(target.noc.hop_cycles, target.noc.interchip_hop_cycles, 1) + 64
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Route inputs for tests and benchmarks while the placement stage is not available: a chip-major placement and
+# XY multicast trees per source core. Compiled Programs carry the placement engineer's routes instead.
+def chip_major_coords(n_cores: int, target: Target, seed: int | None = None) -> np.ndarray:
+    """(chip_x, chip_y, x, y) per logical core: slots filled chip by chip, row by row (shuffled with ``seed``)."""
+    slots = np.arange(target.n_cores)
+    if seed is not None:
+        slots = np.random.default_rng(seed).permutation(slots)
+    if n_cores > len(slots):
+        raise SimulationError("more logical cores than the target has", node="placement", needed=n_cores,
+                              available=len(slots), hint="use a larger chip grid, e.g. tianjic:2x2")
+    chip, local = np.divmod(slots[:n_cores], target.cores_per_chip)
+    return np.stack([chip % target.chips_x, chip // target.chips_x, local % target.cores_x,
+                     local // target.cores_x], axis=1).astype(np.int32)
+
+
+def core_destinations(partition: Any, flat: Any, n_inputs: int) -> dict[int, tuple[int, ...]]:
+    """Per source (core id, or ``-1 - k`` for graph input k): the other cores its neurons have synapses into."""
+    core = np.full(flat.n, -1, dtype=np.int64)
+    for name, arr in partition.neuron_core.items():
+        a, b = flat.node_range(name)
+        core[a:b] = np.asarray(arr).reshape(-1)
+    for k in range(n_inputs):
+        a, b = flat.node_range(flat.graph.inputs[k].name)
+        core[a:b] = -1 - k
+    src = np.repeat(np.arange(flat.n), np.diff(flat.indptr))
+    pairs = np.unique(np.stack([core[src], core[flat.target]], axis=1), axis=0)
+    out: dict[int, list[int]] = {}
+    for s, d in pairs:
+        if s != d or s < 0:
+            out.setdefault(int(s), []).append(int(d))
+    return {s: tuple(sorted(d)) for s, d in out.items()}
+
+
+def xy_routes(partition: Any, flat: Any, coords: np.ndarray, target: Target) -> tuple[RouteTree, ...]:
+    """XY multicast trees for every source of ``core_destinations`` (inputs enter at global router (0, 0))."""
+    dests = core_destinations(partition, flat, len(flat.graph.inputs))
+    return tuple(xy_tree(s, d, coords, target, source_xy=(0, 0) if s < 0 else None)
+                 for s, d in sorted(dests.items()))

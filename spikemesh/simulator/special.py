@@ -1,0 +1,226 @@
+"""Kernels specialised to a graph's population profiles, for long runs.
+
+The generic kernel (kernels.run_steps) branches on each population's flags inside the neuron loop, which keeps
+LLVM from vectorising it (about 5 ns per neuron update). Here every population's update loop is compiled with its
+flags (kind, reset mode and timing, comparison, refractory, integer or float) as compile-time constants, and a
+per-graph driver calling them in execution order is generated; the operations and their order are those of
+kernels.run_steps (docs/semantics.md §2), so results are identical. Compilation takes a few seconds and is
+memoised per profile tuple within the process (``jit_s`` in the stats reports it).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from numba import njit
+
+#: spiking, current, after, strict, reset, refractory, integer, uniform (every neuron has the same parameters)
+Profile = tuple[bool, bool, bool, bool, int, bool, bool, bool]
+
+_DRIVERS: dict[tuple[Any, ...], Callable[..., int]] = {}
+
+
+def _make_update(spiking: bool, current: bool, after: bool, strict: bool, rmode: int, refr_on: bool,
+                 integer: bool, uniform: bool = False) -> Callable[..., Any]:
+    @njit(inline="always")
+    def decay(v, k):  # type: ignore[no-untyped-def]
+        if integer:
+            p = v * k
+            q = abs(p) // 4096
+            return -q if p < 0 else q
+        return k * v
+
+    @njit(inline="always")
+    def reset(u, thr, vr):  # type: ignore[no-untyped-def]
+        if rmode == 0:
+            return vr
+        if rmode == 1:
+            return u - thr
+        return u
+
+    @njit
+    def update(a, b, row, kb, ka, gain, syn_gain, leak, thr, vreset, lo, hi, refr,  # type: ignore
+               v, i_cur, s_prev, ref):
+        # uniform populations read their parameters once (same values, less memory traffic)
+        kb0, ka0, g0, sg0, l0, th0, vr0 = kb[a], ka[a], gain[a], syn_gain[a], leak[a], thr[a], vreset[a]
+        # unsigned indices: numba then skips negative-index wraparound, which would block vectorisation
+        for j in range(np.uint64(a), np.uint64(b)):
+            x = row[j]
+            row[j] = 0
+            if uniform:
+                kbj, kaj, gj, sgj, lj, thj, vrj = kb0, ka0, g0, sg0, l0, th0, vr0
+            else:
+                kbj, kaj, gj, sgj, lj, thj, vrj = kb[j], ka[j], gain[j], syn_gain[j], leak[j], thr[j], vreset[j]
+            if current:
+                ic = decay(i_cur[j], kaj) + sgj * x
+                i_cur[j] = ic
+                drive = ic
+            else:
+                drive = x
+            vj = v[j]
+            u = decay(vj, kbj) + gj * drive + lj
+            sp = s_prev[j] != 0
+            if after:
+                if sp:
+                    u = reset(u, thj, vrj)
+            active = True
+            rj = 0
+            if refr_on:
+                rj = ref[j]
+                active = rj == 0
+                if not active:
+                    held = vj
+                    if after:
+                        if sp:
+                            held = reset(vj, thj, vrj)
+                    u = held
+            s = False
+            if spiking:
+                th = thj
+                if strict:
+                    s = u > th
+                else:
+                    s = u >= th
+                s = s and active
+                if not after:
+                    if s:
+                        u = reset(u, th, vrj)
+            if u < lo:
+                u = lo
+            elif u > hi:
+                u = hi
+            if refr_on:
+                ref[j] = refr if s else max(rj - 1, 0)
+            v[j] = u
+            s_prev[j] = s
+
+    return update
+
+
+@njit
+def _emit_spikes(a, b, t, cur, S, s_prev, indptr, target, weight, delay, pending, ev_t, ev_n, n_ev,  # type: ignore
+                 counters, sends):
+    for j in range(np.uint64(a), np.uint64(b)):
+        if s_prev[j] != 0:
+            ev_t[n_ev] = t
+            ev_n[n_ev] = j
+            n_ev += 1
+            sends[j] += 1
+            for k in range(np.uint64(indptr[j]), np.uint64(indptr[j + 1])):
+                sl = cur + delay[k]
+                if sl >= S:
+                    sl -= S
+                pending[sl, np.uint64(target[k])] += weight[k]
+            counters[0] += indptr[j + 1] - indptr[j]
+    return n_ev
+
+
+@njit
+def _emit_values(a, b, cur, S, v, indptr, target, weight, delay, pending, counters, sends):  # type: ignore
+    for j in range(np.uint64(a), np.uint64(b)):
+        u = v[j]
+        if u != 0:
+            sends[j] += 1
+            for k in range(np.uint64(indptr[j]), np.uint64(indptr[j + 1])):
+                sl = cur + delay[k]
+                if sl >= S:
+                    sl -= S
+                pending[sl, np.uint64(target[k])] += weight[k] * u
+            counters[1] += indptr[j + 1] - indptr[j]
+
+
+@njit
+def _emit_values_now(a, b, v, indptr, target, weight, row, counters, sends):  # type: ignore
+    """_emit_values for a population whose outgoing synapses all have delay 0 (no ring-slot arithmetic)."""
+    for j in range(np.uint64(a), np.uint64(b)):
+        u = v[j]
+        if u != 0:
+            sends[j] += 1
+            for k in range(np.uint64(indptr[j]), np.uint64(indptr[j + 1])):
+                row[np.uint64(target[k])] += weight[k] * u
+            counters[1] += indptr[j + 1] - indptr[j]
+
+
+@njit
+def _emit_values_one(a, b, v, indptr, target, weight, row, counters, sends):  # type: ignore
+    """_emit_values_now for a population whose neurons each have exactly one outgoing synapse."""
+    c1 = 0
+    for j in range(np.uint64(a), np.uint64(b)):
+        u = v[j]
+        if u != 0:
+            sends[j] += 1
+            k = np.uint64(indptr[j])
+            row[np.uint64(target[k])] += weight[k] * u
+            c1 += 1
+    counters[1] += c1
+
+
+def driver(profiles: tuple[Profile, ...], traced: tuple[bool, ...], has_bias: bool, integer: bool,
+           zero_delay: tuple[int, ...] | None = None) -> tuple[Callable[..., int], float]:
+    """The specialised kernel for ``profiles`` (one per population, execution order; ``traced`` marks populations
+    whose state is written to ``trace``; ``zero_delay`` is 1 for non-spiking populations whose outgoing synapses
+    all have delay 0, 2 when moreover each neuron has exactly one) and its compile-setup
+    seconds (0 when memoised). Same call signature as kernels.run_steps."""
+    zero_delay = zero_delay or (0,) * len(profiles)
+    key = (profiles, traced, has_bias, integer, zero_delay)
+    hit = _DRIVERS.get(key)
+    if hit is not None:
+        return hit, 0.0
+    t0 = time.perf_counter()
+    ns: dict[str, Any] = {"_emit_spikes": _emit_spikes, "_emit_values": _emit_values,
+                          "_emit_values_now": _emit_values_now, "_emit_values_one": _emit_values_one, "np": np}
+    lines = [
+        "def kernel(t0, t1, integer, in_ptr, in_idx, in_val, pop_off, pop_size, pop_spiking, pop_current,",
+        "           pop_reset, pop_after, pop_strict, pop_refractory, pop_lo, pop_hi, pop_trace_col,",
+        "           kb, ka, gain, syn_gain, leak, thr, vreset, indptr, target, weight, delay, bias, has_bias,",
+        "           v, i_cur, s_prev, ref, pending, ev_t, ev_n, trace, counters, sends):",
+        "    S = pending.shape[0]",
+        "    D = bias.shape[0] - 1",
+        "    n_ev = 0",
+        "    for t in range(t0, t1):",
+        "        cur = t % S",
+        "        row = pending[cur]",
+        "        for e in range(in_ptr[t], in_ptr[t + 1]):",
+        "            g = in_idx[e]",
+        "            val = in_val[e]",
+        "            counters[3] += 1",
+        "            sends[g] += 1",
+        "            for k in range(np.uint64(indptr[g]), np.uint64(indptr[g + 1])):",
+        "                sl = cur + delay[k]",
+        "                if sl >= S:",
+        "                    sl -= S",
+        "                pending[sl, np.uint64(target[k])] += weight[k] * val",
+        "            counters[1] += indptr[g + 1] - indptr[g]",
+    ]
+    for p, prof in enumerate(profiles):
+        ns[f"U{p}"] = _make_update(*prof)
+        a, b = f"pop_off[{p}]", f"pop_off[{p}] + pop_size[{p}]"
+        if has_bias:
+            lines += ["        bs = t if t < D else D",
+                      f"        for j in range({a}, {b}):",
+                      "            row[j] += bias[bs, j]"]
+        lines += [f"        counters[2] += pop_size[{p}]",
+                  f"        U{p}({a}, {b}, row, kb, ka, gain, syn_gain, leak, thr, vreset,"
+                  f" pop_lo[{p}], pop_hi[{p}], pop_refractory[{p}], v, i_cur, s_prev, ref)"]
+        if traced[p]:
+            lines += [f"        c = pop_trace_col[{p}] - pop_off[{p}]",
+                      f"        for j in range({a}, {b}):",
+                      "            trace[t - t0, c + j] = v[j]"]
+        if prof[0]:
+            lines.append(f"        n_ev = _emit_spikes({a}, {b}, t, cur, S, s_prev, indptr, target, weight, delay,"
+                         " pending, ev_t, ev_n, n_ev, counters, sends)")
+        elif zero_delay[p] == 2:
+            lines.append(f"        _emit_values_one({a}, {b}, v, indptr, target, weight, row, counters, sends)")
+        elif zero_delay[p]:
+            lines.append(f"        _emit_values_now({a}, {b}, v, indptr, target, weight, row, counters, sends)")
+        else:
+            lines.append(f"        _emit_values({a}, {b}, cur, S, v, indptr, target, weight, delay, pending,"
+                         " counters, sends)")
+    lines.append("    return n_ev")
+    exec(compile("\n".join(lines), f"<spikemesh driver {len(_DRIVERS)}>", "exec"), ns)  # noqa: S102
+    fn = njit(ns["kernel"])
+    _DRIVERS[key] = fn
+    return fn, time.perf_counter() - t0
