@@ -48,6 +48,22 @@ def _abs_diff(m: cp_model.CpModel, a: Any, b: Any, ub: int, record: list[tuple[A
     return d
 
 
+def _canonical(slot: np.ndarray, mesh: Mesh) -> np.ndarray:
+    """The mirror image of a single-chip placement that puts core 0 where the symmetry cut wants it."""
+    gx, gy, _, _ = slot_arrays(mesh)
+    W, H = mesh.width, mesh.height
+    x, y = gx[slot].copy(), gy[slot].copy()
+    if 2 * x[0] > W - 1:
+        x = W - 1 - x
+    if 2 * y[0] > H - 1:
+        y = H - 1 - y
+    if W == H and x[0] > y[0]:
+        x, y = y, x
+    at = np.empty(W * H, dtype=np.int64)
+    at[gy * W + gx] = np.arange(mesh.n_slots)
+    return at[y * W + x]
+
+
 def exact(problem: Problem, mesh: Mesh, hint: np.ndarray | None, time_limit: float, seed: int
           ) -> tuple[np.ndarray | None, dict[str, Any]]:
     """Optimal (or best found) placement of all cores; returns (slot per core or None, sol info)."""
@@ -102,6 +118,15 @@ def exact(problem: Problem, mesh: Mesh, hint: np.ndarray | None, time_limit: flo
             bound += k * r
             used += 1
         m.add(sum(k * d for k, d in edges) >= bound)
+    if not multi and not problem.host_w.any() and n:
+        # the mesh's mirror symmetries leave the cost unchanged: put core 0 in one quadrant (and below the
+        # diagonal on a square mesh)
+        m.add(2 * X[0] <= W - 1)
+        m.add(2 * Y[0] <= H - 1)
+        if W == H:
+            m.add(X[0] <= Y[0])
+        if hint is not None:
+            hint = _canonical(hint, mesh)
     m.minimize(sum(terms))
     if hint is not None:  # a complete hint (every variable), so the search starts from a full solution
         gx, gy, _, _ = slot_arrays(mesh)

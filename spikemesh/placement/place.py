@@ -136,7 +136,7 @@ def place_slots(problem: Problem, mesh: Mesh, placer: str, seed: int, time_limit
     else:
         start = zz
     slot = anneal(problem, mesh, start, region=region, seed=seed)
-    slot, wins = _windows(problem, mesh, slot, region is not None, min(time_limit, 8.0), seed)
+    slot, wins = _windows(problem, mesh, slot, region is not None, min(time_limit, 4.0), seed)
     info["windows"] = {"solved": len(wins), "improved": sum(1 for w in wins if w.get("gain", 0) > 1e-9),
                        "gain": float(sum(max(0.0, w.get("gain", 0.0)) for w in wins)),
                        "optimal": sum(1 for w in wins if w.get("status") == "OPTIMAL")}

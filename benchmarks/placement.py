@@ -1,0 +1,114 @@
+"""Placement + routing benchmark (issue 4): every placer on
+(a) conv52k (mapping.md §7) on a single 15x15 chip of 256-neuron cores (axon limit large enough for its FC layer),
+(b) CIFAR-10 ResNet-18 (IF) on the Tianjic-like chip grid its `groups` partition reports as sufficient,
+(c) CP-SAT exact placement on random 16-core instances.
+Prints hop-weighted traffic, inter-chip traffic, max link load (routes as the pipeline makes them: CP-SAT
+selection where the instance allows, else XY) and seconds, with ratios to zigzag and the machine load.
+
+    .venv/bin/python benchmarks/placement.py [--case a|b|c] [--seed N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+import networks  # noqa: E402
+
+import spikemesh  # noqa: E402
+from spikemesh.backends.base import CoreSpec, NocSpec, Target  # noqa: E402
+from spikemesh.partition import partition  # noqa: E402
+from spikemesh.placement import certify, place, route  # noqa: E402
+from spikemesh.placement.topology import Mesh  # noqa: E402
+
+PLACERS = ("rowmajor", "zigzag", "neighbor", "anneal", "auto")
+
+
+def load() -> str:
+    a, b, c = os.getloadavg()
+    return f"load {a:.2f} {b:.2f} {c:.2f}"
+
+
+def run_case(name: str, part, target: Target, seed: int, time_limit: float) -> dict[str, dict]:
+    print(f"\n{name}: {part.n_cores} logical cores on {target.name} ({target.n_cores} cores); {load()}")
+    print(f"{'placer':10} {'hop-weighted':>14} {'inter-chip':>12} {'max link':>10} {'routing':>8} "
+          f"{'place s':>8} {'route s':>8}  certified")
+    out = {}
+    mesh = Mesh.of(target)
+    for p in PLACERS:
+        t0 = time.perf_counter()
+        pl = place(part.n_cores, part.traffic, target, p, seed=seed, time_limit=time_limit)
+        t1 = time.perf_counter()
+        alg = "select" if p == "auto" else "xy"
+        rt = route(pl.coords, part.traffic, target, algorithm=alg, seed=seed, time_limit=time_limit)
+        t2 = time.perf_counter()
+        cert = certify(rt.routes, mesh, pl.coords)
+        r = {**pl.report, "max_link_load": rt.report["max_link_load"], "place_s": t1 - t0, "route_s": t2 - t1,
+             "routing": rt.report.get("selection", {}).get("status", alg)}
+        out[p] = r
+        print(f"{p:10} {r['hop_weighted_traffic']:>14,.0f} {r['interchip_traffic']:>12,.0f} "
+              f"{r['max_link_load']:>10,.0f} {r['routing']:>8} {r['place_s']:>8.2f} {r['route_s']:>8.2f}  "
+              f"{cert.report['deadlock_free']}")
+    z, a = out["zigzag"], out["auto"]
+
+    def ratio(k: str) -> float:
+        return a[k] / z[k] if z[k] else float("nan")
+
+    print(f"auto / zigzag: hop-weighted {ratio('hop_weighted_traffic'):.3f}, max link load "
+          f"{ratio('max_link_load'):.3f}, inter-chip {ratio('interchip_traffic'):.3f}; auto place+route "
+          f"{a['place_s'] + a['route_s']:.1f} s; {load()}")
+    return out
+
+
+def case_a(seed: int) -> None:
+    t = Target(name="mesh15x15", cores_x=15, cores_y=15, core=CoreSpec(256, 16384, 1 << 26),
+               noc=NocSpec(), features=frozenset({"IF", "partial_sums"}))
+    g = networks.conv52k(seed)
+    for strategy in ("slicing", "groups"):
+        t0 = time.perf_counter()
+        part = partition(g, t, strategy=strategy, seed=seed)
+        print(f"\n(a) conv52k partition {strategy}: {part.n_cores} cores, remote copies "
+              f"{part.report['remote_spike_copies']:,.0f} ({time.perf_counter() - t0:.1f} s)")
+        run_case(f"(a) conv52k [{strategy}]", part, t, seed, 10.0)
+
+
+def case_b(seed: int) -> None:
+    g = networks.resnet18(seed)
+    t0 = time.perf_counter()
+    probe = partition(g, spikemesh.target("tianjic"), strategy="groups", seed=seed, check_capacity=False)
+    gx, gy = probe.report["min_grid"]
+    t = spikemesh.target(f"tianjic:{gx}x{gy}")
+    print(f"\n(b) resnet18: groups partition {probe.n_cores} cores -> needs {t.name} "
+          f"({time.perf_counter() - t0:.1f} s)")
+    run_case("(b) resnet18", probe, t, seed, 10.0)
+
+
+def case_c(seed: int) -> None:
+    t = Target(name="mesh4x4", cores_x=4, cores_y=4, core=CoreSpec(256, 256, 1 << 20))
+    print(f"\n(c) cpsat on random 16-core instances (4x4 mesh); {load()}")
+    for s in range(seed, seed + 5):
+        rng = np.random.default_rng(s)
+        tr = np.array([(i, j, float(rng.integers(1, 10))) for i in range(16) for j in range(16)
+                       if i != j and rng.random() < 0.15])
+        t0 = time.perf_counter()
+        p = place(16, tr, t, "cpsat", seed=s, time_limit=10.0)
+        z = place(16, tr, t, "zigzag")
+        info = p.report["solver"]
+        print(f"  seed {s}: {len(tr)} flows, status {info['status']}, objective {info.get('objective')}, "
+              f"bound {info.get('bound')}, gap {info.get('gap', float('nan')):.3f}, zigzag {z.report['cost']:.0f}, "
+              f"{time.perf_counter() - t0:.2f} s")
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--case", choices=["a", "b", "c"], action="append")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    for c in args.case or ["c", "a", "b"]:
+        {"a": case_a, "b": case_b, "c": case_c}[c](args.seed)
