@@ -30,12 +30,6 @@ def _cycle(subject: Any, inputs: Any, record: Sequence[str] | None, **kw: Any) -
     return run_cycle_engine(subject, inputs, record, **kw)
 
 
-def _crossbar(subject: Any, inputs: Any, record: Sequence[str] | None, **kw: Any) -> SimResult:
-    from spikemesh.simulator.cores.crossbar.engine import run_crossbar_engine
-
-    return run_crossbar_engine(subject, inputs, record, **kw)
-
-
 #: engine name -> runner(graph_or_program, inputs, record, **options)
 def _async(subject: Any, inputs: Any, record: Sequence[str] | None, **kw: Any) -> SimResult:
     from spikemesh.simulator.cores.async_core import run_async
@@ -44,7 +38,25 @@ def _async(subject: Any, inputs: Any, record: Sequence[str] | None, **kw: Any) -
 
 
 ENGINES: dict[str, Callable[..., SimResult]] = {"reference": _reference, "fast": _fast, "cycle": _cycle,
-                                                "async": _async, "crossbar": _crossbar}
+                                                "async": _async}
+
+
+def _training(subject: Any, inputs: Any, record: Sequence[str] | None, **kw: Any) -> SimResult:
+    from spikemesh.simulator.cores.training.loop import run_fp
+
+    return run_fp(subject, inputs, record=record, **kw)
+
+
+ENGINES["training"] = _training  # the training engine's FP pass (float32)
+
+
+def _crossbar(subject: Any, inputs: Any, record: Sequence[str] | None, **kw: Any) -> SimResult:
+    from spikemesh.simulator.cores.crossbar.engine import run_crossbar_engine
+
+    return run_crossbar_engine(subject, inputs, record, **kw)
+
+
+ENGINES["crossbar"] = _crossbar  # memristor crossbar tiles (spikemesh/simulator/cores/crossbar)
 
 
 def simulate(subject: Any, inputs: Any, engine: str = "reference", record: Sequence[str] | None = None,
