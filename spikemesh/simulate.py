@@ -50,6 +50,15 @@ def _training(subject: Any, inputs: Any, record: Sequence[str] | None, **kw: Any
 ENGINES["training"] = _training  # the training engine's FP pass (float32)
 
 
+def _crossbar(subject: Any, inputs: Any, record: Sequence[str] | None, **kw: Any) -> SimResult:
+    from spikemesh.simulator.cores.crossbar.engine import run_crossbar_engine
+
+    return run_crossbar_engine(subject, inputs, record, **kw)
+
+
+ENGINES["crossbar"] = _crossbar  # memristor crossbar tiles (spikemesh/simulator/cores/crossbar)
+
+
 def simulate(subject: Any, inputs: Any, engine: str = "reference", record: Sequence[str] | None = None,
              **options: Any) -> SimResult:
     """Run ``subject`` (an ir.Graph or a Program) on ``inputs``.

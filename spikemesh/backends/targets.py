@@ -20,6 +20,9 @@ PRESETS: dict[str, str] = {
     "loihi": "spikemesh.backends.mesh:loihi",
     "speck": "spikemesh.backends.speck:speck",
     "trainer": "spikemesh.backends.trainer:trainer",
+    "crossbar": "spikemesh.backends.crossbar:crossbar",
+    "crossbar-256": "spikemesh.backends.crossbar:crossbar_256",
+    "crossbar-512": "spikemesh.backends.crossbar:crossbar_512",
 }
 
 _GRID = re.compile(r"^(?P<name>[^:]+):(?P<x>\d+)x(?P<y>\d+)$")
