@@ -104,9 +104,11 @@ class _PopState:
             self.beta_k = decay_q(self.p["beta"], name)
             self.alpha_k = decay_q(self.p["alpha"], name) if neuron.has_current else None
         lo, hi = neuron.state_bounds()
-        if integer:
-            lo = -np.inf if lo == -np.inf else math.ceil(lo)
-            hi = np.inf if hi == np.inf else math.floor(hi)
+        self.bounded = lo != -np.inf or hi != np.inf
+        if integer:  # integer bounds keep the state an integer array (a one-sided bound clips against int64 limits)
+            i64 = np.iinfo(np.int64)
+            lo = i64.min if lo == -np.inf else math.ceil(lo)
+            hi = i64.max if hi == np.inf else math.floor(hi)
         self.lo, self.hi = lo, hi
         self.v = np.zeros(full, dtype=dtype)
         self.i = np.zeros(full, dtype=dtype) if neuron.has_current else None
@@ -153,7 +155,7 @@ class _PopState:
                 v_new = self._reset(v_new, s)
         else:
             s = np.zeros(v_new.shape, dtype=bool)
-        if self.lo != -np.inf or self.hi != np.inf:
+        if self.bounded:
             v_new = np.clip(v_new, self.lo, self.hi)
         if self.ref is not None:
             self.ref = np.where(s, n.refractory, np.maximum(self.ref - 1, 0))

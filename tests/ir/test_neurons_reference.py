@@ -177,6 +177,14 @@ def test_clamp_to_state_bounds():
     assert v.tolist() == [2.0, 3.0, -1.0, -1.0]
 
 
+def test_one_sided_bound_in_integer_mode_keeps_integer_state():
+    # LIF beta 0.5 (integer decay by shift), v_min -3 without state_bits (a lower bound only):
+    # 4 | 4*0.5 - 8 = -6 -> -3 | trunc(-3*0.5) = -1, + 1 = 0 | 0*0.5 + 9 = 9 (decay rounds toward zero)
+    s, v = run1(LIF(0.5, 100, v_min=-3), np.array([4, -8, 1, 9]), mode="int")
+    assert s == [0, 0, 0, 0]
+    assert v.tolist() == [4, -3, 0, 9] and np.issubdtype(v.dtype, np.integer)
+
+
 def test_clamp_applies_after_reset():
     # v_min 0: t0 1.75 -> spike, subtract 1 -> .75 | t1 .75 - 2 = -1.25 -> clamped 0
     s, v = run1(IF(1.0, v_min=0.0), [1.75, -2.0])
