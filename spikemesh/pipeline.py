@@ -82,7 +82,7 @@ def compile(graph: Graph | str | Path, target_spec: str | Path | Target = "tianj
 
     Options: ``seed`` (int, default 0), ``time_limit`` (seconds per solver call, default 10), ``quantize``
     (default True: integer weights and states at the target's bit widths), plus the options of each stage.
-    Returns a Program whose ``report["time"]`` holds seconds per stage.
+    Returns a Program whose ``report["time"]`` holds seconds per stage that ran.
     """
     g = graph if isinstance(graph, Graph) else load_model(graph)
     t = target(target_spec)
@@ -93,8 +93,10 @@ def compile(graph: Graph | str | Path, target_spec: str | Path | Target = "tianj
     run = _progress(progress)
     for name, stage in run(STAGES):
         t0 = time.perf_counter()
+        before = program
         program = stage(program, opts)
-        times[name] = round(time.perf_counter() - t0, 6)
+        if program is not before:  # stages for other target families pass the program through untouched
+            times[name] = round(time.perf_counter() - t0, 6)
     return program.with_report(time=times)
 
 
