@@ -10,6 +10,7 @@ presynaptic neuron, its entries = its targets and weights), built vectorised.
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
@@ -38,16 +39,19 @@ def _tuple(v: Any, n: int) -> tuple[int, ...]:
     return t
 
 
-class Op:
-    """Base class of projection operators."""
+class Op(ABC):
+    """Base class of projection operators: each defines ``out_shape`` and ``apply``; connectivity (``to_csr``,
+    fan-in/out, synapse counts) defaults to applying the operator to one-hot inputs, and operators with
+    structure override it vectorised."""
 
     #: names of array-valued fields (serialised to the weights file)
     array_fields: ClassVar[tuple[str, ...]] = ()
     #: True for operators whose values are learned weights (quantized by passes.quantize)
     weighted: ClassVar[bool] = False
 
+    @abstractmethod
     def out_shape(self, in_shape: Shape) -> Shape:
-        raise NotImplementedError
+        """Output shape for an input of ``in_shape``; GraphError when the input does not fit."""
 
     def _arr(self, name: str, x: np.ndarray) -> np.ndarray:
         """Field ``name`` ready to combine with ``x``: as int64 when ``x`` is integer (int mode), after checking
@@ -65,8 +69,9 @@ class Op:
             cache[name] = got
         return got
 
+    @abstractmethod
     def apply(self, x: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        """The operator on a batch ``x [..., *in_shape]``."""
 
     def to_csr(self, in_shape: Shape) -> sp.csr_matrix:
         """Neuron-level connectivity ``[n_in, n_out]`` (structural entries kept even when a weight is 0)."""
