@@ -27,9 +27,8 @@ from numba import njit
 
 from spikemesh.backends.base import Target
 from spikemesh.errors import SimulationError
+from spikemesh.placement.topology import DIRS, STEP
 
-DIRS = ("E", "W", "N", "S")
-_STEP = ((1, 0), (-1, 0), (0, 1), (0, -1))
 #: bits per packet on inter-chip links (assumed: a 32-bit address-event word; no figure in the research notes)
 PACKET_BITS = 32
 
@@ -76,39 +75,19 @@ def global_xy(coord: np.ndarray, target: Target) -> tuple[int, int]:
     return int(coord[0]) * target.cores_x + int(coord[2]), int(coord[1]) * target.cores_y + int(coord[3])
 
 
-def _split_xy(gx: int, gy: int, target: Target) -> tuple[int, int, int, int]:
-    return gx // target.cores_x, gy // target.cores_y, gx % target.cores_x, gy % target.cores_y
+def xy_tree(source: int, destinations: tuple[int, ...], coords: np.ndarray, target: Target) -> RouteTree:
+    """Dimension-order (X then Y) multicast tree from ``source``'s router (graph inputs: global (0, 0)) to every
+    destination's router, built by the placement stage's router (spikemesh.placement.routing)."""
+    from spikemesh.placement.routing import tree, xy
+    from spikemesh.placement.topology import Mesh
 
-
-def xy_tree(source: int, destinations: tuple[int, ...], coords: np.ndarray, target: Target,
-            source_xy: tuple[int, int] | None = None) -> RouteTree:
-    """Dimension-order (X then Y) multicast tree from ``source``'s router to every destination's router: the union
-    of the XY paths, links shared by common prefixes. ``coords`` [n_cores, 4] (chip_x, chip_y, x, y) per logical
-    core; ``source_xy`` overrides the source router (graph inputs enter at global (0, 0))."""
-    sx, sy = source_xy if source_xy is not None else global_xy(coords[source], target)
-    index: dict[tuple[int, int, int], int] = {}
-    links: list[tuple[int, int, int, int, int]] = []
-    parent: list[int] = []
-    for d in destinations:
-        tx, ty = global_xy(coords[d], target)
-        x, y, prev = sx, sy, -1
-        while (x, y) != (tx, ty):
-            k = (0 if tx > x else 1) if x != tx else (2 if ty > y else 3)
-            key = (x, y, k)
-            if key not in index:
-                index[key] = len(links)
-                links.append((*_split_xy(x, y, target), k))
-                parent.append(prev)
-            prev = index[key]
-            x, y = x + _STEP[k][0], y + _STEP[k][1]
-    return RouteTree(source=source, destinations=tuple(destinations),
-                     links=np.array(links, dtype=np.int32).reshape(-1, 5), parent=np.array(parent, dtype=np.int32),
-                     vc=np.zeros(len(links), dtype=np.int8))
+    r = tree(source, destinations, np.asarray(coords), Mesh.of(target), xy)
+    return RouteTree(source=r.source, destinations=r.destinations, links=r.links, parent=r.parent, vc=r.vc)
 
 
 def _downstream(link: np.ndarray, target: Target) -> tuple[int, int, bool]:
     cx, cy, x, y, d = (int(v) for v in link)
-    gx, gy = cx * target.cores_x + x + _STEP[d][0], cy * target.cores_y + y + _STEP[d][1]
+    gx, gy = cx * target.cores_x + x + STEP[d][0], cy * target.cores_y + y + STEP[d][1]
     inter = (gx // target.cores_x != cx) or (gy // target.cores_y != cy)
     return gx, gy, inter
 
@@ -351,5 +330,5 @@ def core_destinations(partition: Any, flat: Any, n_inputs: int) -> dict[int, tup
 def xy_routes(partition: Any, flat: Any, coords: np.ndarray, target: Target) -> tuple[RouteTree, ...]:
     """XY multicast trees for every source of ``core_destinations`` (inputs enter at global router (0, 0))."""
     dests = core_destinations(partition, flat, len(flat.graph.inputs))
-    return tuple(xy_tree(s, d, coords, target, source_xy=(0, 0) if s < 0 else None)
+    return tuple(xy_tree(s, d, coords, target)
                  for s, d in sorted(dests.items()))
