@@ -17,22 +17,22 @@ from spikemesh.placement.topology import DIRS, STEP, Mesh
 
 
 def _cover(keys: list[int], forbidden: set[int]) -> int:
-    """Fewest-ish aligned blocks covering ``keys`` avoiding ``forbidden`` (greedy largest block first)."""
-    todo = sorted(set(keys))
-    covered: set[int] = set()
+    """Aligned blocks covering ``keys`` and no key of ``forbidden`` (greedy: the largest block around each
+    uncovered key); the forbidden keys are counted per block with a binary search."""
+    bad = np.array(sorted(forbidden), dtype=np.int64)
+    limit = max(max(keys, default=0), max(forbidden, default=0)) + 1  # a block this large covers every key
+    covered_to = -1  # keys are visited in order, so a block covers everything up to its end
     blocks = 0
-    for k in todo:
-        if k in covered:
+    for k in sorted(set(keys)):
+        if k <= covered_to:
             continue
         size = 1
         while True:
-            nxt = size * 2
-            lo = (k // nxt) * nxt
-            if any(f in forbidden for f in range(lo, lo + nxt)) or nxt > 1 << 20:
+            lo = (k // (2 * size)) * (2 * size)
+            if size >= limit or np.searchsorted(bad, lo + 2 * size) - np.searchsorted(bad, lo):
                 break
-            size = nxt
-        lo = (k // size) * size
-        covered.update(range(lo, lo + size))
+            size *= 2
+        covered_to = (k // size) * size + size - 1
         blocks += 1
     return blocks
 

@@ -212,3 +212,12 @@ def test_same_seed_same_placement(conv_graph: spikemesh.Graph) -> None:
     a = spikemesh.compile(conv_graph, "tianjic:2x1", seed=3, time_limit=2.0)
     b = spikemesh.compile(conv_graph, "tianjic:2x1", seed=3, time_limit=2.0)
     assert np.array_equal(a.placement.coords, b.placement.coords)
+
+
+def test_key_mask_cover_by_hand() -> None:
+    from spikemesh.placement.tables import _cover
+
+    assert _cover([0, 3], set()) == 1  # block 0..3
+    assert _cover([0, 3], {1}) == 2  # 1 belongs to another output set: blocks {0} and {3} (or 2..3)
+    assert _cover([4, 5, 6, 7], {0}) == 1  # block 4..7
+    assert _cover([1, 2], {0, 3}) == 2
