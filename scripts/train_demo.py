@@ -3,6 +3,13 @@
 Run once from the repository root: ``python scripts/train_demo.py`` (about a minute on one CPU core; it uses one
 torch thread and deterministic algorithms, so the same torch build gives the same weights).
 
+``python scripts/train_demo.py --compare`` instead trains the same recipe twice from the same initial weights and
+with the same mini-batch order -- once with ``spikemesh.train`` (the training engine's FP/BP/WG BPTT) and once in
+PyTorch (this module's surrogate forward, autograd, torch.optim.Adam + CosineAnnealingLR) -- and prints the
+per-epoch loss, the test accuracy of both, the weight difference and the wall times (nothing is written).
+The mini-batch order of both is ``numpy.random.default_rng(--order-seed).permutation`` per epoch, the order of
+``spikemesh.train(seed=...)``; the bundled model itself was trained with ``torch.randperm`` (a different order).
+
 Network: see spikemesh/data/demo_torch.py (Conv-IF-SumPool-Conv(stride 2)-IF-Dense-IF, no biases, subtractive
 reset; at most 144 presynaptic neurons per neuron, so it fits 256-axon cores).
 Data: ``spikemesh.data.shapes.make_shapes`` -- generated, nothing downloaded; train / test / bundled sets use
@@ -134,6 +141,90 @@ def build_graph(q: DemoParams, metadata: dict) -> Graph:
     )
 
 
+def float_graph(w0: dict[str, torch.Tensor], beta: float = 1.0) -> Graph:
+    """The float IR graph of the network at initial weights ``w0`` (no bit widths: the model that is trained)."""
+    p0 = DemoParams({k: v.detach().double() for k, v in w0.items()}, beta, {n: THRESHOLD for n in LAYERS})
+    g = build_graph(p0, {})
+    return g.replace(populations=tuple(
+        Population(p.name, p.shape, p.neuron.replace(weight_bits=None, state_bits=None)) for p in g.populations))
+
+
+def torch_train(w0: dict[str, torch.Tensor], x: np.ndarray, y: np.ndarray, epochs: int, batch: int, lr: float,
+                order_seed: int, beta: float = 1.0) -> tuple[DemoParams, list[dict[str, float]]]:
+    """The recipe in PyTorch from ``w0`` with the mini-batch order of ``spikemesh.train(seed=order_seed)``;
+    returns the trained parameters and the per-epoch mean loss and running train accuracy."""
+    weights = {k: v.detach().clone().float().requires_grad_(True) for k, v in w0.items()}
+    params = DemoParams(weights, beta, {n: THRESHOLD for n in LAYERS})
+    opt = torch.optim.Adam(list(weights.values()), lr=lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
+    rng = np.random.default_rng(order_seed)
+    history = []
+    n = x.shape[1]
+    for _ in range(epochs):
+        perm = rng.permutation(n)
+        total, correct = 0.0, 0
+        for i in range(0, n, batch):
+            idx = perm[i:i + batch]
+            yb = torch.from_numpy(y[idx])
+            counts = forward(params, torch.from_numpy(x[:, idx]), surrogate_slope=SLOPE)["fc"].sum(0)
+            loss = F.cross_entropy(counts, yb)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += loss.item() * len(idx)
+            correct += int((counts.argmax(1) == yb).sum())
+        sched.step()
+        history.append({"loss": total / n, "train_acc": correct / n})
+    return params, history
+
+
+def compare(n_train: int, n_test: int, epochs: int, batch: int, lr: float, order_seed: int = 0,
+            beta: float = 1.0, verbose: bool = True) -> dict[str, object]:
+    """Train the recipe with spikemesh.train and with torch (same init, data, order, surrogate, optimiser);
+    returns test accuracies, per-epoch histories, the largest weight difference and wall times."""
+    import spikemesh
+
+    torch.set_num_threads(1)
+    w0 = init_weights(torch.Generator().manual_seed(TORCH_SEED))
+    graph = float_graph(w0, beta)
+    x, y = make_shapes(n_train, TRAIN_SEED, T=T, size=SIZE)
+    xt, yt = make_shapes(n_test, TEST_SEED, T=T, size=SIZE)
+    t0 = time.perf_counter()
+    res = spikemesh.train(graph, (x, y), epochs=epochs, lr=lr, batch=batch, surrogate=("fast_sigmoid", SLOPE, True),
+                          seed=order_seed, eval_data=(xt, yt), layout="own")
+    t_sm = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    ref, hist_t = torch_train(w0, x, y, epochs, batch, lr, order_seed, beta)
+    t_torch = time.perf_counter() - t0
+    acc_t = evaluate(ref, xt, yt, integer=False)
+    # the spikemesh-trained weights run through the torch forward (an independent evaluation of the same weights)
+    from spikemesh.data.demo_torch import params_from_graph
+
+    p_sm = params_from_graph(res.graph)
+    p_sm = DemoParams({k: v.float() for k, v in p_sm.weights.items()}, p_sm.beta, p_sm.thresholds)
+    acc_sm_torchfwd = evaluate(p_sm, xt, yt, integer=False)
+    dw = {k: float((p_sm.weights[k] - ref.weights[k].detach()).abs().max() / ref.weights[k].detach().abs().max())
+          for k in LAYERS}
+    out = {"acc_spikemesh": res.history[-1]["eval_acc"], "acc_torch": acc_t,
+           "acc_spikemesh_weights_torch_forward": acc_sm_torchfwd, "max_rel_weight_diff": dw,
+           "history_spikemesh": [{"loss": h["loss"], "train_acc": h["train_acc"]} for h in res.history],
+           "history_torch": hist_t, "wall_s_spikemesh": t_sm, "wall_s_torch": t_torch}
+    if verbose:
+        print(f"recipe: n_train {n_train}, n_test {n_test}, T {T}, epochs {epochs}, batch {batch}, lr {lr}, "
+              f"Adam + cosine, fast sigmoid slope {SLOPE}, order seed {order_seed}")
+        print(f"{'epoch':>5s} {'loss spikemesh':>15s} {'loss torch':>11s} {'train acc sm':>13s} "
+              f"{'train acc torch':>16s}")
+        for e, (a, b) in enumerate(zip(out["history_spikemesh"], hist_t, strict=True)):
+            print(f"{e + 1:5d} {a['loss']:15.4f} {b['loss']:11.4f} {a['train_acc']:13.3f} {b['train_acc']:16.3f}")
+        print(f"test accuracy: spikemesh.train {out['acc_spikemesh']:.4f}  torch {acc_t:.4f}  "
+              f"difference {100 * (out['acc_spikemesh'] - acc_t):+.2f} points")
+        print(f"spikemesh-trained weights through the torch forward: {acc_sm_torchfwd:.4f}")
+        print("max |w_spikemesh - w_torch| / max |w_torch| per layer: "
+              + ", ".join(f"{k} {v:.2e}" for k, v in dw.items()))
+        print(f"wall time: spikemesh.train {t_sm:.1f} s (incl. cost model), torch {t_torch:.1f} s (1 thread)")
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--epochs", type=int, default=12)
@@ -141,7 +232,19 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--beta", type=float, default=1.0, help="membrane decay per step; 1 = IF (Speck-compatible)")
     ap.add_argument("--out-dir", type=Path, default=ROOT / "spikemesh" / "data")
+    ap.add_argument("--compare", action="store_true",
+                    help="train the recipe with spikemesh.train and with torch and compare (writes nothing)")
+    ap.add_argument("--n-train", type=int, default=N_TRAIN, help="--compare: training samples")
+    ap.add_argument("--n-test", type=int, default=N_TEST, help="--compare: test samples")
+    ap.add_argument("--order-seed", type=int, default=0, help="--compare: mini-batch order seed")
     args = ap.parse_args()
+    if args.compare:
+        import os
+
+        print(f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+        compare(args.n_train, args.n_test, args.epochs, args.batch, args.lr, args.order_seed, args.beta)
+        print(f"load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+        return
 
     torch.set_num_threads(1)
     torch.manual_seed(TORCH_SEED)

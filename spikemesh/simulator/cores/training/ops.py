@@ -30,6 +30,7 @@ from spikemesh.ir.projections import (
     Sparse,
     SumPool2d,
 )
+from spikemesh.simulator.cores.training.conv_kernels import conv2d_fwd, conv2d_vjp, conv2d_wgrad
 
 F32 = np.float32
 
@@ -62,8 +63,38 @@ def _conv_patches(x: np.ndarray, kernel: tuple[int, ...], stride: tuple[int, ...
     return win[sl]
 
 
+def _as2d(nd: int, stride: tuple[int, ...], dilation: tuple[int, ...], padding: tuple[int, ...]
+          ) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+    """(stride, dilation, padding) of a 1-D convolution as a 2-D one over a height-1 image."""
+    if nd == 2:
+        return tuple(stride), tuple(dilation), tuple(padding)
+    return (1, *stride), (1, *dilation), (0, *padding)
+
+
+def _img2d(a: np.ndarray, nd: int) -> np.ndarray:
+    a = np.ascontiguousarray(a, dtype=F32)
+    return a if nd == 2 else a.reshape(a.shape[0], a.shape[1], 1, a.shape[2])
+
+
 def conv_fwd(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: tuple[int, ...], padding: tuple[int, ...],
              dilation: tuple[int, ...], groups: int) -> np.ndarray:
+    """FP of a convolution over a folded batch: the Numba kernel for 1-D/2-D (conv_kernels.py), NumPy otherwise."""
+    nd = w.ndim - 2
+    if nd in (1, 2):
+        (sh, sw), (dh, dw), (ph, pw) = _as2d(nd, tuple(stride), tuple(dilation), tuple(padding))
+        x2, w2 = _img2d(x, nd), _img2d(w, nd)
+        Ho = (x2.shape[2] + 2 * ph - dh * (w2.shape[2] - 1) - 1) // sh + 1
+        Wo = (x2.shape[3] + 2 * pw - dw * (w2.shape[3] - 1) - 1) // sw + 1
+        y = conv2d_fwd(x2, w2, sh, sw, ph, pw, dh, dw, groups, Ho, Wo)
+        y = y if nd == 2 else y.reshape(y.shape[0], y.shape[1], y.shape[3])
+        if b is not None:
+            y += np.asarray(b, dtype=F32).reshape((1, -1) + (1,) * nd)
+        return y
+    return conv_fwd_numpy(x, w, b, stride, padding, dilation, groups)
+
+
+def conv_fwd_numpy(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: tuple[int, ...],
+                   padding: tuple[int, ...], dilation: tuple[int, ...], groups: int) -> np.ndarray:
     nd = w.ndim - 2
     kernel = tuple(w.shape[2:])
     pt = _conv_patches(x, kernel, stride, padding, dilation)  # [N, C, *o, *k]
@@ -83,7 +114,19 @@ def conv_fwd(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: tuple[i
 
 def conv_vjp(g: np.ndarray, w: np.ndarray, in_shape: tuple[int, ...], stride: tuple[int, ...],
              padding: tuple[int, ...], dilation: tuple[int, ...], groups: int) -> np.ndarray:
-    """∂L/∂x from ∂L/∂y: the transposed convolution (col2im of g ⊗ w), one strided add per kernel tap."""
+    """∂L/∂x from ∂L/∂y: the transposed convolution (Numba kernel for 1-D/2-D, NumPy otherwise)."""
+    nd = w.ndim - 2
+    if nd in (1, 2):
+        (sh, sw), (dh, dw), (ph, pw) = _as2d(nd, tuple(stride), tuple(dilation), tuple(padding))
+        H, W = (in_shape[1], in_shape[2]) if nd == 2 else (1, in_shape[1])
+        gx = conv2d_vjp(_img2d(g, nd), _img2d(w, nd), H, W, sh, sw, ph, pw, dh, dw, groups)
+        return gx if nd == 2 else gx.reshape(gx.shape[0], gx.shape[1], gx.shape[3])
+    return conv_vjp_numpy(g, w, in_shape, stride, padding, dilation, groups)
+
+
+def conv_vjp_numpy(g: np.ndarray, w: np.ndarray, in_shape: tuple[int, ...], stride: tuple[int, ...],
+                   padding: tuple[int, ...], dilation: tuple[int, ...], groups: int) -> np.ndarray:
+    """The transposed convolution in NumPy (col2im of g ⊗ w), one strided add per kernel tap."""
     kernel = tuple(w.shape[2:])
     n = g.shape[0]
     cin_g, cout_g = w.shape[1], w.shape[0] // groups
@@ -106,7 +149,18 @@ def conv_vjp(g: np.ndarray, w: np.ndarray, in_shape: tuple[int, ...], stride: tu
 
 def conv_wgrad(x: np.ndarray, g: np.ndarray, w_shape: tuple[int, ...], stride: tuple[int, ...],
                padding: tuple[int, ...], dilation: tuple[int, ...], groups: int) -> np.ndarray:
-    """Σ_N Σ_out g[n, co, o] · x_patch[n, ci, o, k] -> [cout, cin_g, *k]."""
+    """Σ_N Σ_out g[n, co, o] · x_patch[n, ci, o, k] -> [cout, cin_g, *k] (Numba for 1-D/2-D, NumPy otherwise)."""
+    nd = len(w_shape) - 2
+    if nd in (1, 2):
+        (sh, sw), (dh, dw), (ph, pw) = _as2d(nd, tuple(stride), tuple(dilation), tuple(padding))
+        kh, kw = (w_shape[2], w_shape[3]) if nd == 2 else (1, w_shape[2])
+        gw = conv2d_wgrad(_img2d(x, nd), _img2d(g, nd), w_shape[1], kh, kw, sh, sw, ph, pw, dh, dw, groups)
+        return gw.reshape(w_shape)
+    return conv_wgrad_numpy(x, g, w_shape, stride, padding, dilation, groups)
+
+
+def conv_wgrad_numpy(x: np.ndarray, g: np.ndarray, w_shape: tuple[int, ...], stride: tuple[int, ...],
+                     padding: tuple[int, ...], dilation: tuple[int, ...], groups: int) -> np.ndarray:
     nd = len(w_shape) - 2
     kernel = tuple(w_shape[2:])
     pt = _conv_patches(x, kernel, stride, padding, dilation)  # [N, C, *o, *k]
