@@ -28,7 +28,9 @@ class TrainerSpec:
     Throughputs in operations per cycle per core; memory in bytes; energy in pJ. ``value_bits``: number format
     of weights, membrane potentials and δ (16 = FP16); ``accum_bits``: weight-gradient accumulators.
     ``sram_split``: fractions of the per-core SRAM for weights+gradient accumulators ("params") and for the
-    per-step state trace H and S ("state"); the rest buffers spikes and δ of one step.
+    per-step state trace H and S ("state"); the rest buffers spikes and δ of one step. ``dataflow``: how a core
+    reuses a weight tile that does not fit its SRAM (cost.py): "sample_serial", "batch_stationary", "step_major"
+    or "auto" (the faster of the first two, per mini-batch).
     """
 
     fp_ops_per_cycle: int = 64
@@ -51,6 +53,7 @@ class TrainerSpec:
     interchip_bytes_per_s: float = 1.0e9
     interchip_pj_per_bit: float = 26.0 / 128
     overlap: bool = True
+    dataflow: str = "auto"
     sources: dict[str, str] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
@@ -59,6 +62,9 @@ class TrainerSpec:
             if getattr(self, f) < 1:
                 raise TargetError(f"trainer.{f} must be positive", node="trainer", needed=">= 1",
                                   available=getattr(self, f))
+        if self.dataflow not in ("auto", "sample_serial", "batch_stationary", "step_major"):
+            raise TargetError("unknown trainer.dataflow", node="trainer",
+                              needed="auto, sample_serial, batch_stationary or step_major", available=self.dataflow)
         split = dict(self.sram_split)
         if set(split) - {"params", "state"} or sum(split.values()) > 1.0 or min(split.values(), default=0) < 0:
             raise TargetError("trainer.sram_split needs 'params' and 'state' fractions summing to <= 1",
@@ -99,6 +105,7 @@ SOURCES = {
     "sram_pj_per_bit": "SRAM 64-bit read 20 pJ from a 32 KB array @45 nm (Horowitz [sec], §5) / 64 x 0.504",
     "noc_pj_per_bit_hop": "router 256-bit 20.74 pJ @32 nm (ISAAC via Accelergy, §3) / 256 x 28/32",
     "interchip_pj_per_bit": "chip link 26 pJ / 128 b (65 nm, ISAAC via Accelergy, §3)",
+    "dataflow": "assumed: the published dataflows are not retrievable (§4.1); 'auto' picks per mini-batch",
     "interchip_bytes_per_s": "assumed (FPGA-to-FPGA link of the 5-worker federated set-up, §4.1, not published)",
 }
 

@@ -54,26 +54,42 @@ def test_energy_flops_and_traffic_by_hand() -> None:
     nsteps = T * B * n
     assert c["energy_pj"]["fp"] == pytest.approx(fp * s.add_pj + nsteps * (s.mul_pj + 2 * s.add_pj + s.cmp_pj))
     assert c["energy_pj"]["wg"] == pytest.approx(c["ops"]["wg"] * s.add_pj + n_in * n * (s.mul_pj + s.add_pj))
-    # DRAM: weights read + written once (FP16), input spikes at 1 bit; nothing spills
-    assert c["traffic_bytes"]["dram"] == pytest.approx(2 * n_in * n * 2 + n_in * T * B / 8)
+    # DRAM: the weights stay resident (updated in place), SGD keeps no moments: only the input spikes at 1 bit
+    assert c["traffic_bytes"]["dram"] == pytest.approx(n_in * T * B / 8)
+    # Adam: both FP32 moments read and written once per mini-batch (16 B per weight)
+    ca = engine_cost(net, counts, tr, deltas, t, cores=1, optimizer="adam")
+    assert ca["traffic_bytes"]["dram"] == pytest.approx(16 * n_in * n + n_in * T * B / 8)
     assert c["tflops_per_w_core"] == pytest.approx(c["dense_flops"] / c["energy_core_pj"])
 
 
-def test_state_spill_when_trace_exceeds_buffer() -> None:
+def test_spill_by_dataflow_when_weights_and_trace_exceed_the_buffer() -> None:
     g = one_layer(8, 64)
     net, tr, deltas, _ = run(g, T=10, B=2)
     counts = count_ops(net, tr, deltas)
     t = spikemesh.target("trainer")
     small = replace(trainer_spec(t), sram_bytes=1000, sram_split={"params": 0.6, "state": 0.4})
-    c = engine_cost(net, counts, tr, deltas, t, cores=1, optimizer="sgd", spec=small)
-    state = 64 * 10 * 17 / 8  # H at 16 bits + S at 1 bit, 10 steps, per sample
-    assert c["traffic_bytes"]["dram_spill_state"] == pytest.approx(2 * 2 * (state - 400))
-    w = 8 * 64 + 0  # no bias
-    params = w * (16 + 32) / 8
-    f = (params - 600) / params
-    assert c["traffic_bytes"]["dram_spill_params"] == pytest.approx(f * (2 * w * 2 + 2 * w * 4) * 10 * 2)
+    T, B, w = 10, 2, 8 * 64
+    excess = w - 600 / 6  # 600 B of params share at 2 B value + 4 B accumulator per weight hold 100 weights
+    state = 64 * T * 17 / 8  # one sample's trace: H at 16 bits + S at 1 bit, T steps
+    # per micro-batch W is read in FP and in BP (2 B each), the 4 B accumulator spills between micro-batches,
+    # the fused update writes W once; step-major streams W twice and the accumulator in and out every step
+    want = {"step_major": (excess * (2 * 2 + 2 * 4) * T * B, 2 * B * (state - 400)),
+            "sample_serial": (excess * (2 * 2 * B + 2 * 4 * (B - 1) + 2), 2 * B * (state - 400)),
+            "batch_stationary": (excess * (2 * 2 + 2), 2 * (B * state - 400))}
+    got = {}
+    for flow, (p, s) in want.items():
+        c = engine_cost(net, counts, tr, deltas, t, cores=1, optimizer="sgd", spec=replace(small, dataflow=flow))
+        assert c["dataflow"] == flow
+        assert c["traffic_bytes"]["dram_spill_params"] == pytest.approx(p), flow
+        assert c["traffic_bytes"]["dram_spill_state"] == pytest.approx(s), flow
+        got[flow] = c["cycles"]["total"]
+    auto = engine_cost(net, counts, tr, deltas, t, cores=1, optimizer="sgd", spec=small)
+    # B = 2: the micro-batch counts are 2 (sample-serial) and 1 (batch-stationary); auto takes the faster
+    assert auto["cycles"]["total"] == pytest.approx(min(got["sample_serial"], got["batch_stationary"]))
+    assert auto["micro_batches"] == (2 if got["sample_serial"] <= got["batch_stationary"] else 1)
+    assert auto["cycles"]["total"] <= got["step_major"]
     big = engine_cost(net, counts, tr, deltas, t, cores=1, optimizer="sgd")
-    assert big["traffic_bytes"]["dram_spill_state"] == 0 and big["traffic_bytes"]["dram"] < c["traffic_bytes"]["dram"]
+    assert big["traffic_bytes"]["dram_spill_state"] == big["traffic_bytes"]["dram_spill_params"] == 0
 
 
 def test_gpu_model_by_hand() -> None:
@@ -106,6 +122,26 @@ def test_distribution_and_per_core_counts() -> None:
     # one core: only the host's input spikes cross the NoC, a 32-bit packet each
     assert c1["traffic_bytes"]["noc_fp"] == 4 * int((x != 0).sum())
     assert c6["traffic_bytes"]["noc_fp"] > c1["traffic_bytes"]["noc_fp"]
+
+
+def test_distribution_is_contiguous_and_balanced() -> None:
+    from spikemesh.simulator.cores.training.cost import fan_in
+    from tests.trainer.test_gradients import mlp
+
+    g, _ = mlp(np.random.default_rng(0))
+    net = Network(g, Surrogate())
+    order = [nm for _, ms in net.schedule for nm in ms]
+    work = np.concatenate([fan_in(net, nm) + 1.0 for nm in order])
+    # fan-in by hand: every neuron of a dense layer has all of the previous layer as synapses
+    sizes = [g.shape_of(pr.source)[0] for nm in order for pr in g.incoming(nm)]
+    assert work.tolist() == sum(([float(s + 1)] * g.population[nm].size for s, nm in zip(sizes, order, strict=True)),
+                                [])
+    for k in (1, 2, 3, 5):
+        d = distribute(net, k, 5)
+        cores = np.concatenate([d.neuron_core[nm] for nm in order])
+        assert np.all(np.diff(cores) >= 0) and d.n_cores == k  # contiguous runs in schedule order
+        per = np.bincount(cores, weights=work, minlength=k)
+        assert per.max() - work.sum() / k <= work.max()  # no core exceeds its equal share by more than one neuron
 
 
 def test_trainer_preset_and_toml_section(tmp_path) -> None:  # noqa: ANN001

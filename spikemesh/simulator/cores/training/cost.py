@@ -1,24 +1,34 @@
 """Cost model of one training mini-batch on the training target, and the GPU baseline traffic model.
 
-Layer → core distribution (own, documented; the partition stage of CONTRACT.md replaces it once it lands):
-with at least as many cores as populations, cores go to populations in proportion to their dense work
-(synapses in + neurons; largest remainder, ≥ 1 each) and each population's neurons are split into equal
-contiguous slices (C-order flat index); with fewer cores, consecutive populations share a core, balanced
-greedily. Cores sit row-major on the target's grid; a hop is one mesh link (Manhattan distance); the host
-injects inputs at router (0, 0).
+Layer → core distribution (own, documented; ``layout="partition"`` in train() uses the partition stage instead):
+the neurons in schedule order (populations topologically, C order inside) are cut into contiguous runs of
+equal work, either weight storage (fan-in + 1 per neuron: "storage-balanced") or the measured engine cycles
+of the mini-batch ("cycle-balanced"); engine_cost evaluates both and keeps the faster. Cores sit row-major on
+the target's grid; a hop is one mesh link (Manhattan distance); the host injects inputs at router (0, 0).
 
 Per core (counts from counts.py, attributed to the core of the postsynaptic neuron):
 - cycles: FP = fp/fp_rate + neuron updates/neuron_rate, BP = bp/bp_rate + neuron updates/neuron_rate,
-  WG = (wg + weight updates)/wg_rate. With ``overlap`` the three engines pipeline over the samples of the
-  mini-batch (core = max + (sum − max)/B) and cores pipeline over layers (batch = max core + Σ others / B);
-  compute, DRAM and NoC overlap (max). Without it everything is serial (Σ).
-- SRAM holds the core's weights (value_bits) and gradient accumulators (accum_bits) in the "params" share and
-  the per-sample trace H (value_bits) + S (1 bit) × T in the "state" share. What exceeds a share spills to DRAM:
-  params excess streamed per step and sample in FP, BP and WG; state excess written in FP and read in BP.
-- DRAM always: weights read and written once per mini-batch, Adam moments (2 × FP32) read and written once,
-  input spikes at 1 bit. SRAM traffic: a weight read per FP op and BP MAC, accumulator read+write per WG op,
-  neuron state per update. NoC: 32-bit spike packets per (spike, remote destination core); BP partial sums
-  (value_bits + 16 address bits) per (presynaptic neuron, remote core with a nonzero δ) per step.
+  WG = (wg + weight updates)/wg_rate; BP and WG consume the same δ concurrently (max).
+- SRAM holds the core's weights (value_bits) and gradient accumulators (accum_bits) in the "params" share
+  (recurrent weights first: they are used every step) and the traces H (value_bits) + S (1 bit) × T of the
+  samples in flight in the "state" share. Resident weights are updated in place by the update engine (no
+  DRAM traffic); Adam's two FP32 moments live in DRAM (16 B per weight per mini-batch); input spikes 1 bit.
+- Dataflow of a mini-batch of B samples as m micro-batches (m divides B). A weight tile that does not fit is
+  streamed once per micro-batch for all T steps of a feed-forward layer (the engine runs such layers
+  layer-major) and once per step for a recurrent one: FP reads W, BP reads W, the accumulator is written and
+  read back between micro-batches, the fused update writes W (with several workers ∂W is all-reduced first).
+  The traces of one micro-batch must fit the state share, else they are written in FP and read in BP.
+  Compute: engines pipeline over micro-batches (FP of the next overlaps BP/WG of this one: core = max +
+  rest/m) and cores pipeline over layers (slowest core × (m − 1)/m + Σ over layers of its slowest core / m).
+  m = B is "sample_serial", m = 1 "batch_stationary"; "auto" (default) takes the fastest m; "step_major"
+  (stream the excess every step of every sample) is kept as the no-reuse reference. compute, DRAM and NoC
+  overlap (max); with ``overlap`` off everything is serial.
+- NoC: a spike is a 32-bit packet, multicast (one injection, one delivery per remote destination core) when
+  the target has the "multicast" feature, else one unicast copy per destination; BP partial sums
+  (value_bits + 16 address bits) per (presynaptic neuron, remote core with a nonzero δ) per step, from the δ
+  core to the presynaptic neuron's core. The busiest injection/ejection link (or the host link) bounds the time.
+- DRAM: one shared channel (``dram_bytes_per_s``); SRAM traffic: a weight read per FP op and BP MAC,
+  accumulator read+write per WG op, neuron state per update.
 - energy = Σ ops × per-op energy (FP: add; BP: mul + add; WG: add; neuron FP: mul + 2 add + cmp; neuron BP:
   2 mul + 3 add + cmp; update: SGD mul + add, Adam 5 mul + 4 add) + bits × SRAM/NoC energy + bytes × DRAM energy.
 - TFLOPS/W uses the dense-equivalent FLOP convention of crossbar_training.md §4.3: 6 FLOPs per synapse per step
@@ -66,37 +76,52 @@ class Distribution:
         return np.abs(self.coords[a] - self.coords[b]).sum(axis=-1)
 
 
-def distribute(network: Network, n_cores: int, grid_x: int) -> Distribution:
-    """The documented layer → core distribution (module docstring)."""
+def fan_in(network: Network, name: str) -> np.ndarray:
+    """Distinct synapses into every neuron of a population (all incoming projections), int64 [n]."""
+    from spikemesh.simulator.cores.training.counts import connectivity, reach
+
+    out = np.zeros(network.pops[name].n, dtype=np.int64)
+    for pr in network.incoming[name]:
+        ones = np.ones((1, *network.graph.shape_of(pr.source)), dtype=F32)
+        out += np.rint(reach(network, pr.name, ones, connectivity(network, pr.name))[0]).astype(np.int64)
+    return out
+
+
+def distribute(network: Network, n_cores: int, grid_x: int, work: dict[str, np.ndarray] | None = None
+               ) -> Distribution:
+    """The documented layer → core distribution (module docstring): neurons in schedule order (populations in
+    topological order, C-order inside), cut into ``n_cores`` contiguous runs of equal work (per neuron: ``work``,
+    default fan-in + 1, i.e. balanced weight storage; a neuron goes to the core whose share holds the midpoint
+    of its work)."""
     if n_cores < 1:
         raise TrainingError("need at least one core", node="distribute", needed=">= 1", available=n_cores)
     order = [nm for _, ms in network.schedule for nm in ms]
-    work = {nm: network.pops[nm].n + sum(synapses(network, pr.name) for pr in network.incoming[nm]) for nm in order}
+    work = [np.asarray(work[nm], dtype=np.float64) + 1e-9 if work is not None
+            else fan_in(network, nm).astype(np.float64) + 1.0 for nm in order]
+    flat = np.concatenate(work)
+    mid = np.cumsum(flat) - flat / 2
+    core = np.minimum((mid / flat.sum() * n_cores).astype(np.int64), n_cores - 1)
     nc: dict[str, np.ndarray] = {}
-    if n_cores >= len(order):
-        share = np.array([work[nm] for nm in order], dtype=np.float64)
-        share = share / share.sum() * (n_cores - len(order))
-        alloc = 1 + np.floor(share).astype(int)
-        rest = n_cores - alloc.sum()
-        alloc[np.argsort(-(share - np.floor(share)), kind="stable")[:rest]] += 1
-        alloc = np.minimum(alloc, [network.pops[nm].n for nm in order])
-        base = 0
-        for nm, k in zip(order, alloc, strict=True):
-            n = network.pops[nm].n
-            nc[nm] = base + (np.arange(n) * k) // n
-            base += int(k)
-    else:
-        total = sum(work.values())
-        core, acc = 0, 0.0
-        for nm in order:
-            nc[nm] = np.full(network.pops[nm].n, core)
-            acc += work[nm]
-            if acc >= total * (core + 1) / n_cores and core < n_cores - 1:
-                core += 1
-    used = max(int(v.max()) for v in nc.values()) + 1
+    base = 0
+    for nm, w in zip(order, work, strict=True):
+        nc[nm] = core[base:base + w.size]
+        base += w.size
+    used = int(core.max()) + 1
     idx = np.arange(max(used, n_cores))
     coords = np.stack([idx % grid_x, idx // grid_x], axis=1)
-    return Distribution(max(used, 1), nc, coords)
+    return Distribution(used, nc, coords)
+
+
+def neuron_cycles(network: Network, counts: OpCounts, spec: TrainerSpec) -> dict[str, np.ndarray]:
+    """Engine cycles of every neuron in the counted mini-batch (FP + BP + WG + its two state updates per step
+    and its weight updates): the work the cycle-balanced layout evens out."""
+    out = {nm: np.full(p.n, 2.0 * counts.T * counts.B / spec.neuron_ops_per_cycle) for nm, p in network.pops.items()}
+    for pr in network.graph.projections:
+        out[pr.target] += (counts.fp[pr.name] / spec.fp_ops_per_cycle + counts.bp[pr.name] / spec.bp_macs_per_cycle
+                           + counts.wg[pr.name] / spec.wg_ops_per_cycle)
+    for nm in out:
+        out[nm] += fan_in(network, nm) / spec.wg_ops_per_cycle  # weight updates
+    return out
 
 
 def from_partition(part: object, grid_x: int) -> Distribution:
@@ -134,6 +159,44 @@ def _weights_per_core(network: Network, proj: str, cores: np.ndarray, n_cores: i
 
 
 # ----------------------------------------------------------------------------------------------- cost model
+DATAFLOWS = ("sample_serial", "batch_stationary", "step_major")
+
+
+def _dataflow(flow: str, m: int, spec: TrainerSpec, weights: np.ndarray, rec_weights: np.ndarray,
+              n_per_core: np.ndarray, T: int, B: int, workers: int, c_fp: np.ndarray, c_bp: np.ndarray,
+              c_wg: np.ndarray, share: np.ndarray) -> dict[str, Any]:
+    """DRAM streaming bytes (params, state) and compute cycles (per core, total) of one mini-batch of B samples
+    run as ``m`` micro-batches (module docstring; m = B is sample-serial, m = 1 batch-stationary; ``flow`` =
+    "step_major" streams per step and sample). Residency: the params share holds recurrent weights first.
+    ``share[c, p]``: fraction of core c's work that belongs to population p (pipeline stages)."""
+    vb, ab = spec.value_bits / 8.0, spec.accum_bits / 8.0  # bytes
+    cap_w = spec.sram_bytes * spec.sram_split.get("params", 0.5) / (vb + ab)  # weights (+ accumulators) that fit
+    cap_s = spec.sram_bytes * spec.sram_split.get("state", 0.4)
+    rec = rec_weights.astype(np.float64)
+    ff = weights.astype(np.float64) - rec
+    rec_ex = np.maximum(0.0, rec - cap_w)
+    ff_ex = np.maximum(0.0, ff - np.maximum(0.0, cap_w - rec))
+    s1 = n_per_core * T * (vb + 1 / 8.0)  # one sample's trace H + S
+    stream = 2 * vb + 2 * ab  # read W in FP, read W in BP, read + write the accumulator in WG
+    if flow == "step_major":  # every step of every sample streams the excess (no reuse of a loaded tile)
+        m = B
+        params = (rec_ex + ff_ex) * stream * T * B
+    else:  # a loaded tile serves all T steps (feed-forward) of the micro-batch; accumulators spill between them
+        upd = vb if workers == 1 else 2 * ab + 2 * vb  # fused update writes W / all-reduced ∂W read back + update
+        params = ff_ex * (2 * vb * m + 2 * ab * (m - 1) + upd) + rec_ex * stream * T * m
+    state = 2.0 * np.maximum(0.0, s1 * (B / m) - cap_s) * m  # the traces of one micro-batch are kept
+    # BP and WG consume the same δ concurrently; FP of the next micro-batch overlaps BP/WG of this one
+    eng = np.stack([c_fp, np.maximum(c_bp, c_wg)])
+    if not spec.overlap:
+        core = c_fp + c_bp + c_wg
+        compute = float(core.sum())
+    else:
+        core = eng.max(0) + (eng.sum(0) - eng.max(0)) / m
+        stages = float((core[:, None] * share).max(axis=0).sum())  # Σ over layers of the slowest core's part
+        compute = float(core.max()) * (m - 1) / m + stages / m  # fill + drain of one micro-batch, then the slowest
+    return {"params": float(params.sum()), "state": float(state.sum()), "core": core, "compute": compute, "m": m}
+
+
 def engine_cost(network: Network, counts: OpCounts, trace: Trace, deltas: dict[str, np.ndarray], target: Target,
                 cores: int | None = None, workers: int = 1, optimizer: str = "adam",
                 spec: TrainerSpec | None = None, dist: Distribution | None = None) -> dict[str, Any]:
@@ -142,7 +205,14 @@ def engine_cost(network: Network, counts: OpCounts, trace: Trace, deltas: dict[s
     overrides the layout (e.g. ``from_partition(partition(graph, target))``)."""
     spec = spec or trainer_spec(target)
     n_cores_req = cores or max(1, target.n_cores // workers)
-    dist = dist or distribute(network, n_cores_req, target.cores_x)
+    if dist is None:  # the faster of the storage-balanced and the cycle-balanced layouts
+        cands = []
+        for layout, work in (("storage-balanced", None), ("cycle-balanced", neuron_cycles(network, counts, spec))):
+            d = distribute(network, n_cores_req, target.cores_x, work)
+            c = engine_cost(network, counts, trace, deltas, target, cores, workers, optimizer, spec, d)
+            c["layout"] = layout
+            cands.append(c)
+        return min(cands, key=lambda c: c["cycles"]["total"])
     C = dist.n_cores
     T, B = counts.T, counts.B
     vb, ab = spec.value_bits, spec.accum_bits
@@ -151,7 +221,11 @@ def engine_cost(network: Network, counts: OpCounts, trace: Trace, deltas: dict[s
     wg = np.zeros(C)
     nsteps = np.zeros(C)
     weights = np.zeros(C, dtype=np.int64)
-    noc_bits = np.zeros(C)
+    rec_weights = np.zeros(C, dtype=np.int64)
+    noc_inj = np.zeros(C)  # bits into the network at each core's router (injection link)
+    noc_ej = np.zeros(C)  # bits delivered to each core (ejection link)
+    host_bits = 0.0  # bits injected by the host at router (0, 0)
+    multicast = "multicast" in target.features
     noc_bit_hops = 0.0
     dense_flops = 0.0
     fp_noc_bits = bp_noc_bits = 0.0
@@ -160,7 +234,11 @@ def engine_cost(network: Network, counts: OpCounts, trace: Trace, deltas: dict[s
         np.add.at(fp, cores_t, counts.fp[pr.name])
         np.add.at(bp, cores_t, counts.bp[pr.name])
         np.add.at(wg, cores_t, counts.wg[pr.name])
-        weights += _weights_per_core(network, pr.name, cores_t, C)
+        wpc = _weights_per_core(network, pr.name, cores_t, C)
+        weights += wpc
+        if network.schedule[network.component[pr.target]][0] and network.component.get(pr.source) == \
+                network.component[pr.target]:
+            rec_weights += wpc  # used step by step (step-major component)
         dense_flops += 6.0 * synapses(network, pr.name) * T * B
         # NoC: destination cores per presynaptic neuron
         src_shape = network.graph.shape_of(pr.source)
@@ -187,53 +265,70 @@ def engine_cost(network: Network, counts: OpCounts, trace: Trace, deltas: dict[s
         f_bits = 32.0 * float((active * copies).sum())
         fp_noc_bits += f_bits
         noc_bit_hops += 32.0 * float((active[:, None] * remote * hops_src).sum())
-        np.add.at(noc_bits, src_pos, 32.0 * active * copies)
+        sent = 32.0 * active * (np.minimum(copies, 1) if multicast else copies)  # packets leaving the source
+        if src_core is None:
+            host_bits += float(sent.sum())
+        else:
+            np.add.at(noc_inj, src_pos, sent)
+        noc_ej += 32.0 * (active @ remote)  # one packet per spike into every remote destination core
         if pr.source in network.pops:
             dm = (deltas[pr.target].reshape(T * B, -1) != 0).astype(F32)
-            core_active = dm @ P > 0  # [TB, C]: core has a nonzero δ this step
+            core_active = (dm @ P > 0).sum(0).astype(np.float64)  # steps x samples with a nonzero δ on the core
             pairs = remote.sum(0)  # remote presynaptic neurons per destination core
-            b_bits = (vb + 16.0) * float((core_active.sum(0) * pairs).sum())
+            b_bits = (vb + 16.0) * float((core_active * pairs).sum())
             bp_noc_bits += b_bits
             hop_per_core = (remote * hops_src).sum(0)
-            noc_bit_hops += (vb + 16.0) * float((core_active.sum(0) * hop_per_core).sum())
-            np.add.at(noc_bits, np.arange(C), (vb + 16.0) * core_active.sum(0) * pairs)
+            noc_bit_hops += (vb + 16.0) * float((core_active * hop_per_core).sum())
+            noc_inj += (vb + 16.0) * core_active * pairs  # partial sums leave the δ core ...
+            np.add.at(noc_ej, src_pos, (vb + 16.0) * (remote @ core_active))  # ... into the presynaptic core
     n_per_core = np.zeros(C)
     for cs in dist.neuron_core.values():
         np.add.at(n_per_core, cs, 1)
     nsteps = n_per_core * T * B
     n_weights = int(weights.sum())
     upd_mul, upd_add = (5, 4) if optimizer == "adam" else (1, 1)
-    # memory
-    params_bytes = weights * (vb + ab) / 8.0
-    state_bytes = n_per_core * T * (vb + 1) / 8.0
-    cap_p = spec.sram_bytes * spec.sram_split.get("params", 0.5)
-    cap_s = spec.sram_bytes * spec.sram_split.get("state", 0.4)
-    f_p = np.where(params_bytes > 0, np.maximum(0.0, params_bytes - cap_p) / np.maximum(params_bytes, 1), 0.0)
-    spill_state = np.maximum(0.0, state_bytes - cap_s)
-    w_bytes = weights * vb / 8.0
-    g_bytes = weights * ab / 8.0
-    dram_spill_params = float((f_p * (2 * w_bytes + 2 * g_bytes) * T * B).sum())
-    dram_spill_state = float((2 * spill_state * B).sum())
-    n_in_bits = sum(math.prod(i.shape) for i in network.graph.inputs) * T * B
-    dram_base = float(2 * w_bytes.sum() + (16.0 * n_weights if optimizer == "adam" else 0.0) + n_in_bits / 8.0)
-    dram_bytes = (dram_base + dram_spill_params + dram_spill_state) * workers
-    sram_bits = (fp * vb + bp * vb + wg * 2 * ab + nsteps * (3 * vb + 1) + nsteps * (4 * vb + 1)
-                 + weights * (2 * vb + ab))
-    # cycles
+    # cycles of the engines per core
     c_fp = fp / spec.fp_ops_per_cycle + nsteps / spec.neuron_ops_per_cycle
     c_bp = bp / spec.bp_macs_per_cycle + nsteps / spec.neuron_ops_per_cycle
     c_wg = (wg + weights) / spec.wg_ops_per_cycle
-    eng = np.stack([c_fp, c_bp, c_wg])
-    if spec.overlap:
-        core_cycles = eng.max(0) + (eng.sum(0) - eng.max(0)) / B
-        k = int(core_cycles.argmax())
-        compute = float(core_cycles[k] + (core_cycles.sum() - core_cycles[k]) / B)
-    else:
-        core_cycles = eng.sum(0)
-        compute = float(core_cycles.sum())
+    # memory: residency and the dataflow's DRAM streaming (module docstring)
+    params_bytes = weights * (vb + ab) / 8.0
+    state_bytes = n_per_core * T * (vb + 1) / 8.0
+    w_bytes = weights * vb / 8.0
+    n_in_bits = sum(math.prod(i.shape) for i in network.graph.inputs) * T * B
+    dram_base = float((16.0 * n_weights if optimizer == "adam" else 0.0) + n_in_bits / 8.0)
+    ncyc = neuron_cycles(network, counts, spec)
+    pops = list(network.pops)
+    share = np.zeros((C, len(pops)))
+    for j, nm in enumerate(pops):
+        np.add.at(share[:, j], dist.neuron_core[nm], ncyc[nm])
+    share /= np.maximum(share.sum(axis=1, keepdims=True), 1e-30)
+    bytes_per_cycle = spec.dram_bytes_per_s / target.clock_hz
+    args = (spec, weights, rec_weights, n_per_core, T, B, workers, c_fp, c_bp, c_wg, share)
+
+    def t_of(fl: dict[str, Any]) -> float:
+        dram = (dram_base + fl["params"] + fl["state"]) * workers / bytes_per_cycle
+        return max(fl["compute"], dram) if spec.overlap else fl["compute"] + dram
+
+    flows = {"sample_serial": _dataflow("sample_serial", B, *args),
+             "batch_stationary": _dataflow("batch_stationary", 1, *args),
+             "step_major": _dataflow("step_major", B, *args)}
+    choice = spec.dataflow
+    if choice == "auto":  # the fastest micro-batch count among the divisors of B (ties: more micro-batches)
+        cands = [_dataflow("micro_batch", m, *args) for m in range(B, 0, -1) if B % m == 0]
+        flows["auto"] = min(cands, key=t_of)
+    elif choice not in flows:
+        raise TrainingError(f"unknown dataflow {choice!r}", node="trainer.dataflow",
+                            needed="auto, " + ", ".join(DATAFLOWS), available=choice)
+    fl = flows[choice]
+    dram_spill_params, dram_spill_state, core_cycles, compute = fl["params"], fl["state"], fl["core"], fl["compute"]
+    dram_bytes = (dram_base + dram_spill_params + dram_spill_state) * workers
+    sram_bits = (fp * vb + bp * vb + wg * 2 * ab + nsteps * (3 * vb + 1) + nsteps * (4 * vb + 1)
+                 + weights * (2 * vb + ab))
     f_clk = target.clock_hz
     dram_cycles = dram_bytes / (spec.dram_bytes_per_s / f_clk)
-    noc_cycles = float(noc_bits.max() / spec.noc_link_bits_per_cycle) if C > 1 else 0.0
+    noc_bits = np.maximum(noc_inj, noc_ej)
+    noc_cycles = max(float(noc_bits.max()), host_bits) / spec.noc_link_bits_per_cycle
     allreduce_bytes = 2.0 * (workers - 1) / workers * float(w_bytes.sum()) if workers > 1 else 0.0
     allreduce_cycles = allreduce_bytes * 8 / spec.noc_link_bits_per_cycle
     parts = [compute, dram_cycles, noc_cycles]
@@ -264,6 +359,10 @@ def engine_cost(network: Network, counts: OpCounts, trace: Trace, deltas: dict[s
                    "allreduce": allreduce_cycles, "fp": float(c_fp.max()), "bp": float(c_bp.max()),
                    "wg": float(c_wg.max())},
         "seconds": seconds, "samples_per_s": B * workers / seconds if seconds > 0 else float("inf"),
+        "dataflow": choice, "micro_batches": fl["m"],
+        "dataflows": {f: {"micro_batches": v["m"], "compute_cycles": v["compute"],
+                          "dram_spill_bytes": (v["params"] + v["state"]) * workers, "cycles_bound": t_of(v)}
+                      for f, v in flows.items()},
         "traffic_bytes": {"dram": dram_bytes, "dram_base": dram_base * workers,
                           "dram_spill_params": dram_spill_params * workers,
                           "dram_spill_state": dram_spill_state * workers, "sram": float(sram_bits.sum() / 8) * workers,
