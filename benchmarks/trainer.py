@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import spikemesh  # noqa: E402
 from benchmarks.networks import conv52k, mlp  # noqa: E402
+from spikemesh.backends.trainer import trainer_spec  # noqa: E402
 from spikemesh.ir import IF, Delay, Dense, Graph, Input, Output, Population, Projection  # noqa: E402
 from spikemesh.ir.projections import Conv  # noqa: E402
 from spikemesh.simulator.cores.training.cost import engine_cost, gpu_traffic  # noqa: E402
@@ -100,10 +101,50 @@ def one_point(name: str, graph: Graph, T: int, rate: float, B: int, target, sg: 
             "samples_s": c["samples_per_s"], "net_obj": net, "trace": (tr, deltas, counts)}
 
 
+def scaling(net: Network, name: str, target, B: int, rate: float) -> None:  # noqa: ANN001
+    """Samples/s from 1 to 20 cores for one mini-batch of B samples (T 8, Bernoulli inputs at ``rate``)."""
+    rng = np.random.default_rng(5)
+    x = (rng.random((8, B, *net.graph.inputs[0].shape)) < rate).astype(np.float32)
+    y = rng.integers(0, net.graph.population[net.graph.outputs[0].source].shape[0], B)
+    params = initial_params(net.graph)
+    runs: dict[int, tuple] = {}
+
+    def cost(k: int, n: int, flow: str = "auto") -> dict:
+        b = B // k
+        if b not in runs:  # one worker's shard: its own FP/BP/WG pass and op counts
+            _, _, tr, d, _ = grad_step(net, params, x[:, :b], y[:b], "ce_count")
+            runs[b] = (tr, d, count_ops(net, tr, d))
+        tr, d, c = runs[b]
+        return engine_cost(net, c, tr, d, target, cores=n // k, workers=k,
+                           spec=replace(trainer_spec(target), dataflow=flow))
+
+    def bound(c: dict) -> str:
+        return max(("compute", "dram", "noc"), key=lambda q: c["cycles"][q])
+
+    n_w = sum(int(v.size) for v in params.values())
+    print(f"\nthroughput scaling ({name}, T 8, mini-batch {B}, {n_w:,} weights = {n_w * 6 / 2**20:.2f} MiB with "
+          f"accumulators; params share {trainer_spec(target).sram_bytes // 2 // 1024} KiB per core)")
+    print(f"{'cores':>5s} {'samples/s':>10s} {'speed-up':>8s} {'eff.':>6s} {'bound':>7s} {'m':>3s} {'layout':>16s} "
+          f"{'resident':>8s} {'step-major ref':>14s}  best k workers x n/k cores")
+    s1 = None
+    for n in (1, 2, 4, 5, 10, 20):
+        c = cost(1, n)
+        s1 = s1 or c["samples_per_s"]
+        ref = cost(1, n, "step_major")
+        res = c["weights_resident"]
+        alts = [(k, cost(k, n)) for k in (2, 4, 5, 10, 20) if n % k == 0 and B % k == 0]
+        best = max([(1, c)] + alts, key=lambda kc: kc[1]["samples_per_s"])
+        alt_txt = ", ".join(f"{k}x{n // k} {a['samples_per_s']:.0f} ({bound(a)})" for k, a in alts) or "-"
+        print(f"{n:5d} {c['samples_per_s']:10.0f} {c['samples_per_s'] / s1:8.2f} {c['samples_per_s'] / s1 / n:6.1%} "
+              f"{bound(c):>7s} {c['micro_batches']:3d} {c['layout']:>16s} {res:8.0%} {ref['samples_per_s']:14.0f}  "
+              f"best {best[0]}x{n // best[0]}; others: {alt_txt}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="fewer points (T 4/8, rates 0.05/0.2)")
     ap.add_argument("--batch", type=int, default=4)
+    ap.add_argument("--scale-batch", type=int, default=32, help="mini-batch of the core-scaling table")
     args = ap.parse_args()
     target = spikemesh.target("trainer")
     load = os.getloadavg()
@@ -136,24 +177,13 @@ def main() -> None:
             if 0.7 <= r["tflops_w_core"] <= 1.4]
     print(f"points within 0.7-1.4 TFLOPS/W (research goal band, crossbar_training.md §6.10): {near}")
 
-    # scaling 1 -> 20 cores (model-parallel layer distribution) and 4 data-parallel workers x 5 cores
-    print(f"\nthroughput scaling (mlp, T 8, rate 0.1, batch per worker {args.batch})")
-    want = 0.1 if not args.quick else 0.05
-    base = next(r for r in rows if r["net"] == "mlp" and r["T"] == 8 and abs(r["rate"] - want) < 1e-9)
-    net = base["net_obj"]
-    tr, deltas, counts = base["trace"]
-    s1 = None
-    print(f"{'cores':>5s} {'samples/s':>10s} {'speed-up':>8s} {'efficiency':>10s} {'bound':>8s}")
-    for n in (1, 2, 4, 5, 10, 20):
-        c = engine_cost(net, counts, tr, deltas, target, cores=n)
-        s1 = s1 or c["samples_per_s"]
-        cyc = c["cycles"]
-        bound = max(("compute", "dram", "noc"), key=lambda k: cyc[k])
-        print(f"{c['cores']:5d} {c['samples_per_s']:10.1f} {c['samples_per_s'] / s1:8.2f} "
-              f"{c['samples_per_s'] / s1 / c['cores']:10.1%} {bound:>8s}")
-    c = engine_cost(net, counts, tr, deltas, target, cores=5, workers=4)
-    print(f"4 workers x 5 cores: {c['samples_per_s']:.1f} samples/s (x{c['samples_per_s'] / s1:.2f}),"
-          f" all-reduce {c['traffic_bytes']['allreduce'] / 1e6:.2f} MB per mini-batch")
+    # scaling 1 -> 20 cores at a fixed mini-batch: layer pipelining (1 worker x n cores, the default) against
+    # data-parallel / hybrid splits (k workers x n/k cores, each worker on B/k samples, gradient all-reduce)
+    for name in ("mlp", "rsnn"):
+        want = 0.1 if not args.quick else 0.05
+        base = next(r for r in rows if r["net"] == name and r["T"] == 8 and r["sg"] == SG.kind
+                    and abs(r["rate"] - want) < 1e-9)
+        scaling(base["net_obj"], name, target, args.scale_batch, want)
 
     # 5-worker federated run (functional FedAvg on generated data)
     print("\n5-worker federated run (mlp 784-128-10 on generated rate-coded data, 5 local batches per round)")

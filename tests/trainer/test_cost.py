@@ -96,9 +96,10 @@ def test_gpu_model_by_hand() -> None:
     g = one_layer(8, 4)
     net = Network(g, Surrogate("fast_sigmoid", 5.0, True))
     T, B, n_in, n, w = 5, 3, 8, 4, 32
-    fwd = 14 * B * n * T + (B * n_in + w + B * n) * T
-    bwd = (2 + 3 + 11 + 3 + 2) * B * n * T + (B * n + B * n_in + w + 3 * w) * T
-    total = (fwd + bwd + 7 * w + n_in * T * B) * 4
+    e = B * n  # elements of the population's state
+    fwd = e + (3 * e * T + e) + 14 * e * T + (B * n_in + w + e) * T  # zero state, readout, neuron, projection
+    bwd = 11 * e * T + (3 + 2) * e * (T - 1) + (e + B * n_in + w) * T + 3 * w * (T - 1)  # no input gradient
+    total = (fwd + bwd + 19 * w + n_in * T * B) * 4 + 2 * e * T  # + the spike comparison's 1-byte mask
     assert gpu_traffic(net, T, B)["total"] == total
 
 

@@ -35,14 +35,22 @@ Per core (counts from counts.py, attributed to the core of the postsynaptic neur
   and sample (2 each for FP, BP, WG, every projection), divided by the energy: "core" (compute + SRAM + NoC,
   the convention assumed for the published 28 nm figure) and "system" (+ DRAM).
 
-GPU baseline (unfused PyTorch BPTT, crossbar_training.md §4.3; every kernel reads its operands from and writes
-its result to DRAM in ``gpu_bytes`` per element; spikes kept in the same format), per population per step:
-forward 14 elementwise passes over B·n (decay 2, integrate 3, shift 2, fire 2, reset 5), per projection operator
-read input + read weights + write output; backward 2 (reset path, +2 if not detached) + 3 (sum of spike
-gradients) + surrogate passes (fast sigmoid 11, sigmoid 8, rectangular 5) + 3 (sum with the membrane path) + 2
-(decay), per projection: input gradient (read δ, read W, write), weight gradient (read δ, read input, write ∂W_t,
-then read 2 and write 1 to accumulate over steps); optimiser once per mini-batch (Adam: read W, ∂W, m, v; write
-W, m, v). Input data read once per step in ``gpu_bytes``.
+GPU baseline (unfused PyTorch BPTT, crossbar_training.md §4.3): every kernel reads its operands from and writes
+its result to DRAM in ``gpu_bytes`` per element; spikes are kept in the same format. Per population per step:
+- forward: 14 element passes over B·n (decay 2, integrate 3, shift 2, fire 2 + a 1-byte mask written and
+  read, reset 5), 3 per extra incoming projection (summing currents); once: the zero initial state, the zero
+  spikes a delayed projection reads first, the readout (stack and sum over T); per projection operator: read
+  input + read weights + write output.
+- backward: surrogate passes (fast sigmoid 11, sigmoid 14, rectangular 9 + a 1-byte mask), 3 per extra
+  consumer of the spikes of a step (sum of spike gradients); for T − 1 steps (the last state has no consumer)
+  3 (sum with the membrane path) + 2 (decay) + 7 if the reset is not detached (negation, θ· product, sum into
+  the spike gradient); per projection: input gradient (read δ, read W, write; not for the zeros a delay reads
+  first), weight gradient (read δ, read input, write ∂W_t; read 2 and write 1 to accumulate the T uses).
+- optimiser once per mini-batch: torch.optim.Adam's unfused step touches 19 elements per weight (lerp_ 3,
+  mul_ 2, addcmul_ 4, sqrt 2, div 2, add_ 2, addcdiv_ 4), SGD 3; input data written once in ``gpu_bytes``.
+These counts equal, within 1 % per phase, the bytes a TorchDispatchMode counts kernel by kernel on the same
+BPTT written in eager PyTorch (tests/trainer/test_gpu_model.py). That fixes the kernel inventory, not the
+DRAM bytes of a real GPU, where caches and kernel fusion change them (benchmarks/trainer.py says how much).
 """
 
 from __future__ import annotations
@@ -60,7 +68,9 @@ from spikemesh.simulator.cores.training.counts import OpCounts, connectivity, sy
 from spikemesh.simulator.cores.training.network import Network, Trace, _shift
 from spikemesh.simulator.cores.training.ops import F32, TrainingError
 
-SURROGATE_PASSES = {"fast_sigmoid": 11, "sigmoid": 8, "rectangular": 5}
+SURROGATE_PASSES = {"fast_sigmoid": 11, "sigmoid": 14, "rectangular": 9}  # as written in test_gpu_model.py
+SURROGATE_MASK_BYTES = {"fast_sigmoid": 0, "sigmoid": 0, "rectangular": 2}  # a 1-byte mask written and read
+ADAM_PASSES = 19  # elements touched per weight by torch.optim.Adam's unfused (for-loop / foreach) step
 
 
 # ----------------------------------------------------------------------------------------------- distribution
@@ -194,7 +204,8 @@ def _dataflow(flow: str, m: int, spec: TrainerSpec, weights: np.ndarray, rec_wei
         core = eng.max(0) + (eng.sum(0) - eng.max(0)) / m
         stages = float((core[:, None] * share).max(axis=0).sum())  # Σ over layers of the slowest core's part
         compute = float(core.max()) * (m - 1) / m + stages / m  # fill + drain of one micro-batch, then the slowest
-    return {"params": float(params.sum()), "state": float(state.sum()), "core": core, "compute": compute, "m": m}
+    return {"params": float(params.sum()), "state": float(state.sum()), "core": core, "compute": compute, "m": m,
+            "excess_weights": float((rec_ex + ff_ex).sum())}
 
 
 def engine_cost(network: Network, counts: OpCounts, trace: Trace, deltas: dict[str, np.ndarray], target: Target,
@@ -360,6 +371,7 @@ def engine_cost(network: Network, counts: OpCounts, trace: Trace, deltas: dict[s
                    "wg": float(c_wg.max())},
         "seconds": seconds, "samples_per_s": B * workers / seconds if seconds > 0 else float("inf"),
         "dataflow": choice, "micro_batches": fl["m"],
+        "weights_resident": 1.0 - fl["excess_weights"] / max(n_weights, 1),
         "dataflows": {f: {"micro_batches": v["m"], "compute_cycles": v["compute"],
                           "dram_spill_bytes": (v["params"] + v["state"]) * workers, "cycles_bound": t_of(v)}
                       for f, v in flows.items()},
@@ -380,18 +392,33 @@ def engine_cost(network: Network, counts: OpCounts, trace: Trace, deltas: dict[s
 def gpu_traffic(network: Network, T: int, B: int, gpu_bytes: int = 4, optimizer: str = "adam") -> dict[str, float]:
     """DRAM bytes of the same mini-batch in unfused PyTorch BPTT (module docstring)."""
     sg = network.surrogate
+    outputs = {o.source for o in network.graph.outputs}
     fwd = bwd = 0.0
+    mask_bytes = mask_fwd = 0.0  # comparisons write 1-byte masks that a cast reads
     n_weights = 0
     for nm, pop in network.pops.items():
         elems = B * pop.n
+        fwd += elems  # the zero initial state
+        fwd += 3 * max(len(network.incoming[nm]) - 1, 0) * elems * T  # summing the currents of the projections
+        if any(network.chains[pr.name][1] > 0 for pr in network.graph.outgoing(nm)):
+            fwd += elems  # the zero spikes a delayed projection reads at the first step
+        if nm in outputs:  # readout: stack the T steps, sum them
+            fwd += 3 * elems * T + elems
         if pop.spiking:
+            delays = [network.chains[pr.name][1] for pr in network.graph.outgoing(nm)]
+            # consumers of the spikes of step t: projections whose delayed arrival falls inside the window
+            sums = sum(max(sum(t + d < T for d in delays) + (nm in outputs) - 1, 0) for t in range(T))
             fwd += 14 * elems * T
-            bwd += (2 + (0 if sg.detach_reset else 2) + 3 + SURROGATE_PASSES[sg.kind] + 3 + 2) * elems * T
+            mask_bytes += (2 + SURROGATE_MASK_BYTES[sg.kind]) * elems * T
+            mask_fwd += 2 * elems * T
+            bwd += SURROGATE_PASSES[sg.kind] * elems * T + 3 * sums * elems
+            # membrane-path sum, decay and (not detached) the reset path: the last state has no consumer
+            bwd += (3 + 2 + (0 if sg.detach_reset else 7)) * elems * (T - 1)
         else:
             fwd += 5 * elems * T
             bwd += 5 * elems * T
         for pr in network.incoming[nm]:
-            steps, _ = network.chains[pr.name]
+            steps, delay = network.chains[pr.name]
             src_pop = pr.source in network.pops
             for st in steps:
                 nin, nout = B * math.prod(st.in_shape), B * math.prod(st.out_shape)
@@ -400,14 +427,15 @@ def gpu_traffic(network: Network, T: int, B: int, gpu_bytes: int = 4, optimizer:
                 if st.op.__class__.__name__ in ("Reshape", "Identity"):
                     continue
                 fwd += (nin + nw + nout) * T
-                if src_pop or st is not steps[0]:
-                    bwd += (nout + nw + nin) * T  # input gradient
+                if src_pop or st is not steps[0]:  # input gradient (not for the zeros a delay reads first)
+                    bwd += (nout + nw + nin) * (T - min(delay, T) if st is steps[0] else T)
                 if nw:
-                    bwd += (nout + nin + nw + 3 * nw) * T  # ∂W_t and accumulation
-    opt = (7 if optimizer == "adam" else 3) * n_weights
+                    bwd += (nout + nin + nw) * T + 3 * nw * (T - 1)  # ∂W_t, accumulated over the T uses
+    opt = (ADAM_PASSES if optimizer == "adam" else 3) * n_weights
     n_in = sum(math.prod(i.shape) for i in network.graph.inputs) * T * B
-    total = (fwd + bwd + opt + n_in) * gpu_bytes
-    return {"total": total, "forward": fwd * gpu_bytes, "backward": bwd * gpu_bytes, "optimizer": opt * gpu_bytes,
+    total = (fwd + bwd + opt + n_in) * gpu_bytes + mask_bytes
+    return {"total": total, "forward": fwd * gpu_bytes + mask_fwd, "backward": bwd * gpu_bytes + mask_bytes - mask_fwd,
+            "optimizer": opt * gpu_bytes,
             "inputs": n_in * gpu_bytes, "bytes_per_element": gpu_bytes}
 
 
