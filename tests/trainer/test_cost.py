@@ -103,6 +103,17 @@ def test_gpu_model_by_hand() -> None:
     assert gpu_traffic(net, T, B)["total"] == total
 
 
+def test_fused_gpu_lower_bound_by_hand() -> None:
+    from spikemesh.simulator.cores.training.cost import gpu_traffic_fused
+
+    net = Network(one_layer(8, 4), Surrogate("fast_sigmoid", 5.0, True))
+    T, B, n_in, n, w = 5, 3, 8, 4, 32
+    # H and S of 4 neurons x 3 samples x 5 steps written and read; W twice, dW once; Adam: W, dW, W + m, v r/w
+    want = (4 * n * B * T + 3 * w + n_in * T * B) * 2 + w * (3 * 2 + 16)
+    assert gpu_traffic_fused(net, T, B, gpu_bytes=2)["total"] == want
+    assert gpu_traffic_fused(net, T, B, gpu_bytes=2)["total"] < gpu_traffic(net, T, B, gpu_bytes=2)["total"]
+
+
 def test_distribution_and_per_core_counts() -> None:
     from tests.trainer.test_gradients import mlp
 

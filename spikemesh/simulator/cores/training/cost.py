@@ -439,4 +439,23 @@ def gpu_traffic(network: Network, T: int, B: int, gpu_bytes: int = 4, optimizer:
             "inputs": n_in * gpu_bytes, "bytes_per_element": gpu_bytes}
 
 
-__all__ = ["Distribution", "distribute", "engine_cost", "gpu_traffic"]
+def gpu_traffic_fused(network: Network, T: int, B: int, gpu_bytes: int = 4, optimizer: str = "adam"
+                      ) -> dict[str, float]:
+    """DRAM bytes of the same mini-batch on an ideally fused GPU BPTT (a lower bound for the GPU side): only the
+    tensors BPTT must keep cross DRAM. Per population and step H and S are written in the forward pass and read in
+    the backward pass (``gpu_bytes`` each); weights are read once in the forward and once in the backward pass,
+    ∂W is written once; the fused optimiser reads W, ∂W and (Adam) both moments and writes W and the moments
+    (FP32 moments); inputs are read once. Everything else (per-step currents, surrogate temporaries, δ, per-step
+    ∂W) stays on chip."""
+    state = sum(4 * B * p.n * T for p in network.pops.values())  # H, S written and read: 4 element passes
+    n_w = sum(int(np.asarray(getattr(st.op, f)).size) for pr in network.graph.projections
+              for st in network.chains[pr.name][0] for f in st.trainable)
+    weights = 3 * n_w  # W read in the forward and in the backward pass, ∂W written
+    opt_bytes = n_w * (3 * gpu_bytes + (16 if optimizer == "adam" else 0))  # W, ∂W read, W written (+ m, v r/w)
+    n_in = sum(math.prod(i.shape) for i in network.graph.inputs) * T * B
+    total = (state + weights + n_in) * gpu_bytes + opt_bytes
+    return {"total": float(total), "state": float(state * gpu_bytes), "weights": float(weights * gpu_bytes),
+            "optimizer": float(opt_bytes), "inputs": float(n_in * gpu_bytes), "bytes_per_element": gpu_bytes}
+
+
+__all__ = ["Distribution", "distribute", "engine_cost", "gpu_traffic", "gpu_traffic_fused"]
