@@ -132,18 +132,20 @@ def scaling(net: Network, name: str, target, B: int, rate: float) -> None:  # no
     print(f"\nthroughput scaling ({name}, T 8, mini-batch {B}, {n_w:,} weights = {n_w * 6 / 2**20:.2f} MiB with "
           f"accumulators; params share {trainer_spec(target).sram_bytes // 2 // 1024} KiB per core)")
     print(f"{'cores':>5s} {'samples/s':>10s} {'speed-up':>8s} {'eff.':>6s} {'bound':>7s} {'m':>3s} {'layout':>16s} "
-          f"{'resident':>8s} {'step-major ref':>14s}  best k workers x n/k cores")
+          f"{'resident':>8s} {'step-major ref':>14s} {'best <= n cores':>15s}  best k workers x n/k cores")
     s1 = None
     for n in (1, 2, 4, 5, 10, 20):
         c = cost(1, n)
         s1 = s1 or c["samples_per_s"]
         ref = cost(1, n, "step_major")
         res = c["weights_resident"]
+        fewer = max(range(1, n + 1), key=lambda q: (cost(1, q)["samples_per_s"], -q))
         alts = [(k, cost(k, n)) for k in (2, 4, 5, 10, 20) if n % k == 0 and B % k == 0]
         best = max([(1, c)] + alts, key=lambda kc: kc[1]["samples_per_s"])
         alt_txt = ", ".join(f"{k}x{n // k} {a['samples_per_s']:.0f} ({bound(a)})" for k, a in alts) or "-"
         print(f"{n:5d} {c['samples_per_s']:10.0f} {c['samples_per_s'] / s1:8.2f} {c['samples_per_s'] / s1 / n:6.1%} "
-              f"{bound(c):>7s} {c['micro_batches']:3d} {c['layout']:>16s} {res:8.0%} {ref['samples_per_s']:14.0f}  "
+              f"{bound(c):>7s} {c['micro_batches']:3d} {c['layout']:>16s} {res:8.0%} {ref['samples_per_s']:14.0f} "
+              f"{fewer:5d}: {cost(1, fewer)['samples_per_s']:8.0f}  "
               f"best {best[0]}x{n // best[0]}; others: {alt_txt}")
 
 

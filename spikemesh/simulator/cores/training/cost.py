@@ -3,8 +3,10 @@
 Layer → core distribution (own, documented; ``layout="partition"`` in train() uses the partition stage instead):
 the neurons in schedule order (populations topologically, C order inside) are cut into contiguous runs of
 equal work, either weight storage (fan-in + 1 per neuron: "storage-balanced") or the measured engine cycles
-of the mini-batch ("cycle-balanced"); engine_cost evaluates both and keeps the faster. Cores sit row-major on
-the target's grid; a hop is one mesh link (Manhattan distance); the host injects inputs at router (0, 0).
+of the mini-batch ("cycle-balanced"); or every population is split evenly over all cores ("layer-spread":
+engines and storage balanced, all-to-all traffic); engine_cost evaluates the three and keeps the fastest.
+Cores sit row-major on the target's grid; a hop is one mesh link (Manhattan distance); the host injects
+inputs at router (0, 0).
 
 Per core (counts from counts.py, attributed to the core of the postsynaptic neuron):
 - cycles: FP = fp/fp_rate + neuron updates/neuron_rate, BP = bp/bp_rate + neuron updates/neuron_rate,
@@ -122,6 +124,17 @@ def distribute(network: Network, n_cores: int, grid_x: int, work: dict[str, np.n
     return Distribution(used, nc, coords)
 
 
+def spread(network: Network, n_cores: int, grid_x: int) -> Distribution:
+    """Every population split evenly over all cores (contiguous slices of its C-order index): each core holds
+    1/n of every layer, so every engine and the weight storage are balanced at the price of all-to-all traffic."""
+    nc = {}
+    for nm, pop in network.pops.items():
+        k = min(n_cores, pop.n)
+        nc[nm] = (np.arange(pop.n) * k) // pop.n
+    idx = np.arange(n_cores)
+    return Distribution(n_cores, nc, np.stack([idx % grid_x, idx // grid_x], axis=1))
+
+
 def neuron_cycles(network: Network, counts: OpCounts, spec: TrainerSpec) -> dict[str, np.ndarray]:
     """Engine cycles of every neuron in the counted mini-batch (FP + BP + WG + its two state updates per step
     and its weight updates): the work the cycle-balanced layout evens out."""
@@ -216,10 +229,12 @@ def engine_cost(network: Network, counts: OpCounts, trace: Trace, deltas: dict[s
     overrides the layout (e.g. ``from_partition(partition(graph, target))``)."""
     spec = spec or trainer_spec(target)
     n_cores_req = cores or max(1, target.n_cores // workers)
-    if dist is None:  # the faster of the storage-balanced and the cycle-balanced layouts
+    if dist is None:  # the fastest of the storage-balanced, cycle-balanced and layer-spread layouts
         cands = []
-        for layout, work in (("storage-balanced", None), ("cycle-balanced", neuron_cycles(network, counts, spec))):
-            d = distribute(network, n_cores_req, target.cores_x, work)
+        for layout, work in (("storage-balanced", None), ("cycle-balanced", neuron_cycles(network, counts, spec)),
+                             ("layer-spread", "spread")):
+            d = (spread(network, n_cores_req, target.cores_x) if isinstance(work, str)
+                 else distribute(network, n_cores_req, target.cores_x, work))
             c = engine_cost(network, counts, trace, deltas, target, cores, workers, optimizer, spec, d)
             c["layout"] = layout
             cands.append(c)
