@@ -149,6 +149,45 @@ def scaling(net: Network, name: str, target, B: int, rate: float) -> None:  # no
               f"best {best[0]}x{n // best[0]}; others: {alt_txt}")
 
 
+def demo_step_timing(reps: int = 3) -> None:
+    """Wall time of one FP + BP + WG mini-batch of the demo recipe (batch 50, T 20) with the Numba convolution
+    kernels and with the NumPy (im2col / tensordot) path they replaced, on the same inputs; gradients compared."""
+    import importlib.util
+
+    import torch
+
+    from spikemesh.simulator.cores.training import ops
+
+    spec = importlib.util.spec_from_file_location("td", Path(__file__).resolve().parents[1] / "scripts" /
+                                                  "train_demo.py")
+    td = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(td)
+    from spikemesh.data.shapes import make_shapes
+
+    g = td.float_graph(td.init_weights(torch.Generator().manual_seed(td.TORCH_SEED)))
+    x, y = make_shapes(50, td.TRAIN_SEED, T=td.T, size=td.SIZE)
+    net = Network(g, ("fast_sigmoid", td.SLOPE, True))
+    p = initial_params(g)
+    x = x.astype(np.float32)
+    saved = (ops.conv_fwd, ops.conv_vjp, ops.conv_wgrad)
+    out = {}
+    for label, fns in (("numba", saved), ("numpy", (ops.conv_fwd_numpy, ops.conv_vjp_numpy, ops.conv_wgrad_numpy))):
+        ops.conv_fwd, ops.conv_vjp, ops.conv_wgrad = fns
+        try:
+            grad_step(net, p, x, y, "ce_count")  # warm-up (compilation / caches)
+            t0 = time.perf_counter()
+            for _ in range(reps):
+                _, grads, *_ = grad_step(net, p, x, y, "ce_count")
+            out[label] = ((time.perf_counter() - t0) / reps, grads)
+        finally:
+            ops.conv_fwd, ops.conv_vjp, ops.conv_wgrad = saved
+    diff = max(float(np.abs(out["numba"][1][k] - out["numpy"][1][k]).max() / np.abs(out["numpy"][1][k]).max())
+               for k in out["numpy"][1])
+    print(f"\ndemo mini-batch (50 samples, T 20) FP+BP+WG: Numba kernels {out['numba'][0] * 1e3:.0f} ms, NumPy path "
+          f"{out['numpy'][0] * 1e3:.0f} ms (x{out['numpy'][0] / out['numba'][0]:.1f}); max rel. gradient difference "
+          f"{diff:.1e}; load {os.getloadavg()[0]:.2f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="fewer points (T 4/8, rates 0.05/0.2)")
@@ -216,6 +255,7 @@ def main() -> None:
     print(f"federated eval acc {fed.history[-1]['eval_acc']:.1%} vs centralised {cen.history[-1]['eval_acc']:.1%}; "
           f"{f['rounds']} rounds, {f['bytes'] / 1e6:.2f} MB exchanged ({f['link_seconds'] * 1e3:.1f} ms on the link), "
           f"engine energy {fed.cost['energy_core_pj'] / 1e6:.2f} uJ core; wall {time.perf_counter() - tf0:.1f} s")
+    demo_step_timing()
     print(f"\nbenchmark wall time {time.perf_counter() - t0:.1f} s; load after: {os.getloadavg()[0]:.2f}")
 
 
