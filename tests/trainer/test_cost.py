@@ -219,3 +219,19 @@ def test_layout_from_partition_stage() -> None:
     assert res.report["last_batch"]["cores"] == part.n_cores
     own = spikemesh.train(g, (x, y), epochs=1, batch=10, layout="own")
     assert own.report["last_batch"]["cores"] == 20  # the cost model's distribution uses every core
+
+
+def test_noc_link_load_multicast_vs_unicast_by_hand() -> None:
+    from spikemesh.simulator.cores.training.cost import Distribution
+
+    g = one_layer(8, 4)
+    net, tr, deltas, x = run(g)
+    counts = count_ops(net, tr, deltas)
+    t = spikemesh.target("trainer")
+    d = Distribution(2, {"o": np.array([0, 0, 1, 1])}, np.array([[0, 0], [1, 0]]))
+    spikes = int((x != 0).sum())  # every input spike is needed by both cores
+    multi = engine_cost(net, counts, tr, deltas, t, dist=d)
+    assert multi["cycles"]["noc"] == pytest.approx(32 * spikes / 64)  # one packet per spike on the host link
+    uni = engine_cost(net, counts, tr, deltas, replace(t, features=t.features - {"multicast"}), dist=d)
+    assert uni["cycles"]["noc"] == pytest.approx(2 * 32 * spikes / 64)  # one copy per destination core
+    assert multi["traffic_bytes"]["noc_fp"] == uni["traffic_bytes"]["noc_fp"] == 2 * 4 * spikes  # delivered
