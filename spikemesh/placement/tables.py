@@ -2,7 +2,12 @@
 the output ports: E/W/N/S links plus local delivery), then key/mask compression — the keys with one output set are
 covered by aligned power-of-two blocks (ternary key/mask entries) that contain no key of another output set at
 that router (a key no route brings to the router can never match there, so blocks may cover it). The Target's
-``noc.table_entries`` limits compressed entries per router."""
+``noc.table_entries`` limits compressed entries per router.
+
+Flat construction: one (router, key, output bit) event per route source router, per link (its direction, at the
+router it leaves) and per destination (local delivery), sorted by ``router × K + key`` and OR-reduced per entry;
+the compression runs per router in Numba with the same greedy rule as ``_cover`` (its specification). A link's end
+router needs no event of its own: it is the next link's start or a destination of the same route."""
 
 from __future__ import annotations
 
@@ -10,10 +15,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from numba import njit
 
 from spikemesh.errors import PlacementError
-from spikemesh.placement.routing import Route
-from spikemesh.placement.topology import DIRS, STEP, Mesh
+from spikemesh.placement.topology import Mesh
+from spikemesh.placement.trees import as_flat
 
 
 def _cover(keys: list[int], forbidden: set[int]) -> int:
@@ -55,41 +61,88 @@ class Tables:
         return cls(arrays["routers"], arrays["entries"], arrays["compressed"], dict(meta.get("report", {})))
 
 
-def build_tables(routes: tuple[Route, ...] | list[Route], mesh: Mesh, coords: np.ndarray, n_inputs: int,
-                 limit: int | None) -> Tables:
+@njit(cache=True)
+def _compress(rptr: np.ndarray, keys: np.ndarray, masks: np.ndarray, out: np.ndarray) -> None:
+    """Compressed entries per router: for each output set at the router, ``_cover`` of its keys against the
+    router's other keys (keys sorted inside each router segment)."""
+    for r in range(rptr.size - 1):
+        lo, hi = rptr[r], rptr[r + 1]
+        allk = keys[lo:hi]
+        m = masks[lo:hi]
+        limit = allk[-1] + 1
+        order = np.argsort(m, kind="mergesort")  # stable: keys stay sorted inside each output set
+        gk = allk[order]
+        gm = m[order]
+        total = 0
+        a = 0
+        while a < gk.size:
+            b = a
+            while b < gk.size and gm[b] == gm[a]:
+                b += 1
+            grp = gk[a:b]
+            covered_to = -(1 << 62)
+            for k in grp:
+                if k <= covered_to:
+                    continue
+                size = 1
+                while True:
+                    blo = (k // (2 * size)) * (2 * size)
+                    bhi = blo + 2 * size
+                    n_all = np.searchsorted(allk, bhi) - np.searchsorted(allk, blo)
+                    n_own = np.searchsorted(grp, bhi) - np.searchsorted(grp, blo)
+                    if size >= limit or n_all - n_own:
+                        break
+                    size *= 2
+                covered_to = (k // size) * size + size - 1
+                total += 1
+            a = b
+        out[r] = total
+
+
+def build_tables(routes: Any, mesh: Mesh, coords: np.ndarray, n_inputs: int, limit: int | None) -> Tables:
+    """Per-router tables of ``routes`` (FlatRoutes, Routes or Route sequence); key = source + ``n_inputs``."""
+    flat = as_flat(routes)
     gx, gy = mesh.global_xy(coords)
-    per: dict[tuple[int, int], dict[int, set[str]]] = {}
-    for r in routes:
-        key = int(r.source) + n_inputs
-        sx, sy = (0, 0) if r.source < 0 else (int(gx[r.source]), int(gy[r.source]))
-        per.setdefault((sx, sy), {}).setdefault(key, set())
-        for cx, cy, x, y, d in r.links:
-            rx, ry = int(cx) * mesh.cores_x + int(x), int(cy) * mesh.cores_y + int(y)
-            per.setdefault((rx, ry), {}).setdefault(key, set()).add(DIRS[int(d)])
-            per.setdefault((rx + STEP[int(d)][0], ry + STEP[int(d)][1]), {}).setdefault(key, set())
-        for dst in r.destinations:
-            per.setdefault((int(gx[dst]), int(gy[dst])), {}).setdefault(key, set()).add("L")
-    routers = sorted(per)
-    entries = np.array([len(per[k]) for k in routers], dtype=np.int32)
-    comp = []
-    for k in routers:
-        groups: dict[frozenset[str], list[int]] = {}
-        for key, outs in per[k].items():
-            groups.setdefault(frozenset(outs), []).append(key)
-        n = 0
-        for outs, keys in groups.items():
-            others = {key for o, ks in groups.items() if o != outs for key in ks}
-            n += _cover(keys, others)
-        comp.append(n)
-    compressed = np.array(comp, dtype=np.int32)
+    H = mesh.height
+    src = flat.sources
+    skey = src + n_inputs
+    s_rid = np.where(src < 0, 0, gx[np.maximum(src, 0)] * H + gy[np.maximum(src, 0)]) if len(flat) else src
+    lk = flat.links.astype(np.int64)
+    l_rid = (lk[:, 0] * mesh.cores_x + lk[:, 2]) * H + lk[:, 1] * mesh.cores_y + lk[:, 3]
+    l_key = np.repeat(skey, np.diff(flat.ptr))
+    d_rid = gx[flat.dests] * H + gy[flat.dests]
+    d_key = np.repeat(skey, np.diff(flat.dest_ptr))
+    kmin = int(min(0, skey.min(initial=0)))
+    K = int(skey.max(initial=0)) - kmin + 1
+    code = np.concatenate([s_rid * K + (skey - kmin), l_rid * K + (l_key - kmin), d_rid * K + (d_key - kmin)])
+    mask = np.concatenate([np.zeros(src.size, dtype=np.int64), np.left_shift(1, lk[:, 4]),
+                           np.full(d_rid.size, 16, dtype=np.int64)])  # bits E W N S, 16 = local delivery
+    del lk, l_rid, l_key
+    order = np.argsort(code, kind="stable")
+    code, mask = code[order], mask[order]
+    del order
+    start = np.flatnonzero(np.concatenate([[True], code[1:] != code[:-1]])) if code.size else np.zeros(0, int)
+    ent = code[start]
+    emask = np.bitwise_or.reduceat(mask, start) if code.size else mask
+    del code, mask
+    rid, ekey = np.divmod(ent, K)
+    ekey = ekey + kmin
+    rstart = np.flatnonzero(np.concatenate([[True], rid[1:] != rid[:-1]])) if rid.size else np.zeros(0, int)
+    rptr = np.append(rstart, rid.size).astype(np.int64)
+    rids = rid[rstart]
+    entries = np.diff(rptr).astype(np.int32)
+    compressed = np.zeros(rids.size, dtype=np.int64)
+    _compress(rptr, ekey.astype(np.int64), emask.astype(np.int64), compressed)
+    compressed = compressed.astype(np.int32)
+    routers = np.stack([rids // H, rids % H], axis=1).astype(np.int32)
     if limit is not None and len(compressed) and int(compressed.max()) > limit:
         i = int(compressed.argmax())
-        x, y = routers[i]
+        x, y = int(routers[i, 0]), int(routers[i, 1])
         cx, cy, lx, ly = mesh.split(x, y)
         raise PlacementError("routing table too large", node=f"chip({cx},{cy}) router({lx},{ly})",
                              needed=f"{int(compressed[i])} entries after key/mask compression",
                              available=f"{limit} entries per router",
                              hint="place communicating cores closer (--placer auto) or use a target with larger tables")
-    rep = {"routers": len(routers), "max_table_entries": int(entries.max(initial=0)),
+    rep = {"routers": int(rids.size), "max_table_entries": int(entries.max(initial=0)),
            "max_table_entries_compressed": int(compressed.max(initial=0)), "table_limit": limit}
-    return Tables(np.array(routers, dtype=np.int32).reshape(-1, 2), entries, compressed, rep)
+    return Tables(routers.reshape(-1, 2), entries, compressed, rep)
