@@ -3,8 +3,9 @@
 Channels are (link, virtual channel) = (chip_x, chip_y, x, y, dir, vc). Dependencies: inside each multicast tree,
 the channel feeding a link (branch edges included: a flit held at a branch router waits for every child);
 relay edges where a core forwards within a step: the last channel of a route that delivers to a partial-sum core
-depends into the first channels of that core's own route (the core must receive before it forwards its partial
-sums). The routes are deadlock-free when this channel-dependency graph is acyclic (Dally & Seitz); the
+depends on the first channel of that core's own route towards the core it merges into (it must receive before it
+forwards its partial sums; spikes it sends elsewhere are delivered in the next step and wait for nothing).
+The routes are deadlock-free when this channel-dependency graph is acyclic (Dally & Seitz); the
 certificate stores a topological order. Otherwise ``PlacementError`` names a cycle with its links and the layers
 whose routes use it.
 
@@ -68,27 +69,42 @@ def _tree_codes(ptr: np.ndarray, parent: np.ndarray, chan: np.ndarray, n_ids: in
 
 
 @njit(cache=True)
-def _relay_edges(ptr: np.ndarray, parent: np.ndarray, end_router: np.ndarray, dest_ptr: np.ndarray,
-                 dest_router: np.ndarray, route_of_dest: np.ndarray, last: np.ndarray, fill: bool,
-                 out_link: np.ndarray, out_first: np.ndarray, out_route: np.ndarray, out_dest: np.ndarray) -> int:
-    """Relay dependencies: for every destination k of route r with its own route q = route_of_dest[k] >= 0, the
-    last link of r ending at k's router → every first link of q. ``last``: scratch [routers] of -1."""
+def _relay_first(ptr: np.ndarray, parent: np.ndarray, end_router: np.ndarray, relay_route: np.ndarray,
+                 merge_router: np.ndarray, last: np.ndarray, out: np.ndarray) -> None:
+    """For each relay route q = relay_route[i]: the first link (child of the source router) on its path to the
+    merge core's router ``merge_router[i]`` (the last link ending there, walked back to the root), or -1."""
+    for i in range(relay_route.size):
+        q = relay_route[i]
+        for j in range(ptr[q], ptr[q + 1]):
+            last[end_router[j]] = j
+        j = last[merge_router[i]]
+        while j >= 0 and parent[j] >= 0:
+            j = ptr[q] + parent[j]
+        out[i] = j
+        for t in range(ptr[q], ptr[q + 1]):
+            last[end_router[t]] = -1
+
+
+@njit(cache=True)
+def _relay_edges(ptr: np.ndarray, end_router: np.ndarray, dest_ptr: np.ndarray, dest_router: np.ndarray,
+                 first_of_dest: np.ndarray, last: np.ndarray, fill: bool, out_link: np.ndarray, out_first: np.ndarray,
+                 out_route: np.ndarray, out_dest: np.ndarray) -> int:
+    """Relay dependencies: for every destination k of route r with a relay first link f = first_of_dest[k] >= 0,
+    the last link of r ending at k's router → f. ``last``: scratch [routers] of -1."""
     n = 0
     for r in range(ptr.size - 1):
         for i in range(ptr[r], ptr[r + 1]):
             last[end_router[i]] = i
         for k in range(dest_ptr[r], dest_ptr[r + 1]):
-            q = route_of_dest[k]
-            if q < 0:
+            f = first_of_dest[k]
+            if f < 0:
                 continue
             a = last[dest_router[k]]
             if a < 0:
                 continue
-            for j in range(ptr[q], ptr[q + 1]):
-                if parent[j] < 0:
-                    if fill:
-                        out_link[n], out_first[n], out_route[n], out_dest[n] = a, j, r, k
-                    n += 1
+            if fill:
+                out_link[n], out_first[n], out_route[n], out_dest[n] = a, f, r, k
+            n += 1
         for i in range(ptr[r], ptr[r + 1]):
             last[end_router[i]] = -1
     return n
@@ -135,15 +151,21 @@ def _relays(flat: FlatRoutes, mesh: Mesh, coords: np.ndarray, relays: dict[int, 
     lo = int(min(0, flat.sources.min(initial=0)))
     route_at = np.full(int(max(flat.sources.max(initial=0), len(coords))) - lo + 1, -1, dtype=np.int64)
     route_at[flat.sources - lo] = np.arange(len(flat))  # the last route of a source wins
-    relay_core = np.zeros(route_at.size, dtype=bool)
-    keys = np.array([k for k in relays if lo <= k < lo + route_at.size], dtype=np.int64)
-    relay_core[keys - lo] = True
-    d = flat.dests
-    route_of_dest = np.where(relay_core[d - lo], route_at[d - lo], -1)
-    dest_router = gy[d] * W + gx[d]
+    pairs = np.array([(k, m) for k, m in relays.items() if 0 <= k < len(coords) and 0 <= m < len(coords)],
+                     dtype=np.int64).reshape(-1, 2)
+    pairs = pairs[route_at[pairs[:, 0] - lo] >= 0]
+    relay_route = route_at[pairs[:, 0] - lo]
+    merge_router = gy[pairs[:, 1]] * W + gx[pairs[:, 1]]
     last = np.full(W * H + 1, -1, dtype=np.int64)
+    first = np.empty(relay_route.size, dtype=np.int64)
+    _relay_first(flat.ptr, flat.parent.astype(np.int64), end_router, relay_route, merge_router, last, first)
+    first_of_core = np.full(route_at.size, -1, dtype=np.int64)
+    first_of_core[pairs[:, 0] - lo] = first
+    d = flat.dests
+    first_of_dest = first_of_core[d - lo]
+    dest_router = gy[d] * W + gx[d]
     z = np.zeros(0, dtype=np.int64)
-    args = (flat.ptr, flat.parent, end_router, flat.dest_ptr, dest_router, route_of_dest, last)
+    args = (flat.ptr, end_router, flat.dest_ptr, dest_router, first_of_dest, last)
     n = _relay_edges(*args, False, z, z, z, z)
     out = tuple(np.empty(n, dtype=np.int64) for _ in range(4))
     _relay_edges(*args, True, *out)
@@ -159,8 +181,9 @@ def channel_ids(flat: FlatRoutes, mesh: Mesh) -> tuple[np.ndarray, int, int]:
 def dependency_graph(routes: Any, mesh: Mesh, coords: np.ndarray | None = None,
                      relays: dict[int, int] | None = None) -> tuple[Cdg, np.ndarray, tuple[np.ndarray, ...] | None]:
     """The channel-dependency graph of ``routes`` (FlatRoutes, Routes or Route sequence). ``relays``: forwarding
-    (partial-sum) cores; with ``coords`` their incoming channels get relay edges into their own routes' first
-    channels. Returns (graph, channel id per link, relay edge arrays or None)."""
+    (partial-sum) core → the core it merges into; with ``coords`` the channels delivering to a relay core get
+    relay edges into the first channel of its route towards its merge core.
+    Returns (graph, channel id per link, relay edge arrays or None)."""
     flat = as_flat(routes)
     chan, v, n_ids = channel_ids(flat, mesh)
     codes = np.empty(flat.n_links, dtype=np.int64)
