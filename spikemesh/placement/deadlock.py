@@ -25,7 +25,7 @@ from numba import njit
 
 from spikemesh.errors import PlacementError
 from spikemesh.placement.topology import DIRS, Mesh
-from spikemesh.placement.trees import STEP_X, STEP_Y, FlatRoutes, as_flat, link_ids
+from spikemesh.placement.trees import FlatRoutes, as_flat, end_routers, link_ids
 
 
 @dataclass(frozen=True, eq=False)
@@ -142,12 +142,8 @@ def _kahn(n: int, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
 def _relays(flat: FlatRoutes, mesh: Mesh, coords: np.ndarray, relays: dict[int, int]) -> tuple[np.ndarray, ...]:
     """(feeding link, first link, route, destination entry) per relay dependency."""
     gx, gy = mesh.global_xy(coords)
-    lk = flat.links.astype(np.int64)
-    ex = lk[:, 0] * mesh.cores_x + lk[:, 2] + STEP_X[lk[:, 4]]
-    ey = lk[:, 1] * mesh.cores_y + lk[:, 3] + STEP_Y[lk[:, 4]]
     W, H = mesh.width, mesh.height
-    inside = (ex >= 0) & (ex < W) & (ey >= 0) & (ey < H)
-    end_router = np.where(inside, ey * W + ex, W * H)  # a link leaving the mesh ends at a dummy router
+    end_router = end_routers(flat, mesh)  # a link leaving the mesh ends at a dummy router W * H
     lo = int(min(0, flat.sources.min(initial=0)))
     route_at = np.full(int(max(flat.sources.max(initial=0), len(coords))) - lo + 1, -1, dtype=np.int64)
     route_at[flat.sources - lo] = np.arange(len(flat))  # the last route of a source wins
@@ -175,7 +171,11 @@ def _relays(flat: FlatRoutes, mesh: Mesh, coords: np.ndarray, relays: dict[int, 
 def channel_ids(flat: FlatRoutes, mesh: Mesh) -> tuple[np.ndarray, int, int]:
     """(channel id per link, virtual channels V, channel id range)."""
     v = int(flat.vc.max(initial=0)) + 1
-    return link_ids(flat, mesh) * v + flat.vc.astype(np.int64), v, mesh.width * mesh.height * 4 * v
+    ids = link_ids(flat, mesh)
+    if v > 1:
+        ids *= v
+        ids += flat.vc
+    return ids, v, mesh.width * mesh.height * 4 * v
 
 
 def dependency_graph(routes: Any, mesh: Mesh, coords: np.ndarray | None = None,

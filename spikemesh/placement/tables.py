@@ -5,7 +5,7 @@ that router (a key no route brings to the router can never match there, so block
 ``noc.table_entries`` limits compressed entries per router.
 
 Flat construction: one (router, key, output bit) event per route source router, per link (its direction, at the
-router it leaves) and per destination (local delivery), sorted by ``router × K + key`` and OR-reduced per entry;
+router it leaves) and per destination (local delivery), packed in one int64, sorted and OR-reduced per entry;
 the compression runs per router in Numba with the same greedy rule as ``_cover`` (its specification). A link's end
 router needs no event of its own: it is the next link's start or a destination of the same route."""
 
@@ -62,6 +62,60 @@ class Tables:
 
 
 @njit(cache=True)
+def _events(ptr: np.ndarray, links: np.ndarray, dest_ptr: np.ndarray, s_rid: np.ndarray, d_rid: np.ndarray,
+            key: np.ndarray, K: int, cores_x: int, cores_y: int, H: int, out: np.ndarray) -> None:
+    """One event ``((router × K + key) << 5) | bit`` per source router (bit 0), link start (1 << dir) and
+    destination router (16 = local delivery)."""
+    n = 0
+    for r in range(ptr.size - 1):
+        k = key[r]
+        out[n] = (s_rid[r] * K + k) << 5
+        n += 1
+        for i in range(ptr[r], ptr[r + 1]):
+            rid = np.int64(links[i, 0] * cores_x + links[i, 2]) * H + links[i, 1] * cores_y + links[i, 3]
+            out[n] = ((rid * K + k) << 5) | (1 << links[i, 4])
+            n += 1
+        for j in range(dest_ptr[r], dest_ptr[r + 1]):
+            out[n] = ((d_rid[j] * K + k) << 5) | 16
+            n += 1
+
+
+@njit(cache=True)
+def _entries(ev: np.ndarray, K: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """From sorted events: router ids, router segment pointers, and per entry its key and OR of output bits."""
+    n_ent, n_rt = 0, 0
+    prev_c, prev_r = -1, -1
+    for e in ev:
+        c = e >> 5
+        if c != prev_c:
+            n_ent += 1
+            prev_c = c
+            if c // K != prev_r:
+                n_rt += 1
+                prev_r = c // K
+    rids = np.empty(n_rt, dtype=np.int64)
+    rptr = np.empty(n_rt + 1, dtype=np.int64)
+    keys = np.empty(n_ent, dtype=np.int64)
+    masks = np.zeros(n_ent, dtype=np.int64)
+    i, j = -1, -1
+    prev_c, prev_r = -1, -1
+    for e in ev:
+        c = e >> 5
+        if c != prev_c:
+            i += 1
+            prev_c = c
+            keys[i] = c % K
+            if c // K != prev_r:
+                j += 1
+                prev_r = c // K
+                rids[j] = prev_r
+                rptr[j] = i
+        masks[i] |= e & 31
+    rptr[n_rt] = n_ent
+    return rids, rptr, keys, masks
+
+
+@njit(cache=True)
 def _compress(rptr: np.ndarray, keys: np.ndarray, masks: np.ndarray, out: np.ndarray) -> None:
     """Compressed entries per router: for each output set at the router, ``_cover`` of its keys against the
     router's other keys (keys sorted inside each router segment)."""
@@ -104,35 +158,21 @@ def build_tables(routes: Any, mesh: Mesh, coords: np.ndarray, n_inputs: int, lim
     flat = as_flat(routes)
     gx, gy = mesh.global_xy(coords)
     H = mesh.height
-    src = flat.sources
-    skey = src + n_inputs
-    s_rid = np.where(src < 0, 0, gx[np.maximum(src, 0)] * H + gy[np.maximum(src, 0)]) if len(flat) else src
-    lk = flat.links.astype(np.int64)
-    l_rid = (lk[:, 0] * mesh.cores_x + lk[:, 2]) * H + lk[:, 1] * mesh.cores_y + lk[:, 3]
-    l_key = np.repeat(skey, np.diff(flat.ptr))
-    d_rid = gx[flat.dests] * H + gy[flat.dests]
-    d_key = np.repeat(skey, np.diff(flat.dest_ptr))
+    skey = flat.sources + n_inputs
     kmin = int(min(0, skey.min(initial=0)))
     K = int(skey.max(initial=0)) - kmin + 1
-    code = np.concatenate([s_rid * K + (skey - kmin), l_rid * K + (l_key - kmin), d_rid * K + (d_key - kmin)])
-    mask = np.concatenate([np.zeros(src.size, dtype=np.int64), np.left_shift(1, lk[:, 4]),
-                           np.full(d_rid.size, 16, dtype=np.int64)])  # bits E W N S, 16 = local delivery
-    del lk, l_rid, l_key
-    order = np.argsort(code, kind="stable")
-    code, mask = code[order], mask[order]
-    del order
-    start = np.flatnonzero(np.concatenate([[True], code[1:] != code[:-1]])) if code.size else np.zeros(0, int)
-    ent = code[start]
-    emask = np.bitwise_or.reduceat(mask, start) if code.size else mask
-    del code, mask
-    rid, ekey = np.divmod(ent, K)
-    ekey = ekey + kmin
-    rstart = np.flatnonzero(np.concatenate([[True], rid[1:] != rid[:-1]])) if rid.size else np.zeros(0, int)
-    rptr = np.append(rstart, rid.size).astype(np.int64)
-    rids = rid[rstart]
+    src = np.maximum(flat.sources, 0)
+    s_rid = np.where(flat.sources < 0, 0, gx[src] * H + gy[src])
+    d_rid = gx[flat.dests] * H + gy[flat.dests]
+    ev = np.empty(len(flat) + flat.n_links + flat.dests.size, dtype=np.int64)
+    _events(flat.ptr, flat.links, flat.dest_ptr, s_rid, d_rid, skey - kmin, K, mesh.cores_x, mesh.cores_y, H, ev)
+    ev.sort()  # (router, key) major, output bit minor
+    rids, rptr, ekey, emask = _entries(ev, K)
+    del ev
+    ekey += kmin
     entries = np.diff(rptr).astype(np.int32)
     compressed = np.zeros(rids.size, dtype=np.int64)
-    _compress(rptr, ekey.astype(np.int64), emask.astype(np.int64), compressed)
+    _compress(rptr, ekey, emask, compressed)
     compressed = compressed.astype(np.int32)
     routers = np.stack([rids // H, rids % H], axis=1).astype(np.int32)
     if limit is not None and len(compressed) and int(compressed.max()) > limit:

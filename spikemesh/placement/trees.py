@@ -165,21 +165,57 @@ def as_flat(routes: object) -> FlatRoutes:
     return FlatRoutes.of(list(routes))  # type: ignore[call-overload]
 
 
+@njit(cache=True)
+def _link_ids(links: np.ndarray, cores_x: int, cores_y: int, width: int, out: np.ndarray) -> None:
+    for i in range(links.shape[0]):
+        gx = links[i, 0] * cores_x + links[i, 2]
+        gy = links[i, 1] * cores_y + links[i, 3]
+        out[i] = (np.int64(gy) * width + gx) * 4 + links[i, 4]
+
+
+@njit(cache=True)
+def _end_routers(links: np.ndarray, cores_x: int, cores_y: int, width: int, height: int, out: np.ndarray) -> None:
+    for i in range(links.shape[0]):
+        d = links[i, 4]
+        gx = links[i, 0] * cores_x + links[i, 2] + STEP_X[d]
+        gy = links[i, 1] * cores_y + links[i, 3] + STEP_Y[d]
+        inside = gx >= 0 and gy >= 0 and gx < width and gy < height
+        out[i] = np.int64(gy) * width + gx if inside else np.int64(width) * height
+
+
+@njit(cache=True)
+def _loads(ptr: np.ndarray, links: np.ndarray, copies: np.ndarray, cores_x: int, cores_y: int, width: int,
+           load: np.ndarray, uses: np.ndarray) -> None:
+    for r in range(ptr.size - 1):
+        for i in range(ptr[r], ptr[r + 1]):
+            gx = links[i, 0] * cores_x + links[i, 2]
+            gy = links[i, 1] * cores_y + links[i, 3]
+            lid = (np.int64(gy) * width + gx) * 4 + links[i, 4]
+            load[lid] += copies[r]
+            uses[lid] += 1
+
+
 def link_ids(flat: FlatRoutes, mesh: Mesh) -> np.ndarray:
     """int64 [L] global link id ``(gy * width + gx) * 4 + dir`` of every link."""
-    lk = flat.links.astype(np.int64)
-    gx = lk[:, 0] * mesh.cores_x + lk[:, 2]
-    gy = lk[:, 1] * mesh.cores_y + lk[:, 3]
-    return (gy * mesh.width + gx) * 4 + lk[:, 4]
+    out = np.empty(flat.n_links, dtype=np.int64)
+    _link_ids(flat.links, mesh.cores_x, mesh.cores_y, mesh.width, out)
+    return out
+
+
+def end_routers(flat: FlatRoutes, mesh: Mesh) -> np.ndarray:
+    """int64 [L] global router ``gy * width + gx`` each link ends at (``width * height`` if it leaves the mesh)."""
+    out = np.empty(flat.n_links, dtype=np.int64)
+    _end_routers(flat.links, mesh.cores_x, mesh.cores_y, mesh.width, mesh.height, out)
+    return out
 
 
 def link_load_array(flat: FlatRoutes, mesh: Mesh) -> tuple[np.ndarray, np.ndarray]:
     """(load, uses) per global link id, float64/int64 [width * height * 4]: Σ copies of the routes on each link and
     the number of routes using it."""
-    ids = link_ids(flat, mesh)
     n = mesh.width * mesh.height * 4
-    w = np.repeat(flat.copies, np.diff(flat.ptr))
-    return np.bincount(ids, weights=w, minlength=n), np.bincount(ids, minlength=n)
+    load, uses = np.zeros(n), np.zeros(n, dtype=np.int64)
+    _loads(flat.ptr, flat.links, flat.copies.astype(np.float64), mesh.cores_x, mesh.cores_y, mesh.width, load, uses)
+    return load, uses
 
 
 def crossing_links(mesh: Mesh) -> np.ndarray:
