@@ -192,11 +192,33 @@ def dependency_graph(routes: Any, mesh: Mesh, coords: np.ndarray | None = None,
     if relays and coords is not None and len(flat):
         rel = _relays(flat, mesh, coords, relays)
         codes = np.concatenate([codes, chan[rel[0]] * n_ids + chan[rel[1]]])
-    nodes = np.unique(chan)
-    codes = np.unique(codes)
-    a, b = np.divmod(codes, n_ids)
-    del codes
-    return Cdg(nodes, np.searchsorted(nodes, a), np.searchsorted(nodes, b), v, n_ids), chan, rel
+    used = np.zeros(n_ids, dtype=bool)
+    used[chan] = True
+    nodes = np.flatnonzero(used).astype(np.int64)
+    del used
+    codes.sort()
+    compact = np.full(n_ids, -1, dtype=np.int64)
+    compact[nodes] = np.arange(nodes.size)
+    src, dst = _unique_edges(codes, n_ids, compact)
+    return Cdg(nodes, src, dst, v, n_ids), chan, rel
+
+
+@njit(cache=True)
+def _unique_edges(codes: np.ndarray, n_ids: int, compact: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct sorted dependency codes → (src, dst) compact node indices."""
+    n = 0
+    for i in range(codes.size):
+        if i == 0 or codes[i] != codes[i - 1]:
+            n += 1
+    src = np.empty(n, dtype=np.int64)
+    dst = np.empty(n, dtype=np.int64)
+    k = 0
+    for i in range(codes.size):
+        if i == 0 or codes[i] != codes[i - 1]:
+            src[k] = compact[codes[i] // n_ids]
+            dst[k] = compact[codes[i] % n_ids]
+            k += 1
+    return src, dst
 
 
 def _decode(ids: np.ndarray, mesh: Mesh, v: int) -> np.ndarray:
@@ -235,10 +257,10 @@ def _cycle_error(flat: FlatRoutes, mesh: Mesh, g: Cdg, chan: np.ndarray, rel: tu
                  cycle: np.ndarray, layer_of: dict[int, str] | None) -> PlacementError:
     ids = g.nodes[cycle]
     edges = set(zip(ids.tolist(), np.roll(ids, -1).tolist()))
-    gp = flat.global_parent()
-    m = gp >= 0
-    on = np.array([(int(a), int(b)) in edges for a, b in zip(chan[gp[m]], chan[m])], dtype=bool)
-    srcs = set(flat.sources[flat.route_of_link()[m][on]].tolist())
+    cand = np.flatnonzero(np.isin(chan, ids) & (flat.parent >= 0))  # links whose channel is on the cycle
+    route_of = np.searchsorted(flat.ptr, cand, side="right") - 1
+    parent_chan = chan[flat.ptr[route_of] + flat.parent[cand]]
+    srcs = {int(flat.sources[r]) for r, a, b in zip(route_of, parent_chan, chan[cand]) if (int(a), int(b)) in edges}
     if rel is not None:
         for a, b, r, k in zip(*rel):
             if (int(chan[a]), int(chan[b])) in edges:

@@ -118,38 +118,43 @@ def _entries(ev: np.ndarray, K: int) -> tuple[np.ndarray, np.ndarray, np.ndarray
 @njit(cache=True)
 def _compress(rptr: np.ndarray, keys: np.ndarray, masks: np.ndarray, out: np.ndarray) -> None:
     """Compressed entries per router: for each output set at the router, ``_cover`` of its keys against the
-    router's other keys (keys sorted inside each router segment)."""
+    router's other keys (keys sorted inside each router segment). A block around key k is free of other keys
+    exactly when it lies strictly between the nearest keys of another output set below and above k."""
+    big = 1 << 62
     for r in range(rptr.size - 1):
         lo, hi = rptr[r], rptr[r + 1]
-        allk = keys[lo:hi]
-        m = masks[lo:hi]
-        limit = allk[-1] + 1
-        order = np.argsort(m, kind="mergesort")  # stable: keys stay sorted inside each output set
-        gk = allk[order]
-        gm = m[order]
+        n = hi - lo
+        limit = keys[hi - 1] + 1
+        below = np.empty(n, dtype=np.int64)  # nearest key of another output set below each key
+        above = np.empty(n, dtype=np.int64)
+        for i in range(n):
+            if i == 0:
+                below[i] = -big
+            elif masks[lo + i - 1] != masks[lo + i]:
+                below[i] = keys[lo + i - 1]
+            else:
+                below[i] = below[i - 1]
+        for i in range(n - 1, -1, -1):
+            if i == n - 1:
+                above[i] = big
+            elif masks[lo + i + 1] != masks[lo + i]:
+                above[i] = keys[lo + i + 1]
+            else:
+                above[i] = above[i + 1]
+        covered_to = np.full(32, -big, dtype=np.int64)  # per output set (5 bits), keys visited in order
         total = 0
-        a = 0
-        while a < gk.size:
-            b = a
-            while b < gk.size and gm[b] == gm[a]:
-                b += 1
-            grp = gk[a:b]
-            covered_to = -(1 << 62)
-            for k in grp:
-                if k <= covered_to:
-                    continue
-                size = 1
-                while True:
-                    blo = (k // (2 * size)) * (2 * size)
-                    bhi = blo + 2 * size
-                    n_all = np.searchsorted(allk, bhi) - np.searchsorted(allk, blo)
-                    n_own = np.searchsorted(grp, bhi) - np.searchsorted(grp, blo)
-                    if size >= limit or n_all - n_own:
-                        break
-                    size *= 2
-                covered_to = (k // size) * size + size - 1
-                total += 1
-            a = b
+        for i in range(n):
+            k, m = keys[lo + i], masks[lo + i]
+            if k <= covered_to[m]:
+                continue
+            size = 1
+            while size < limit:
+                blo = (k // (2 * size)) * (2 * size)
+                if below[i] >= blo or above[i] < blo + 2 * size:
+                    break
+                size *= 2
+            covered_to[m] = (k // size) * size + size - 1
+            total += 1
         out[r] = total
 
 
