@@ -3,10 +3,11 @@ its objective with the placement's inter-chip traffic, determinism, and its use 
 
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 import pytest
 
-import importlib
 from spikemesh.backends.base import CoreSpec, NocSpec, Target
 from spikemesh.placement import place
 from spikemesh.placement.chips import anneal_chips, chip_cost
