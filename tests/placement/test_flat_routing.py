@@ -208,3 +208,15 @@ def test_flat_routes_round_trip_through_route_objects() -> None:
     again = FlatRoutes.of(list(flat.to_routes()))
     for k in ("sources", "dest_ptr", "dests", "copies", "algo", "ptr", "links", "parent", "vc"):
         assert np.array_equal(getattr(flat, k), getattr(again, k)), k
+
+
+def test_selection_is_skipped_with_a_report_entry_beyond_the_link_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+
+    t, mesh, coords, traffic = instance(4)
+    xy = route(coords, traffic, t, "xy")
+    monkeypatch.setattr(importlib.import_module("spikemesh.placement.routing"), "SELECT_MAX_LINKS",
+                        xy.report["links"] - 1)
+    sel = route(coords, traffic, t, "select", time_limit=1.0)
+    assert sel.report["selection"]["status"] == "skipped" and "XY routes kept" in sel.report["selection"]["why"]
+    assert np.array_equal(sel.flat.links, xy.flat.links) and np.array_equal(sel.flat.parent, xy.flat.parent)
