@@ -2,6 +2,8 @@
 (a) conv52k (mapping.md §7) on a single 15x15 chip of 256-neuron cores (axon limit large enough for its FC layer),
 (b) CIFAR-10 ResNet-18 (IF) on the Tianjic-like chip grid its `groups` partition reports as sufficient,
 (c) CP-SAT exact placement on random 16-core instances.
+(b) runs zigzag and auto only (rowmajor/neighbor/anneal are not run at 80k cores), through routes, the deadlock
+certificate and the routing tables, with peak RSS; ``--case b`` runs it alone (about 3-5 min incl. the partition).
 Prints hop-weighted traffic, inter-chip traffic, max link load (routes as the pipeline makes them: CP-SAT
 selection where the instance allows, else XY) and seconds, with ratios to zigzag and the machine load.
 
@@ -11,7 +13,9 @@ selection where the instance allows, else XY) and seconds, with ratios to zigzag
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import resource
 import sys
 import time
 from pathlib import Path
@@ -23,8 +27,9 @@ import networks  # noqa: E402
 
 import spikemesh  # noqa: E402
 from spikemesh.backends.base import CoreSpec, NocSpec, Target  # noqa: E402
+from spikemesh.errors import PlacementError  # noqa: E402
 from spikemesh.partition import partition  # noqa: E402
-from spikemesh.placement import certify, place, route  # noqa: E402
+from spikemesh.placement import build_tables, certify, place, route  # noqa: E402
 from spikemesh.placement.topology import Mesh  # noqa: E402
 
 PLACERS = ("rowmajor", "zigzag", "neighbor", "anneal", "auto")
@@ -78,15 +83,64 @@ def case_a(seed: int) -> None:
         run_case(f"(a) conv52k [{strategy}]", part, t, seed, 10.0)
 
 
-def case_b(seed: int) -> None:
+def rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def case_b(seed: int, time_limit: float = 10.0) -> None:
+    """ResNet-18 on the grid its groups partition needs: zigzag and auto, each placed, routed ("select" for auto:
+    skipped at this size, reported), certified (with the partial-sum relay edges, as the route stage does) and
+    given tables. route s = routes + certificate + tables."""
     g = networks.resnet18(seed)
     t0 = time.perf_counter()
-    probe = partition(g, spikemesh.target("tianjic"), strategy="groups", seed=seed, check_capacity=False)
-    gx, gy = probe.report["min_grid"]
+    part = partition(g, spikemesh.target("tianjic"), strategy="groups", seed=seed, check_capacity=False)
+    gx, gy = part.report["min_grid"]
     t = spikemesh.target(f"tianjic:{gx}x{gy}")
-    print(f"\n(b) resnet18: groups partition {probe.n_cores} cores -> needs {t.name} "
-          f"({time.perf_counter() - t0:.1f} s)")
-    run_case("(b) resnet18", probe, t, seed, 10.0)
+    mesh = Mesh.of(t)
+    relays = {c.index: int(c.merge_into) for c in part.cores if c.role == "partial_sum" and c.merge_into is not None}
+    layer_of = {c.index: "+".join(c.layers) for c in part.cores}
+    print(f"\n(b) resnet18: groups partition {part.n_cores} cores, {len(part.traffic):,} traffic rows -> {t.name} "
+          f"({t.n_cores} cores; partition {time.perf_counter() - t0:.1f} s, peak RSS {rss_mb():.0f} MB); {load()}")
+    print(f"{'placer':8} {'inter-chip':>12} {'hop-weighted':>14} {'max link':>9} {'links':>11} {'place s':>8} "
+          f"{'route s':>8} {'(trees':>7} {'cert':>6} {'tables)':>7} {'RSS MB':>7}  routing / certificate")
+    out = {}
+    for p in ("zigzag", "auto"):
+        t0 = time.perf_counter()
+        pl = place(part.n_cores, part.traffic, t, p, seed=seed, time_limit=time_limit)
+        t1 = time.perf_counter()
+        rt = route(pl.coords, part.traffic, t, algorithm="select" if p == "auto" else "xy", seed=seed,
+                   time_limit=time_limit)
+        t2 = time.perf_counter()
+        tree: dict | None = None
+        try:
+            cert = certify(rt.flat, mesh, pl.coords, relays, layer_of).report
+            verdict = f"deadlock-free ({cert['channels']:,} channels, {cert['dependencies']:,} dependencies)"
+        except PlacementError as e:
+            n_cyc = str(e).split("available cycle of ")[1].split(" channels")[0]
+            verdict = f"relay CDG has a cycle of {n_cyc} channels (NOT certified)"
+            tree = {}
+        t3 = time.perf_counter()
+        tab = build_tables(rt.flat, mesh, pl.coords, len(g.inputs), t.noc.table_entries)
+        t4 = time.perf_counter()
+        if tree is not None:  # untimed: the same check without the partial-sum relay edges
+            tree = certify(rt.flat, mesh, pl.coords).report
+            verdict += (f"; tree-only CDG {'acyclic' if tree['deadlock_free'] else 'cyclic'} "
+                        f"({tree['channels']:,} channels, {tree['dependencies']:,} dependencies)")
+        sel = rt.report.get("selection", {}).get("status", "xy")
+        r = {**pl.report, "max_link_load": rt.report["max_link_load"], "place_s": t1 - t0, "route_s": t4 - t1}
+        out[p] = r
+        print(f"{p:8} {r['interchip_traffic']:>12,.0f} {r['hop_weighted_traffic']:>14,.0f} {r['max_link_load']:>9,.0f} "
+              f"{rt.report['links']:>11,} {r['place_s']:>8.1f} {r['route_s']:>8.1f} {t2 - t1:>7.1f} {t3 - t2:>6.1f} "
+              f"{t4 - t3:>7.1f} {rss_mb():>7.0f}  {sel}; {verdict}; max table {tab.report['max_table_entries']} "
+              f"({tab.report['max_table_entries_compressed']} compressed)")
+        if p == "auto":
+            print(f"  auto solver: {json.dumps(pl.report['solver'], default=str)[:400]}")
+            print(f"  auto routing selection: {rt.report.get('selection')}")
+    z, a = out["zigzag"], out["auto"]
+    print(f"auto / zigzag: inter-chip {a['interchip_traffic'] / z['interchip_traffic']:.3f} (target <= 0.7), "
+          f"hop-weighted {a['hop_weighted_traffic'] / z['hop_weighted_traffic']:.3f}, max link load "
+          f"{a['max_link_load'] / z['max_link_load']:.3f}; auto place+route {a['place_s'] + a['route_s']:.1f} s "
+          f"(target <= 120); peak RSS {rss_mb():.0f} MB; {load()}")
 
 
 def case_c(seed: int) -> None:

@@ -2,10 +2,17 @@
 
 Channels are (link, virtual channel) = (chip_x, chip_y, x, y, dir, vc). Dependencies: inside each multicast tree,
 the channel feeding a link (branch edges included: a flit held at a branch router waits for every child);
-relay edges where a core forwards within a step: every channel that delivers to a partial-sum core depends on
-into the first channels of that core's own route (the core must receive before it forwards its partial sums). The
-routes are deadlock-free when this channel-dependency graph is acyclic (Dally & Seitz); the certificate stores a
-topological order. Otherwise ``PlacementError`` names a cycle with its links and the layers whose routes use it.
+relay edges where a core forwards within a step: the last channel of a route that delivers to a partial-sum core
+depends on the first channel of that core's own route towards the core it merges into (it must receive before it
+forwards its partial sums; spikes it sends elsewhere are delivered in the next step and wait for nothing).
+The routes are deadlock-free when this channel-dependency graph is acyclic (Dally & Seitz); the
+certificate stores a topological order. Otherwise ``PlacementError`` names a cycle with its links and the layers
+whose routes use it.
+
+The graph is flat arrays: a channel is the integer ``link id × V + vc`` (trees.link_ids, V virtual channels), a
+dependency the integer ``a × n_channel_ids + b``; ``np.unique`` counts them and Kahn's algorithm (Numba, over CSR)
+sorts them topologically. Unsorted channels after Kahn all have an unsorted predecessor, so walking predecessors
+from one of them closes a cycle.
 """
 
 from __future__ import annotations
@@ -13,12 +20,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import networkx as nx
 import numpy as np
+from numba import njit
 
 from spikemesh.errors import PlacementError
-from spikemesh.placement.routing import Route, dependencies
-from spikemesh.placement.topology import DIRS, STEP, Mesh
+from spikemesh.placement.topology import DIRS, Mesh
+from spikemesh.placement.trees import FlatRoutes, as_flat, end_routers, link_ids
 
 
 @dataclass(frozen=True, eq=False)
@@ -37,58 +44,241 @@ class Certificate:
         return cls(np.asarray(arrays["order"], dtype=np.int32).reshape(-1, 6), dict(meta.get("report", {})))
 
 
-def _name(ch: tuple[int, ...]) -> str:
-    cx, cy, x, y, d, vc = ch
+@dataclass(frozen=True, eq=False)
+class Cdg:
+    """The channel-dependency graph: ``nodes`` int64 [C] channel ids (sorted), ``src``/``dst`` int64 [E] indices
+    into ``nodes`` (unique dependencies, sorted by src), ``v`` virtual channels, ``n_ids`` channel id range."""
+
+    nodes: np.ndarray
+    src: np.ndarray
+    dst: np.ndarray
+    v: int
+    n_ids: int
+
+
+@njit(cache=True)
+def _tree_codes(ptr: np.ndarray, parent: np.ndarray, chan: np.ndarray, n_ids: int, out: np.ndarray) -> int:
+    n = 0
+    for r in range(ptr.size - 1):
+        for i in range(ptr[r], ptr[r + 1]):
+            p = parent[i]
+            if p >= 0:
+                out[n] = chan[ptr[r] + p] * n_ids + chan[i]
+                n += 1
+    return n
+
+
+@njit(cache=True)
+def _relay_first(ptr: np.ndarray, parent: np.ndarray, end_router: np.ndarray, relay_route: np.ndarray,
+                 merge_router: np.ndarray, last: np.ndarray, out: np.ndarray) -> None:
+    """For each relay route q = relay_route[i]: the first link (child of the source router) on its path to the
+    merge core's router ``merge_router[i]`` (the last link ending there, walked back to the root), or -1."""
+    for i in range(relay_route.size):
+        q = relay_route[i]
+        for j in range(ptr[q], ptr[q + 1]):
+            last[end_router[j]] = j
+        j = last[merge_router[i]]
+        while j >= 0 and parent[j] >= 0:
+            j = ptr[q] + parent[j]
+        out[i] = j
+        for t in range(ptr[q], ptr[q + 1]):
+            last[end_router[t]] = -1
+
+
+@njit(cache=True)
+def _relay_edges(ptr: np.ndarray, end_router: np.ndarray, dest_ptr: np.ndarray, dest_router: np.ndarray,
+                 first_of_dest: np.ndarray, last: np.ndarray, fill: bool, out_link: np.ndarray, out_first: np.ndarray,
+                 out_route: np.ndarray, out_dest: np.ndarray) -> int:
+    """Relay dependencies: for every destination k of route r with a relay first link f = first_of_dest[k] >= 0,
+    the last link of r ending at k's router → f. ``last``: scratch [routers] of -1."""
+    n = 0
+    for r in range(ptr.size - 1):
+        for i in range(ptr[r], ptr[r + 1]):
+            last[end_router[i]] = i
+        for k in range(dest_ptr[r], dest_ptr[r + 1]):
+            f = first_of_dest[k]
+            if f < 0:
+                continue
+            a = last[dest_router[k]]
+            if a < 0:
+                continue
+            if fill:
+                out_link[n], out_first[n], out_route[n], out_dest[n] = a, f, r, k
+            n += 1
+        for i in range(ptr[r], ptr[r + 1]):
+            last[end_router[i]] = -1
+    return n
+
+
+@njit(cache=True)
+def _kahn(n: int, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Topological order (FIFO Kahn, ascending start) of nodes 0..n-1 over edges sorted by src; shorter than n
+    when there is a cycle."""
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    indeg = np.zeros(n, dtype=np.int64)
+    for e in range(src.size):
+        indptr[src[e] + 1] += 1
+        indeg[dst[e]] += 1
+    for i in range(n):
+        indptr[i + 1] += indptr[i]
+    order = np.empty(n, dtype=np.int64)
+    head, tail = 0, 0
+    for i in range(n):
+        if indeg[i] == 0:
+            order[tail] = i
+            tail += 1
+    while head < tail:
+        u = order[head]
+        head += 1
+        for e in range(indptr[u], indptr[u + 1]):
+            v = dst[e]
+            indeg[v] -= 1
+            if indeg[v] == 0:
+                order[tail] = v
+                tail += 1
+    return order[:tail]
+
+
+def _relays(flat: FlatRoutes, mesh: Mesh, coords: np.ndarray, relays: dict[int, int]) -> tuple[np.ndarray, ...]:
+    """(feeding link, first link, route, destination entry) per relay dependency."""
+    gx, gy = mesh.global_xy(coords)
+    W, H = mesh.width, mesh.height
+    end_router = end_routers(flat, mesh)  # a link leaving the mesh ends at a dummy router W * H
+    lo = int(min(0, flat.sources.min(initial=0)))
+    route_at = np.full(int(max(flat.sources.max(initial=0), len(coords))) - lo + 1, -1, dtype=np.int64)
+    route_at[flat.sources - lo] = np.arange(len(flat))  # the last route of a source wins
+    pairs = np.array([(k, m) for k, m in relays.items() if 0 <= k < len(coords) and 0 <= m < len(coords)],
+                     dtype=np.int64).reshape(-1, 2)
+    pairs = pairs[route_at[pairs[:, 0] - lo] >= 0]
+    relay_route = route_at[pairs[:, 0] - lo]
+    merge_router = gy[pairs[:, 1]] * W + gx[pairs[:, 1]]
+    last = np.full(W * H + 1, -1, dtype=np.int64)
+    first = np.empty(relay_route.size, dtype=np.int64)
+    _relay_first(flat.ptr, flat.parent.astype(np.int64), end_router, relay_route, merge_router, last, first)
+    first_of_core = np.full(route_at.size, -1, dtype=np.int64)
+    first_of_core[pairs[:, 0] - lo] = first
+    d = flat.dests
+    first_of_dest = first_of_core[d - lo]
+    dest_router = gy[d] * W + gx[d]
+    z = np.zeros(0, dtype=np.int64)
+    args = (flat.ptr, end_router, flat.dest_ptr, dest_router, first_of_dest, last)
+    n = _relay_edges(*args, False, z, z, z, z)
+    out = tuple(np.empty(n, dtype=np.int64) for _ in range(4))
+    _relay_edges(*args, True, *out)
+    return out
+
+
+def channel_ids(flat: FlatRoutes, mesh: Mesh) -> tuple[np.ndarray, int, int]:
+    """(channel id per link, virtual channels V, channel id range)."""
+    v = int(flat.vc.max(initial=0)) + 1
+    ids = link_ids(flat, mesh)
+    if v > 1:
+        ids *= v
+        ids += flat.vc
+    return ids, v, mesh.width * mesh.height * 4 * v
+
+
+def dependency_graph(routes: Any, mesh: Mesh, coords: np.ndarray | None = None,
+                     relays: dict[int, int] | None = None) -> tuple[Cdg, np.ndarray, tuple[np.ndarray, ...] | None]:
+    """The channel-dependency graph of ``routes`` (FlatRoutes, Routes or Route sequence). ``relays``: forwarding
+    (partial-sum) core → the core it merges into; with ``coords`` the channels delivering to a relay core get
+    relay edges into the first channel of its route towards its merge core.
+    Returns (graph, channel id per link, relay edge arrays or None)."""
+    flat = as_flat(routes)
+    chan, v, n_ids = channel_ids(flat, mesh)
+    codes = np.empty(flat.n_links, dtype=np.int64)
+    codes = codes[:_tree_codes(flat.ptr, flat.parent.astype(np.int64), chan, n_ids, codes)]
+    rel = None
+    if relays and coords is not None and len(flat):
+        rel = _relays(flat, mesh, coords, relays)
+        codes = np.concatenate([codes, chan[rel[0]] * n_ids + chan[rel[1]]])
+    used = np.zeros(n_ids, dtype=bool)
+    used[chan] = True
+    nodes = np.flatnonzero(used).astype(np.int64)
+    del used
+    codes.sort()
+    compact = np.full(n_ids, -1, dtype=np.int64)
+    compact[nodes] = np.arange(nodes.size)
+    src, dst = _unique_edges(codes, n_ids, compact)
+    return Cdg(nodes, src, dst, v, n_ids), chan, rel
+
+
+@njit(cache=True)
+def _unique_edges(codes: np.ndarray, n_ids: int, compact: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct sorted dependency codes → (src, dst) compact node indices."""
+    n = 0
+    for i in range(codes.size):
+        if i == 0 or codes[i] != codes[i - 1]:
+            n += 1
+    src = np.empty(n, dtype=np.int64)
+    dst = np.empty(n, dtype=np.int64)
+    k = 0
+    for i in range(codes.size):
+        if i == 0 or codes[i] != codes[i - 1]:
+            src[k] = compact[codes[i] // n_ids]
+            dst[k] = compact[codes[i] % n_ids]
+            k += 1
+    return src, dst
+
+
+def _decode(ids: np.ndarray, mesh: Mesh, v: int) -> np.ndarray:
+    """int32 [n, 6] (chip_x, chip_y, x, y, dir, vc) of channel ids."""
+    lid, vc = np.divmod(np.asarray(ids, dtype=np.int64), v)
+    r, d = np.divmod(lid, 4)
+    gy, gx = np.divmod(r, mesh.width)
+    cx, x = np.divmod(gx, mesh.cores_x)
+    cy, y = np.divmod(gy, mesh.cores_y)
+    return np.stack([cx, cy, x, y, d, vc], axis=1).astype(np.int32)
+
+
+def _name(ch: np.ndarray) -> str:
+    cx, cy, x, y, d, vc = (int(c) for c in ch)
     return f"chip({cx},{cy}) router({x},{y}) {DIRS[d]} vc{vc}"
 
 
-def dependency_graph(routes: tuple[Route, ...] | list[Route], mesh: Mesh, coords: np.ndarray | None = None,
-                     relays: dict[int, int] | None = None) -> nx.DiGraph:
-    """The channel-dependency graph. ``relays`` maps a forwarding core to itself (partial-sum cores); with
-    ``coords`` its incoming channels get relay edges into its own route's first channels. Edge attribute
-    ``sources``: route sources using the dependency."""
-    g = nx.DiGraph()
-    for r in routes:
-        for i in range(len(r.parent)):
-            g.add_node((*(int(v) for v in r.links[i]), int(r.vc[i])))
-        for a, b in dependencies(r):
-            if g.has_edge(a, b):
-                g[a][b]["sources"].add(r.source)
-            else:
-                g.add_edge(a, b, sources={r.source})
-    if relays and coords is not None:
-        gx, gy = mesh.global_xy(coords)
-        first = {r.source: [(*(int(v) for v in r.links[i]), int(r.vc[i])) for i in range(len(r.parent))
-                            if r.parent[i] < 0] for r in routes}
-        for r in routes:
-            ends = {}
-            for i in range(len(r.parent)):
-                cx, cy, x, y, d = (int(v) for v in r.links[i])
-                ends[(cx * mesh.cores_x + x + STEP[d][0], cy * mesh.cores_y + y + STEP[d][1])] = (
-                    cx, cy, x, y, d, int(r.vc[i]))
-            for dst in r.destinations:
-                if dst in relays and (int(gx[dst]), int(gy[dst])) in ends:
-                    a = ends[(int(gx[dst]), int(gy[dst]))]
-                    for b in first.get(dst, []):
-                        g.add_edge(a, b, sources={r.source, dst})
-    return g
+def find_cycle(g: Cdg, order: np.ndarray) -> np.ndarray:
+    """Node indices of one cycle (in dependency order) among the nodes Kahn's algorithm left unsorted."""
+    left = np.ones(g.nodes.size, dtype=bool)
+    left[order] = False
+    keep = left[g.src] & left[g.dst]
+    pred = np.full(g.nodes.size, -1, dtype=np.int64)
+    pred[g.dst[keep]] = g.src[keep]
+    seen: dict[int, int] = {}
+    walk: list[int] = []
+    u = int(np.flatnonzero(left)[0])
+    while u not in seen:
+        seen[u] = len(walk)
+        walk.append(u)
+        u = int(pred[u])
+    return np.array(walk[seen[u]:][::-1], dtype=np.int64)
 
 
-def certify(routes: tuple[Route, ...] | list[Route], mesh: Mesh, coords: np.ndarray | None = None,
-            relays: dict[int, int] | None = None, layer_of: dict[int, str] | None = None) -> Certificate:
+def _cycle_error(flat: FlatRoutes, mesh: Mesh, g: Cdg, chan: np.ndarray, rel: tuple[np.ndarray, ...] | None,
+                 cycle: np.ndarray, layer_of: dict[int, str] | None) -> PlacementError:
+    ids = g.nodes[cycle]
+    edges = set(zip(ids.tolist(), np.roll(ids, -1).tolist()))
+    cand = np.flatnonzero(np.isin(chan, ids) & (flat.parent >= 0))  # links whose channel is on the cycle
+    route_of = np.searchsorted(flat.ptr, cand, side="right") - 1
+    parent_chan = chan[flat.ptr[route_of] + flat.parent[cand]]
+    srcs = {int(flat.sources[r]) for r, a, b in zip(route_of, parent_chan, chan[cand]) if (int(a), int(b)) in edges}
+    if rel is not None:
+        for a, b, r, k in zip(*rel):
+            if (int(chan[a]), int(chan[b])) in edges:
+                srcs |= {int(flat.sources[r]), int(flat.dests[k])}
+    layers = sorted({(layer_of or {}).get(s, f"core {s}" if s >= 0 else f"input {-1 - s}") for s in srcs})
+    links = " -> ".join(_name(c) for c in _decode(ids, mesh, g.v))
+    return PlacementError(f"routes are not deadlock-free: channel-dependency cycle {links}", node="routing",
+                          needed="an acyclic channel-dependency graph", available=f"cycle of {len(ids)} channels "
+                          f"used by {', '.join(layers)}", hint="route with xy or a turn model (--routing xy)")
+
+
+def certify(routes: Any, mesh: Mesh, coords: np.ndarray | None = None, relays: dict[int, int] | None = None,
+            layer_of: dict[int, str] | None = None) -> Certificate:
     """Check the routes' channel-dependency graph; return a Certificate or raise PlacementError with a cycle."""
-    g = dependency_graph(routes, mesh, coords, relays)
-    try:
-        order = list(nx.topological_sort(g))
-    except nx.NetworkXUnfeasible:
-        cycle = nx.find_cycle(g)
-        srcs = sorted(set().union(*(g[a][b]["sources"] for a, b in cycle)))
-        layers = sorted({(layer_of or {}).get(s, f"core {s}" if s >= 0 else f"input {-1 - s}") for s in srcs})
-        links = " -> ".join(_name(a) for a, _ in cycle)
-        raise PlacementError(f"routes are not deadlock-free: channel-dependency cycle {links}", node="routing",
-                             needed="an acyclic channel-dependency graph", available=f"cycle of {len(cycle)} channels "
-                             f"used by {', '.join(layers)}", hint="route with xy or a turn model (--routing xy)"
-                             ) from None
-    arr = np.array(order, dtype=np.int32).reshape(-1, 6)
-    return Certificate(arr, {"deadlock_free": True, "channels": g.number_of_nodes(),
-                             "dependencies": g.number_of_edges()})
+    flat = as_flat(routes)
+    g, chan, rel = dependency_graph(flat, mesh, coords, relays)
+    order = _kahn(g.nodes.size, g.src, g.dst)
+    if order.size < g.nodes.size:
+        raise _cycle_error(flat, mesh, g, chan, rel, find_cycle(g, order), layer_of)
+    return Certificate(_decode(g.nodes[order], mesh, g.v), {"deadlock_free": True, "channels": int(g.nodes.size),
+                                                            "dependencies": int(g.src.size)})

@@ -14,7 +14,7 @@ import numpy as np
 
 from spikemesh.fileio import atomic_write_json
 from spikemesh.placement.routing import link_loads
-from spikemesh.placement.topology import STEP
+from spikemesh.placement.topology import STEP, Mesh
 
 
 def placement_rows(program: Any) -> list[dict[str, Any]]:
@@ -68,8 +68,8 @@ def draw(program: Any, path: Path, fmt: str) -> None:
         color = cmap(layers.index(r["layer"]) % 20)
         ax.add_patch(plt.Rectangle((gx - 0.4, gy - 0.4), 0.8, 0.8, facecolor=color,
                                    alpha=0.35 + 0.65 * min(1.0, r["utilisation"]), edgecolor="none"))
-    routes = program.routes.routes if program.routes is not None else ()
-    loads = link_loads(routes)
+    routes = program.routes if program.routes is not None and len(program.routes.flat) else None
+    loads = link_loads(routes, Mesh.of(t)) if routes else {}
     if loads:
         segs, vals = [], []
         for (cx, cy, x, y, d), v in loads.items():

@@ -13,7 +13,7 @@ import numpy as np
 
 from spikemesh.backends.base import Target
 from spikemesh.errors import PlacementError
-from spikemesh.placement import baselines, cpsat
+from spikemesh.placement import baselines, chips, cpsat
 from spikemesh.placement.anneal import anneal
 from spikemesh.placement.problem import Problem, evaluate, slot_arrays
 from spikemesh.placement.topology import Mesh
@@ -21,8 +21,13 @@ from spikemesh.placement.topology import Mesh
 PLACERS = ("auto", "anneal", "cpsat", "rowmajor", "zigzag", "neighbor")
 #: largest instance the exact CP-SAT placer takes (mapping.md §7: CP-SAT stalls on full placements)
 CPSAT_MAX_CORES = 30
-#: chip assignment by CP-SAT while cores × chips stays below this many booleans; above, annealing decides chips
+#: chip assignment by CP-SAT while cores × chips stays below this many booleans; above, chip-level annealing
+#: (chips.py: the same objective, capacity kept by construction) decides chips
 CHIP_ASSIGN_MAX_VARS = 60_000
+#: beyond the CP-SAT chip model: chip-level annealing moves per core, and a cap on the region-constrained slot
+#: annealing within chips (measured on ResNet-18, 80,034 cores on 23x23 chips: benchmarks/placement.py --case b)
+LARGE_CHIP_MOVES_PER_CORE = 50
+LARGE_SLOT_MOVES = 1_000_000
 
 
 @dataclass(frozen=True, eq=False)
@@ -122,6 +127,7 @@ def place_slots(problem: Problem, mesh: Mesh, placer: str, seed: int, time_limit
     n_chips = mesh.chips_x * mesh.chips_y
     zz = baselines.zigzag(problem, mesh)
     region: np.ndarray | None = None
+    moves: dict[str, int] = {}
     if n_chips > 1:
         hint_chip = zz // mesh.per_chip
         if problem.n * n_chips <= CHIP_ASSIGN_MAX_VARS:
@@ -129,13 +135,18 @@ def place_slots(problem: Problem, mesh: Mesh, placer: str, seed: int, time_limit
             region = chip
             start = _within_chips(problem, mesh, chip)
         else:
-            info["chip_assignment"] = {"status": "annealing",
-                                       "why": f"{problem.n} cores x {n_chips} chips exceeds {CHIP_ASSIGN_MAX_VARS}"
-                                              " CP-SAT booleans"}
-            start = zz
+            t0 = time.perf_counter()
+            chip = chips.anneal_chips(problem, mesh, hint_chip, seed=seed, moves_per_core=LARGE_CHIP_MOVES_PER_CORE)
+            info["chip_assignment"] = {
+                "status": "chip-level annealing", "why": f"{problem.n} cores x {n_chips} chips exceeds "
+                f"{CHIP_ASSIGN_MAX_VARS} CP-SAT booleans", "start_interchip": chips.chip_cost(problem, mesh, hint_chip),
+                "interchip": chips.chip_cost(problem, mesh, chip), "seconds": round(time.perf_counter() - t0, 3)}
+            region = chip
+            start = _within_chips(problem, mesh, chip)
+            moves["max_moves"] = LARGE_SLOT_MOVES
     else:
         start = zz
-    slot = anneal(problem, mesh, start, region=region, seed=seed)
+    slot = anneal(problem, mesh, start, region=region, seed=seed, **moves)
     slot, wins = _windows(problem, mesh, slot, region is not None, min(time_limit, 4.0), seed)
     info["windows"] = {"solved": len(wins), "improved": sum(1 for w in wins if w.get("gain", 0) > 1e-9),
                        "gain": float(sum(max(0.0, w.get("gain", 0.0)) for w in wins)),

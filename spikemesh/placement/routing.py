@@ -1,4 +1,5 @@
-"""Routes: multicast trees over the mesh, built from a per-pair path function, and CP-SAT route selection.
+"""Routes: multicast trees over the mesh (built as flat arrays by the Numba kernels of ``trees``; the per-pair
+Python path functions here are their specification), and CP-SAT route selection.
 
 Path functions (minimal paths between global routers; directions 0=E 1=W 2=N 3=S, N = +y):
 ``xy`` and ``yx`` (dimension order); the turn models (mapping.md §3) ``west_first`` (W hops first, then Y, then
@@ -9,7 +10,9 @@ they agree and branch at routers (CONTRACT "routes": links [L, 5], parent [L], v
 
 ``select``: per flow, choose among the trees of every algorithm to minimise the maximum link load subject to an
 acyclic channel-dependency graph (integer ranks on channels; a used dependency c→d needs rank(c) < rank(d)),
-solved by CP-SAT with a time limit from the all-XY solution (always feasible).
+solved by CP-SAT with a time limit from the all-XY solution (always feasible). Above ``SELECT_MAX_LINKS``
+candidate links (checked on the XY trees first, so large instances never build the other candidates) selection
+is skipped and the XY routes are kept; ``report["selection"]`` says so and why.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +33,16 @@ from spikemesh.backends.base import Target
 from spikemesh.errors import PlacementError
 from spikemesh.fileio import atomic_write_json
 from spikemesh.placement.topology import DIRS, STEP, Mesh
+from spikemesh.placement.trees import (
+    ALGO_NAMES,
+    FlatRoutes,
+    Flows,
+    Route,
+    as_flat,
+    build_trees,
+    crossing_links,
+    link_load_array,
+)
 
 E, W, N, S = 0, 1, 2, 3
 PathFn = Callable[[int, int, int, int], list[int]]
@@ -100,63 +114,47 @@ ALGORITHMS: dict[str, PathFn] = {"xy": xy, "yx": yx, "west_first": west_first, "
                                  "negative_first": negative_first, "odd_even": odd_even}
 
 
-@dataclass(frozen=True, eq=False)
-class Route:
-    """A multicast tree (CONTRACT "routes"). ``links`` int32 [L, 5] = (chip_x, chip_y, x, y, dir) in traversal
-    order; ``parent`` int32 [L] (-1: leaves the source router); ``vc`` int8 [L]."""
-
-    source: int
-    destinations: tuple[int, ...]
-    links: np.ndarray
-    parent: np.ndarray
-    vc: np.ndarray
-    algorithm: str = "xy"
-    copies: float = 0.0
-
-
 def tree(source: int, destinations: Sequence[int], coords: np.ndarray, mesh: Mesh, path: PathFn,
          algorithm: str = "", copies: float = 0.0) -> Route:
-    gx, gy = mesh.global_xy(coords)
-    sx, sy = (0, 0) if source < 0 else (int(gx[source]), int(gy[source]))
-    index: dict[tuple[int, int], int] = {}  # (parent link, direction) -> link
-    links: list[tuple[int, int, int, int, int]] = []
-    parent: list[int] = []
-    for d in destinations:
-        x, y, prev = sx, sy, -1
-        for k in path(sx, sy, int(gx[d]), int(gy[d])):
-            key = (prev, k)
-            if key not in index:
-                index[key] = len(links)
-                links.append((*mesh.split(x, y), k))
-                parent.append(prev)
-            prev = index[key]
-            x, y = x + STEP[k][0], y + STEP[k][1]
-    return Route(source, tuple(int(d) for d in destinations), np.array(links, dtype=np.int32).reshape(-1, 5),
-                 np.array(parent, dtype=np.int32), np.zeros(len(links), dtype=np.int8), algorithm, float(copies))
+    """One multicast tree (``path`` one of ALGORITHMS' functions), built by the flat kernel."""
+    name = next((k for k, f in ALGORITHMS.items() if f is path), None)
+    if name is None:
+        raise PlacementError("tree() takes one of the routing ALGORITHMS", node="routing",
+                             needed=" | ".join(ALGORITHMS), available=getattr(path, "__name__", str(path)))
+    dl = np.asarray(list(destinations), dtype=np.int64)
+    idx = np.concatenate([[max(int(source), 0)], dl]).astype(np.int64)
+    sub = np.asarray(coords)[idx]  # only the coordinates this tree needs
+    local = -1 if source < 0 else 0
+    flows = Flows(np.array([local], dtype=np.int64), np.array([0, dl.size], dtype=np.int64),
+                  np.arange(1, dl.size + 1, dtype=np.int64), np.array([float(copies)]))
+    r = build_trees(flows, sub, mesh, name).route(0)
+    return Route(int(source), tuple(int(d) for d in dl), r.links, r.parent, r.vc, algorithm, float(copies))
 
 
 def flows_of(traffic: np.ndarray) -> list[tuple[int, tuple[int, ...], float]]:
     """(source, destinations, copies per step of one source spike's tree) per source; a source's copies are the
     largest copies to any of its destinations (a spike is multicast once to all of them)."""
-    t = np.asarray(traffic, dtype=np.float64).reshape(-1, 3)
-    out: dict[int, tuple[list[int], float]] = {}
-    for s, d, c in t:
-        s, d = int(s), int(d)
-        if s == d:
-            continue
-        dl, m = out.get(s, ([], 0.0))
-        dl.append(d)
-        out[s] = (dl, max(m, float(c)))
-    return [(s, tuple(sorted(set(dl))), m) for s, (dl, m) in sorted(out.items())]
+    f = Flows.of(traffic)
+    return [(int(f.sources[i]), tuple(int(d) for d in f.dests[f.dest_ptr[i]:f.dest_ptr[i + 1]]),
+             float(f.copies[i])) for i in range(len(f))]
 
 
-def link_loads(routes: Sequence[Route]) -> dict[tuple[int, ...], float]:
-    load: dict[tuple[int, ...], float] = {}
-    for r in routes:
-        for lk in r.links:
-            key = tuple(int(v) for v in lk)
-            load[key] = load.get(key, 0.0) + r.copies
-    return load
+def link_loads(routes: Sequence[Route] | FlatRoutes | Routes, mesh: Mesh | None = None
+               ) -> dict[tuple[int, ...], float]:
+    """Load (Σ copies) per used link (chip_x, chip_y, x, y, dir)."""
+    flat = as_flat(routes)
+    if mesh is None:  # the smallest mesh holding the links (ids only; the chip split is taken from the links)
+        lk = flat.links.astype(np.int64)
+        cx = int(lk[:, 2].max(initial=0)) + 1
+        cy = int(lk[:, 3].max(initial=0)) + 1
+        mesh = Mesh(cx, cy, int(lk[:, 0].max(initial=0)) + 1, int(lk[:, 1].max(initial=0)) + 1, 1.0)
+    load, uses = link_load_array(flat, mesh)
+    out: dict[tuple[int, ...], float] = {}
+    for lid in np.flatnonzero(uses):
+        r, d = divmod(int(lid), 4)
+        gy, gx = divmod(r, mesh.width)
+        out[(*mesh.split(gx, gy), d)] = float(load[lid])
+    return out
 
 
 def dependencies(r: Route) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
@@ -167,44 +165,57 @@ def dependencies(r: Route) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
 
 @dataclass(frozen=True, eq=False)
 class Routes:
-    """Every route of a placed Program; ``report`` is report.json → ``routing`` (without the certificate
-    fields, which the Certificate adds)."""
+    """Every route of a placed Program as flat arrays (``flat``; ``routes`` gives Route objects on demand);
+    ``report`` is report.json → ``routing`` (without the certificate fields, which the Certificate adds)."""
 
-    routes: tuple[Route, ...]
+    flat: FlatRoutes
     algorithm: str
     report: dict[str, Any] = field(default_factory=dict)
 
+    @cached_property
+    def routes(self) -> tuple[Route, ...]:
+        return self.flat.to_routes()
+
     def to_parts(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        f = self.flat
         meta = {"algorithm": self.algorithm, "report": {k: v for k, v in self.report.items() if k != "seconds"},
-                "routes": [{"source": r.source, "destinations": list(r.destinations), "algorithm": r.algorithm,
-                            "copies": r.copies, "n": len(r.parent)} for r in self.routes]}
-        arrays: dict[str, np.ndarray] = {}
-        if self.routes:
-            arrays["links"] = np.concatenate([r.links for r in self.routes]).astype(np.int32).reshape(-1, 5)
-            arrays["parent"] = np.concatenate([r.parent for r in self.routes]).astype(np.int32)
-            arrays["vc"] = np.concatenate([r.vc for r in self.routes]).astype(np.int8)
+                "names": list(f.names)}
+        arrays = {"links": f.links.astype(np.int32).reshape(-1, 5), "parent": f.parent.astype(np.int32),
+                  "vc": f.vc.astype(np.int8), "ptr": f.ptr, "sources": f.sources, "dest_ptr": f.dest_ptr,
+                  "dests": f.dests, "copies": f.copies, "algo": f.algo}
         return meta, arrays
 
     @classmethod
     def from_parts(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Routes:
-        out, at = [], 0
-        for m in meta["routes"]:
-            n = int(m["n"])
-            links = np.asarray(arrays.get("links", np.zeros((0, 5))), dtype=np.int32)
-            parent = np.asarray(arrays.get("parent", np.zeros(0)), dtype=np.int32)
-            vc = np.asarray(arrays.get("vc", np.zeros(0)), dtype=np.int8)
-            out.append(Route(int(m["source"]), tuple(int(d) for d in m["destinations"]),
-                             links[at:at + n].reshape(-1, 5), parent[at:at + n], vc[at:at + n],
-                             str(m["algorithm"]), float(m["copies"])))
-            at += n
-        return cls(tuple(out), str(meta["algorithm"]), dict(meta.get("report", {})))
+        def arr(k: str, dtype: type, shape: tuple[int, ...] = (-1,)) -> np.ndarray:
+            return np.asarray(arrays.get(k, np.zeros(0)), dtype=dtype).reshape(shape)
+
+        if "routes" in meta:  # the per-route JSON layout of earlier builds
+            out, at = [], 0
+            links, parent, vc = arr("links", np.int32, (-1, 5)), arr("parent", np.int32), arr("vc", np.int8)
+            for m in meta["routes"]:
+                n = int(m["n"])
+                out.append(Route(int(m["source"]), tuple(int(d) for d in m["destinations"]), links[at:at + n],
+                                 parent[at:at + n], vc[at:at + n], str(m["algorithm"]), float(m["copies"])))
+                at += n
+            return cls(FlatRoutes.of(out), str(meta["algorithm"]), dict(meta.get("report", {})))
+        flat = FlatRoutes(arr("sources", np.int64), arr("dest_ptr", np.int64), arr("dests", np.int64),
+                          arr("copies", np.float64), arr("algo", np.int8), arr("ptr", np.int64),
+                          arr("links", np.int32, (-1, 5)), arr("parent", np.int32), arr("vc", np.int8),
+                          tuple(meta.get("names", ALGO_NAMES)))
+        return cls(flat, str(meta["algorithm"]), dict(meta.get("report", {})))
 
     def export(self, directory: str | Path, program: Any = None) -> None:
         """``routes.json``: per route source, destinations, links [[chip_x, chip_y, x, y, "E"], ...] in order."""
-        rows = [{"source": r.source, "destinations": list(r.destinations),
-                 "links": [[int(a), int(b), int(c), int(d), DIRS[int(e)]] for a, b, c, d, e in r.links],
-                 "parent": [int(p) for p in r.parent], "algorithm": r.algorithm, "copies": r.copies}
-                for r in self.routes]
+        f = self.flat
+        rows = []
+        for i in range(len(f)):
+            a, b = int(f.ptr[i]), int(f.ptr[i + 1])
+            rows.append({"source": int(f.sources[i]),
+                         "destinations": [int(d) for d in f.dests[f.dest_ptr[i]:f.dest_ptr[i + 1]]],
+                         "links": [[int(p), int(q), int(u), int(v), DIRS[int(e)]] for p, q, u, v, e in f.links[a:b]],
+                         "parent": [int(p) for p in f.parent[a:b]], "algorithm": f.names[int(f.algo[i])],
+                         "copies": float(f.copies[i])})
         atomic_write_json(Path(directory) / "routes.json", rows)
 
 
@@ -267,41 +278,52 @@ def _select(flows: list[tuple[int, tuple[int, ...], float]], cands: list[list[Ro
 SELECT_MAX_LINKS = 400_000
 
 
+def _candidates(flows: Flows, coords: np.ndarray, mesh: Mesh, xy_routes: FlatRoutes) -> list[list[Route]]:
+    """Per flow, the distinct trees of every algorithm (XY first: the hint)."""
+    per_alg = [xy_routes] + [build_trees(flows, coords, mesh, a) for a in ALGO_NAMES[1:]]
+    cands = []
+    for i in range(len(flows)):
+        seen: dict[bytes, Route] = {}
+        for f in per_alg:
+            r = f.route(i)
+            seen.setdefault(r.links.tobytes(), r)
+        cands.append(list(seen.values()))
+    return cands
+
+
 def route(coords: np.ndarray, traffic: np.ndarray, target: Target, algorithm: str = "select", seed: int = 0,
           time_limit: float = 10.0) -> Routes:
     """Multicast routes for every source of ``traffic`` on a placement ``coords`` [n_cores, 4]. ``algorithm``:
     one of ALGORITHMS, or "select" (CP-SAT choice among all of them; see module docstring)."""
     t0 = time.perf_counter()
     mesh = Mesh.of(target)
-    flows = flows_of(traffic)
+    flows = Flows.of(traffic)
     info: dict[str, Any] = {}
     if algorithm == "select":
-        names = list(ALGORITHMS)  # "xy" first: the hint
-        cands = []
-        for s, d, c in flows:
-            seen: dict[bytes, Route] = {}
-            for nme in names:
-                r = tree(s, d, coords, mesh, ALGORITHMS[nme], nme, c)
-                seen.setdefault(r.links.tobytes(), r)
-            cands.append(list(seen.values()))
-        total = sum(len(r.parent) for cs in cands for r in cs)
-        if total > SELECT_MAX_LINKS or all(len(cs) == 1 for cs in cands):
-            chosen = [cs[0] for cs in cands]
-            info["selection"] = {"status": "xy", "why": f"{total} candidate links"
-                                 + (f" > {SELECT_MAX_LINKS}" if total > SELECT_MAX_LINKS else "; one candidate each")}
+        flat = build_trees(flows, coords, mesh, "xy")
+        if flat.n_links > SELECT_MAX_LINKS:
+            info["selection"] = {"status": "skipped", "why": f"XY trees alone have {flat.n_links} links > "
+                                 f"{SELECT_MAX_LINKS} (CP-SAT selection limit); XY routes kept"}
         else:
-            chosen, info["selection"] = _select(flows, cands, time_limit, seed)
+            cands = _candidates(flows, coords, mesh, flat)
+            total = sum(len(r.parent) for cs in cands for r in cs)
+            if total > SELECT_MAX_LINKS or all(len(cs) == 1 for cs in cands):
+                info["selection"] = {"status": "xy", "why": f"{total} candidate links" + (
+                    f" > {SELECT_MAX_LINKS}" if total > SELECT_MAX_LINKS else "; one candidate each")}
+            else:
+                chosen, info["selection"] = _select(flows_of(traffic), cands, time_limit, seed)
+                flat = FlatRoutes.of(chosen)
     elif algorithm in ALGORITHMS:
-        chosen = [tree(s, d, coords, mesh, ALGORITHMS[algorithm], algorithm, c) for s, d, c in flows]
+        flat = build_trees(flows, coords, mesh, algorithm)
     else:
         raise PlacementError(f"unknown routing algorithm {algorithm!r}", node="routing",
                              needed="select | " + " | ".join(ALGORITHMS), available=algorithm)
-    loads = link_loads(chosen)
-    inter = sum(v for k, v in loads.items() if mesh.crosses(k[0] * mesh.cores_x + k[2], k[1] * mesh.cores_y + k[3],
-                                                            k[4]))
-    rep = {"algorithm": algorithm, "routes": len(chosen), "links": int(sum(len(r.parent) for r in chosen)),
-           "max_link_load": max(loads.values(), default=0.0), "interchip_link_traffic": float(inter),
-           "by_algorithm": {a: sum(1 for r in chosen if r.algorithm == a) for a in sorted({r.algorithm
-                                                                                          for r in chosen})},
+    load, _ = link_load_array(flat, mesh)
+    inter = float(load[crossing_links(mesh)].sum())
+    counts = np.bincount(flat.algo.astype(np.int64), minlength=len(flat.names))
+    rep = {"algorithm": algorithm, "routes": len(flat), "links": flat.n_links,
+           "max_link_load": float(load.max(initial=0.0)), "interchip_link_traffic": inter,
+           "by_algorithm": {flat.names[a]: int(counts[a]) for a in sorted(np.flatnonzero(counts),
+                                                                          key=lambda a: flat.names[a])},
            **info, "seconds": round(time.perf_counter() - t0, 6)}
-    return Routes(tuple(chosen), algorithm, json.loads(json.dumps(rep)))
+    return Routes(flat, algorithm, json.loads(json.dumps(rep)))
