@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from spikemesh.errors import TargetError
+
 
 @dataclass(frozen=True)
 class CoreSpec:
@@ -36,7 +38,12 @@ class CoreSpec:
 @dataclass(frozen=True)
 class NocSpec:
     """Router and link parameters. ``table_entries`` is the routing-table size limit per router (None: no
-    limit); ``virtual_channels`` per physical link."""
+    limit); ``virtual_channels`` per physical link. ``forwarding``: how a core that forwards within a step
+    (partial-sum core) uses the NoC — ``"phased"``: it absorbs its inputs into core memory and sends its sums
+    from its own output queue after integrating (phase-synchronous chips such as Tianjic, mapping.md §3 condition
+    3; what the ``cycle`` engine models), so the certificate checks the core-level phase order; ``"cut_through"``:
+    it may hold its input channel while its output is stalled, so the certificate adds relay edges
+    (ejection → injection, mapping.md §3 condition 2)."""
 
     hop_cycles: int = 1
     link_flits_per_cycle: int = 1
@@ -44,6 +51,13 @@ class NocSpec:
     interchip_hop_cycles: int = 20
     table_entries: int | None = None
     virtual_channels: int = 1
+    forwarding: str = "phased"
+
+    def __post_init__(self) -> None:
+        if self.forwarding not in ("phased", "cut_through"):
+            raise TargetError(f"noc.forwarding = {self.forwarding!r} is not a forwarding mode", node="noc",
+                              needed="'phased' or 'cut_through'", available=repr(self.forwarding),
+                              hint="set [noc] forwarding = \"phased\" or \"cut_through\"")
 
 
 @dataclass(frozen=True)

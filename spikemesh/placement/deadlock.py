@@ -2,12 +2,17 @@
 
 Channels are (link, virtual channel) = (chip_x, chip_y, x, y, dir, vc). Dependencies: inside each multicast tree,
 the channel feeding a link (branch edges included: a flit held at a branch router waits for every child);
-relay edges where a core forwards within a step: the last channel of a route that delivers to a partial-sum core
-depends on the first channel of that core's own route towards the core it merges into (it must receive before it
-forwards its partial sums; spikes it sends elsewhere are delivered in the next step and wait for nothing).
-The routes are deadlock-free when this channel-dependency graph is acyclic (Dally & Seitz); the
-certificate stores a topological order. Otherwise ``PlacementError`` names a cycle with its links and the layers
-whose routes use it.
+and, for cut-through forwarding (``NocSpec.forwarding``), relay edges where a core forwards within a step: the
+last channel of a route that delivers to a partial-sum core depends on the first channel of that core's own route
+towards the core it merges into (it must receive before it forwards its partial sums; spikes it sends elsewhere
+are delivered in the next step and wait for nothing). The routes are deadlock-free when this channel-dependency
+graph is acyclic (Dally & Seitz); the certificate stores a topological order. Otherwise ``PlacementError`` names a
+cycle with its links and the layers whose routes use it.
+
+With phased forwarding (the default; mapping.md §3 condition 3) a forwarding core absorbs its inputs into core
+memory and sends its sums from its own output queue after integrating, so ejection never waits for injection and
+there are no relay edges; instead the core-level wait-for graph (partial-sum core → the core it merges into) must
+be acyclic, and its depth is the number of forwarding phases a step needs.
 
 The graph is flat arrays: a channel is the integer ``link id × V + vc`` (trees.link_ids, V virtual channels), a
 dependency the integer ``a × n_channel_ids + b``; ``np.unique`` counts them and Kahn's algorithm (Numba, over CSR)
@@ -31,7 +36,7 @@ from spikemesh.placement.trees import FlatRoutes, as_flat, end_routers, link_ids
 @dataclass(frozen=True, eq=False)
 class Certificate:
     """``channels`` int32 [C, 6] in topological order of the channel-dependency graph; ``report`` holds
-    ``deadlock_free``, ``channels``, ``dependencies``."""
+    ``deadlock_free``, ``channels``, ``dependencies``, ``forwarding`` (and ``forwarding_phases`` when phased)."""
 
     channels: np.ndarray
     report: dict[str, Any] = field(default_factory=dict)
@@ -272,13 +277,47 @@ def _cycle_error(flat: FlatRoutes, mesh: Mesh, g: Cdg, chan: np.ndarray, rel: tu
                           f"used by {', '.join(layers)}", hint="route with xy or a turn model (--routing xy)")
 
 
+def forwarding_phases(relays: dict[int, int], layer_of: dict[int, str] | None = None) -> int:
+    """Phases a step needs when every forwarding core sends after its inputs arrived: 1 + the longest chain of
+    ``relays`` (partial-sum core → the core it merges into). A cycle in that wait-for graph raises PlacementError."""
+    depth: dict[int, int] = {}
+    for start in relays:
+        path: list[int] = []
+        on_path: set[int] = set()
+        u = start
+        while u in relays and u not in depth:
+            if u in on_path:
+                cyc = path[path.index(u):]
+                names = " -> ".join((layer_of or {}).get(c, f"core {c}") + f" (core {c})" for c in cyc)
+                raise PlacementError(f"forwarding cores wait for each other within a step: {names}", node="routing",
+                                     needed="an acyclic partial-sum forwarding order",
+                                     available=f"cycle of {len(cyc)} cores", hint="check the partition's merge_into")
+            path.append(u)
+            on_path.add(u)
+            u = relays[u]
+        d = depth.get(u, 0)
+        for c in reversed(path):
+            d += 1
+            depth[c] = d
+    return 1 + max(depth.values(), default=0)
+
+
 def certify(routes: Any, mesh: Mesh, coords: np.ndarray | None = None, relays: dict[int, int] | None = None,
-            layer_of: dict[int, str] | None = None) -> Certificate:
-    """Check the routes' channel-dependency graph; return a Certificate or raise PlacementError with a cycle."""
+            layer_of: dict[int, str] | None = None, forwarding: str = "cut_through") -> Certificate:
+    """Check the routes' channel-dependency graph; return a Certificate or raise PlacementError with a cycle.
+    ``forwarding`` is the target's ``NocSpec.forwarding``: "cut_through" adds relay edges for ``relays``;
+    "phased" checks the forwarding cores' phase order instead (module docstring)."""
     flat = as_flat(routes)
+    phases = None
+    if forwarding == "phased":
+        phases = forwarding_phases(relays or {}, layer_of)
+        relays = None
     g, chan, rel = dependency_graph(flat, mesh, coords, relays)
     order = _kahn(g.nodes.size, g.src, g.dst)
     if order.size < g.nodes.size:
         raise _cycle_error(flat, mesh, g, chan, rel, find_cycle(g, order), layer_of)
-    return Certificate(_decode(g.nodes[order], mesh, g.v), {"deadlock_free": True, "channels": int(g.nodes.size),
-                                                            "dependencies": int(g.src.size)})
+    report: dict[str, Any] = {"deadlock_free": True, "channels": int(g.nodes.size), "dependencies": int(g.src.size),
+                              "forwarding": forwarding}
+    if phases is not None:
+        report["forwarding_phases"] = phases
+    return Certificate(_decode(g.nodes[order], mesh, g.v), report)

@@ -32,7 +32,7 @@ def route_stage(program: Any, options: dict[str, Any]) -> Any:
     relays = {c.index: int(c.merge_into) for c in part.cores if c.role == "partial_sum" and c.merge_into is not None}
     layer_of = {c.index: "+".join(c.layers) for c in part.cores}
     layer_of.update({-1 - k: i.name for k, i in enumerate(program.graph.inputs)})
-    cert = certify(routes.flat, mesh, pl.coords, relays, layer_of)
+    cert = certify(routes.flat, mesh, pl.coords, relays, layer_of, forwarding=t.noc.forwarding)
     tables = build_tables(routes.flat, mesh, pl.coords, len(program.graph.inputs), t.noc.table_entries)
     routing = {**routes.report, **cert.report, "max_table_entries": tables.report["max_table_entries"],
                "max_table_entries_compressed": tables.report["max_table_entries_compressed"]}
