@@ -106,8 +106,9 @@ def _symmetry_cuts(m: cp_model.CpModel, x: list[list[Any]], problem: Problem, me
 def exact(problem: Problem, mesh: Mesh, hint: np.ndarray, time_limit: float, seed: int
           ) -> tuple[np.ndarray, dict[str, Any]]:
     """Optimal placement of all cores, or the best found with a bound: branch and bound with
-    ``BNB_NODES_PER_SECOND × BNB_SHARE × time_limit`` nodes (proves the optimum when it finishes), else CP-SAT for the rest
-    of the limit (deterministic seconds). ``hint``: a placement (upper bound). Returns (slot per core, info)."""
+    ``BNB_NODES_PER_SECOND × BNB_SHARE × time_limit`` nodes (proves the optimum when it finishes), else CP-SAT
+    for the rest of the limit (deterministic seconds). ``hint``: a placement (upper bound).
+    Returns (slot per core, info)."""
     up = evaluate(problem, hint, mesh)["cost"]
     r = bnb.solve(problem, mesh, up, max_nodes=int(BNB_NODES_PER_SECOND * BNB_SHARE * time_limit))
     best = hint if r.slot is None else r.slot
