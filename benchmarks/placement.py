@@ -1,11 +1,14 @@
 """Placement + routing benchmark (issue 4): every placer on
 (a) conv52k (mapping.md §7) on a single 15x15 chip of 256-neuron cores (axon limit large enough for its FC layer),
 (b) CIFAR-10 ResNet-18 (IF) on the Tianjic-like chip grid its `groups` partition reports as sufficient,
-(c) CP-SAT exact placement on random 16-core instances.
+(c) the exact placer (`cpsat`: branch and bound, CP-SAT when the search does not finish) on 16-core instances:
+    partitions of real layered SNNs, random sparse and random dense.
 Prints hop-weighted traffic, inter-chip traffic, max link load (routes as the pipeline makes them: CP-SAT
 selection where the instance allows, else XY) and seconds, with ratios to zigzag and the machine load.
 
-    .venv/bin/python benchmarks/placement.py [--case a|b|c] [--seed N]
+    PYTHONPATH=. .venv/bin/python benchmarks/placement.py [--case a|b|c] [--seed N]
+
+(from the repository root; without PYTHONPATH the script's own folder, not the root, leads sys.path)
 """
 
 from __future__ import annotations
@@ -89,20 +92,56 @@ def case_b(seed: int) -> None:
     run_case("(b) resnet18", probe, t, seed, 10.0)
 
 
+def conv_small(seed: int = 0) -> spikemesh.Graph:
+    """in 2x16x16 -> conv3x3 8 (pad 1) -> conv3x3 stride 2 16 (pad 1) -> FC 10: a small layered conv SNN."""
+    from spikemesh.ir import IF, Conv2d, Dense, Flatten, Graph, Input, Output, Population, Projection
+
+    rng = np.random.default_rng(seed)
+    return Graph(inputs=(Input("in", (2, 16, 16)),),
+                 populations=(Population("c1", (8, 16, 16), IF()), Population("c2", (16, 8, 8), IF()),
+                              Population("fc", (10,), IF())),
+                 projections=(Projection("in>c1", "in", "c1", (Conv2d(rng.normal(size=(8, 2, 3, 3)), padding=1),)),
+                              Projection("c1>c2", "c1", "c2",
+                                         (Conv2d(rng.normal(size=(16, 8, 3, 3)), stride=2, padding=1),)),
+                              Projection("c2>fc", "c2", "fc", (Flatten(), Dense(rng.normal(size=(10, 16 * 64)))))),
+                 outputs=(Output("out", "fc"),))
+
+
+def c_instances(seed: int) -> list[tuple[str, np.ndarray]]:
+    """16-core instances for a 4x4 mesh: real layered SNN partitions (host inputs included), random sparse
+    (15 % of directed pairs) and random dense (50 %), copies 1..9 per flow."""
+    out = []
+    for name, g, neurons, strategy in (("mlp 784-512-512-256-10", networks.mlp(seed), 96, "groups"),
+                                       ("conv 2x16x16-8-16-10", conv_small(seed), 220, "slicing")):
+        t = Target(name="mesh4x4", cores_x=4, cores_y=4, core=CoreSpec(neurons, 1 << 16, 1 << 30),
+                   features=frozenset({"IF", "partial_sums"}))
+        part = partition(g, t, strategy=strategy, seed=seed)
+        assert part.n_cores == 16
+        out.append((f"{name} [{strategy}, {neurons}/core]", np.asarray(part.traffic)))
+    for kind, density, seeds in (("random sparse", 0.15, range(seed, seed + 5)),
+                                 ("random dense", 0.5, range(seed + 100, seed + 102))):
+        for s in seeds:
+            rng = np.random.default_rng(s)
+            out.append((f"{kind} seed {s}", np.array([(i, j, float(rng.integers(1, 10))) for i in range(16)
+                                                      for j in range(16) if i != j and rng.random() < density])))
+    return out
+
+
 def case_c(seed: int) -> None:
     t = Target(name="mesh4x4", cores_x=4, cores_y=4, core=CoreSpec(256, 256, 1 << 20))
-    print(f"\n(c) cpsat on random 16-core instances (4x4 mesh); {load()}")
-    for s in range(seed, seed + 5):
-        rng = np.random.default_rng(s)
-        tr = np.array([(i, j, float(rng.integers(1, 10))) for i in range(16) for j in range(16)
-                       if i != j and rng.random() < 0.15])
+    print(f"\n(c) cpsat (exact) on 16-core instances, 4x4 mesh, time limit 10; {load()}")
+    print(f"{'instance':42} {'flows':>5} {'status':>8} {'objective':>10} {'bound':>10} {'gap':>6} {'prover':>16} "
+          f"{'nodes':>10} {'zigzag':>8} {'seconds':>7}")
+    for name, tr in c_instances(seed):
         t0 = time.perf_counter()
-        p = place(16, tr, t, "cpsat", seed=s, time_limit=10.0)
+        p = place(16, tr, t, "cpsat", seed=seed, time_limit=10.0)
+        wall = time.perf_counter() - t0
         z = place(16, tr, t, "zigzag")
-        info = p.report["solver"]
-        print(f"  seed {s}: {len(tr)} flows, status {info['status']}, objective {info.get('objective')}, "
-              f"bound {info.get('bound')}, gap {info.get('gap', float('nan')):.3f}, zigzag {z.report['cost']:.0f}, "
-              f"{time.perf_counter() - t0:.2f} s")
+        i = p.report["solver"]
+        print(f"{name:42} {len(tr):>5} {i['status']:>8} {i['objective']:>10,.0f} {i['bound']:>10,.0f} "
+              f"{i['gap']:>6.3f} {i['prover']:>16} {i['branch_and_bound']['nodes']:>10,} {z.report['cost']:>8,.0f} "
+              f"{wall:>7.2f}")
+    print(f"  {load()}")
 
 
 if __name__ == "__main__":

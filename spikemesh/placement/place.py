@@ -23,6 +23,9 @@ PLACERS = ("auto", "anneal", "cpsat", "rowmajor", "zigzag", "neighbor")
 CPSAT_MAX_CORES = 30
 #: chip assignment by CP-SAT while cores × chips stays below this many booleans; above, annealing decides chips
 CHIP_ASSIGN_MAX_VARS = 60_000
+#: ``auto`` anneals once from the start temperature, then reheats from its best placement at 0.1 x that
+#: temperature (on conv52k, 4 seeds: mean hop-weighted 284.0k -> 281.2k for twice the moves)
+AUTO_REHEATS = 1
 
 
 @dataclass(frozen=True, eq=False)
@@ -71,7 +74,7 @@ def _within_chips(problem: Problem, mesh: Mesh, chip: np.ndarray) -> np.ndarray:
 
 
 def _windows(problem: Problem, mesh: Mesh, slot: np.ndarray, keep_chips: bool, budget: float, seed: int,
-             count: int = 8) -> tuple[np.ndarray, list[dict[str, Any]]]:
+             count: int = 8, side: int = 3) -> tuple[np.ndarray, list[dict[str, Any]]]:
     """CP-SAT on 3x3 windows around the ``count`` cores with the largest cost share (``budget`` deterministic
     seconds shared between them); keeps strict improvements."""
     gx, gy, cx, cy = slot_arrays(mesh)
@@ -85,7 +88,9 @@ def _windows(problem: Problem, mesh: Mesh, slot: np.ndarray, keep_chips: bool, b
     infos: list[dict[str, Any]] = []
     for c in np.argsort(-share, kind="stable")[:count]:
         s0 = slot[c]
-        near = (np.abs(gx - gx[s0]) <= 1) & (np.abs(gy - gy[s0]) <= 1)
+        x0 = min(max(0, int(gx[s0]) - (side - 1) // 2), max(0, mesh.width - side))
+        y0 = min(max(0, int(gy[s0]) - (side - 1) // 2), max(0, mesh.height - side))
+        near = (gx >= x0) & (gx < x0 + side) & (gy >= y0) & (gy < y0 + side)
         if keep_chips:
             near &= (np.arange(mesh.n_slots) // mesh.per_chip) == s0 // mesh.per_chip
         before = evaluate(problem, slot, mesh)["cost"]
@@ -146,8 +151,8 @@ def place_slots(problem: Problem, mesh: Mesh, placer: str, seed: int, time_limit
             start = zz
     else:
         start = zz
-    slot = anneal(problem, mesh, start, region=region, seed=seed)
-    slot, wins = _windows(problem, mesh, slot, region is not None, min(time_limit, 4.0), seed)
+    slot = anneal(problem, mesh, start, region=region, seed=seed, reheats=AUTO_REHEATS, reheat_scale=0.1)
+    slot, wins = _windows(problem, mesh, slot, region is not None, min(time_limit, 2.0), seed)
     info["windows"] = {"solved": len(wins), "improved": sum(1 for w in wins if w.get("gain", 0) > 1e-9),
                        "gain": float(sum(max(0.0, w.get("gain", 0.0)) for w in wins)),
                        "optimal": sum(1 for w in wins if w.get("status") == "OPTIMAL")}
