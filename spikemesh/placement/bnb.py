@@ -4,7 +4,8 @@ Cores are placed one at a time in a fixed order (heaviest core first, then the c
 At a node with the first k cores placed, every unplaced core u is charged, on its best free slot s,
 ``C[u, s]`` (its exact cost to the placed cores and the host) plus ``R[k, u, s]``: half the Gilmore–Lawler bound
 of its edges to other unplaced cores (weights sorted down against the distances from s sorted up; each such edge
-is charged half at each end). The slots are relaxed to be chosen independently, so the sum is a lower bound
+is charged half at each end; the distances are those to slots still free, from a per-slot histogram kept up to
+date). The slots are relaxed to be chosen independently, so the sum is a lower bound
 (Gilmore 1962, Lawler 1963; the "partial GL" bound of QAP branch and bound). The first core is restricted to one
 slot per orbit of the mesh symmetries and the second to one slot per orbit of the symmetries that fix the
 first core's slot (both taken among cores without twins); twin cores (same weights to all others, see ``twins``)
@@ -76,6 +77,22 @@ def twins(problem: Problem) -> np.ndarray:
     return cls
 
 
+def _rest_weights(problem: Problem, order: np.ndarray) -> np.ndarray:
+    """RW[k, u]: half the weights of u's edges to cores at order position ≥ k, sorted down, zero-padded."""
+    n = problem.n
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = np.arange(n)
+    deg = int(np.diff(problem.indptr).max()) if n else 0
+    RW = np.zeros((n + 1, n, deg + 1))
+    for u in range(n):
+        lo, hi = problem.indptr[u], problem.indptr[u + 1]
+        nb, w = problem.nbr[lo:hi], problem.w[lo:hi]
+        for k in range(n + 1):
+            ws = np.sort(w[rank[nb] >= k])[::-1]
+            RW[k, u, : len(ws)] = 0.5 * ws
+    return RW
+
+
 def _rest_bounds(problem: Problem, order: np.ndarray, dist: np.ndarray) -> np.ndarray:
     """R[k, u, s]: half the GL bound of u's edges to cores at order position ≥ k, u on slot s."""
     n, S = problem.n, dist.shape[0]
@@ -94,7 +111,26 @@ def _rest_bounds(problem: Problem, order: np.ndarray, dist: np.ndarray) -> np.nd
 
 
 @njit(cache=True)
-def _search(order, indptr, nbr, w, dist, C, R, kp, kq, allowed0, allowed1, cls, ub, max_nodes):  # type: ignore
+def _free_rest(rw, hist_t, dv):  # type: ignore
+    """Σ_j rw[j] × (j-th least distance to a free slot), rw sorted down (zeros end it), hist_t: free slots per
+    distance class."""
+    tot = 0.0
+    d = 0
+    left = hist_t[0]
+    for j in range(rw.shape[0]):
+        if rw[j] == 0.0:
+            break
+        while left == 0:
+            d += 1
+            left = hist_t[d]
+        tot += rw[j] * dv[d]
+        left -= 1
+    return tot
+
+
+@njit(cache=True)
+def _search(order, indptr, nbr, w, dist, C, R, RW, DI, dv, hist, kp, kq, allowed0, allowed1, cls, ub,  # type: ignore
+            max_nodes):
     n = order.shape[0]
     S = dist.shape[0]
     pos = np.full(n, -1, dtype=np.int64)
@@ -117,6 +153,9 @@ def _search(order, indptr, nbr, w, dist, C, R, kp, kq, allowed0, allowed1, cls, 
                     for t in range(S):
                         C[v, t] -= w[e] * dist[s, t]
             free[s] = True
+            for q in range(S):
+                if q != s:
+                    hist[q, DI[q, s]] += 1
             pos[u] = -1
         s = nxt[k]
         while s < S:
@@ -141,6 +180,9 @@ def _search(order, indptr, nbr, w, dist, C, R, kp, kq, allowed0, allowed1, cls, 
             continue
         pos[u] = s
         free[s] = False
+        for q in range(S):
+            if q != s:
+                hist[q, DI[q, s]] -= 1
         for e in range(indptr[u], indptr[u + 1]):
             v = nbr[e]
             if pos[v] < 0:
@@ -156,8 +198,8 @@ def _search(order, indptr, nbr, w, dist, C, R, kp, kq, allowed0, allowed1, cls, 
             v = order[j]
             m = np.inf
             for t in range(S):
-                if free[t]:
-                    x = C[v, t] + R[k + 1, v, t]
+                if free[t] and C[v, t] + R[k + 1, v, t] < m:  # R (all slots) <= the rest over free slots
+                    x = C[v, t] + _free_rest(RW[k + 1, v], hist[t], dv)
                     if x < m:
                         m = x
             lb += m
@@ -194,7 +236,14 @@ def solve(problem: Problem, mesh: Mesh, upper: float = np.inf, max_nodes: int = 
     root = float(sum(min(C[v, t] + R[0, v, t] for t in range(S)) for v in range(n))) if n else 0.0
     if n == 0:
         return Result(np.zeros(0, dtype=np.int64), 0.0, True, 0, 0.0)
-    best, ub, found, nodes, done = _search(order, problem.indptr, problem.nbr, problem.w, dist, C, R, kp, kq,
+    RW = _rest_weights(problem, order)
+    dv, DI = np.unique(dist, return_inverse=True)
+    DI = DI.reshape(S, S).astype(np.int64)
+    hist = np.zeros((S, len(dv) + 1), dtype=np.int64)  # a zero class at the end stops _free_rest's scan
+    for q in range(S):
+        np.add.at(hist[q], DI[q][np.arange(S) != q], 1)
+    best, ub, found, nodes, done = _search(order, problem.indptr, problem.nbr, problem.w, dist, C, R, RW, DI,
+                                           np.append(dv, np.inf), hist, kp, kq,
                                            allowed0, allowed1, np.where(size[cls] > 1, cls, -1), float(upper),
                                            int(max_nodes))
     return Result(best.copy() if found else None, float(ub), bool(done), int(nodes), root)
