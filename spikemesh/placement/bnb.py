@@ -9,7 +9,7 @@ date). The slots are relaxed to be chosen independently, so the sum is a lower b
 (Gilmore 1962, Lawler 1963; the "partial GL" bound of QAP branch and bound). The first core is restricted to one
 slot per orbit of the mesh symmetries and the second to one slot per orbit of the symmetries that fix the
 first core's slot (both taken among cores without twins); twin cores (same weights to all others, see ``twins``)
-sit on increasing slots. A node budget makes every run deterministic.
+sit on increasing slots. A work budget (counted, not timed) makes every run deterministic.
 """
 
 from __future__ import annotations
@@ -129,8 +129,8 @@ def _free_rest(rw, hist_t, dv):  # type: ignore
 
 
 @njit(cache=True)
-def _search(order, indptr, nbr, w, dist, C, R, RW, DI, dv, hist, kp, kq, allowed0, allowed1, cls, ub,  # type: ignore
-            max_nodes):
+def _search(order, indptr, nbr, w, dist, C, R, RW, NRW, DI, dv, hist, kp, kq, allowed0, allowed1, cls,  # type: ignore
+            ub, max_work):
     n = order.shape[0]
     S = dist.shape[0]
     pos = np.full(n, -1, dtype=np.int64)
@@ -140,9 +140,10 @@ def _search(order, indptr, nbr, w, dist, C, R, RW, DI, dv, hist, kp, kq, allowed
     nxt = np.zeros(n + 1, dtype=np.int64)  # next slot to try per depth
     cost = np.zeros(n + 1)
     nodes = 0
+    work = 0  # slot scans + free-distance merges: the deterministic budget
     k = 0
     while k >= 0:
-        if nodes >= max_nodes:
+        if work >= max_work:
             return best, ub, found, nodes, False
         u = order[k]
         if pos[u] >= 0:  # undo the previous choice at this depth
@@ -197,9 +198,11 @@ def _search(order, indptr, nbr, w, dist, C, R, RW, DI, dv, hist, kp, kq, allowed
         for j in range(k + 1, n):
             v = order[j]
             m = np.inf
+            work += S
             for t in range(S):
                 if free[t] and C[v, t] + R[k + 1, v, t] < m:  # R (all slots) <= the rest over free slots
                     x = C[v, t] + _free_rest(RW[k + 1, v], hist[t], dv)
+                    work += NRW[k + 1, v]
                     if x < m:
                         m = x
             lb += m
@@ -213,9 +216,10 @@ def _search(order, indptr, nbr, w, dist, C, R, RW, DI, dv, hist, kp, kq, allowed
     return best, ub, found, nodes, True
 
 
-def solve(problem: Problem, mesh: Mesh, upper: float = np.inf, max_nodes: int = 200_000_000) -> Result:
+def solve(problem: Problem, mesh: Mesh, upper: float = np.inf, max_work: int = 10_000_000_000) -> Result:
     """Least-cost placement (problem.evaluate's ``cost``); ``upper``: cost of a known placement (only strictly
-    better ones are searched for). Deterministic: the node budget, not the clock, ends an unfinished search."""
+    better ones are searched for). Deterministic: a work budget (slot scans + free-distance merge steps in the
+    bound), not the clock, ends an unfinished search."""
     n, S = problem.n, mesh.n_slots
     dist = bounds.slot_distances(mesh)
     gx, gy, _, _ = slot_arrays(mesh)
@@ -237,13 +241,14 @@ def solve(problem: Problem, mesh: Mesh, upper: float = np.inf, max_nodes: int = 
     if n == 0:
         return Result(np.zeros(0, dtype=np.int64), 0.0, True, 0, 0.0)
     RW = _rest_weights(problem, order)
+    NRW = (RW > 0).sum(axis=2).astype(np.int64)
     dv, DI = np.unique(dist, return_inverse=True)
     DI = DI.reshape(S, S).astype(np.int64)
     hist = np.zeros((S, len(dv) + 1), dtype=np.int64)  # a zero class at the end stops _free_rest's scan
     for q in range(S):
         np.add.at(hist[q], DI[q][np.arange(S) != q], 1)
-    best, ub, found, nodes, done = _search(order, problem.indptr, problem.nbr, problem.w, dist, C, R, RW, DI,
+    best, ub, found, nodes, done = _search(order, problem.indptr, problem.nbr, problem.w, dist, C, R, RW, NRW, DI,
                                            np.append(dv, np.inf), hist, kp, kq,
                                            allowed0, allowed1, np.where(size[cls] > 1, cls, -1), float(upper),
-                                           int(max_nodes))
+                                           int(max_work))
     return Result(best.copy() if found else None, float(ub), bool(done), int(nodes), root)

@@ -24,9 +24,9 @@ SCALE = 1000
 #: wall-clock cap of a CP-SAT call, in multiples of its deterministic limit (at load 10 on 2 cores, 1
 #: deterministic second took up to ~4 wall seconds, so 3x was reached and made answers load-dependent)
 WALL_GUARD = 10.0
-#: branch-and-bound nodes per second of time limit: a deterministic budget (measured ~1e6 nodes/s on 16-core
-#: instances at load 8 on 2 cores, faster on a quiet machine)
-BNB_NODES_PER_SECOND = 1_500_000
+#: branch-and-bound work units (bnb.solve) per second of time limit: a deterministic budget, set from ~60e6
+#: units/s measured on 16-core instances at load ~9 on 2 cores (faster on a quiet machine)
+BNB_WORK_PER_SECOND = 60_000_000
 #: share of the time limit given to branch and bound; CP-SAT gets the rest when the search does not finish
 BNB_SHARE = 0.8
 
@@ -114,11 +114,11 @@ def _symmetry_cuts(m: cp_model.CpModel, x: list[list[Any]], problem: Problem, me
 def exact(problem: Problem, mesh: Mesh, hint: np.ndarray, time_limit: float, seed: int
           ) -> tuple[np.ndarray, dict[str, Any]]:
     """Optimal placement of all cores, or the best found with a bound: branch and bound with
-    ``BNB_NODES_PER_SECOND × BNB_SHARE × time_limit`` nodes (proves the optimum when it finishes), else CP-SAT
+    ``BNB_WORK_PER_SECOND × BNB_SHARE × time_limit`` work units (proves the optimum when it finishes), else CP-SAT
     for the rest of the limit (deterministic seconds). ``hint``: a placement (upper bound).
     Returns (slot per core, info)."""
     up = evaluate(problem, hint, mesh)["cost"]
-    r = bnb.solve(problem, mesh, up, max_nodes=int(BNB_NODES_PER_SECOND * BNB_SHARE * time_limit))
+    r = bnb.solve(problem, mesh, up, max_work=int(BNB_WORK_PER_SECOND * BNB_SHARE * time_limit))
     best = hint if r.slot is None else r.slot
     obj = evaluate(problem, best, mesh)["cost"]
     info: dict[str, Any] = {"branch_and_bound": {"nodes": r.nodes, "finished": r.proven,

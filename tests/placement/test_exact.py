@@ -61,7 +61,7 @@ def test_proven_optimum_equals_brute_force(n: int, w: int, h: int, seed: int, de
 def test_cpsat_model_alone_gives_a_valid_bound_and_placement(monkeypatch: pytest.MonkeyPatch, seed: int) -> None:
     """With no branch-and-bound budget the CP-SAT model decides: its bound never exceeds the brute-force optimum
     and its placement is never better than it (so a claimed OPTIMAL is the optimum); one seed, one answer."""
-    monkeypatch.setattr(cpsat, "BNB_NODES_PER_SECOND", 0)
+    monkeypatch.setattr(cpsat, "BNB_WORK_PER_SECOND", 0)
     n, w, h = 8, 3, 3
     tr = random_traffic(n, seed, 0.5, host=seed % 2 == 1)
     p = place(n, tr, mesh_target(w, h), "cpsat", seed=0, time_limit=2.0)
