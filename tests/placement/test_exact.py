@@ -8,7 +8,7 @@ import itertools
 import numpy as np
 import pytest
 
-from spikemesh.backends.base import CoreSpec, Target
+from spikemesh.backends.base import CoreSpec, NocSpec, Target
 from spikemesh.ir import IF, Dense, Graph, Input, Output, Population, Projection
 from spikemesh.partition import partition
 from spikemesh.placement import bounds, cpsat, place
@@ -109,3 +109,27 @@ def test_realistic_16_core_partition_is_proven_and_deterministic() -> None:
     assert np.array_equal(a.coords, b.coords) and a.report["solver"] == b.report["solver"]
     assert a.report["hop_weighted_traffic"] <= place(n, tr, mesh_target(4, 4), "zigzag").report[
         "hop_weighted_traffic"]
+
+
+def test_two_chip_optimum_equals_brute_force_with_interchip_weight() -> None:
+    """Two chips of 2x2 cores side by side, a chip-border hop costing 20 (interchip_hop_cycles / hop_cycles):
+    the proven optimum equals the least Σ copies × (hops + 19 × chip borders) over all placements."""
+    t = Target(name="m2x2:2x1", cores_x=2, cores_y=2, chips_x=2, chips_y=1, core=CoreSpec(256, 1 << 16, 1 << 30),
+               noc=NocSpec(interchip_hop_cycles=20))
+    n = 6
+    tr = random_traffic(n, 7, 0.4, host=True)
+    p = place(n, tr, t, "cpsat", seed=0, time_limit=5.0)
+    gx = np.array([0, 1, 0, 1, 2, 3, 2, 3])  # chip-major slots: chip 0 then chip 1, rows of 2
+    gy = np.array([0, 0, 1, 1, 0, 0, 1, 1])
+    chip = gx // 2
+    perms = np.array(list(itertools.permutations(range(8), n)))
+    cost = np.zeros(len(perms))
+    for s, d, k in tr:
+        sd = perms[:, int(d)]
+        if s < 0:
+            cost += k * (gx[sd] + gy[sd] + 19 * chip[sd])
+        else:
+            ss = perms[:, int(s)]
+            cost += k * (np.abs(gx[ss] - gx[sd]) + np.abs(gy[ss] - gy[sd]) + 19 * np.abs(chip[ss] - chip[sd]))
+    assert p.report["solver"]["status"] == "OPTIMAL"
+    assert p.report["cost"] == pytest.approx(cost.min())
