@@ -1,13 +1,16 @@
 """Placement + routing benchmark (issue 4): every placer on
 (a) conv52k (mapping.md §7) on a single 15x15 chip of 256-neuron cores (axon limit large enough for its FC layer),
 (b) CIFAR-10 ResNet-18 (IF) on the Tianjic-like chip grid its `groups` partition reports as sufficient,
-(c) CP-SAT exact placement on random 16-core instances.
+(c) the exact placer (`cpsat`: branch and bound, CP-SAT when the search does not finish) on 16-core instances:
+    partitions of real layered SNNs, random sparse and random dense.
 (b) runs zigzag and auto only (rowmajor/neighbor/anneal are not run at 80k cores), through routes, the deadlock
 certificate and the routing tables, with peak RSS; ``--case b`` runs it alone (about 3-5 min incl. the partition).
 Prints hop-weighted traffic, inter-chip traffic, max link load (routes as the pipeline makes them: CP-SAT
 selection where the instance allows, else XY) and seconds, with ratios to zigzag and the machine load.
 
-    .venv/bin/python benchmarks/placement.py [--case a|b|c] [--seed N]
+    PYTHONPATH=. .venv/bin/python benchmarks/placement.py [--case a|b|c] [--seed N]
+
+(from the repository root; without PYTHONPATH the script's own folder, not the root, leads sys.path)
 """
 
 from __future__ import annotations
@@ -89,7 +92,7 @@ def rss_mb() -> float:
 
 def case_b(seed: int, time_limit: float = 10.0) -> None:
     """ResNet-18 on the grid its groups partition needs: zigzag and auto, each placed, routed ("select" for auto:
-    skipped at this size, reported), certified (with the partial-sum relay edges, as the route stage does) and
+    skipped at this size, reported), certified (as the route stage does, with the target's forwarding mode) and
     given tables. route s = routes + certificate + tables."""
     g = networks.resnet18(seed)
     t0 = time.perf_counter()
@@ -111,21 +114,18 @@ def case_b(seed: int, time_limit: float = 10.0) -> None:
         rt = route(pl.coords, part.traffic, t, algorithm="select" if p == "auto" else "xy", seed=seed,
                    time_limit=time_limit)
         t2 = time.perf_counter()
-        tree: dict | None = None
-        try:
-            cert = certify(rt.flat, mesh, pl.coords, relays, layer_of).report
-            verdict = f"deadlock-free ({cert['channels']:,} channels, {cert['dependencies']:,} dependencies)"
-        except PlacementError as e:
-            n_cyc = str(e).split("available cycle of ")[1].split(" channels")[0]
-            verdict = f"relay CDG has a cycle of {n_cyc} channels (NOT certified)"
-            tree = {}
+        cert = certify(rt.flat, mesh, pl.coords, relays, layer_of, forwarding=t.noc.forwarding).report
+        verdict = (f"deadlock-free, {cert['forwarding']} forwarding in {cert.get('forwarding_phases', '-')} phases "
+                   f"({cert['channels']:,} channels, {cert['dependencies']:,} dependencies)")
         t3 = time.perf_counter()
         tab = build_tables(rt.flat, mesh, pl.coords, len(g.inputs), t.noc.table_entries)
         t4 = time.perf_counter()
-        if tree is not None:  # untimed: the same check without the partial-sum relay edges
-            tree = certify(rt.flat, mesh, pl.coords).report
-            verdict += (f"; tree-only CDG {'acyclic' if tree['deadlock_free'] else 'cyclic'} "
-                        f"({tree['channels']:,} channels, {tree['dependencies']:,} dependencies)")
+        try:  # untimed: the same routes if forwarding cores were cut-through (relay edges)
+            certify(rt.flat, mesh, pl.coords, relays, layer_of, forwarding="cut_through")
+            verdict += "; cut-through relays also acyclic"
+        except PlacementError as e:
+            n_cyc = str(e).split("available cycle of ")[1].split(" channels")[0]
+            verdict += f"; cut-through relay CDG would have a cycle of {n_cyc} channels"
         sel = rt.report.get("selection", {}).get("status", "xy")
         r = {**pl.report, "max_link_load": rt.report["max_link_load"], "place_s": t1 - t0, "route_s": t4 - t1}
         out[p] = r
@@ -143,20 +143,56 @@ def case_b(seed: int, time_limit: float = 10.0) -> None:
           f"(target <= 120); peak RSS {rss_mb():.0f} MB; {load()}")
 
 
+def conv_small(seed: int = 0) -> spikemesh.Graph:
+    """in 2x16x16 -> conv3x3 8 (pad 1) -> conv3x3 stride 2 16 (pad 1) -> FC 10: a small layered conv SNN."""
+    from spikemesh.ir import IF, Conv2d, Dense, Flatten, Graph, Input, Output, Population, Projection
+
+    rng = np.random.default_rng(seed)
+    return Graph(inputs=(Input("in", (2, 16, 16)),),
+                 populations=(Population("c1", (8, 16, 16), IF()), Population("c2", (16, 8, 8), IF()),
+                              Population("fc", (10,), IF())),
+                 projections=(Projection("in>c1", "in", "c1", (Conv2d(rng.normal(size=(8, 2, 3, 3)), padding=1),)),
+                              Projection("c1>c2", "c1", "c2",
+                                         (Conv2d(rng.normal(size=(16, 8, 3, 3)), stride=2, padding=1),)),
+                              Projection("c2>fc", "c2", "fc", (Flatten(), Dense(rng.normal(size=(10, 16 * 64)))))),
+                 outputs=(Output("out", "fc"),))
+
+
+def c_instances(seed: int) -> list[tuple[str, np.ndarray]]:
+    """16-core instances for a 4x4 mesh: real layered SNN partitions (host inputs included), random sparse
+    (15 % of directed pairs) and random dense (50 %), copies 1..9 per flow."""
+    out = []
+    for name, g, neurons, strategy in (("mlp 784-512-512-256-10", networks.mlp(seed), 96, "groups"),
+                                       ("conv 2x16x16-8-16-10", conv_small(seed), 220, "slicing")):
+        t = Target(name="mesh4x4", cores_x=4, cores_y=4, core=CoreSpec(neurons, 1 << 16, 1 << 30),
+                   features=frozenset({"IF", "partial_sums"}))
+        part = partition(g, t, strategy=strategy, seed=seed)
+        assert part.n_cores == 16
+        out.append((f"{name} [{strategy}, {neurons}/core]", np.asarray(part.traffic)))
+    for kind, density, seeds in (("random sparse", 0.15, range(seed, seed + 5)),
+                                 ("random dense", 0.5, range(seed + 100, seed + 102))):
+        for s in seeds:
+            rng = np.random.default_rng(s)
+            out.append((f"{kind} seed {s}", np.array([(i, j, float(rng.integers(1, 10))) for i in range(16)
+                                                      for j in range(16) if i != j and rng.random() < density])))
+    return out
+
+
 def case_c(seed: int) -> None:
     t = Target(name="mesh4x4", cores_x=4, cores_y=4, core=CoreSpec(256, 256, 1 << 20))
-    print(f"\n(c) cpsat on random 16-core instances (4x4 mesh); {load()}")
-    for s in range(seed, seed + 5):
-        rng = np.random.default_rng(s)
-        tr = np.array([(i, j, float(rng.integers(1, 10))) for i in range(16) for j in range(16)
-                       if i != j and rng.random() < 0.15])
+    print(f"\n(c) cpsat (exact) on 16-core instances, 4x4 mesh, time limit 10; {load()}")
+    print(f"{'instance':42} {'flows':>5} {'status':>8} {'objective':>10} {'bound':>10} {'gap':>6} {'prover':>16} "
+          f"{'nodes':>10} {'zigzag':>8} {'seconds':>7}")
+    for name, tr in c_instances(seed):
         t0 = time.perf_counter()
-        p = place(16, tr, t, "cpsat", seed=s, time_limit=10.0)
+        p = place(16, tr, t, "cpsat", seed=seed, time_limit=10.0)
+        wall = time.perf_counter() - t0
         z = place(16, tr, t, "zigzag")
-        info = p.report["solver"]
-        print(f"  seed {s}: {len(tr)} flows, status {info['status']}, objective {info.get('objective')}, "
-              f"bound {info.get('bound')}, gap {info.get('gap', float('nan')):.3f}, zigzag {z.report['cost']:.0f}, "
-              f"{time.perf_counter() - t0:.2f} s")
+        i = p.report["solver"]
+        print(f"{name:42} {len(tr):>5} {i['status']:>8} {i['objective']:>10,.0f} {i['bound']:>10,.0f} "
+              f"{i['gap']:>6.3f} {i['prover']:>16} {i['branch_and_bound']['nodes']:>10,} {z.report['cost']:>8,.0f} "
+              f"{wall:>7.2f}")
+    print(f"  {load()}")
 
 
 if __name__ == "__main__":

@@ -28,9 +28,11 @@ def _core_cost(c, s, other, other_slot, slot, indptr, nbr, w, host_w, gx, gy, cx
 
 @njit(cache=True)
 def _anneal(slot, core_at, region, chip_of_slot, indptr, nbr, w, host_w, gx, gy, cx, cy, iw, width, height,  # type: ignore
-            slot_at_xy, n_iter, seed):
+            slot_at_xy, n_iter, seed, t_scale, best_slot):
+    """Anneal ``slot`` in place; ``best_slot`` receives the best placement seen. Returns best cost - start cost."""
     np.random.seed(seed)
     n = slot.shape[0]
+    best_slot[:] = slot
     if n < 1:
         return 0.0
     # initial temperature: mean |delta| of random swaps
@@ -44,17 +46,18 @@ def _anneal(slot, core_at, region, chip_of_slot, indptr, nbr, w, host_w, gx, gy,
         old = _core_cost(c, a, -1, -1, slot, indptr, nbr, w, host_w, gx, gy, cx, cy, iw)
         new = _core_cost(c, s, d, a, slot, indptr, nbr, w, host_w, gx, gy, cx, cy, iw)
         acc += abs(new - old)
-    t0 = max(acc / samples, 1e-9)
+    t0 = max(acc / samples, 1e-9) * t_scale
     t_end = t0 * 1e-4
     alpha = (t_end / t0) ** (1.0 / max(1, n_iter))
     temp = t0
     radius0 = max(width, height)
     total_delta = 0.0
+    best_delta = 0.0
     for _ in range(n_iter):
         temp *= alpha
         c = np.random.randint(n)
         a = slot[c]
-        r = max(1, int(radius0 * (temp / t0) ** 0.5))
+        r = max(1, int(radius0 * (temp * t_scale / t0) ** 0.5))
         x = gx[a] + np.random.randint(-r, r + 1)
         y = gy[a] + np.random.randint(-r, r + 1)
         if x < 0 or y < 0 or x >= width or y >= height:
@@ -80,22 +83,32 @@ def _anneal(slot, core_at, region, chip_of_slot, indptr, nbr, w, host_w, gx, gy,
             if d >= 0:
                 slot[d] = a
             total_delta += delta
-    return total_delta
+            if total_delta < best_delta - 1e-9:
+                best_delta = total_delta
+                best_slot[:] = slot
+    return best_delta
 
 
 def anneal(problem: Problem, mesh: Mesh, start: np.ndarray, region: np.ndarray | None = None, seed: int = 0,
-           moves_per_core: int = 20_000, max_moves: int = 20_000_000) -> np.ndarray:
-    """Improve ``start`` (slot per core) by annealing; returns the new slot array. ``region`` int [n] (-1 = any
-    chip). Runs ``min(max_moves, moves_per_core × n)`` moves."""
+           moves_per_core: int = 20_000, max_moves: int = 20_000_000, reheats: int = 0,
+           reheat_scale: float = 0.05) -> np.ndarray:
+    """Improve ``start`` (slot per core) by annealing; returns the best placement seen. ``region`` int [n] (-1 =
+    any chip). Runs ``min(max_moves, moves_per_core × n)`` moves from the start temperature, then ``reheats``
+    more schedules of the same length from the best placement so far, each starting ``reheat_scale`` times as hot
+    (their window radius shrinks accordingly)."""
     gx, gy, cx, cy = slot_arrays(mesh)
     slot = np.asarray(start, dtype=np.int64).copy()
-    core_at = np.full(mesh.n_slots, -1, dtype=np.int64)
-    core_at[slot] = np.arange(problem.n)
     reg = np.full(problem.n, -1, dtype=np.int64) if region is None else np.asarray(region, dtype=np.int64)
     chip_of_slot = np.arange(mesh.n_slots, dtype=np.int64) // mesh.per_chip
     slot_at_xy = np.empty(mesh.n_slots, dtype=np.int64)
     slot_at_xy[gy * mesh.width + gx] = np.arange(mesh.n_slots)
     n_iter = int(min(max_moves, moves_per_core * max(1, problem.n)))
-    _anneal(slot, core_at, reg, chip_of_slot, problem.indptr, problem.nbr, problem.w, problem.host_w, gx, gy, cx, cy,
-            mesh.interchip_weight, mesh.width, mesh.height, slot_at_xy, n_iter, int(seed) % (2**31))
-    return slot
+    best = slot.copy()
+    for r in range(1 + int(reheats)):
+        core_at = np.full(mesh.n_slots, -1, dtype=np.int64)
+        core_at[slot] = np.arange(problem.n)
+        _anneal(slot, core_at, reg, chip_of_slot, problem.indptr, problem.nbr, problem.w, problem.host_w, gx, gy,
+                cx, cy, mesh.interchip_weight, mesh.width, mesh.height, slot_at_xy, n_iter,
+                (int(seed) + 7919 * r) % (2**31), 1.0 if r == 0 else float(reheat_scale), best)
+        slot = best.copy()
+    return best

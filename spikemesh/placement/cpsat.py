@@ -1,9 +1,13 @@
 """CP-SAT models for placement (OR-Tools): exact placement of small instances, chip assignment, and
 large-neighbourhood windows. Every call has a time limit and a seed and reports status, objective and bound.
 
-Exact model: per core integer global coordinates X, Y (with chip coordinates X // cores_x, Y // cores_y when
-there are several chips), all slots distinct, objective Σ copies × (|ΔX| + |ΔY| + (iw − 1)(|ΔCX| + |ΔCY|)) plus host
-inputs from router (0, 0). Objective coefficients are copies scaled to integers (``SCALE``)."""
+Exact placement (``exact``): the branch and bound of ``bnb`` first (a deterministic node budget); when it does
+not finish, a CP-SAT model reports the best placement and a bound: a boolean per (core, slot), per-axis
+coordinates channelled from them, |Δ| per axis only for pairs with traffic (domains 0..length-1), a
+Gilmore–Lawler row per core (bounds.gilmore_lawler), each axis at least its exact 1-D optimum
+(bounds.axis_bound), the mesh symmetries broken on the heaviest cores and twin cores on increasing slots.
+Objective Σ copies × (|ΔX| + |ΔY| + (iw − 1)(|ΔCX| + |ΔCY|)) plus host inputs from router (0, 0); coefficients are
+copies scaled to integers (``SCALE``)."""
 
 from __future__ import annotations
 
@@ -12,32 +16,46 @@ from typing import Any
 import numpy as np
 from ortools.sat.python import cp_model
 
-from spikemesh.placement.problem import Problem, slot_arrays
+from spikemesh.placement import bnb, bounds
+from spikemesh.placement.problem import Problem, evaluate, slot_arrays
 from spikemesh.placement.topology import Mesh
 
 SCALE = 1000
+#: wall-clock cap of a CP-SAT call, in multiples of its deterministic limit (at load 10 on 2 cores, 1
+#: deterministic second took up to ~4 wall seconds, so 3x was reached and made answers load-dependent)
+WALL_GUARD = 10.0
+#: branch-and-bound work units (bnb.solve) per second of time limit: a deterministic budget, set from ~60e6
+#: units/s measured on 16-core instances at load ~9 on 2 cores (faster on a quiet machine)
+BNB_WORK_PER_SECOND = 60_000_000
+#: share of the time limit given to branch and bound; CP-SAT gets the rest when the search does not finish
+BNB_SHARE = 0.8
 
 
-def solver(time_limit: float, seed: int) -> cp_model.CpSolver:
+def solver(time_limit: float, seed: int, workers: int = 2) -> cp_model.CpSolver:
     """A seeded, reproducible CP-SAT solver: the limit is deterministic time (OR-Tools' machine-independent work
-    measure, about seconds), with a wall-clock cap at 3x as a guard; 2 workers interleaved (deterministic)."""
+    measure, about seconds), with a wall-clock cap (``WALL_GUARD`` x) only as a guard against a stuck run;
+    ``workers`` interleaved (deterministic), or one. A run stopped by the guard is marked ``"wall_capped": True``
+    in its info (then, and only then, the answer may depend on the machine's load)."""
     s = cp_model.CpSolver()
     s.parameters.max_deterministic_time = float(time_limit)
-    s.parameters.max_time_in_seconds = 3.0 * float(time_limit)
+    s.parameters.max_time_in_seconds = WALL_GUARD * float(time_limit)
     s.parameters.random_seed = int(seed)
-    s.parameters.num_workers = 2
-    s.parameters.interleave_search = True
+    s.parameters.num_workers = int(workers)
+    # interleaved workers check the deterministic limit only between batches: on the exact model 0.4
+    # deterministic s overran to the wall guard (a load-dependent answer), so small models take one worker
+    s.parameters.interleave_search = workers > 1
     return s
 
 
 def _status(sol: cp_model.CpSolver, code: int, scale: float) -> dict[str, Any]:
     name = sol.status_name(code)
+    capped = sol.wall_time >= 0.99 * sol.parameters.max_time_in_seconds
     if code not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return {"status": name}
+        return {"status": name, "wall_capped": capped}
     obj, bound = sol.objective_value / scale, sol.best_objective_bound / scale
     gap = 0.0 if obj <= 0 else max(0.0, (obj - bound) / obj)
     return {"status": name, "objective": obj, "bound": bound, "gap": gap,
-            "deterministic_time": round(sol.deterministic_time, 3)}
+            "deterministic_time": round(sol.deterministic_time, 3), "wall_capped": capped}
 
 
 def _abs_diff(m: cp_model.CpModel, a: Any, b: Any, ub: int, record: list[tuple[Any, Any, Any]] | None = None) -> Any:
@@ -48,111 +66,138 @@ def _abs_diff(m: cp_model.CpModel, a: Any, b: Any, ub: int, record: list[tuple[A
     return d
 
 
-def _canonical(slot: np.ndarray, mesh: Mesh) -> np.ndarray:
-    """The mirror image of a single-chip placement that puts core 0 where the symmetry cut wants it."""
-    gx, gy, _, _ = slot_arrays(mesh)
-    W, H = mesh.width, mesh.height
-    x, y = gx[slot].copy(), gy[slot].copy()
-    if 2 * x[0] > W - 1:
-        x = W - 1 - x
-    if 2 * y[0] > H - 1:
-        y = H - 1 - y
-    if W == H and x[0] > y[0]:
-        x, y = y, x
-    at = np.empty(W * H, dtype=np.int64)
-    at[gy * W + gx] = np.arange(mesh.n_slots)
-    return at[y * W + x]
-
-
-def exact(problem: Problem, mesh: Mesh, hint: np.ndarray | None, time_limit: float, seed: int
-          ) -> tuple[np.ndarray | None, dict[str, Any]]:
-    """Optimal (or best found) placement of all cores; returns (slot per core or None, sol info)."""
-    m = cp_model.CpModel()
-    W, H, iw = mesh.width, mesh.height, mesh.interchip_weight
-    n = problem.n
-    X = [m.new_int_var(0, W - 1, f"x{c}") for c in range(n)]
-    Y = [m.new_int_var(0, H - 1, f"y{c}") for c in range(n)]
-    idx = [m.new_int_var(0, W * H - 1, f"i{c}") for c in range(n)]
+def _symmetry_cuts(m: cp_model.CpModel, x: list[list[Any]], problem: Problem, mesh: Mesh,
+                   hint: np.ndarray | None) -> tuple[int, np.ndarray | None]:
+    """Break the symmetries that keep the cost. Twin cores (bnb.twins) sit on increasing slots. Among cores
+    without twins, the heaviest sits on the least slot of its orbit under the mesh symmetries, and when that slot
+    is fixed by some of them, the next heaviest on the least slot of its orbit under those. Returns (number of
+    mesh symmetries, the hint mapped into the cut region)."""
+    n, S = problem.n, mesh.n_slots
+    cls = bnb.twins(problem)
     for c in range(n):
-        m.add(idx[c] == Y[c] * W + X[c])
-    m.add_all_different(idx)
+        if cls[c] != c:  # twin of an earlier core: a later slot
+            prev = max(d for d in range(c) if cls[d] == cls[c])
+            m.add(sum(s * x[c][s] for s in range(S)) > sum(s * x[prev][s] for s in range(S)))
+    group = bounds.symmetries(mesh, host=bool(problem.host_w.any()))
+    size = np.bincount(cls, minlength=n)
+    load = np.bincount(problem.pairs[:, 0].astype(np.int64), weights=problem.pairs[:, 2], minlength=n)
+    load += np.bincount(problem.pairs[:, 1].astype(np.int64), weights=problem.pairs[:, 2], minlength=n)
+    single = [int(c) for c in np.argsort(-load, kind="stable") if size[cls[c]] == 1]
+    G = np.stack(group)  # [g, S]
+    allowed: dict[int, np.ndarray] = {}
+    if len(group) > 1 and single:
+        p, q = single[0], (single[1] if len(single) > 1 else None)
+        for s in range(S):
+            if G[:, s].min() < s:
+                m.add(x[p][s] == 0)
+                continue
+            stab = G[G[:, s] == s]
+            if len(stab) > 1 and q is not None:
+                for t in range(S):
+                    if stab[:, t].min() < t:
+                        m.add_implication(x[p][s], x[q][t].negated())
+            allowed[s] = stab
+        if hint is not None:
+            for g in G:
+                h = g[hint]
+                if int(h[p]) in allowed and (q is None or allowed[int(h[p])][:, int(h[q])].min() == int(h[q])):
+                    hint = h
+                    break
+    if hint is not None:
+        hint = np.asarray(hint).copy()
+        for k in np.unique(cls[size[cls] > 1]):
+            members = np.flatnonzero(cls == k)
+            hint[members] = np.sort(hint[members])
+    return len(group), hint
+
+
+def exact(problem: Problem, mesh: Mesh, hint: np.ndarray, time_limit: float, seed: int
+          ) -> tuple[np.ndarray, dict[str, Any]]:
+    """Optimal placement of all cores, or the best found with a bound: branch and bound with
+    ``BNB_WORK_PER_SECOND × BNB_SHARE × time_limit`` work units (proves the optimum when it finishes), else CP-SAT
+    for the rest of the limit (deterministic seconds). ``hint``: a placement (upper bound).
+    Returns (slot per core, info)."""
+    up = evaluate(problem, hint, mesh)["cost"]
+    r = bnb.solve(problem, mesh, up, max_work=int(BNB_WORK_PER_SECOND * BNB_SHARE * time_limit))
+    best = hint if r.slot is None else r.slot
+    obj = evaluate(problem, best, mesh)["cost"]
+    info: dict[str, Any] = {"branch_and_bound": {"nodes": r.nodes, "finished": r.proven,
+                                                 "root_bound": r.root_bound}}
+    if r.proven:
+        return best, {"status": "OPTIMAL", "objective": obj, "bound": obj, "gap": 0.0,
+                      "prover": "branch-and-bound", **info}
+    slot, cp = _cpsat_exact(problem, mesh, best, time_limit * (1.0 - BNB_SHARE), seed)
+    if slot is not None and evaluate(problem, slot, mesh)["cost"] < obj - 1e-9:
+        best, obj = slot, evaluate(problem, slot, mesh)["cost"]
+    bound = max([r.root_bound, cp.get("bound", 0.0), sum(b or 0.0 for b in cp.get("axis_bounds", []))])
+    status = "OPTIMAL" if cp.get("status") == "OPTIMAL" or bound >= obj - 1e-9 else "FEASIBLE"
+    return best, {"status": status, "objective": obj, "bound": min(bound, obj),
+                  "gap": 0.0 if obj <= 0 else max(0.0, (obj - bound) / obj), "prover": "cp-sat",
+                  "cp_sat": cp, **info}
+
+
+def _cpsat_exact(problem: Problem, mesh: Mesh, hint: np.ndarray | None, time_limit: float, seed: int
+                 ) -> tuple[np.ndarray | None, dict[str, Any]]:
+    """The CP-SAT model of the module docstring; returns (slot per core or None, solver info)."""
+    m = cp_model.CpModel()
+    n, S = problem.n, mesh.n_slots
+    gx, gy, cx, cy = slot_arrays(mesh)
+    iw = mesh.interchip_weight
     multi = mesh.chips_x * mesh.chips_y > 1
-    CX = CY = None
+    x = [[m.new_bool_var(f"a{c}_{s}") for s in range(S)] for c in range(n)]
+    for c in range(n):
+        m.add_exactly_one(x[c])
+    for s in range(S):
+        m.add_at_most_one(x[c][s] for c in range(n))
+    axes = [(gx, mesh.width, 1.0), (gy, mesh.height, 1.0)]
     if multi:
-        CX = [m.new_int_var(0, mesh.chips_x - 1, "") for _ in range(n)]
-        CY = [m.new_int_var(0, mesh.chips_y - 1, "") for _ in range(n)]
+        axes += [(cx, mesh.chips_x, iw - 1.0), (cy, mesh.chips_y, iw - 1.0)]
+    coord = []
+    for v, size, _ in axes:
+        cv = [m.new_int_var(0, size - 1, "") for _ in range(n)]
         for c in range(n):
-            m.add_division_equality(CX[c], X[c], mesh.cores_x)
-            m.add_division_equality(CY[c], Y[c], mesh.cores_y)
-    terms = []
-    absv: list[tuple[Any, Any, Any]] = []
-    per_core: dict[int, list[tuple[int, Any]]] = {}
+            m.add(cv[c] == sum(int(v[s]) * x[c][s] for s in range(S) if v[s]))
+        coord.append(cv)
+    axis_terms: list[list[Any]] = [[] for _ in axes]
+    per_core: dict[int, list[Any]] = {}
     for i, j, w in problem.pairs:
         i, j = int(i), int(j)
-        k = int(round(w * SCALE))
-        if k == 0:
-            continue
-        d = _abs_diff(m, X[i], X[j], W, absv) + _abs_diff(m, Y[i], Y[j], H, absv)
-        m.add(d >= 1)  # distinct slots
-        terms.append(k * d)
-        per_core.setdefault(i, []).append((k, d))
-        per_core.setdefault(j, []).append((k, d))
-        if multi:
-            kc = int(round(w * SCALE * (iw - 1.0)))
-            terms.append(kc * (_abs_diff(m, CX[i], CX[j], mesh.chips_x, absv)
-                               + _abs_diff(m, CY[i], CY[j], mesh.chips_y, absv)))
+        d_all = []
+        for a, (_, size, f) in enumerate(axes):
+            k = int(round(w * f * SCALE))
+            d = m.new_int_var(0, size - 1, "")
+            m.add_abs_equality(d, coord[a][i] - coord[a][j])
+            axis_terms[a].append(k * d)
+            d_all.append(k * d)
+        per_core.setdefault(i, []).extend(d_all)
+        per_core.setdefault(j, []).extend(d_all)
     for c in range(n):
-        k = int(round(problem.host_w[c] * SCALE))
-        if k:
-            terms.append(k * (X[c] + Y[c]))
-            if multi:
-                terms.append(int(round(problem.host_w[c] * SCALE * (iw - 1.0))) * (CX[c] + CY[c]))
-    # degree bound: at most 4r routers lie at distance r, so a core's heaviest 4 neighbours cost >= 1 each, the
-    # next 8 >= 2, ... (a valid cut that lets CP-SAT prove optima)
-    for edges in per_core.values():
-        ks = sorted((k for k, _ in edges), reverse=True)
-        bound, r, used = 0, 1, 0
-        for k in ks:
-            if used == 4 * r:
-                r, used = r + 1, 0
-            bound += k * r
-            used += 1
-        m.add(sum(k * d for k, d in edges) >= bound)
-    if not multi and not problem.host_w.any() and n:
-        # the mesh's mirror symmetries leave the cost unchanged: put core 0 in one quadrant (and below the
-        # diagonal on a square mesh)
-        m.add(2 * X[0] <= W - 1)
-        m.add(2 * Y[0] <= H - 1)
-        if W == H:
-            m.add(X[0] <= Y[0])
-        if hint is not None:
-            hint = _canonical(hint, mesh)
-    m.minimize(sum(terms))
-    if hint is not None:  # a complete hint (every variable), so the search starts from a full solution
-        gx, gy, _, _ = slot_arrays(mesh)
-        val: dict[Any, int] = {}
+        if problem.host_w[c]:
+            for a, (_, _, f) in enumerate(axes):
+                axis_terms[a].append(int(round(problem.host_w[c] * f * SCALE)) * coord[a][c])
+    # Gilmore–Lawler per (core, slot): a core's edges cost at least l[c, s] when it sits on s
+    gl = np.floor(bounds.gilmore_lawler(problem, mesh) * SCALE + 1e-6).astype(np.int64)
+    for c, terms in per_core.items():
+        m.add(sum(terms) >= sum(int(gl[c, s]) * x[c][s] for s in range(S) if gl[c, s]))
+    # per axis: the exact 1-D optimum of that axis alone
+    axis_lb = [bounds.axis_bound(problem, mesh, 0), bounds.axis_bound(problem, mesh, 1)]
+    for a, lb in enumerate(axis_lb):
+        terms = axis_terms[a] + (axis_terms[a + 2] if multi else [])
+        if lb is not None and terms:
+            m.add(sum(terms) >= int(np.floor(lb * SCALE + 1e-6)))
+    n_sym, hint = _symmetry_cuts(m, x, problem, mesh, hint)
+    m.minimize(sum(t for terms in axis_terms for t in terms))
+    if hint is not None:
         for c in range(n):
-            val[X[c].index] = int(gx[hint[c]])
-            val[Y[c].index] = int(gy[hint[c]])
-            m.add_hint(X[c], val[X[c].index])
-            m.add_hint(Y[c], val[Y[c].index])
-            m.add_hint(idx[c], val[Y[c].index] * W + val[X[c].index])
-            if multi:
-                m.add_hint(CX[c], val[X[c].index] // mesh.cores_x)
-                m.add_hint(CY[c], val[Y[c].index] // mesh.cores_y)
-                val[CX[c].index] = val[X[c].index] // mesh.cores_x
-                val[CY[c].index] = val[Y[c].index] // mesh.cores_y
-        for d, a, b in absv:
-            m.add_hint(d, abs(val[a.index] - val[b.index]))
-    sol = solver(time_limit, seed)
+            for s in range(S):
+                m.add_hint(x[c][s], int(hint[c] == s))
+    sol = solver(time_limit, seed, workers=1)
     code = sol.solve(m)
     info = _status(sol, code, SCALE)
+    info.update({"symmetries": n_sym, "axis_bounds": axis_lb})
     if code not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return None, info
-    gx, gy, _, _ = slot_arrays(mesh)
-    at = np.empty(W * H, dtype=np.int64)
-    at[gy * W + gx] = np.arange(mesh.n_slots)
-    slot = np.array([at[sol.value(Y[c]) * W + sol.value(X[c])] for c in range(n)], dtype=np.int64)
+    slot = np.array([next(s for s in range(S) if sol.boolean_value(x[c][s])) for c in range(n)], dtype=np.int64)
     return slot, info
 
 
@@ -250,7 +295,7 @@ def window(problem: Problem, mesh: Mesh, slot: np.ndarray, slots: np.ndarray, ti
     for i, c in enumerate(inside):
         for s in range(S):
             m.add_hint(a[i][s], int(where[int(slot[c])] == s))
-    sol = solver(time_limit, seed)
+    sol = solver(time_limit, seed, workers=1)
     code = sol.solve(m)
     info = _status(sol, code, SCALE)
     if code not in (cp_model.OPTIMAL, cp_model.FEASIBLE):

@@ -28,6 +28,9 @@ CHIP_ASSIGN_MAX_VARS = 60_000
 #: annealing within chips (measured on ResNet-18, 80,034 cores on 23x23 chips: benchmarks/placement.py --case b)
 LARGE_CHIP_MOVES_PER_CORE = 50
 LARGE_SLOT_MOVES = 1_000_000
+#: ``auto`` anneals once from the start temperature, then reheats from its best placement at 0.1 x that
+#: temperature (on conv52k, 4 seeds: mean hop-weighted 284.0k -> 281.2k for twice the moves)
+AUTO_REHEATS = 1
 
 
 @dataclass(frozen=True, eq=False)
@@ -76,7 +79,7 @@ def _within_chips(problem: Problem, mesh: Mesh, chip: np.ndarray) -> np.ndarray:
 
 
 def _windows(problem: Problem, mesh: Mesh, slot: np.ndarray, keep_chips: bool, budget: float, seed: int,
-             count: int = 8) -> tuple[np.ndarray, list[dict[str, Any]]]:
+             count: int = 8, side: int = 3) -> tuple[np.ndarray, list[dict[str, Any]]]:
     """CP-SAT on 3x3 windows around the ``count`` cores with the largest cost share (``budget`` deterministic
     seconds shared between them); keeps strict improvements."""
     gx, gy, cx, cy = slot_arrays(mesh)
@@ -90,7 +93,9 @@ def _windows(problem: Problem, mesh: Mesh, slot: np.ndarray, keep_chips: bool, b
     infos: list[dict[str, Any]] = []
     for c in np.argsort(-share, kind="stable")[:count]:
         s0 = slot[c]
-        near = (np.abs(gx - gx[s0]) <= 1) & (np.abs(gy - gy[s0]) <= 1)
+        x0 = min(max(0, int(gx[s0]) - (side - 1) // 2), max(0, mesh.width - side))
+        y0 = min(max(0, int(gy[s0]) - (side - 1) // 2), max(0, mesh.height - side))
+        near = (gx >= x0) & (gx < x0 + side) & (gy >= y0) & (gy < y0 + side)
         if keep_chips:
             near &= (np.arange(mesh.n_slots) // mesh.per_chip) == s0 // mesh.per_chip
         before = evaluate(problem, slot, mesh)["cost"]
@@ -101,6 +106,18 @@ def _windows(problem: Problem, mesh: Mesh, slot: np.ndarray, keep_chips: bool, b
             slot = new
         infos.append(info)
     return slot, infos
+
+
+def best_of_anneals(problem: Problem, mesh: Mesh, start: np.ndarray, region: np.ndarray | None, seed: int,
+                    runs: int, **kw: Any) -> np.ndarray:
+    """The cheapest of ``runs`` annealing runs from ``start`` with seeds seed, seed + 1, ... (first wins ties)."""
+    best, cost = start, np.inf
+    for r in range(runs):
+        s = anneal(problem, mesh, start, region=region, seed=seed + r, **kw)
+        c = evaluate(problem, s, mesh)["cost"]
+        if c < cost - 1e-9:
+            best, cost = s, c
+    return best
 
 
 def place_slots(problem: Problem, mesh: Mesh, placer: str, seed: int, time_limit: float) -> tuple[np.ndarray,
@@ -120,9 +137,8 @@ def place_slots(problem: Problem, mesh: Mesh, placer: str, seed: int, time_limit
             raise PlacementError("the exact CP-SAT placer takes small instances only", node="placer cpsat",
                                  needed=f"<= {CPSAT_MAX_CORES} cores", available=problem.n,
                                  hint="use --placer auto (annealing + CP-SAT windows) for large models")
-        hint = anneal(problem, mesh, baselines.zigzag(problem, mesh), seed=seed)
-        slot, info = cpsat.exact(problem, mesh, hint, time_limit, seed)
-        return (hint if slot is None else slot), info
+        hint = best_of_anneals(problem, mesh, baselines.zigzag(problem, mesh), None, seed, runs=4)
+        return cpsat.exact(problem, mesh, hint, time_limit, seed)
     # auto
     n_chips = mesh.chips_x * mesh.chips_y
     zz = baselines.zigzag(problem, mesh)
@@ -146,8 +162,8 @@ def place_slots(problem: Problem, mesh: Mesh, placer: str, seed: int, time_limit
             moves["max_moves"] = LARGE_SLOT_MOVES
     else:
         start = zz
-    slot = anneal(problem, mesh, start, region=region, seed=seed, **moves)
-    slot, wins = _windows(problem, mesh, slot, region is not None, min(time_limit, 4.0), seed)
+    slot = anneal(problem, mesh, start, region=region, seed=seed, reheats=AUTO_REHEATS, reheat_scale=0.1, **moves)
+    slot, wins = _windows(problem, mesh, slot, region is not None, min(time_limit, 2.0), seed)
     info["windows"] = {"solved": len(wins), "improved": sum(1 for w in wins if w.get("gain", 0) > 1e-9),
                        "gain": float(sum(max(0.0, w.get("gain", 0.0)) for w in wins)),
                        "optimal": sum(1 for w in wins if w.get("status") == "OPTIMAL")}

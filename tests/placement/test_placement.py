@@ -70,7 +70,7 @@ def test_auto_multichip_keeps_chip_capacity_and_reduces_interchip_traffic() -> N
     rows = [(i, j, 1.0) for c0 in (0, 15) for i in range(c0, c0 + 15) for j in range(c0, c0 + 15)
             if i != j and rng.random() < 0.3]
     traffic = np.array(rows)
-    auto = place(n, traffic, t, "auto", seed=0)
+    auto = place(n, traffic, t, "auto", seed=0, time_limit=3.0)
     zz = place(n, traffic, t, "zigzag")
     chips = auto.coords[:, 1] * 2 + auto.coords[:, 0]
     assert np.bincount(chips).max() <= 9
