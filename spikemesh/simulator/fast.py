@@ -131,12 +131,14 @@ def run_fast_detailed(graph: Graph, inputs: Any, record: Sequence[str] | None = 
 
         def uniform(p: int) -> bool:
             a, b = int(pop_off[p]), int(pop_off[p] + pop_size[p])
-            return all(bool(np.all(arr[a:b] == arr[a])) for arr in (kb, ka, fg.gain, fg.syn_gain, fg.leak,
-                                                                    fg.threshold, fg.v_reset))
+            ranges = [(a, b)] + [(int(fg.pop_port_off[p]) + k * (b - a), int(fg.pop_port_off[p]) + (k + 1) * (b - a))
+                                 for k in range(int(fg.pop_ports[p]) - 1)]
+            return (all(bool(np.all(arr[a:b] == arr[a])) for arr in (kb, fg.gain, fg.leak, fg.threshold, fg.v_reset))
+                    and all(bool(np.all(arr[lo:hi] == arr[lo])) for arr in (ka, fg.syn_gain) for lo, hi in ranges))
 
         profiles = tuple((bool(fg.pop_spiking[p]), bool(fg.pop_current[p]), bool(fg.pop_after[p]),
                           bool(fg.pop_strict[p]), int(fg.pop_reset[p]), bool(fg.pop_refractory[p] > 0), integer,
-                          uniform(p)) for p in range(len(pops)))
+                          uniform(p), int(fg.pop_ports[p])) for p in range(len(pops)))
         zero = []
         for p in range(len(pops)):
             lo_, hi_ = fg.indptr[pop_off[p]], fg.indptr[pop_off[p] + pop_size[p]]
@@ -149,27 +151,21 @@ def run_fast_detailed(graph: Graph, inputs: Any, record: Sequence[str] | None = 
     t_run = time.perf_counter()
     with StepProgress(T * B, "fast engine", enabled=progress) as bar:
         for b in range(B):
-            v, i_cur, s_prev, ref, pending = empty_state(fg.n, fg.max_delay + 1, dtype)
+            v, i_cur, s_prev, ref, pending = empty_state(fg.n, fg.max_delay + 1, dtype, fg.n_slots)
             ptr, idx, val = si.batch_entries(b)
+            args = (pop_off, pop_size, fg.pop_spiking, fg.pop_current, fg.pop_reset, fg.pop_after, fg.pop_strict,
+                    fg.pop_refractory, fg.pop_lo, fg.pop_hi, cols, fg.pop_ports, fg.pop_port_off,
+                    kb, ka, fg.gain, fg.syn_gain, fg.leak, fg.threshold, fg.v_reset,
+                    fg.indptr, fg.slot, fg.weight, fg.delay, fg.bias, fg.has_bias,
+                    v, i_cur, s_prev, ref, pending, ev_t, ev_n, trace, counters, sends)
             for t0 in range(0, T, chunk):
                 t1 = min(T, t0 + chunk)
                 if warm:  # compile the specialised driver on an empty step range, timed apart from the run
                     warm = False
                     t_jit = time.perf_counter()
-                    kernel(0, 0, integer, ptr, idx, val, pop_off, pop_size, fg.pop_spiking, fg.pop_current,
-                           fg.pop_reset, fg.pop_after, fg.pop_strict, fg.pop_refractory, fg.pop_lo, fg.pop_hi, cols,
-                           kb, ka, fg.gain, fg.syn_gain, fg.leak, fg.threshold, fg.v_reset, fg.indptr, fg.target,
-                           fg.weight, fg.delay, fg.bias, fg.has_bias, v, i_cur, s_prev, ref, pending, ev_t, ev_n,
-                           trace, counters, sends)
+                    kernel(0, 0, integer, ptr, idx, val, *args)
                     jit_s = time.perf_counter() - t_jit
-                n_ev = kernel(
-                    t0, t1, integer, ptr, idx, val,
-                    pop_off, pop_size, fg.pop_spiking, fg.pop_current, fg.pop_reset, fg.pop_after, fg.pop_strict,
-                    fg.pop_refractory, fg.pop_lo, fg.pop_hi, cols,
-                    kb, ka, fg.gain, fg.syn_gain, fg.leak, fg.threshold, fg.v_reset,
-                    fg.indptr, fg.target, fg.weight, fg.delay, fg.bias, fg.has_bias,
-                    v, i_cur, s_prev, ref, pending, ev_t, ev_n, trace, counters, sends,
-                )
+                n_ev = kernel(t0, t1, integer, ptr, idx, val, *args)
                 et, en = ev_t[:n_ev], ev_n[:n_ev].astype(np.int64)
                 ep = owner[en]
                 for p, name in enumerate(pops):

@@ -17,14 +17,15 @@ from typing import Any
 import numpy as np
 from numba import njit
 
-#: spiking, current, after, strict, reset, refractory, integer, uniform (every neuron has the same parameters)
-Profile = tuple[bool, bool, bool, bool, int, bool, bool, bool]
+#: spiking, current, after, strict, reset, refractory, integer, uniform (every neuron has the same parameters),
+#: ports (synaptic current ports, Neuron.ports)
+Profile = tuple[bool, bool, bool, bool, int, bool, bool, bool, int]
 
 _DRIVERS: dict[tuple[Any, ...], Callable[..., int]] = {}
 
 
 def _make_update(spiking: bool, current: bool, after: bool, strict: bool, rmode: int, refr_on: bool,
-                 integer: bool, uniform: bool = False) -> Callable[..., Any]:
+                 integer: bool, uniform: bool = False, ports: int = 1) -> Callable[..., Any]:
     @njit(inline="always")
     def decay(v, k):  # type: ignore[no-untyped-def]
         if integer:
@@ -43,9 +44,16 @@ def _make_update(spiking: bool, current: bool, after: bool, strict: bool, rmode:
 
     @njit
     def update(a, b, row, kb, ka, gain, syn_gain, leak, thr, vreset, lo, hi, refr,  # type: ignore
-               v, i_cur, s_prev, ref):
+               v, i_cur, s_prev, ref, po):
         # uniform populations read their parameters once (same values, less memory traffic)
         kb0, ka0, g0, sg0, l0, th0, vr0 = kb[a], ka[a], gain[a], syn_gain[a], leak[a], thr[a], vreset[a]
+        # ports 1.. of local neuron l live in input slots po + (k - 1) * n + l (arrays.FlatGraph)
+        n = np.uint64(b - a)
+        kap = np.empty_like(ka[:ports])
+        sgp = np.empty_like(syn_gain[:ports])
+        for k in range(1, ports):
+            kap[k] = ka[np.uint64(po) + np.uint64(k - 1) * n]
+            sgp[k] = syn_gain[np.uint64(po) + np.uint64(k - 1) * n]
         # unsigned indices: numba then skips negative-index wraparound, which would block vectorisation
         for j in range(np.uint64(a), np.uint64(b)):
             x = row[j]
@@ -58,6 +66,18 @@ def _make_update(spiking: bool, current: bool, after: bool, strict: bool, rmode:
                 ic = decay(i_cur[j], kaj) + sgj * x
                 i_cur[j] = ic
                 drive = ic
+                q = np.uint64(po) + (j - np.uint64(a))
+                for k in range(1, ports):  # the ports' currents, summed in port order
+                    xq = row[q]
+                    row[q] = 0
+                    if uniform:
+                        kaq, sgq = kap[k], sgp[k]
+                    else:
+                        kaq, sgq = ka[q], syn_gain[q]
+                    iq = decay(i_cur[q], kaq) + sgq * xq
+                    i_cur[q] = iq
+                    drive += iq
+                    q += n
             else:
                 drive = x
             vj = v[j]
@@ -174,7 +194,8 @@ def driver(profiles: tuple[Profile, ...], traced: tuple[bool, ...], has_bias: bo
                           "_emit_values_now": _emit_values_now, "_emit_values_one": _emit_values_one, "np": np}
     lines = [
         "def kernel(t0, t1, integer, in_ptr, in_idx, in_val, pop_off, pop_size, pop_spiking, pop_current,",
-        "           pop_reset, pop_after, pop_strict, pop_refractory, pop_lo, pop_hi, pop_trace_col,",
+        "           pop_reset, pop_after, pop_strict, pop_refractory, pop_lo, pop_hi, pop_trace_col, pop_ports,",
+        "           pop_port_off,",
         "           kb, ka, gain, syn_gain, leak, thr, vreset, indptr, target, weight, delay, bias, has_bias,",
         "           v, i_cur, s_prev, ref, pending, ev_t, ev_n, trace, counters, sends):",
         "    S = pending.shape[0]",
@@ -202,9 +223,13 @@ def driver(profiles: tuple[Profile, ...], traced: tuple[bool, ...], has_bias: bo
             lines += ["        bs = t if t < D else D",
                       f"        for j in range({a}, {b}):",
                       "            row[j] += bias[bs, j]"]
+            if prof[8] > 1:
+                lines += [f"        for j in range(pop_port_off[{p}],"
+                          f" pop_port_off[{p}] + {prof[8] - 1} * pop_size[{p}]):",
+                          "            row[j] += bias[bs, j]"]
         lines += [f"        counters[2] += pop_size[{p}]",
                   f"        U{p}({a}, {b}, row, kb, ka, gain, syn_gain, leak, thr, vreset,"
-                  f" pop_lo[{p}], pop_hi[{p}], pop_refractory[{p}], v, i_cur, s_prev, ref)"]
+                  f" pop_lo[{p}], pop_hi[{p}], pop_refractory[{p}], v, i_cur, s_prev, ref, pop_port_off[{p}])"]
         if traced[p]:
             lines += [f"        c = pop_trace_col[{p}] - pop_off[{p}]",
                       f"        for j in range({a}, {b}):",
