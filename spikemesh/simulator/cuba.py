@@ -11,8 +11,10 @@ ge, port 1 gi. Brian2's ``method="exact"`` update of the linear system over one 
     c_k = τ_k·(β_k − βm) / (τ_k − τm)   (the exact response of v to a current decaying with τ_k),
 
 so the IR neuron uses α_k = β_k, syn_gain_k = c_k (its port current i_k is c_k·g_k), gain = 1, β = βm and
-leak = (1 − βm)·El, comparison ">" (``v > Vt``), zero reset to Vr, refractory 50 steps (held, as
-``unless refractory``). Spikes reach the ports one step later (Delay 1: Brian2 applies ``on_pre`` after the state
+leak = (1 − βm)·El, comparison ">" (``v > Vt``), zero reset to Vr. Refractoriness: Brian2's state update
+integrates v only when ``timestep(t − lastspike) >= timestep(refractory)``, so v is held in the 49 steps after the
+spike step and integrates again 50 steps after it; the IR's ``refractory`` counts held steps, hence 49
+(= round(5 ms / dt) − 1; checked against a Brian2 v trace, benchmarks/cuba_agreement.py). Spikes reach the ports one step later (Delay 1: Brian2 applies ``on_pre`` after the state
 update of the spiking step), so IR step t equals Brian2's step t: same v after the update, same threshold test.
 
 Initial membrane: Brian2 sets ``v = v0`` before step 0. The input ``init`` feeds port 0 (pass
@@ -82,7 +84,7 @@ def cuba_graph(net: CubaNet, dt: float = DT) -> Graph:
     rec_i = sp.csr_matrix((np.full(int((~exc).sum()), W_I), (net.pre[~exc], net.post[~exc])), shape=(n, n))
     lif = CubaLIF(alpha=[c["be"], c["bi"]], beta=c["bm"], syn_gain=[c["ce"], c["ci"]], gain=1.0, ports=2,
                   threshold=V_T, v_reset=V_R, leak=(1 - c["bm"]) * E_L, comparison=">", reset="zero",
-                  refractory=int(round(REFRACTORY_S / dt)))
+                  refractory=int(round(REFRACTORY_S / dt)) - 1)
     return Graph(
         inputs=(Input("init", (n,)),),
         populations=(Population("lif", (n,), lif),),

@@ -126,6 +126,7 @@ def run_fast_detailed(graph: Graph, inputs: Any, record: Sequence[str] | None = 
     kernel = run_steps
     warm = False
     jit_s = 0.0
+    kernel_s = 0.0
     if specialize or (specialize is None and T * B * fg.n > SPECIALIZE_CELLS):
         from spikemesh.simulator.special import driver
 
@@ -139,14 +140,17 @@ def run_fast_detailed(graph: Graph, inputs: Any, record: Sequence[str] | None = 
         profiles = tuple((bool(fg.pop_spiking[p]), bool(fg.pop_current[p]), bool(fg.pop_after[p]),
                           bool(fg.pop_strict[p]), int(fg.pop_reset[p]), bool(fg.pop_refractory[p] > 0), integer,
                           uniform(p), int(fg.pop_ports[p])) for p in range(len(pops)))
-        zero = []
+        zero, one_delay = [], []
         for p in range(len(pops)):
             lo_, hi_ = fg.indptr[pop_off[p]], fg.indptr[pop_off[p] + pop_size[p]]
             z = int(np.all(fg.delay[lo_:hi_] == 0))
             if z and np.all(np.diff(fg.indptr[pop_off[p]:pop_off[p] + pop_size[p] + 1]) == 1):
                 z = 2
             zero.append(z)
-        kernel, _ = driver(profiles, tuple(bool(c >= 0) for c in cols), fg.has_bias, integer, tuple(zero))
+            d = fg.delay[lo_:hi_]
+            one_delay.append(int(d[0]) if len(d) and np.all(d == d[0]) else -1)
+        kernel, _ = driver(profiles, tuple(bool(c >= 0) for c in cols), fg.has_bias, integer, tuple(zero),
+                           tuple(one_delay))
     warm = True
     t_run = time.perf_counter()
     with StepProgress(T * B, "fast engine", enabled=progress) as bar:
@@ -165,7 +169,9 @@ def run_fast_detailed(graph: Graph, inputs: Any, record: Sequence[str] | None = 
                     t_jit = time.perf_counter()
                     kernel(0, 0, integer, ptr, idx, val, *args)
                     jit_s = time.perf_counter() - t_jit
+                tk = time.perf_counter()
                 n_ev = kernel(t0, t1, integer, ptr, idx, val, *args)
+                kernel_s += time.perf_counter() - tk
                 et, en = ev_t[:n_ev], ev_n[:n_ev].astype(np.int64)
                 ep = owner[en]
                 for p, name in enumerate(pops):
@@ -194,6 +200,7 @@ def run_fast_detailed(graph: Graph, inputs: Any, record: Sequence[str] | None = 
         "build_s": t_build,
         "run_s": t_run,
         "jit_s": jit_s,
+        "kernel_s": kernel_s,
         "kernel": "generic" if kernel is run_steps else "specialised",
         "events_per_s": synaptic_events / t_run if t_run > 0 else 0.0,
     }

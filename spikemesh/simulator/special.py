@@ -22,6 +22,8 @@ from numba import njit
 Profile = tuple[bool, bool, bool, bool, int, bool, bool, bool, int]
 
 _DRIVERS: dict[tuple[Any, ...], Callable[..., int]] = {}
+#: generated source of each driver (for inspection)
+_SOURCES: dict[tuple[Any, ...], str] = {}
 
 
 def _make_update(spiking: bool, current: bool, after: bool, strict: bool, rmode: int, refr_on: bool,
@@ -139,6 +141,25 @@ def _emit_spikes(a, b, t, cur, S, s_prev, indptr, target, weight, delay, pending
 
 
 @njit
+def _emit_spikes_row(a, b, t, s_prev, indptr, target, weight, prow, ev_t, ev_n, n_ev, counters,  # type: ignore
+                     sends):
+    """_emit_spikes for a population whose outgoing synapses all have one delay d: ``prow`` is the pending row
+    of step t + d (no per-synapse delay load or ring-slot arithmetic)."""
+    c0 = 0
+    for j in range(np.uint64(a), np.uint64(b)):
+        if s_prev[j] != 0:
+            ev_t[n_ev] = t
+            ev_n[n_ev] = j
+            n_ev += 1
+            sends[j] += 1
+            for k in range(np.uint64(indptr[j]), np.uint64(indptr[j + 1])):
+                prow[np.uint64(target[k])] += weight[k]
+            c0 += indptr[j + 1] - indptr[j]
+    counters[0] += c0
+    return n_ev
+
+
+@njit
 def _emit_values(a, b, cur, S, v, indptr, target, weight, delay, pending, counters, sends):  # type: ignore
     for j in range(np.uint64(a), np.uint64(b)):
         u = v[j]
@@ -179,18 +200,22 @@ def _emit_values_one(a, b, v, indptr, target, weight, row, counters, sends):  # 
 
 
 def driver(profiles: tuple[Profile, ...], traced: tuple[bool, ...], has_bias: bool, integer: bool,
-           zero_delay: tuple[int, ...] | None = None) -> tuple[Callable[..., int], float]:
+           zero_delay: tuple[int, ...] | None = None, spike_delay: tuple[int, ...] | None = None
+           ) -> tuple[Callable[..., int], float]:
     """The specialised kernel for ``profiles`` (one per population, execution order; ``traced`` marks populations
     whose state is written to ``trace``; ``zero_delay`` is 1 for non-spiking populations whose outgoing synapses
-    all have delay 0, 2 when moreover each neuron has exactly one) and its compile-setup
-    seconds (0 when memoised). Same call signature as kernels.run_steps."""
+    all have delay 0, 2 when moreover each neuron has exactly one; ``spike_delay`` is the one delay of every
+    outgoing synapse of a spiking population, -1 when they differ) and its compile-setup seconds (0 when
+    memoised). Same call signature as kernels.run_steps."""
     zero_delay = zero_delay or (0,) * len(profiles)
-    key = (profiles, traced, has_bias, integer, zero_delay)
+    spike_delay = spike_delay or (-1,) * len(profiles)
+    key = (profiles, traced, has_bias, integer, zero_delay, spike_delay)
     hit = _DRIVERS.get(key)
     if hit is not None:
         return hit, 0.0
     t0 = time.perf_counter()
-    ns: dict[str, Any] = {"_emit_spikes": _emit_spikes, "_emit_values": _emit_values,
+    ns: dict[str, Any] = {"_emit_spikes": _emit_spikes, "_emit_spikes_row": _emit_spikes_row,
+                          "_emit_values": _emit_values,
                           "_emit_values_now": _emit_values_now, "_emit_values_one": _emit_values_one, "np": np}
     lines = [
         "def kernel(t0, t1, integer, in_ptr, in_idx, in_val, pop_off, pop_size, pop_spiking, pop_current,",
@@ -234,7 +259,13 @@ def driver(profiles: tuple[Profile, ...], traced: tuple[bool, ...], has_bias: bo
             lines += [f"        c = pop_trace_col[{p}] - pop_off[{p}]",
                       f"        for j in range({a}, {b}):",
                       "            trace[t - t0, c + j] = v[j]"]
-        if prof[0]:
+        if prof[0] and spike_delay[p] >= 0:
+            lines += [f"        sl = cur + {spike_delay[p]}",
+                      "        while sl >= S:",
+                      "            sl -= S",
+                      f"        n_ev = _emit_spikes_row({a}, {b}, t, s_prev, indptr, target, weight, pending[sl],"
+                      " ev_t, ev_n, n_ev, counters, sends)"]
+        elif prof[0]:
             lines.append(f"        n_ev = _emit_spikes({a}, {b}, t, cur, S, s_prev, indptr, target, weight, delay,"
                          " pending, ev_t, ev_n, n_ev, counters, sends)")
         elif zero_delay[p] == 2:
@@ -245,7 +276,8 @@ def driver(profiles: tuple[Profile, ...], traced: tuple[bool, ...], has_bias: bo
             lines.append(f"        _emit_values({a}, {b}, cur, S, v, indptr, target, weight, delay, pending,"
                          " counters, sends)")
     lines.append("    return n_ev")
-    exec(compile("\n".join(lines), f"<spikemesh driver {len(_DRIVERS)}>", "exec"), ns)  # noqa: S102
+    _SOURCES[key] = "\n".join(lines)
+    exec(compile(_SOURCES[key], f"<spikemesh driver {len(_DRIVERS)}>", "exec"), ns)  # noqa: S102
     fn = njit(ns["kernel"])
     _DRIVERS[key] = fn
     return fn, time.perf_counter() - t0
