@@ -14,8 +14,9 @@ so the IR neuron uses α_k = β_k, syn_gain_k = c_k (its port current i_k is c_k
 leak = (1 − βm)·El, comparison ">" (``v > Vt``), zero reset to Vr. Refractoriness: Brian2's state update
 integrates v only when ``timestep(t − lastspike) >= timestep(refractory)``, so v is held in the 49 steps after the
 spike step and integrates again 50 steps after it; the IR's ``refractory`` counts held steps, hence 49
-(= round(5 ms / dt) − 1; checked against a Brian2 v trace, benchmarks/cuba_agreement.py). Spikes reach the ports one step later (Delay 1: Brian2 applies ``on_pre`` after the state
-update of the spiking step), so IR step t equals Brian2's step t: same v after the update, same threshold test.
+(= round(5 ms / dt) − 1; checked against a Brian2 v trace). Spikes reach the ports one step later (Delay 1:
+Brian2 applies ``on_pre`` after the state update of the spiking step), so IR step t equals Brian2's step t: same v
+after the update, same threshold test. benchmarks/cuba_agreement.py compares the rasters.
 
 Initial membrane: Brian2 sets ``v = v0`` before step 0. The input ``init`` feeds port 0 (pass
 ``initial_inputs(...)``): u/c_e at step 0 with u = βm·v0 makes v(0) = βm·v0 + leak, Brian2's value after step 0,

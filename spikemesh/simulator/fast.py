@@ -55,6 +55,8 @@ class FastRun:
     flat: FlatGraph
     sends: np.ndarray
     inputs: StepInputs
+    #: every spike as (step, batch element, global neuron index), in kernel order
+    spike_events: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def binary_inputs(self) -> set[str]:
         """Inputs whose values all lie in {-1, 0, 1} (NeuroBench counts their synaptic ops as ACs)."""
@@ -152,6 +154,7 @@ def run_fast_detailed(graph: Graph, inputs: Any, record: Sequence[str] | None = 
         kernel, _ = driver(profiles, tuple(bool(c >= 0) for c in cols), fg.has_bias, integer, tuple(zero),
                            tuple(one_delay))
     warm = True
+    ev_parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     t_run = time.perf_counter()
     with StepProgress(T * B, "fast engine", enabled=progress) as bar:
         for b in range(B):
@@ -173,6 +176,7 @@ def run_fast_detailed(graph: Graph, inputs: Any, record: Sequence[str] | None = 
                 n_ev = kernel(t0, t1, integer, ptr, idx, val, *args)
                 kernel_s += time.perf_counter() - tk
                 et, en = ev_t[:n_ev], ev_n[:n_ev].astype(np.int64)
+                ev_parts.append((et.copy(), np.full(n_ev, b, dtype=np.int32), en))
                 ep = owner[en]
                 for p, name in enumerate(pops):
                     if name in flat_spk:
@@ -205,7 +209,9 @@ def run_fast_detailed(graph: Graph, inputs: Any, record: Sequence[str] | None = 
         "events_per_s": synaptic_events / t_run if t_run > 0 else 0.0,
     }
     res = SimResult(spikes=spikes, v=v_rec, outputs=outputs, engine="fast", steps=T, mode=mode, stats=stats)
-    return FastRun(result=res, flat=fg, sends=sends, inputs=si)
+    events = tuple(np.concatenate([p[k] for p in ev_parts]) if ev_parts else np.zeros(0, dt)
+                   for k, dt in enumerate((np.int32, np.int32, np.int64)))
+    return FastRun(result=res, flat=fg, sends=sends, inputs=si, spike_events=events)  # type: ignore[arg-type]
 
 
 __all__ = ["run_fast", "run_fast_detailed", "FastRun", "flat_graph", "StepInputs"]
