@@ -5,16 +5,16 @@ Routes arrive as multicast trees: per source, ``links`` int32 [L, 5] = (chip_x, 
 them into flat arrays: physical channels (one per distinct directed link), tree links with their channel, their
 children (CSR) and the number of destination cores ejecting at their downstream router.
 
-Model (``noc_step``; ``noc_run`` loops it over a run's steps in one compiled call): single-flit packets (one
-spike = one packet). Each cycle a link carries at most ``link_flits_per_cycle`` flits; a flit entering a router
-waits ``hop_cycles`` (``interchip_hop_cycles`` on a link crossing a chip border, the inter-chip serialisation
-latency) before it can leave; every channel has an input buffer of ``buffer_flits`` at its downstream router, and a flit is sent only when a slot is free (credit-based
-back-pressure; the slot is reserved while the flit is in flight). Buffers are FIFO: only the head flit moves
-(head-of-line blocking). At a branch router the head flit is copied into each child link as that child becomes
-free (multicast replication) and leaves the buffer when every child has its copy and the local cores have
-ejected it. Source cores inject from unbounded output queues. The step's barrier is the cycle at which every
-packet has been delivered. A watchdog ends the step with status "deadlock" when no flit has moved for longer than
-any latency could explain, and reports the blocked channels.
+Model (``noc_step``; ``noc_run`` loops it over a run's steps in one compiled call): single-flit packets (one spike =
+one packet). Each cycle a link carries at most ``link_flits_per_cycle`` flits; a flit entering a router waits
+``hop_cycles`` (``interchip_hop_cycles`` on a link crossing a chip border, the inter-chip serialisation latency)
+before it can leave; every channel has an input buffer of ``buffer_flits`` at its downstream router, and a flit is
+sent only when a slot is free (credit-based back-pressure; the slot is reserved while the flit is in flight).
+Buffers are FIFO: only the head flit moves (head-of-line blocking). At a branch router the head flit is copied into
+each child link as that child becomes free (multicast replication) and leaves the buffer when every child has its
+copy and the local cores have ejected it. Source cores inject from unbounded output queues. The step's barrier is
+the cycle at which every packet has been delivered. A watchdog ends the step with status "deadlock" when no flit has
+moved for longer than any latency could explain, and reports the blocked channels.
 """
 
 from __future__ import annotations
