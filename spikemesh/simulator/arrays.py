@@ -38,7 +38,8 @@ class FlatGraph:
     Neurons (global index): ``beta``/``alpha`` (float) and ``beta_k``/``alpha_k`` (int, β = k / 2**12),
     ``gain``, ``syn_gain``, ``leak``, ``threshold``, ``v_reset``.
     Synapses: CSR over global source neuron ``indptr`` [N + 1], ``target`` (global), ``weight``, ``delay``
-    (steps), ``proj`` (projection index). ``bias`` [D + 1, n_slots] constant input per step ``min(t, D)``.
+    (steps). ``proj_names`` lists the projections in graph order. ``bias`` [D + 1, n_slots] constant input per
+    step ``min(t, D)``.
 
     Input slots (multi-port neurons, ``Neuron.ports`` > 1): a synapse delivers into ``slot`` (the kernels' index
     into the pending-input ring, the synaptic currents and ``alpha``/``alpha_k``/``syn_gain``, all ``n_slots``
@@ -75,7 +76,6 @@ class FlatGraph:
     target: np.ndarray
     weight: np.ndarray
     delay: np.ndarray
-    proj: np.ndarray
     proj_names: tuple[str, ...]
     bias: np.ndarray
     has_bias: bool
@@ -148,7 +148,11 @@ def _projection_parts(graph: Graph, pr: Projection, integer: bool, max_delay: in
     d = np.broadcast_to(d_op.steps, mid_shape).reshape(-1)
     Q, _ = _chain_csr(post, mid_shape)
     pre_bias = apply_ops(pre, zero).reshape(-1)
-    for dv in np.unique(d):
+    uniq = np.unique(d)
+    if len(uniq) == 1:  # one delay for every element: no masking (saves two sparse copies on big graphs)
+        m = (P if not post else P @ Q).tocoo()
+        blocks.append((m.row, m.col, m.data, int(uniq[0])))
+    for dv in (uniq if len(uniq) > 1 else ()):
         mask = (d == dv).astype(np.float64)
         m = (P @ sp.diags(mask) @ Q).tocoo()
         blocks.append((m.row, m.col, m.data, int(dv)))
@@ -219,10 +223,10 @@ def flatten(graph: Graph, integer: bool) -> FlatGraph:
         else:
             lo[p], hi[p] = l_, h_
     max_delay = max((pr.max_delay for pr in graph.projections), default=0)
-    srcs, tgts, slots, ws, ds, pj = [], [], [], [], [], []
+    srcs, tgts, slots, ws, ds = [], [], [], [], []
     bias = np.zeros((max_delay + 1, n_slots), dtype=dtype)
     pop_index = {n: p for p, n in enumerate(pnames)}
-    for j, pr in enumerate(graph.projections):
+    for pr in graph.projections:
         try:
             blocks, ramp = _projection_parts(graph, pr, integer, max_delay)
         except GraphError as e:
@@ -241,13 +245,15 @@ def flatten(graph: Graph, integer: bool) -> FlatGraph:
             w = w[keep]
             if integer:
                 w = _as_int(w, "synaptic weight", pr.name)
-            srcs.append(r[keep].astype(np.int64) + s0)
-            tgts.append(c[keep].astype(np.int64) + t0)
-            slots.append(c[keep].astype(np.int64) + q0)
+            c = c[keep].astype(np.int32)
+            srcs.append(r[keep].astype(np.int32) + np.int32(s0))
+            tgts.append(c + np.int32(t0))
+            if n_slots != N:
+                slots.append(c + np.int32(q0))
             ws.append(w.astype(dtype))
             ds.append(np.full(int(keep.sum()), dv, dtype=np.int32))
-            pj.append(np.full(int(keep.sum()), j, dtype=np.int32))
-    src = _cat(srcs, np.int64)
+    src = _cat(srcs, np.int32)
+    del srcs
     perm = np.argsort(src, kind="stable")
     indptr = np.zeros(N + 1, dtype=np.int64)
     np.cumsum(np.bincount(src, minlength=N), out=indptr[1:])
@@ -260,7 +266,7 @@ def flatten(graph: Graph, integer: bool) -> FlatGraph:
         beta=par["beta"], alpha=par["alpha"], beta_k=beta_k, alpha_k=alpha_k, gain=par["gain"],
         syn_gain=par["syn_gain"], leak=par["leak"], threshold=par["threshold"], v_reset=par["v_reset"],
         indptr=indptr, target=target, weight=_cat(ws, dtype)[perm],
-        delay=_cat(ds, np.int32)[perm], proj=_cat(pj, np.int32)[perm],
+        delay=_cat(ds, np.int32)[perm],
         proj_names=tuple(pr.name for pr in graph.projections), bias=bias, has_bias=bool(np.any(bias != 0)),
         max_delay=max_delay, pop_ports=ports, pop_port_off=port_off, slot=slot, n_slots=n_slots,
     )

@@ -28,7 +28,7 @@ from spikemesh.simulator.progress import StepProgress
 #: steps x batch x neurons above which the specialised kernel is compiled (auto mode)
 SPECIALIZE_CELLS = 200_000_000
 #: values (state slots) processed per kernel call; bounds the per-chunk event and trace buffers
-CHUNK_CELLS = 8_000_000
+CHUNK_CELLS = 2_000_000
 
 _FLAT_CACHE: dict[tuple[int, bool], tuple[Graph, FlatGraph]] = {}
 
