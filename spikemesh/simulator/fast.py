@@ -20,7 +20,7 @@ from spikemesh.errors import SimulationError
 from spikemesh.ir.graph import Graph
 from spikemesh.ir.reference import resolve_mode
 from spikemesh.ir.result import SimResult
-from spikemesh.simulator.arrays import FlatGraph, flatten
+from spikemesh.simulator.arrays import INT_BIG, FlatGraph, flatten
 from spikemesh.simulator.io import StepInputs, step_inputs
 from spikemesh.simulator.kernels import empty_state, run_steps
 from spikemesh.simulator.progress import StepProgress
@@ -139,9 +139,13 @@ def run_fast_detailed(graph: Graph, inputs: Any, record: Sequence[str] | None = 
             return (all(bool(np.all(arr[a:b] == arr[a])) for arr in (kb, fg.gain, fg.leak, fg.threshold, fg.v_reset))
                     and all(bool(np.all(arr[lo:hi] == arr[lo])) for arr in (ka, fg.syn_gain) for lo, hi in ranges))
 
+        def bounded(p: int) -> bool:  # absent bounds are ±inf (float) or ±INT_BIG (int): no clamp needed
+            big = INT_BIG if integer else np.inf
+            return bool(fg.pop_lo[p] > -big or fg.pop_hi[p] < big)
+
         profiles = tuple((bool(fg.pop_spiking[p]), bool(fg.pop_current[p]), bool(fg.pop_after[p]),
                           bool(fg.pop_strict[p]), int(fg.pop_reset[p]), bool(fg.pop_refractory[p] > 0), integer,
-                          uniform(p), int(fg.pop_ports[p])) for p in range(len(pops)))
+                          uniform(p), int(fg.pop_ports[p]), bounded(p)) for p in range(len(pops)))
         zero, one_delay = [], []
         for p in range(len(pops)):
             lo_, hi_ = fg.indptr[pop_off[p]], fg.indptr[pop_off[p] + pop_size[p]]

@@ -18,8 +18,8 @@ import numpy as np
 from numba import njit
 
 #: spiking, current, after, strict, reset, refractory, integer, uniform (every neuron has the same parameters),
-#: ports (synaptic current ports, Neuron.ports)
-Profile = tuple[bool, bool, bool, bool, int, bool, bool, bool, int]
+#: ports (synaptic current ports, Neuron.ports), bounded (a finite state bound exists: clamp; else no clamp code)
+Profile = tuple[bool, bool, bool, bool, int, bool, bool, bool, int, bool]
 
 _DRIVERS: dict[tuple[Any, ...], Callable[..., int]] = {}
 #: generated source of each driver (for inspection)
@@ -27,7 +27,7 @@ _SOURCES: dict[tuple[Any, ...], str] = {}
 
 
 def _make_update(spiking: bool, current: bool, after: bool, strict: bool, rmode: int, refr_on: bool,
-                 integer: bool, uniform: bool = False, ports: int = 1) -> Callable[..., Any]:
+                 integer: bool, uniform: bool = False, ports: int = 1, bounded: bool = True) -> Callable[..., Any]:
     @njit(inline="always")
     def decay(v, k):  # type: ignore[no-untyped-def]
         if integer:
@@ -110,10 +110,11 @@ def _make_update(spiking: bool, current: bool, after: bool, strict: bool, rmode:
                 if not after:
                     if s:
                         u = reset(u, th, vrj)
-            if u < lo:
-                u = lo
-            elif u > hi:
-                u = hi
+            if bounded:
+                if u < lo:
+                    u = lo
+                elif u > hi:
+                    u = hi
             if refr_on:
                 ref[j] = refr if s else max(rj - 1, 0)
             v[j] = u
