@@ -176,11 +176,15 @@ def _noc_core(inject, ch_latency, e_ch, e_eject, e_cptr, e_cidx, r_ptr, r_idx, r
     """One step's traffic (see ``noc_step``) on caller-owned scratch arrays (``head``, ``count``, ``used_n``,
     ``qmask`` zero and ``used_cycle`` -1 on entry; ``queue`` [R] is overwritten).
 
-    ``jump``: event-driven time advance. After a cycle in which no flit moved, the state is frozen (the same
-    injections and forwardings fail again, the same stalls are counted) until the earliest head flit that is not
-    yet ready becomes ready, so those cycles are skipped at once — adding the skipped cycles to the clock and to
-    the idle count, and the frozen cycle's stalls once per skipped cycle — and the watchdog fires at the same
-    cycle it would have. Results are identical to stepping every cycle (``jump=False``; tested)."""
+    ``jump`` (event-driven; results identical to ``jump=False``, which steps every cycle over every route and
+    channel — tested):
+    - each cycle visits only the routes with packets left and the channels holding flits at the start of the
+      cycle, in ascending index order as the full scan does (a flit that enters a channel during a cycle is not
+      ready before the next one, so the full scan would skip it too);
+    - after a cycle in which no flit moved, the state is frozen (the same injections and forwardings fail again,
+      the same stalls are counted) until the earliest head flit that is not yet ready becomes ready, so those
+      cycles are skipped at once — adding them to the clock and to the idle count, and the frozen cycle's stalls
+      once per skipped cycle — and the watchdog fires at the cycle it would have."""
     C = ch_latency.shape[0]
     R = inject.shape[0]
     for r in range(R):
@@ -196,13 +200,29 @@ def _noc_core(inject, ch_latency, e_ch, e_eject, e_cptr, e_cidx, r_ptr, r_idx, r
     pending = 0
     for r in range(R):
         pending += queue[r]
+    rlist = np.empty(R, np.int64)  # routes to visit (ascending)
+    nr = 0
+    for r in range(R):
+        if queue[r] > 0 or not jump:
+            rlist[nr] = r
+            nr += 1
+    clist = np.empty(C, np.int64)  # channels to visit (ascending): holding flits at the start of the cycle
+    nc = 0
+    if not jump:
+        for c in range(C):
+            clist[c] = c
+        nc = C
+    fresh = np.empty(C, np.int64)  # channels that received their first flit during the cycle
+    merged = np.empty(C, np.int64)
     now = 0
     idle = 0
     while pending > 0 or in_net > 0:
         moved = False
         stalls0 = stalls
+        nf = 0
         # injection: the head packet of each source queue goes to its root links
-        for r in range(R):
+        for ir in range(nr):
+            r = rlist[ir]
             if queue[r] == 0:
                 continue
             n_roots = r_ptr[r + 1] - r_ptr[r]
@@ -222,6 +242,9 @@ def _noc_core(inject, ch_latency, e_ch, e_eject, e_cptr, e_cidx, r_ptr, r_idx, r
                 buf_e[c, slot] = e
                 buf_ready[c, slot] = now + ch_latency[c]
                 buf_mask[c, slot] = 0
+                if count[c] == 0:
+                    fresh[nf] = c
+                    nf += 1
                 count[c] += 1
                 in_net += 1
                 if used_cycle[c] != now:
@@ -237,7 +260,8 @@ def _noc_core(inject, ch_latency, e_ch, e_eject, e_cptr, e_cidx, r_ptr, r_idx, r
                 pending -= 1
                 qmask[r] = 0
         # forwarding: the head flit of every channel buffer
-        for c in range(C):
+        for ic in range(nc):
+            c = clist[ic]
             if count[c] == 0:
                 continue
             h = head[c]
@@ -261,6 +285,9 @@ def _noc_core(inject, ch_latency, e_ch, e_eject, e_cptr, e_cidx, r_ptr, r_idx, r
                 buf_e[cc, slot] = ce
                 buf_ready[cc, slot] = now + ch_latency[cc]
                 buf_mask[cc, slot] = 0
+                if count[cc] == 0:
+                    fresh[nf] = cc
+                    nf += 1
                 count[cc] += 1
                 in_net += 1
                 if used_cycle[cc] != now:
@@ -278,6 +305,35 @@ def _noc_core(inject, ch_latency, e_ch, e_eject, e_cptr, e_cidx, r_ptr, r_idx, r
                 count[c] -= 1
                 in_net -= 1
                 moved = True
+        if jump:  # next cycle's lists: drop finished routes and emptied channels, merge the fresh channels
+            k = 0
+            for ir in range(nr):
+                if queue[rlist[ir]] > 0:
+                    rlist[k] = rlist[ir]
+                    k += 1
+            nr = k
+            k = 0
+            for ic in range(nc):
+                if count[clist[ic]] > 0:
+                    clist[k] = clist[ic]
+                    k += 1
+            if nf > 0:
+                fs = np.sort(fresh[:nf])
+                i = j = n = 0
+                while i < k or j < nf:
+                    if j >= nf or (i < k and clist[i] <= fs[j]):
+                        v = clist[i]
+                        i += 1
+                    else:
+                        v = fs[j]
+                        j += 1
+                    if count[v] > 0 and (n == 0 or merged[n - 1] != v):
+                        merged[n] = v
+                        n += 1
+                for i in range(n):
+                    clist[i] = merged[i]
+                k = n
+            nc = k
         now += 1
         if moved:
             idle = 0
@@ -286,11 +342,11 @@ def _noc_core(inject, ch_latency, e_ch, e_eject, e_cptr, e_cidx, r_ptr, r_idx, r
             if jump and idle <= watchdog:
                 # frozen until the earliest head flit that is not ready yet (none: until the watchdog fires)
                 nxt = np.int64(-1)
-                for c in range(C):
-                    if count[c] > 0:
-                        rd = buf_ready[c, head[c]]
-                        if rd >= now and (nxt < 0 or rd < nxt):
-                            nxt = rd
+                for ic in range(nc):
+                    c = clist[ic]
+                    rd = buf_ready[c, head[c]]
+                    if rd >= now and (nxt < 0 or rd < nxt):
+                        nxt = rd
                 skip = watchdog + 1 - idle if nxt < 0 else min(nxt - now, watchdog + 1 - idle)
                 if skip > 0:
                     now += skip
