@@ -735,6 +735,9 @@ def _neuron_to_nir(pop: Population, dt: float, if_convention: str, notes: list[s
             lost.append("after_decay reset timing (snnTorch's delayed reset; NIR resets at once)")
     if n.refractory:
         lost.append(f"refractory period of {n.refractory} steps")
+    if n.ports > 1:
+        lost.append(f"{n.ports} synaptic current ports (NIR's {n.kind} has one synaptic current: exported with port "
+                    "0's tau_syn and w_in, and every incoming edge feeds it)")
     if n.v_min is not None or n.v_max is not None:
         lost.append(f"state bounds [{n.v_min}, {n.v_max}]")
     if n.state_bits is not None or n.weight_bits is not None:
@@ -769,10 +772,11 @@ def _neuron_to_nir(pop: Population, dt: float, if_convention: str, notes: list[s
         return nir.LI(tau=tau, r=r, v_leak=v_leak)
     if n.kind == "LIF":
         return nir.LIF(tau=tau, r=r, v_leak=v_leak, v_threshold=thr, **kw_reset)
-    ks = 1.0 - full(n.alpha)
+    ks = 1.0 - full(n.port_param("alpha", shape, 0))
     if np.any(ks <= 0):
         raise FrontendError("synaptic decay alpha >= 1 has no NIR time constant", node=pop.name)
-    args = {"tau_syn": dt / ks, "tau_mem": tau, "r": r, "v_leak": v_leak, "w_in": full(n.syn_gain) / ks}
+    w_in = full(n.port_param("syn_gain", shape, 0)) / ks
+    args = {"tau_syn": dt / ks, "tau_mem": tau, "r": r, "v_leak": v_leak, "w_in": w_in}
     if n.kind == "CubaLI":
         if not hasattr(nir, "CubaLI"):
             raise FrontendError(f"nir {getattr(nir, '__version__', '?')} has no CubaLI node", node=pop.name,

@@ -50,15 +50,20 @@ class Population:
 @dataclass(frozen=True)
 class Projection:
     """Edge ``source`` → ``target`` applying ``ops`` in order. ``source`` is an Input or Population; ``target``
-    a Population. Several projections into one population sum (fan-in, e.g. residual connections)."""
+    a Population. Several projections into one population sum (fan-in, e.g. residual connections).
+    ``port``: the synaptic current port of the target it feeds (0 unless the target neuron has ``ports > 1``)."""
 
     name: str
     source: str
     target: str
     ops: tuple[Op, ...]
+    port: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "ops", tuple(self.ops))
+        if int(self.port) != self.port or self.port < 0:
+            raise GraphError("port must be a non-negative integer", node=self.name, available=self.port)
+        object.__setattr__(self, "port", int(self.port))
 
     @property
     def delay_op(self) -> Delay | None:
@@ -170,6 +175,11 @@ class Graph:
                 proj.delay_op  # noqa: B018  (checks at most one Delay)
             except GraphError as e:
                 raise GraphError(f"{e}", node=proj.name) from None
+            ports = self.population[proj.target].neuron.ports
+            if proj.port >= ports:
+                raise GraphError(f"port {proj.port} does not exist on target {proj.target!r}", node=proj.name,
+                                 needed=f"port < {ports}", available=proj.port,
+                                 hint="give the target neuron ports=K (CubaLIF / CubaLI) or use port 0")
             want = self.population[proj.target].shape
             if shapes[-1] != want:
                 raise GraphError(

@@ -22,6 +22,8 @@ COMPARISONS = (">=", ">")
 RESETS = ("zero", "subtract", "none")
 RESET_TIMINGS = ("before_decay", "after_decay")
 ARRAY_PARAMS = ("beta", "alpha", "gain", "syn_gain", "leak", "threshold", "v_reset")
+#: per-port parameters of multi-port current-based neurons: broadcast to ``(*shape, ports)`` when ports > 1
+PORT_PARAMS = ("alpha", "syn_gain")
 #: Integer mode applies a decay factor as trunc(v * round(beta * 2**DECAY_SHIFT) / 2**DECAY_SHIFT).
 DECAY_SHIFT = 12
 
@@ -48,6 +50,11 @@ class Neuron:
     decay, input or leak; a current-based neuron's current keeps integrating) and the neuron cannot fire.
     v_min / v_max: clamp of the stored state at the end of each step. weight_bits / state_bits: set once
     quantized; state_bits also saturates the state to its signed range.
+    ports: number of synaptic current ports of a current-based kind (default 1). With K > 1 ports the neuron
+    keeps K currents, i_k ← α_k·i_k + syn_gain_k·x_k, and the membrane integrates their sum,
+    v ← β·v + gain·Σ_k i_k + leak; each incoming Projection feeds one port (``Projection.port``). ``alpha`` and
+    ``syn_gain`` then broadcast to ``(*shape, K)`` (port on the last axis: a length-K vector gives one decay per
+    port). Every other parameter is per neuron as usual.
     """
 
     kind: str
@@ -66,6 +73,7 @@ class Neuron:
     v_max: float | None = None
     weight_bits: int | None = None
     state_bits: int | None = None
+    ports: int = 1
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -83,6 +91,13 @@ class Neuron:
         if int(self.refractory) != self.refractory or self.refractory < 0:
             raise GraphError("refractory must be a non-negative number of steps", available=self.refractory)
         object.__setattr__(self, "refractory", int(self.refractory))
+        if int(self.ports) != self.ports or self.ports < 1:
+            raise GraphError("ports must be a positive integer", needed=">= 1", available=self.ports)
+        object.__setattr__(self, "ports", int(self.ports))
+        if self.ports > 1 and self.kind not in CURRENT_KINDS:
+            raise GraphError(f"{self.kind} neurons have one input; several synaptic ports need a current-based kind",
+                             needed=f"kind in {sorted(CURRENT_KINDS)}", available=self.kind,
+                             hint="use CubaLIF / CubaLI with ports=K")
         for name in ("v_min", "v_max"):  # plain Python scalars (JSON-serialisable)
             v = getattr(self, name)
             object.__setattr__(self, name, None if v is None else float(v))
@@ -117,15 +132,26 @@ class Neuron:
             hi = min(hi, self.v_max)
         return lo, hi
 
+    def param_shape(self, name: str, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """Shape parameter ``name`` broadcasts to in a population of ``shape``: ``(*shape, ports)`` for the
+        per-port parameters of a multi-port neuron, else ``shape``."""
+        return (*shape, self.ports) if self.ports > 1 and name in PORT_PARAMS else tuple(shape)
+
+    def port_param(self, name: str, shape: tuple[int, ...], port: int = 0) -> np.ndarray:
+        """Parameter ``name`` of synaptic port ``port`` broadcast to the population ``shape`` (read-only view)."""
+        arr = np.broadcast_to(getattr(self, name), self.param_shape(name, shape))
+        return arr[..., port] if self.ports > 1 and name in PORT_PARAMS else arr
+
     def check_shape(self, shape: tuple[int, ...], node: str) -> None:
         for name in ARRAY_PARAMS:
             arr = getattr(self, name)
+            shape_p = self.param_shape(name, shape)
             try:
-                np.broadcast_to(arr, shape)
+                np.broadcast_to(arr, shape_p)
             except ValueError:
                 raise GraphError(
                     f"neuron parameter {name} does not broadcast to the population shape",
-                    node=node, needed=shape, available=arr.shape,
+                    node=node, needed=shape_p, available=arr.shape,
                 ) from None
 
     def replace(self, **changes: Any) -> Neuron:
@@ -139,7 +165,7 @@ class Neuron:
             v = getattr(self, f.name)
             if f.name in ARRAY_PARAMS:
                 arrays[f.name] = np.asarray(v)
-            else:
+            elif f.name != "ports" or v != 1:  # single-port neurons serialise as before
                 meta[f.name] = v
         return meta, arrays
 
@@ -173,7 +199,8 @@ def LIF(beta: Any, threshold: Any = 1.0, **kw: Any) -> Neuron:
 
 
 def CubaLIF(alpha: Any, beta: Any, threshold: Any = 1.0, **kw: Any) -> Neuron:
-    """Current-based LIF: i ← α·i + syn_gain·x; v ← β·v + gain·i + leak."""
+    """Current-based LIF: i ← α·i + syn_gain·x; v ← β·v + gain·i + leak. With ``ports=K`` (``alpha`` of length
+    K, or shape ``(*shape, K)``): K currents i_k ← α_k·i_k + syn_gain_k·x_k, and v ← β·v + gain·Σ_k i_k + leak."""
     return Neuron("CubaLIF", alpha=alpha, beta=beta, threshold=threshold, **kw)
 
 

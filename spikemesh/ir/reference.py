@@ -95,8 +95,10 @@ class _PopState:
         dtype = np.int64 if integer else np.float64
         self.integer = integer
         self.p: dict[str, np.ndarray] = {}
-        for k in ARRAY_PARAMS:
-            a = np.broadcast_to(getattr(neuron, k), shape)
+        self.ports = neuron.ports
+        self.shape = tuple(shape)
+        for k in ARRAY_PARAMS:  # alpha / syn_gain of a multi-port neuron: [*shape, ports]
+            a = np.broadcast_to(getattr(neuron, k), neuron.param_shape(k, shape))
             if integer and k not in ("beta", "alpha"):
                 a = _require_int(a, f"neuron parameter {k}", name)
             self.p[k] = a
@@ -111,7 +113,7 @@ class _PopState:
             hi = i64.max if hi == np.inf else math.floor(hi)
         self.lo, self.hi = lo, hi
         self.v = np.zeros(full, dtype=dtype)
-        self.i = np.zeros(full, dtype=dtype) if neuron.has_current else None
+        self.i = np.zeros(neuron.param_shape("alpha", full), dtype=dtype) if neuron.has_current else None
         self.s_prev = np.zeros(full, dtype=bool)
         self.ref = np.zeros(full, dtype=np.int64) if neuron.refractory else None
 
@@ -123,15 +125,29 @@ class _PopState:
             return v - mask * self.p["threshold"].astype(v.dtype)
         return v
 
+    def input_shape(self, B: int) -> tuple[int, ...]:
+        """Shape of ``step``'s input: ``(B, *shape)``, or ``(B, *shape, ports)`` for a multi-port neuron."""
+        return (B, *self.shape, self.ports) if self.ports > 1 else (B, *self.shape)
+
     def step(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Advance one step with input ``x``; returns (spikes bool, state after the step)."""
+        """Advance one step with input ``x`` (``input_shape(B)``: one slice per port on the last axis of a
+        multi-port neuron); returns (spikes bool, state after the step)."""
         n, p = self.n, self.p
+        if self.ports > 1 and (x.ndim != len(self.shape) + 2 or x.shape[1:] != (*self.shape, self.ports)):
+            raise SimulationError("a multi-port neuron needs one input per port", node=self.name,
+                                  needed=f"[B, {', '.join(map(str, self.shape))}, {self.ports}]",
+                                  available=list(x.shape), hint="this engine does not support ports > 1")
         if self.integer:
             x = _require_int(x, "input current", self.name)
         if self.i is not None:
             i_dec = int_decay(self.i, self.alpha_k) if self.integer else p["alpha"] * self.i
             self.i = i_dec + p["syn_gain"] * x
-            drive = self.i
+            if self.ports > 1:  # the membrane integrates the ports' sum, added in port order
+                drive = self.i[..., 0]
+                for k in range(1, self.ports):
+                    drive = drive + self.i[..., k]
+            else:
+                drive = self.i
         else:
             drive = x
         v_dec = int_decay(self.v, self.beta_k) if self.integer else p["beta"] * self.v
@@ -231,12 +247,13 @@ def run_reference(graph: Graph, inputs: Any, record: Sequence[str] | None = None
                 out = xs[name][t].astype(dtype)
             else:
                 st = states[name]
-                total = np.zeros((B, *node.shape), dtype=dtype)
+                total = np.zeros(st.input_shape(B), dtype=dtype)
                 for pr in incoming[name]:
-                    if pr.name in delays:
-                        total = total + delays[pr.name].read(t)
+                    got = delays[pr.name].read(t) if pr.name in delays else apply_ops(pr.ops, values[pr.source])
+                    if st.ports > 1:
+                        total[..., pr.port] = total[..., pr.port] + got
                     else:
-                        total = total + apply_ops(pr.ops, values[pr.source])
+                        total = total + got
                 s, v = st.step(total)
                 if node.neuron.spiking:
                     spikes[name][t] = s

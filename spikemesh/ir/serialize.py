@@ -43,7 +43,10 @@ def graph_to_parts(g: Graph, prefix: str = "") -> tuple[dict[str, Any], dict[str
             for k, v in arrs.items():
                 arrays[f"{prefix}proj/{pr.name}/{i}/{k}"] = v
             ops.append(meta)
-        projs.append({"name": pr.name, "source": pr.source, "target": pr.target, "ops": ops})
+        entry = {"name": pr.name, "source": pr.source, "target": pr.target, "ops": ops}
+        if pr.port:  # only multi-port targets carry it (single-port graphs serialise as before)
+            entry["port"] = pr.port
+        projs.append(entry)
     body = {
         "dt": g.dt,
         "inputs": [{"name": i.name, "shape": list(i.shape)} for i in g.inputs],
@@ -68,7 +71,7 @@ def graph_from_parts(body: dict[str, Any], arrays: dict[str, np.ndarray], prefix
             pre = f"{prefix}proj/{pr['name']}/{i}/"
             arrs = {k[len(pre):]: v for k, v in arrays.items() if k.startswith(pre)}
             ops.append(op_from_dict(meta, arrs))
-        projs.append(Projection(pr["name"], pr["source"], pr["target"], tuple(ops)))
+        projs.append(Projection(pr["name"], pr["source"], pr["target"], tuple(ops), int(pr.get("port", 0))))
     return Graph(
         inputs=tuple(Input(i["name"], tuple(i["shape"])) for i in body["inputs"]),
         populations=tuple(pops),

@@ -38,7 +38,14 @@ class FlatGraph:
     Neurons (global index): ``beta``/``alpha`` (float) and ``beta_k``/``alpha_k`` (int, β = k / 2**12),
     ``gain``, ``syn_gain``, ``leak``, ``threshold``, ``v_reset``.
     Synapses: CSR over global source neuron ``indptr`` [N + 1], ``target`` (global), ``weight``, ``delay``
-    (steps), ``proj`` (projection index). ``bias`` [D + 1, N] constant input per step ``min(t, D)``.
+    (steps). ``proj_names`` lists the projections in graph order. ``bias`` [D + 1, n_slots] constant input per
+    step ``min(t, D)``.
+
+    Input slots (multi-port neurons, ``Neuron.ports`` > 1): a synapse delivers into ``slot`` (the kernels' index
+    into the pending-input ring, the synaptic currents and ``alpha``/``alpha_k``/``syn_gain``, all ``n_slots``
+    long). Port 0 of neuron g is slot g; port k >= 1 of local neuron l of population p is slot
+    ``pop_port_off[p] + (k - 1) * size + l`` (after the N neuron slots). Without multi-port populations
+    ``n_slots == N`` and ``slot`` is ``target`` (the same array). ``pop_ports`` [P] holds the port counts.
     """
 
     graph: Graph
@@ -69,11 +76,14 @@ class FlatGraph:
     target: np.ndarray
     weight: np.ndarray
     delay: np.ndarray
-    proj: np.ndarray
     proj_names: tuple[str, ...]
     bias: np.ndarray
     has_bias: bool
     max_delay: int
+    pop_ports: np.ndarray
+    pop_port_off: np.ndarray
+    slot: np.ndarray
+    n_slots: int
 
     @property
     def n(self) -> int:
@@ -138,7 +148,11 @@ def _projection_parts(graph: Graph, pr: Projection, integer: bool, max_delay: in
     d = np.broadcast_to(d_op.steps, mid_shape).reshape(-1)
     Q, _ = _chain_csr(post, mid_shape)
     pre_bias = apply_ops(pre, zero).reshape(-1)
-    for dv in np.unique(d):
+    uniq = np.unique(d)
+    if len(uniq) == 1:  # one delay for every element: no masking (saves two sparse copies on big graphs)
+        m = (P if not post else P @ Q).tocoo()
+        blocks.append((m.row, m.col, m.data, int(uniq[0])))
+    for dv in (uniq if len(uniq) > 1 else ()):
         mask = (d == dv).astype(np.float64)
         m = (P @ sp.diags(mask) @ Q).tocoo()
         blocks.append((m.row, m.col, m.data, int(dv)))
@@ -169,10 +183,16 @@ def flatten(graph: Graph, integer: bool) -> FlatGraph:
     f = {k: np.zeros(P, dtype=np.int64) for k in ("spiking", "current", "reset", "after", "strict", "refractory")}
     lo = np.zeros(P, dtype=dtype)
     hi = np.zeros(P, dtype=dtype)
-    par = {k: np.zeros(N, dtype=np.float64) for k in ("beta", "alpha")}
-    par.update({k: np.zeros(N, dtype=dtype) for k in ("gain", "syn_gain", "leak", "threshold", "v_reset")})
+    ports = np.array([graph.population[n].neuron.ports for n in pnames], dtype=np.int64)
+    extra = ports - 1
+    extra *= np.array([graph.population[n].size for n in pnames], dtype=np.int64)
+    port_off = N + np.concatenate([[0], np.cumsum(extra)[:-1]]).astype(np.int64) if P else np.zeros(0, np.int64)
+    n_slots = N + int(extra.sum())
+    par = {"beta": np.zeros(N, dtype=np.float64), "alpha": np.zeros(n_slots, dtype=np.float64)}
+    par.update({k: np.zeros(N, dtype=dtype) for k in ("gain", "leak", "threshold", "v_reset")})
+    par["syn_gain"] = np.zeros(n_slots, dtype=dtype)
     beta_k = np.zeros(N, dtype=np.int64)
-    alpha_k = np.zeros(N, dtype=np.int64)
+    alpha_k = np.zeros(n_slots, dtype=np.int64)
     for p, name in enumerate(pnames):
         pop = graph.population[name]
         nrn = pop.neuron
@@ -184,14 +204,18 @@ def flatten(graph: Graph, integer: bool) -> FlatGraph:
         f["strict"][p] = nrn.comparison == ">"
         f["refractory"][p] = nrn.refractory
         for k in ("beta", "alpha", "gain", "syn_gain", "leak", "threshold", "v_reset"):
-            arr = np.broadcast_to(getattr(nrn, k), pop.shape).reshape(-1)
-            if integer and k not in ("beta", "alpha"):
-                arr = _as_int(arr, f"neuron parameter {k}", name)
-            par[k][a:b] = arr
+            for port in range(nrn.ports if k in ("alpha", "syn_gain") else 1):
+                arr = nrn.port_param(k, pop.shape, port).reshape(-1)
+                if integer and k not in ("beta", "alpha"):
+                    arr = _as_int(arr, f"neuron parameter {k}", name)
+                s0 = a if port == 0 else int(port_off[p]) + (port - 1) * (b - a)
+                par[k][s0:s0 + b - a] = arr
         if integer:
             beta_k[a:b] = decay_q(par["beta"][a:b], name)
             if nrn.has_current:
-                alpha_k[a:b] = decay_q(par["alpha"][a:b], name)
+                for port in range(nrn.ports):
+                    s0 = a if port == 0 else int(port_off[p]) + (port - 1) * (b - a)
+                    alpha_k[s0:s0 + b - a] = decay_q(par["alpha"][s0:s0 + b - a], name)
         l_, h_ = nrn.state_bounds()
         if integer:
             lo[p] = -INT_BIG if l_ == -np.inf else math.ceil(l_)
@@ -199,9 +223,10 @@ def flatten(graph: Graph, integer: bool) -> FlatGraph:
         else:
             lo[p], hi[p] = l_, h_
     max_delay = max((pr.max_delay for pr in graph.projections), default=0)
-    srcs, tgts, ws, ds, pj = [], [], [], [], []
-    bias = np.zeros((max_delay + 1, N), dtype=dtype)
-    for j, pr in enumerate(graph.projections):
+    srcs, tgts, slots, ws, ds = [], [], [], [], []
+    bias = np.zeros((max_delay + 1, n_slots), dtype=dtype)
+    pop_index = {n: p for p, n in enumerate(pnames)}
+    for pr in graph.projections:
         try:
             blocks, ramp = _projection_parts(graph, pr, integer, max_delay)
         except GraphError as e:
@@ -209,33 +234,41 @@ def flatten(graph: Graph, integer: bool) -> FlatGraph:
                 raise
             raise GraphError(str(e), node=pr.name) from None
         s0, t0 = int(offs[index[pr.source]]), int(offs[index[pr.target]])
+        # first input slot of the projection's port (port 0: the target neurons themselves)
+        q0 = t0 if pr.port == 0 else (int(port_off[pop_index[pr.target]])
+                                      + (pr.port - 1) * int(sizes[index[pr.target]]))
         if integer:
             ramp = _as_int(np.asarray(ramp), "bias", pr.name)
-        bias[:, t0:t0 + ramp.shape[1]] += ramp
+        bias[:, q0:q0 + ramp.shape[1]] += ramp
         for r, c, w, dv in blocks:
             keep = w != 0
             w = w[keep]
             if integer:
                 w = _as_int(w, "synaptic weight", pr.name)
-            srcs.append(r[keep].astype(np.int64) + s0)
-            tgts.append(c[keep].astype(np.int64) + t0)
+            c = c[keep].astype(np.int32)
+            srcs.append(r[keep].astype(np.int32) + np.int32(s0))
+            tgts.append(c + np.int32(t0))
+            if n_slots != N:
+                slots.append(c + np.int32(q0))
             ws.append(w.astype(dtype))
             ds.append(np.full(int(keep.sum()), dv, dtype=np.int32))
-            pj.append(np.full(int(keep.sum()), j, dtype=np.int32))
-    src = _cat(srcs, np.int64)
+    src = _cat(srcs, np.int32)
+    del srcs
     perm = np.argsort(src, kind="stable")
     indptr = np.zeros(N + 1, dtype=np.int64)
     np.cumsum(np.bincount(src, minlength=N), out=indptr[1:])
+    target = _cat(tgts, np.int32)[perm]
+    slot = target if n_slots == N else _cat(slots, np.int32)[perm]
     return FlatGraph(
         graph=graph, integer=integer, order=order, node_off=offs, node_size=sizes, node_is_input=is_input,
         pop_node=pop_node, pop_spiking=f["spiking"], pop_current=f["current"], pop_reset=f["reset"],
         pop_after=f["after"], pop_strict=f["strict"], pop_refractory=f["refractory"], pop_lo=lo, pop_hi=hi,
         beta=par["beta"], alpha=par["alpha"], beta_k=beta_k, alpha_k=alpha_k, gain=par["gain"],
         syn_gain=par["syn_gain"], leak=par["leak"], threshold=par["threshold"], v_reset=par["v_reset"],
-        indptr=indptr, target=_cat(tgts, np.int32)[perm], weight=_cat(ws, dtype)[perm],
-        delay=_cat(ds, np.int32)[perm], proj=_cat(pj, np.int32)[perm],
+        indptr=indptr, target=target, weight=_cat(ws, dtype)[perm],
+        delay=_cat(ds, np.int32)[perm],
         proj_names=tuple(pr.name for pr in graph.projections), bias=bias, has_bias=bool(np.any(bias != 0)),
-        max_delay=max_delay,
+        max_delay=max_delay, pop_ports=ports, pop_port_off=port_off, slot=slot, n_slots=n_slots,
     )
 
 

@@ -20,7 +20,7 @@ from spikemesh.errors import SimulationError
 from spikemesh.ir.graph import Graph
 from spikemesh.ir.reference import resolve_mode
 from spikemesh.ir.result import SimResult
-from spikemesh.simulator.arrays import FlatGraph, flatten
+from spikemesh.simulator.arrays import INT_BIG, FlatGraph, flatten
 from spikemesh.simulator.io import StepInputs, step_inputs
 from spikemesh.simulator.kernels import empty_state, run_steps
 from spikemesh.simulator.progress import StepProgress
@@ -28,7 +28,7 @@ from spikemesh.simulator.progress import StepProgress
 #: steps x batch x neurons above which the specialised kernel is compiled (auto mode)
 SPECIALIZE_CELLS = 200_000_000
 #: values (state slots) processed per kernel call; bounds the per-chunk event and trace buffers
-CHUNK_CELLS = 8_000_000
+CHUNK_CELLS = 2_000_000
 
 _FLAT_CACHE: dict[tuple[int, bool], tuple[Graph, FlatGraph]] = {}
 
@@ -55,6 +55,8 @@ class FastRun:
     flat: FlatGraph
     sends: np.ndarray
     inputs: StepInputs
+    #: every spike as (step, batch element, global neuron index), in kernel order
+    spike_events: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def binary_inputs(self) -> set[str]:
         """Inputs whose values all lie in {-1, 0, 1} (NeuroBench counts their synaptic ops as ACs)."""
@@ -126,51 +128,59 @@ def run_fast_detailed(graph: Graph, inputs: Any, record: Sequence[str] | None = 
     kernel = run_steps
     warm = False
     jit_s = 0.0
+    kernel_s = 0.0
     if specialize or (specialize is None and T * B * fg.n > SPECIALIZE_CELLS):
         from spikemesh.simulator.special import driver
 
         def uniform(p: int) -> bool:
             a, b = int(pop_off[p]), int(pop_off[p] + pop_size[p])
-            return all(bool(np.all(arr[a:b] == arr[a])) for arr in (kb, ka, fg.gain, fg.syn_gain, fg.leak,
-                                                                    fg.threshold, fg.v_reset))
+            ranges = [(a, b)] + [(int(fg.pop_port_off[p]) + k * (b - a), int(fg.pop_port_off[p]) + (k + 1) * (b - a))
+                                 for k in range(int(fg.pop_ports[p]) - 1)]
+            return (all(bool(np.all(arr[a:b] == arr[a])) for arr in (kb, fg.gain, fg.leak, fg.threshold, fg.v_reset))
+                    and all(bool(np.all(arr[lo:hi] == arr[lo])) for arr in (ka, fg.syn_gain) for lo, hi in ranges))
+
+        def bounded(p: int) -> bool:  # absent bounds are ±inf (float) or ±INT_BIG (int): no clamp needed
+            big = INT_BIG if integer else np.inf
+            return bool(fg.pop_lo[p] > -big or fg.pop_hi[p] < big)
 
         profiles = tuple((bool(fg.pop_spiking[p]), bool(fg.pop_current[p]), bool(fg.pop_after[p]),
                           bool(fg.pop_strict[p]), int(fg.pop_reset[p]), bool(fg.pop_refractory[p] > 0), integer,
-                          uniform(p)) for p in range(len(pops)))
-        zero = []
+                          uniform(p), int(fg.pop_ports[p]), bounded(p)) for p in range(len(pops)))
+        zero, one_delay = [], []
         for p in range(len(pops)):
             lo_, hi_ = fg.indptr[pop_off[p]], fg.indptr[pop_off[p] + pop_size[p]]
             z = int(np.all(fg.delay[lo_:hi_] == 0))
             if z and np.all(np.diff(fg.indptr[pop_off[p]:pop_off[p] + pop_size[p] + 1]) == 1):
                 z = 2
             zero.append(z)
-        kernel, _ = driver(profiles, tuple(bool(c >= 0) for c in cols), fg.has_bias, integer, tuple(zero))
+            d = fg.delay[lo_:hi_]
+            one_delay.append(int(d[0]) if len(d) and np.all(d == d[0]) else -1)
+        kernel, _ = driver(profiles, tuple(bool(c >= 0) for c in cols), fg.has_bias, integer, tuple(zero),
+                           tuple(one_delay))
     warm = True
+    ev_parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     t_run = time.perf_counter()
     with StepProgress(T * B, "fast engine", enabled=progress) as bar:
         for b in range(B):
-            v, i_cur, s_prev, ref, pending = empty_state(fg.n, fg.max_delay + 1, dtype)
+            v, i_cur, s_prev, ref, pending = empty_state(fg.n, fg.max_delay + 1, dtype, fg.n_slots)
             ptr, idx, val = si.batch_entries(b)
+            args = (pop_off, pop_size, fg.pop_spiking, fg.pop_current, fg.pop_reset, fg.pop_after, fg.pop_strict,
+                    fg.pop_refractory, fg.pop_lo, fg.pop_hi, cols, fg.pop_ports, fg.pop_port_off,
+                    kb, ka, fg.gain, fg.syn_gain, fg.leak, fg.threshold, fg.v_reset,
+                    fg.indptr, fg.slot, fg.weight, fg.delay, fg.bias, fg.has_bias,
+                    v, i_cur, s_prev, ref, pending, ev_t, ev_n, trace, counters, sends)
             for t0 in range(0, T, chunk):
                 t1 = min(T, t0 + chunk)
                 if warm:  # compile the specialised driver on an empty step range, timed apart from the run
                     warm = False
                     t_jit = time.perf_counter()
-                    kernel(0, 0, integer, ptr, idx, val, pop_off, pop_size, fg.pop_spiking, fg.pop_current,
-                           fg.pop_reset, fg.pop_after, fg.pop_strict, fg.pop_refractory, fg.pop_lo, fg.pop_hi, cols,
-                           kb, ka, fg.gain, fg.syn_gain, fg.leak, fg.threshold, fg.v_reset, fg.indptr, fg.target,
-                           fg.weight, fg.delay, fg.bias, fg.has_bias, v, i_cur, s_prev, ref, pending, ev_t, ev_n,
-                           trace, counters, sends)
+                    kernel(0, 0, integer, ptr, idx, val, *args)
                     jit_s = time.perf_counter() - t_jit
-                n_ev = kernel(
-                    t0, t1, integer, ptr, idx, val,
-                    pop_off, pop_size, fg.pop_spiking, fg.pop_current, fg.pop_reset, fg.pop_after, fg.pop_strict,
-                    fg.pop_refractory, fg.pop_lo, fg.pop_hi, cols,
-                    kb, ka, fg.gain, fg.syn_gain, fg.leak, fg.threshold, fg.v_reset,
-                    fg.indptr, fg.target, fg.weight, fg.delay, fg.bias, fg.has_bias,
-                    v, i_cur, s_prev, ref, pending, ev_t, ev_n, trace, counters, sends,
-                )
+                tk = time.perf_counter()
+                n_ev = kernel(t0, t1, integer, ptr, idx, val, *args)
+                kernel_s += time.perf_counter() - tk
                 et, en = ev_t[:n_ev], ev_n[:n_ev].astype(np.int64)
+                ev_parts.append((et.copy(), np.full(n_ev, b, dtype=np.int32), en))
                 ep = owner[en]
                 for p, name in enumerate(pops):
                     if name in flat_spk:
@@ -198,11 +208,14 @@ def run_fast_detailed(graph: Graph, inputs: Any, record: Sequence[str] | None = 
         "build_s": t_build,
         "run_s": t_run,
         "jit_s": jit_s,
+        "kernel_s": kernel_s,
         "kernel": "generic" if kernel is run_steps else "specialised",
         "events_per_s": synaptic_events / t_run if t_run > 0 else 0.0,
     }
     res = SimResult(spikes=spikes, v=v_rec, outputs=outputs, engine="fast", steps=T, mode=mode, stats=stats)
-    return FastRun(result=res, flat=fg, sends=sends, inputs=si)
+    events = tuple(np.concatenate([p[k] for p in ev_parts]) if ev_parts else np.zeros(0, dt)
+                   for k, dt in enumerate((np.int32, np.int32, np.int64)))
+    return FastRun(result=res, flat=fg, sends=sends, inputs=si, spike_events=events)  # type: ignore[arg-type]
 
 
 __all__ = ["run_fast", "run_fast_detailed", "FastRun", "flat_graph", "StepInputs"]

@@ -40,10 +40,11 @@ def run_steps(  # type: ignore[no-untyped-def]
     in_ptr, in_idx, in_val,
     # populations (execution order) and nodes
     pop_off, pop_size, pop_spiking, pop_current, pop_reset, pop_after, pop_strict, pop_refractory, pop_lo, pop_hi,
-    pop_trace_col,
-    # neurons (global index): decays as the state dtype (k in int mode, β in float mode)
+    pop_trace_col, pop_ports, pop_port_off,
+    # neurons (global index; ka, syn_gain and i_cur per input slot): decays as the state dtype (k in int mode,
+    # β in float mode)
     kb, ka, gain, syn_gain, leak, thr, vreset,
-    # synapses: CSR over source neurons
+    # synapses: CSR over source neurons; ``target`` holds each synapse's input slot (arrays.FlatGraph.slot)
     indptr, target, weight, delay,
     bias, has_bias,
     # state (persists across calls of one batch element)
@@ -87,6 +88,8 @@ def run_steps(  # type: ignore[no-untyped-def]
             lo = pop_lo[p]
             hi = pop_hi[p]
             col = pop_trace_col[p]
+            nports = pop_ports[p]
+            po = pop_port_off[p]
             counters[2] += b - a
             for j in range(np.uint64(a), np.uint64(b)):
                 x = pending[cur, j]
@@ -97,6 +100,17 @@ def run_steps(  # type: ignore[no-untyped-def]
                     ic = _decay(i_cur[j], ka[j], integer) + syn_gain[j] * x
                     i_cur[j] = ic
                     drive = ic
+                    if nports > 1:  # ports 1.. of this neuron: slots po + (k - 1) * size + local
+                        q = np.uint64(po + (np.int64(j) - a))
+                        for _k in range(1, nports):
+                            xq = pending[cur, q]
+                            pending[cur, q] = 0
+                            if has_bias:
+                                xq += bias[bs, q]
+                            iq = _decay(i_cur[q], ka[q], integer) + syn_gain[q] * xq
+                            i_cur[q] = iq
+                            drive += iq
+                            q += np.uint64(b - a)
                 else:
                     drive = x
                 vj = v[j]
@@ -158,7 +172,9 @@ def run_steps(  # type: ignore[no-untyped-def]
     return n_ev
 
 
-def empty_state(n: int, slots: int, dtype: type) -> tuple[np.ndarray, ...]:
-    """Zero state ``(v, i, s_prev, ref, pending)`` for ``n`` neurons and ``slots`` delay slots."""
-    return (np.zeros(n, dtype=dtype), np.zeros(n, dtype=dtype), np.zeros(n, dtype=np.uint8),
-            np.zeros(n, dtype=np.int64), np.zeros((slots, n), dtype=dtype))
+def empty_state(n: int, slots: int, dtype: type, n_slots: int | None = None) -> tuple[np.ndarray, ...]:
+    """Zero state ``(v, i, s_prev, ref, pending)`` for ``n`` neurons, ``slots`` delay slots and ``n_slots`` input
+    slots (synaptic currents and pending input; default ``n``)."""
+    m = n if n_slots is None else n_slots
+    return (np.zeros(n, dtype=dtype), np.zeros(m, dtype=dtype), np.zeros(n, dtype=np.uint8),
+            np.zeros(n, dtype=np.int64), np.zeros((slots, m), dtype=dtype))

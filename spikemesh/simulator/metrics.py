@@ -55,7 +55,8 @@ def neurobench(graph: Graph, flat: Any, sends: np.ndarray, spikes: dict[str, np.
             macs += ops
     structural = graph.summary()["synapses"]
     n_spiking = sum(p.size for p in graph.populations if p.neuron.spiking)
-    total_spikes = sum(int(s.sum()) for s in spikes.values())
+    per_layer = {k: int(np.count_nonzero(v)) for k, v in spikes.items()}
+    total_spikes = sum(per_layer.values())
     cells = steps * batch * n_spiking
     w_total, w_zero, n_bias = weight_stats(graph)
     bits = [p.neuron.weight_bits for p in graph.populations]
@@ -71,5 +72,5 @@ def neurobench(graph: Graph, flat: Any, sends: np.ndarray, spikes: dict[str, np.
         "connection_sparsity": round(w_zero / w_total, 4) if w_total else 0.0,
         "footprint_bytes": int(math.ceil((w_total + n_bias) * wbytes)),
         "state_bytes": int(math.ceil(state_bytes)),
-        "spikes_per_layer": {k: int(v.sum()) for k, v in spikes.items()},
+        "spikes_per_layer": per_layer,
     }

@@ -17,14 +17,17 @@ from typing import Any
 import numpy as np
 from numba import njit
 
-#: spiking, current, after, strict, reset, refractory, integer, uniform (every neuron has the same parameters)
-Profile = tuple[bool, bool, bool, bool, int, bool, bool, bool]
+#: spiking, current, after, strict, reset, refractory, integer, uniform (every neuron has the same parameters),
+#: ports (synaptic current ports, Neuron.ports), bounded (a finite state bound exists: clamp; else no clamp code)
+Profile = tuple[bool, bool, bool, bool, int, bool, bool, bool, int, bool]
 
 _DRIVERS: dict[tuple[Any, ...], Callable[..., int]] = {}
+#: generated source of each driver (for inspection)
+_SOURCES: dict[tuple[Any, ...], str] = {}
 
 
 def _make_update(spiking: bool, current: bool, after: bool, strict: bool, rmode: int, refr_on: bool,
-                 integer: bool, uniform: bool = False) -> Callable[..., Any]:
+                 integer: bool, uniform: bool = False, ports: int = 1, bounded: bool = True) -> Callable[..., Any]:
     @njit(inline="always")
     def decay(v, k):  # type: ignore[no-untyped-def]
         if integer:
@@ -43,9 +46,16 @@ def _make_update(spiking: bool, current: bool, after: bool, strict: bool, rmode:
 
     @njit
     def update(a, b, row, kb, ka, gain, syn_gain, leak, thr, vreset, lo, hi, refr,  # type: ignore
-               v, i_cur, s_prev, ref):
+               v, i_cur, s_prev, ref, po):
         # uniform populations read their parameters once (same values, less memory traffic)
         kb0, ka0, g0, sg0, l0, th0, vr0 = kb[a], ka[a], gain[a], syn_gain[a], leak[a], thr[a], vreset[a]
+        # ports 1.. of local neuron l live in input slots po + (k - 1) * n + l (arrays.FlatGraph)
+        n = np.uint64(b - a)
+        kap = np.empty_like(ka[:ports])
+        sgp = np.empty_like(syn_gain[:ports])
+        for k in range(1, ports):
+            kap[k] = ka[np.uint64(po) + np.uint64(k - 1) * n]
+            sgp[k] = syn_gain[np.uint64(po) + np.uint64(k - 1) * n]
         # unsigned indices: numba then skips negative-index wraparound, which would block vectorisation
         for j in range(np.uint64(a), np.uint64(b)):
             x = row[j]
@@ -58,6 +68,18 @@ def _make_update(spiking: bool, current: bool, after: bool, strict: bool, rmode:
                 ic = decay(i_cur[j], kaj) + sgj * x
                 i_cur[j] = ic
                 drive = ic
+                q = np.uint64(po) + (j - np.uint64(a))
+                for k in range(1, ports):  # the ports' currents, summed in port order
+                    xq = row[q]
+                    row[q] = 0
+                    if uniform:
+                        kaq, sgq = kap[k], sgp[k]
+                    else:
+                        kaq, sgq = ka[q], syn_gain[q]
+                    iq = decay(i_cur[q], kaq) + sgq * xq
+                    i_cur[q] = iq
+                    drive += iq
+                    q += n
             else:
                 drive = x
             vj = v[j]
@@ -88,10 +110,11 @@ def _make_update(spiking: bool, current: bool, after: bool, strict: bool, rmode:
                 if not after:
                     if s:
                         u = reset(u, th, vrj)
-            if u < lo:
-                u = lo
-            elif u > hi:
-                u = hi
+            if bounded:
+                if u < lo:
+                    u = lo
+                elif u > hi:
+                    u = hi
             if refr_on:
                 ref[j] = refr if s else max(rj - 1, 0)
             v[j] = u
@@ -115,6 +138,25 @@ def _emit_spikes(a, b, t, cur, S, s_prev, indptr, target, weight, delay, pending
                     sl -= S
                 pending[sl, np.uint64(target[k])] += weight[k]
             counters[0] += indptr[j + 1] - indptr[j]
+    return n_ev
+
+
+@njit
+def _emit_spikes_row(a, b, t, s_prev, indptr, target, weight, prow, ev_t, ev_n, n_ev, counters,  # type: ignore
+                     sends):
+    """_emit_spikes for a population whose outgoing synapses all have one delay d: ``prow`` is the pending row
+    of step t + d (no per-synapse delay load or ring-slot arithmetic)."""
+    c0 = 0
+    for j in range(np.uint64(a), np.uint64(b)):
+        if s_prev[j] != 0:
+            ev_t[n_ev] = t
+            ev_n[n_ev] = j
+            n_ev += 1
+            sends[j] += 1
+            for k in range(np.uint64(indptr[j]), np.uint64(indptr[j + 1])):
+                prow[np.uint64(target[k])] += weight[k]
+            c0 += indptr[j + 1] - indptr[j]
+    counters[0] += c0
     return n_ev
 
 
@@ -159,22 +201,27 @@ def _emit_values_one(a, b, v, indptr, target, weight, row, counters, sends):  # 
 
 
 def driver(profiles: tuple[Profile, ...], traced: tuple[bool, ...], has_bias: bool, integer: bool,
-           zero_delay: tuple[int, ...] | None = None) -> tuple[Callable[..., int], float]:
+           zero_delay: tuple[int, ...] | None = None, spike_delay: tuple[int, ...] | None = None
+           ) -> tuple[Callable[..., int], float]:
     """The specialised kernel for ``profiles`` (one per population, execution order; ``traced`` marks populations
     whose state is written to ``trace``; ``zero_delay`` is 1 for non-spiking populations whose outgoing synapses
-    all have delay 0, 2 when moreover each neuron has exactly one) and its compile-setup
-    seconds (0 when memoised). Same call signature as kernels.run_steps."""
+    all have delay 0, 2 when moreover each neuron has exactly one; ``spike_delay`` is the one delay of every
+    outgoing synapse of a spiking population, -1 when they differ) and its compile-setup seconds (0 when
+    memoised). Same call signature as kernels.run_steps."""
     zero_delay = zero_delay or (0,) * len(profiles)
-    key = (profiles, traced, has_bias, integer, zero_delay)
+    spike_delay = spike_delay or (-1,) * len(profiles)
+    key = (profiles, traced, has_bias, integer, zero_delay, spike_delay)
     hit = _DRIVERS.get(key)
     if hit is not None:
         return hit, 0.0
     t0 = time.perf_counter()
-    ns: dict[str, Any] = {"_emit_spikes": _emit_spikes, "_emit_values": _emit_values,
+    ns: dict[str, Any] = {"_emit_spikes": _emit_spikes, "_emit_spikes_row": _emit_spikes_row,
+                          "_emit_values": _emit_values,
                           "_emit_values_now": _emit_values_now, "_emit_values_one": _emit_values_one, "np": np}
     lines = [
         "def kernel(t0, t1, integer, in_ptr, in_idx, in_val, pop_off, pop_size, pop_spiking, pop_current,",
-        "           pop_reset, pop_after, pop_strict, pop_refractory, pop_lo, pop_hi, pop_trace_col,",
+        "           pop_reset, pop_after, pop_strict, pop_refractory, pop_lo, pop_hi, pop_trace_col, pop_ports,",
+        "           pop_port_off,",
         "           kb, ka, gain, syn_gain, leak, thr, vreset, indptr, target, weight, delay, bias, has_bias,",
         "           v, i_cur, s_prev, ref, pending, ev_t, ev_n, trace, counters, sends):",
         "    S = pending.shape[0]",
@@ -202,14 +249,24 @@ def driver(profiles: tuple[Profile, ...], traced: tuple[bool, ...], has_bias: bo
             lines += ["        bs = t if t < D else D",
                       f"        for j in range({a}, {b}):",
                       "            row[j] += bias[bs, j]"]
+            if prof[8] > 1:
+                lines += [f"        for j in range(pop_port_off[{p}],"
+                          f" pop_port_off[{p}] + {prof[8] - 1} * pop_size[{p}]):",
+                          "            row[j] += bias[bs, j]"]
         lines += [f"        counters[2] += pop_size[{p}]",
                   f"        U{p}({a}, {b}, row, kb, ka, gain, syn_gain, leak, thr, vreset,"
-                  f" pop_lo[{p}], pop_hi[{p}], pop_refractory[{p}], v, i_cur, s_prev, ref)"]
+                  f" pop_lo[{p}], pop_hi[{p}], pop_refractory[{p}], v, i_cur, s_prev, ref, pop_port_off[{p}])"]
         if traced[p]:
             lines += [f"        c = pop_trace_col[{p}] - pop_off[{p}]",
                       f"        for j in range({a}, {b}):",
                       "            trace[t - t0, c + j] = v[j]"]
-        if prof[0]:
+        if prof[0] and spike_delay[p] >= 0:
+            lines += [f"        sl = cur + {spike_delay[p]}",
+                      "        while sl >= S:",
+                      "            sl -= S",
+                      f"        n_ev = _emit_spikes_row({a}, {b}, t, s_prev, indptr, target, weight, pending[sl],"
+                      " ev_t, ev_n, n_ev, counters, sends)"]
+        elif prof[0]:
             lines.append(f"        n_ev = _emit_spikes({a}, {b}, t, cur, S, s_prev, indptr, target, weight, delay,"
                          " pending, ev_t, ev_n, n_ev, counters, sends)")
         elif zero_delay[p] == 2:
@@ -220,7 +277,8 @@ def driver(profiles: tuple[Profile, ...], traced: tuple[bool, ...], has_bias: bo
             lines.append(f"        _emit_values({a}, {b}, cur, S, v, indptr, target, weight, delay, pending,"
                          " counters, sends)")
     lines.append("    return n_ev")
-    exec(compile("\n".join(lines), f"<spikemesh driver {len(_DRIVERS)}>", "exec"), ns)  # noqa: S102
+    _SOURCES[key] = "\n".join(lines)
+    exec(compile(_SOURCES[key], f"<spikemesh driver {len(_DRIVERS)}>", "exec"), ns)  # noqa: S102
     fn = njit(ns["kernel"])
     _DRIVERS[key] = fn
     return fn, time.perf_counter() - t0

@@ -1,5 +1,6 @@
 """Hypothesis strategies: random integer graphs covering every neuron kind, reset mode and timing, comparison,
-refractory, clamps, delays (uniform and per element), recurrence and conv/pool chains."""
+refractory, clamps, delays (uniform and per element), recurrence, conv/pool chains and multi-port current-based
+neurons (``Neuron.ports`` 1–3, per-port decays scalar or per neuron, projections on random ports)."""
 
 from __future__ import annotations
 
@@ -46,7 +47,20 @@ def neurons(draw: st.DrawFn, n: int, rng: np.random.Generator, integer: bool = T
     )
     if kind in ("LI", "CubaLI", "Integrator"):
         kw["reset"] = "none"
+    if kind in ("CubaLIF", "CubaLI"):
+        ports = draw(st.integers(1, 3))
+        if ports > 1:
+            kw["ports"] = ports
+            if draw(st.booleans()):  # one decay per port, or per neuron and port
+                kw["alpha"] = [draw(st.integers(0, grid)) / grid for _ in range(ports)]
+            else:
+                kw["alpha"] = rng.integers(0, grid + 1, (n, ports)) / grid
+            kw["syn_gain"] = [float(draw(st.integers(1, 2))) for _ in range(ports)]
     return Neuron(kind, **kw)
+
+
+def _port(draw: st.DrawFn, pop: Population) -> int:
+    return draw(st.integers(0, pop.neuron.ports - 1))
 
 
 @st.composite
@@ -71,9 +85,10 @@ def integer_graphs(draw: st.DrawFn, integer: bool = True) -> tuple[Graph, np.nda
         if draw(st.booleans()):
             ops.insert(1, Delay(draw(st.integers(0, 2))))
         ops.append(Dense(rng.integers(-2, 3, (sizes[0], 8)).astype(float) * scale))
-        projs.append(Projection("in_p0", "in", "p0", tuple(ops)))
+        projs.append(Projection("in_p0", "in", "p0", tuple(ops), _port(draw, pops[0])))
     else:
-        projs.append(Projection("in_p0", "in", "p0", (Dense(rng.integers(-3, 5, (sizes[0], in_shape[0])) * scale),)))
+        projs.append(Projection("in_p0", "in", "p0", (Dense(rng.integers(-3, 5, (sizes[0], in_shape[0])) * scale),),
+                                _port(draw, pops[0])))
     # random extra edges: forward (any delay), backward/self (delay >= 1)
     n_edges = draw(st.integers(0, 5))
     for e in range(n_edges):
@@ -99,7 +114,7 @@ def integer_graphs(draw: st.DrawFn, integer: bool = True) -> tuple[Graph, np.nda
         else:
             dv = draw(st.integers(lo, 3))
             ops = (op, Delay(dv)) if dv or draw(st.booleans()) else (op,)
-        projs.append(Projection(f"e{e}", src, tgt, ops))
+        projs.append(Projection(f"e{e}", src, tgt, ops, _port(draw, pops[t])))
     g = Graph(inputs=(Input("in", in_shape),), populations=tuple(pops), projections=tuple(projs),
               outputs=(Output("out", f"p{n_pop - 1}"),))
     T = draw(st.integers(1, 30))

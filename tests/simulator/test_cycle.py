@@ -207,3 +207,64 @@ def test_random_graphs_on_small_cores(case, seed):
     ref = run_reference(g, x, mode="int")
     for k in ref.spikes:
         np.testing.assert_array_equal(res.spikes[k], ref.spikes[k])
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 2**31 - 1), st.sampled_from([1, 2, 4]), st.sampled_from([1, 3]), st.sampled_from([2, 20]))
+def test_event_driven_jump_equals_cycle_by_cycle(seed, buffer, hop, inter):
+    """noc_run skips frozen cycles (jump=True); every output equals stepping each cycle, incl. deadlocks."""
+    from spikemesh.simulator.noc import noc_run
+
+    rng = np.random.default_rng(seed)
+    t = _line_target(buffer=buffer, hop=hop, inter=inter)
+    from dataclasses import replace
+
+    t = replace(t, cores_x=3, cores_y=2, chips_x=2)
+    coords = np.array([[cx, 0, x, y] for cx in range(2) for y in range(2) for x in range(3)])
+    routes = []
+    for s in range(len(coords)):
+        d = tuple(int(v) for v in rng.choice(len(coords), size=int(rng.integers(1, 5)), replace=False) if v != s)
+        if d:
+            routes.append(xy_tree(s, d, coords, t))
+    net = build_network(routes, coords, t)
+    if not routes:
+        return
+    inject = rng.integers(0, 4, (6, len(routes))) * (rng.random((6, len(routes))) < 0.5)
+    C, bf = len(net.ch_latency), t.noc.buffer_flits
+    outs = []
+    for jump in (False, True):
+        z = np.zeros((C, bf), dtype=np.int64)
+        load, blocked = np.zeros(C, dtype=np.int64), np.zeros(C, dtype=np.int64)
+        comm, stl, dl = (np.zeros(6, dtype=np.int64) for _ in range(3))
+        bad, hops = noc_run(inject.astype(np.int64), net.ch_latency, net.e_ch, net.e_eject, net.e_cptr, net.e_cidx,
+                            net.r_ptr, net.r_idx, net.r_local, bf, 1, 60, z, z.copy(), z.copy(), load, blocked,
+                            comm, stl, dl, jump)
+        outs.append((bad, hops, comm.tolist(), stl.tolist(), dl.tolist(), load.tolist(), blocked.tolist()))
+    assert outs[0] == outs[1]
+    # each step's deliveries equal one noc_step call (the run loop resets its scratch state correctly)
+    for s in range(6 if outs[0][0] < 0 else outs[0][0]):
+        (status, cyc, delivered, _, stalls), _, _ = _run(net, inject[s], t, wd=60)
+        assert (cyc, delivered, stalls) == (outs[0][2][s], outs[0][4][s], outs[0][3][s]) or not inject[s].any()
+
+
+def test_event_driven_jump_equals_cycle_by_cycle_in_deadlock():
+    from dataclasses import replace
+
+    t = replace(spikemesh.target("tianjic"), cores_x=2, cores_y=2,
+                noc=NocSpec(buffer_flits=1, hop_cycles=3, interchip_hop_cycles=20))
+    coords = np.array([[0, 0, 0, 0], [0, 0, 1, 0], [0, 0, 1, 1], [0, 0, 0, 1]])
+    ring = [(0, 0, 0), (1, 0, 2), (1, 1, 1), (0, 1, 3)]
+    routes = [RouteTree(source=s, destinations=((s + 3) % 4,),
+                        links=np.array([(0, 0, *ring[(s + i) % 4][:2], ring[(s + i) % 4][2]) for i in range(3)],
+                                       dtype=np.int32), parent=np.array([-1, 0, 1], dtype=np.int32))
+              for s in range(4)]
+    net = build_network(routes, coords, t)
+    outs = []
+    for jump in (False, True):
+        z = np.zeros((4, 1), dtype=np.int64)
+        load, blocked = np.zeros(4, dtype=np.int64), np.zeros(4, dtype=np.int64)
+        out = noc_step(np.array([6, 6, 6, 6], dtype=np.int64), net.ch_latency, net.e_ch, net.e_eject, net.e_cptr,
+                       net.e_cidx, net.r_ptr, net.r_idx, net.r_local, 1, 1, 50, z, z.copy(), z.copy(), load, blocked,
+                       jump)
+        outs.append((out, load.tolist(), blocked.tolist()))
+    assert outs[0] == outs[1] and outs[0][0][0] == 1 and outs[0][0][4] > 0  # deadlock, stalls counted

@@ -64,3 +64,24 @@ def test_energy_by_core_and_static():
     np.testing.assert_allclose(rep.by_core, [21.5, 3.0, 12.5])
     assert rep.by_action["static"] == 3.0 * 2e-3 * 1e9
     assert np.isclose(rep.total_pj, 37.0 + 6e6)
+
+
+def test_counts_on_two_port_cuba_from_reference_raster():
+    """Multi-port neurons: synaptic ops count every synapse once, whichever port it feeds (exc and inh alike)."""
+    from spikemesh.simulator.cuba import cuba_graph, cuba_network, initial_inputs
+    from spikemesh.simulator.io import as_dense_inputs
+
+    net = cuba_network(300, in_degree=30, seed=5)
+    g = cuba_graph(net)
+    T = 150
+    si = initial_inputs(g, net, T)
+    ref = run_reference(g, as_dense_inputs(g, si))
+    res = spikemesh.simulate(g, si, engine="fast", target="loihi")
+    outdeg = np.bincount(net.pre, minlength=net.n)  # the connectivity, not the engine's arrays
+    spikes = ref.spikes["lif"][:, 0].sum(axis=0)
+    assert spikes.sum() > 50
+    init_ops = 2 * net.n  # the init input: one synapse per neuron, at steps 0 and 1
+    acts = res.stats["actions"]
+    assert acts["synop"] == int((spikes * outdeg).sum()) + init_ops
+    assert res.stats["synaptic_events"] == int((spikes * outdeg).sum())
+    assert acts["neuron_update"] == net.n * T

@@ -53,5 +53,5 @@ def fold_batchnorm(graph: Graph) -> Graph:
     projs = []
     for pr in graph.projections:
         ops = fold_chain(pr.ops)
-        projs.append(pr if ops == pr.ops else Projection(pr.name, pr.source, pr.target, ops))
+        projs.append(pr if ops == pr.ops else Projection(pr.name, pr.source, pr.target, ops, pr.port))
     return graph.replace(projections=tuple(projs))

@@ -196,7 +196,7 @@ class _Chain:
         ops[self.primary], clipped = _rounded(_scaled(ops[self.primary], s, (), pr.name), bits_w, bits_s)
         if self.appended and np.all(ops[self.primary].factor == 1):  # type: ignore[attr-defined]
             del ops[self.primary]
-        return Projection(pr.name, pr.source, pr.target, tuple(ops)), clipped
+        return Projection(pr.name, pr.source, pr.target, tuple(ops), pr.port), clipped
 
 
 def _state_values(pop: Population) -> np.ndarray:
@@ -251,11 +251,12 @@ def quantize(graph: Graph, weight_bits: int = 8, state_bits: int = 16, per: str 
         for name in order:
             pop = g.population[name]
             n = pop.neuron
-            gain = np.broadcast_to(n.gain * (n.syn_gain if n.has_current else 1.0), pop.shape)
-            uniq = np.unique(gain)
-            g_scalar, g_arr = (float(uniq[0]), None) if uniq.size == 1 else (1.0, np.array(gain))
             cs = []
-            for pr in g.incoming(name):
+            for pr in g.incoming(name):  # the gain of the port each projection feeds (port 0 when single)
+                gain = np.broadcast_to(n.gain * (n.port_param("syn_gain", pop.shape, pr.port) if n.has_current
+                                                 else 1.0), pop.shape)
+                uniq = np.unique(gain)
+                g_scalar, g_arr = (float(uniq[0]), None) if uniq.size == 1 else (1.0, np.array(gain))
                 src = g.nodes[pr.source]
                 pre = 1.0
                 if not isinstance(src, Input) and not src.neuron.spiking and not network:
