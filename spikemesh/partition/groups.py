@@ -58,8 +58,10 @@ def best_split(layer: str, geoms: list[ProjGeom], view: tuple[int, int, int], li
         n_tiles = -(-c // split[0]) * -(-h // split[1]) * -(-w // split[2])
         if best is not None and n_tiles > best.cores:
             continue  # every tile needs at least one core
-        got = grid_plan(layer, geoms, view, split, limits, mean_rate)
+        got = grid_plan(layer, geoms, view, split, limits, mean_rate, bound=None if best is None else best.cores)
         n += 1
+        if got is None:
+            continue  # provably more cores than the best so far
         if isinstance(got, LayerProblem):
             if problem is None or split == (1, 1, 1):
                 problem = got

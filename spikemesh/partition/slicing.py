@@ -64,7 +64,7 @@ def _plan_all(layer: str, geoms: list[ProjGeom], view: tuple[int, int, int], n: 
             cache[key] = got
         if isinstance(got, LayerProblem):
             return got
-        plans.append(PiecePlan(tuple(boxes), got.chunks, got.cores, got.copies, got.absorbed))
+        plans.append(PiecePlan(tuple(boxes), got.chunks, got.cores, got.copies, got.parent))
     return plans
 
 
