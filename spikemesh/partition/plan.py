@@ -125,13 +125,14 @@ def merge_tree(costs: np.ndarray, pidx: np.ndarray, units: np.ndarray, cap: np.n
     return chunks, tuple(int(x) for x in par)
 
 
-def piece_lower_bound(geoms: list[ProjGeom], boxes: list[Box], limits: Limits) -> int:
-    """A lower bound on the cores ``plan_piece`` gives ``boxes`` (1 when every unit fits one core)."""
-    costs, _, _ = unit_table(geoms, boxes, limits.weight_bits, limits.shared_kernels)
-    total = costs.sum(axis=0) if len(costs) else np.zeros(N_COST, np.int64)
+def piece_lower_bound(geoms: list[ProjGeom], box: Box, limits: Limits) -> int:
+    """A lower bound on the cores ``plan_piece`` gives ``box`` (1 when every unit fits one core)."""
+    total = np.zeros(N_COST, dtype=np.int64)
+    for g in geoms:
+        total += g.total_costs(box, limits.weight_bits, limits.shared_kernels)
     if np.all(total <= limits.cap):
         return 1
-    return tree_lower_bound(total, limits.cap, sum(box_volume(b) for b in boxes), limits.weight_bits)
+    return tree_lower_bound(total, limits.cap, box_volume(box), limits.weight_bits)
 
 
 def plan_piece(layer: str, geoms: list[ProjGeom], boxes: list[Box], limits: Limits, mean_rate: dict[str, float],

@@ -81,8 +81,7 @@ def grid_plan(layer: str, geoms: list[ProjGeom], view: tuple[int, int, int], spl
         for bc, nc in reps[0].values():
             for bh, nh in reps[1].values():
                 for bw, nw in reps[2].values():
-                    lb += nc * nh * nw * piece_lower_bound(geoms, [(bc[0], bc[1], bh[0], bh[1], bw[0], bw[1])],
-                                                           limits)
+                    lb += nc * nh * nw * piece_lower_bound(geoms, (bc[0], bc[1], bh[0], bh[1], bw[0], bw[1]), limits)
         if lb > bound:
             return None
     for kc, (bc, nc) in reps[0].items():
