@@ -1,7 +1,7 @@
 """``groups``: the network-group optimiser after Yang et al., TETCI 2024 (mapping.md §1): per layer choose the split
-(output-channel × row × column block sizes, and input-channel partial-sum chunks with a merge core where the
-target has "partial_sums"), and which small layers share a core; minimise cores first, remote spike copies second,
-under every core limit.
+(output-channel × row × column block sizes; a tile whose fan-in exceeds a core becomes a partial-sum tree over
+input-channel chunks where the target has "partial_sums", plan.py), and which small layers share a core;
+minimise cores first, remote spike copies second, under every core limit.
 
 Why the search decomposes: a layer's cores depend only on its own split, and with spikes counted once per
 distinct destination core, the remote copies a projection causes are the (rate-weighted) distinct sources of each
@@ -189,6 +189,6 @@ def groups_drafts(layers: list[str], geoms: dict[str, list[ProjGeom]], views: di
     report = {"solver": {"split_search": "exhaustive", "split_candidates": evaluated,
                          "split_optimal": finished_all, "sharing": info,
                          "splits": {ly: list(choice[ly].split) for ly in layers},
-                         "partial_sum_chunks": {ly: max(p.k for p, _ in choice[ly].classes.values())
-                                                for ly in layers}}}
+                         "partial_sum_tree_cores": {ly: max(p.k for p, _ in choice[ly].classes.values())
+                                                    for ly in layers}}}
     return drafts, problems, report
