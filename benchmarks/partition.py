@@ -58,8 +58,8 @@ def one(net: str, tname: str, strategy: str) -> dict:
                "fits": r["cores"] <= tgt.n_cores}
         sol = r.get("solver", {})
         if strategy == "hypergraph":
-            out["hg"] = {k: sol.get(k) for k in ("vertices", "block_neurons", "hyperedges", "pins", "solver_seconds",
-                                                 "repaired_splits", "hypergraph_layers")}
+            out["hg"] = {k: sol.get(k) for k in ("vertices", "block_neurons", "hyperedges", "pins", "repaired_splits",
+                                                 "hypergraph_layers")}
             out["hg"]["tree_layers"] = len(sol.get("tree_layers", []))
         if not out["fits"]:
             out["error"] = f"needs {r['cores']} cores > {tgt.n_cores} of {tgt.name} (min grid {r['min_grid']})"
@@ -120,7 +120,7 @@ def main() -> None:
         if "hg" in r:
             h = r["hg"]
             print(f"hypergraph ({c}) {n}: {h['vertices']} block vertices of <= {h['block_neurons']} neurons, "
-                  f"{h['hyperedges']} nets, {h['pins']} pins, Mt-KaHyPar {h['solver_seconds']} s, "
+                  f"{h['hyperedges']} nets, {h['pins']} pins, "
                   f"{h['repaired_splits']} repair splits; layers by hypergraph {h['hypergraph_layers']}, "
                   f"{h['tree_layers']} by partial-sum trees")
     if "a" in only:

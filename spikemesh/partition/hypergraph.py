@@ -35,7 +35,6 @@ block into two halves along its longest axis, until every part fits.
 from __future__ import annotations
 
 import math
-import time
 from typing import Any
 
 import numpy as np
@@ -197,7 +196,6 @@ def hypergraph_drafts(graph: Graph, layers: list[str], geoms: dict[str, list[Pro
                       views: dict[str, tuple[int, int, int]], limits: Limits, mean_rate: dict[str, float],
                       rates: dict[str, np.ndarray], seed: int, time_limit: float
                       ) -> tuple[list[Draft], list[LayerProblem], dict[str, Any]]:
-    t0 = time.perf_counter()
     solver = _solver()
     if not solver:
         raise PartitionError("the hypergraph strategy needs Mt-KaHyPar or pymetis", node="hypergraph",
@@ -247,7 +245,6 @@ def hypergraph_drafts(graph: Graph, layers: list[str], geoms: dict[str, list[Pro
         hd, hinfo = _hypergraph_part(graph, hg_layers, geoms, views, limits, rates, seed, solver, len(drafts))
         drafts.extend(hd)
         info.update(hinfo)
-    info["partition_seconds"] = round(time.perf_counter() - t0, 3)
     return drafts, [], {"solver": info}
 
 
@@ -299,7 +296,6 @@ def _hypergraph_part(graph: Graph, layers: list[str], geoms: dict[str, list[Proj
     w = np.concatenate(ws) if ws else np.zeros(0)
     wi = np.maximum(1, np.round(w)).astype(np.int64)
     k = max(1, math.ceil(n_neurons / limits.neurons))
-    t1 = time.perf_counter()
     objective: dict[str, Any] = {}
     part = np.zeros(nv, dtype=np.int64)
     if k > 1 and solver == "mtkahypar":
@@ -333,7 +329,6 @@ def _hypergraph_part(graph: Graph, layers: list[str], geoms: dict[str, list[Proj
                                            vweights=vweights.tolist(), eweights=A.data.astype(np.int64),
                                            options=opts)
         part = np.asarray(membership, dtype=np.int64)
-    solve_s = time.perf_counter() - t1
     # parts → pieces; repair every part over a limit
     owner = np.concatenate([np.full(blocks[ly].count, i) for i, ly in enumerate(layers)])
     order = np.argsort(part, kind="stable")
@@ -376,7 +371,7 @@ def _hypergraph_part(graph: Graph, layers: list[str], geoms: dict[str, list[Proj
             "k": k, "vertices": int(nv), "block_neurons": int(size),
             "blocks": {ly: list(blocks[ly].shape) for ly in layers},
             "hyperedges": int(H.shape[0]), "pins": int(H.nnz), "repaired_splits": repaired,
-            "solver_seconds": round(solve_s, 3), **objective}
+            **objective}
     return drafts, info
 
 
