@@ -33,6 +33,22 @@ from spikemesh.partition.tiles import GridPlan, Split, grid_drafts, grid_plan, s
 EVALS_PER_SECOND = 1000
 
 
+def candidates(view: tuple[int, int, int], neurons: int) -> list[Split]:
+    """Every distinct block-size triple with at most ``neurons`` per tile, big tiles first (they tend to be best,
+    so a budget-limited search keeps a good one)."""
+    c, h, w = view
+    cands: list[Split] = []
+    for sc in sizes(c):
+        for sh in sizes(h):
+            if sc * sh > neurons:
+                continue
+            for sw in sizes(w):
+                if sc * sh * sw <= neurons:
+                    cands.append((sc, sh, sw))
+    cands.sort(key=lambda s: (-s[0] * s[1] * s[2], s))
+    return cands
+
+
 def best_split(layer: str, geoms: list[ProjGeom], view: tuple[int, int, int], limits: Limits,
                mean_rate: dict[str, float], budget: int) -> tuple[GridPlan | LayerProblem, int, bool]:
     """(best grid plan or the problem of the smallest split, candidates evaluated, finished)."""
@@ -40,16 +56,7 @@ def best_split(layer: str, geoms: list[ProjGeom], view: tuple[int, int, int], li
     best: GridPlan | None = None
     problem: LayerProblem | None = None
     n = 0
-    cands: list[Split] = []
-    for sc in sizes(c):
-        for sh in sizes(h):
-            if sc * sh > limits.neurons:
-                continue
-            for sw in sizes(w):
-                if sc * sh * sw <= limits.neurons:
-                    cands.append((sc, sh, sw))
-    # big tiles first: they tend to be best, so a time-limited search keeps a good one
-    cands.sort(key=lambda s: (-s[0] * s[1] * s[2], s))
+    cands = candidates(view, limits.neurons)
     finished = True
     for split in cands:
         if n >= budget and best is not None:
@@ -132,8 +139,10 @@ def groups_drafts(layers: list[str], geoms: dict[str, list[ProjGeom]], views: di
     problems: list[LayerProblem] = []
     evaluated = 0
     finished_all = True
-    for li, layer in enumerate(layers):
-        # share the remaining evaluation budget equally among the remaining layers
+    # layers with few candidates first, sharing the remaining budget equally among the remaining layers, so what a
+    # small layer leaves unused goes to the large ones
+    order = sorted(layers, key=lambda ly: (len(candidates(views[ly], limits.neurons)), layers.index(ly)))
+    for li, layer in enumerate(order):
         share = max(1, (budget - evaluated) // max(1, len(layers) - li))
         got, n, fin = best_split(layer, geoms[layer], views[layer], limits, mean_rate, share)
         evaluated += n
@@ -143,7 +152,7 @@ def groups_drafts(layers: list[str], geoms: dict[str, list[ProjGeom]], views: di
         else:
             choice[layer] = got
     if problems:
-        return [], problems, {}
+        return [], sorted(problems, key=lambda p: layers.index(p.layer)), {}
     # --- core sharing among single-core layers
     small = [ly for ly in layers if choice[ly].cores == 1]
     items = []

@@ -222,25 +222,27 @@ def hypergraph_drafts(graph: Graph, layers: list[str], geoms: dict[str, list[Pro
     drafts: list[Draft] = []
     info: dict[str, Any] = {"tree_layers": tree_layers, "hypergraph_layers": hg_layers}
     if tree_layers:
-        from spikemesh.partition.groups import EVALS_PER_SECOND, best_split
+        from spikemesh.partition.groups import EVALS_PER_SECOND, best_split, candidates
         from spikemesh.partition.tiles import GridPlan, grid_drafts
 
         budget = max(len(tree_layers), int(time_limit * EVALS_PER_SECOND))
         used = 0
-        splits = {}
-        for li, layer in enumerate(tree_layers):
-            share = max(1, (budget - used) // (len(tree_layers) - li))
+        plans: dict[str, GridPlan] = {}
+        order = sorted(tree_layers, key=lambda ly: (len(candidates(views[ly], limits.neurons)), layers.index(ly)))
+        for li, layer in enumerate(order):  # as groups.py: few candidates first, remaining budget shared
+            share = max(1, (budget - used) // (len(order) - li))
             got2, n_eval, _ = best_split(layer, geoms[layer], views[layer], limits, mean_rate, share)
             used += n_eval
-            if not isinstance(got2, GridPlan):
+            if isinstance(got2, GridPlan):
+                plans[layer] = got2
+            else:
                 problems.append(got2)
-                continue
-            splits[layer] = list(got2.split)
-            drafts.extend(grid_drafts(layer, geoms[layer], views[layer], got2.split, limits, mean_rate,
-                                      len(drafts), len(drafts)))
         if problems:
-            return [], problems, {}
-        info["tree_splits"] = splits
+            return [], sorted(problems, key=lambda p: layers.index(p.layer)), {}
+        for layer in tree_layers:
+            drafts.extend(grid_drafts(layer, geoms[layer], views[layer], plans[layer].split, limits, mean_rate,
+                                      len(drafts), len(drafts)))
+        info["tree_splits"] = {ly: list(plans[ly].split) for ly in tree_layers}
     if hg_layers:
         hd, hinfo = _hypergraph_part(graph, hg_layers, geoms, views, limits, rates, seed, solver, len(drafts))
         drafts.extend(hd)
