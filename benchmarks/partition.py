@@ -7,6 +7,8 @@
 (c) MLP 784-512-512-256-10 on tianjic:1x1 (partial sums needed) and on the (a) target.
 
 Each case runs in its own process so its peak RSS is its own. Rates: the default 1 spike per neuron per step.
+``hypergraph`` needs the optional extra ``partition`` (mtkahypar, pymetis). (b) slicing and tiles take 1–2 min
+each (hundreds of thousands of cores, exactly accounted); the other rows take seconds.
 Run: ``nice .venv/bin/python benchmarks/partition.py [--quick] [--cases=a,b,c]`` (``--quick`` skips (b)).
 """
 
@@ -54,6 +56,11 @@ def one(net: str, tname: str, strategy: str) -> dict:
         out = {"cores": r["cores"], "copies": r["remote_spike_copies"], "psums": r["partial_sum_copies"],
                "lb": r["lower_bound_cores"], "min_grid": r["min_grid"], "max_load": r["max_core_load"],
                "fits": r["cores"] <= tgt.n_cores}
+        sol = r.get("solver", {})
+        if strategy == "hypergraph":
+            out["hg"] = {k: sol.get(k) for k in ("vertices", "block_neurons", "hyperedges", "pins", "repaired_splits",
+                                                 "hypergraph_layers")}
+            out["hg"]["tree_layers"] = len(sol.get("tree_layers", []))
         if not out["fits"]:
             out["error"] = f"needs {r['cores']} cores > {tgt.n_cores} of {tgt.name} (min grid {r['min_grid']})"
     except PartitionInfeasible as e:
@@ -109,6 +116,13 @@ def main() -> None:
                 print(f"{case:4} {net:9} {tn:14} {s:10} {r['cores']:8d} {r['lb']:8d} {r['copies']:14,.0f} "
                       f"{r['psums']:12,.0f} {r['seconds']:8.2f} {r['rss_mb']:7}  {r.get('error', '')}", flush=True)
     res = {(c, n, t, s): r for c, n, t, s, r in rows}
+    for c, n, _t, _s, r in rows:
+        if "hg" in r:
+            h = r["hg"]
+            print(f"hypergraph ({c}) {n}: {h['vertices']} block vertices of <= {h['block_neurons']} neurons, "
+                  f"{h['hyperedges']} nets, {h['pins']} pins, "
+                  f"{h['repaired_splits']} repair splits; layers by hypergraph {h['hypergraph_layers']}, "
+                  f"{h['tree_layers']} by partial-sum trees")
     if "a" in only:
         a = {s: res[("a", "conv52k", "a", s)] for s in STRATEGIES}
         ok = [s for s in STRATEGIES if "cores" in a[s]]

@@ -12,6 +12,10 @@ Interface agreed in CONTRACT.md (section "partition"). Additive extensions, docu
   receives (a partial-sum core takes a slice of the input channels; see geometry.py for what a unit is).
 - ``traffic`` leaves out a core's spikes to itself (local delivery is not remote traffic); partial-sum cores'
   forwards to their merge core appear with one copy per neuron per step.
+- Partial-sum trees: a ``partial_sum`` core's ``merge_into`` may be another ``partial_sum`` core of the same boxes
+  (which adds the received sums to its own and forwards them); following ``merge_into`` always ends at the
+  "neurons" core of those boxes. Any core of a tree may also take an input chunk (``inputs``); a core that receives
+  partial sums counts them in its axons (one per neuron per child). See plan.py.
 """
 
 from __future__ import annotations

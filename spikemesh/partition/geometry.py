@@ -172,6 +172,9 @@ class ProjGeom:
 
     def n_co(self, b: Box, ci: np.ndarray) -> np.ndarray:
         """Output channels of box ``b`` connected to each source channel in ``ci``."""
+        assert self.conv is not None
+        if self.conv.groups == 1:
+            return np.full(len(ci), b[1] - b[0], dtype=np.int64)
         g = ci // self.cin_g
         lo = np.maximum(b[0], g * self.cout_g)
         hi = np.minimum(b[1], (g + 1) * self.cout_g)
@@ -222,6 +225,28 @@ class ProjGeom:
         out[rows, KERN] = counts
         out[rows, BITS] = counts * weight_bits
         return 0, out
+
+    def total_costs(self, b: Box, weight_bits: int, shared_kernels: bool) -> np.ndarray:
+        """``unit_costs(b, ...)[1].sum(axis=0)`` computed arithmetically (conv, element-wise, dense)."""
+        out = np.zeros(N_COST, dtype=np.int64)
+        if self.kind == "conv":
+            rows, th = self.axis(0, b[2], b[3])
+            cols, tw = self.axis(1, b[4], b[5])
+            ca, cb = self.conv_channels(b)
+            n_co = int(self.n_co(b, np.arange(ca, cb, dtype=np.int64)).sum())
+            out[AX] = (cb - ca) * len(rows) * len(cols)
+            out[SYN] = n_co * th * tw
+            out[KERN] = n_co * self.kernel_taps
+            out[BITS] = (out[KERN] if shared_kernels else out[SYN]) * weight_bits
+        elif self.kind == "elementwise":
+            s = (b[1] - b[0]) * (b[3] - b[2]) * (b[5] - b[4])
+            out[:] = (s, s * weight_bits, s, s)
+        elif self.kind == "dense":
+            n, vol = self.n_units, box_volume(b)
+            out[:] = (n, n * vol * weight_bits, n * vol, n * vol)
+        else:
+            out[:] = self.unit_costs(b, weight_bits, shared_kernels)[1].sum(axis=0)
+        return out
 
     # -- exact sets and counts --------------------------------------------------------------------
     def source_flat(self, b: Box, u0: int, u1: int) -> np.ndarray:

@@ -1,7 +1,7 @@
 """``groups``: the network-group optimiser after Yang et al., TETCI 2024 (mapping.md §1): per layer choose the split
-(output-channel × row × column block sizes, and input-channel partial-sum chunks with a merge core where the
-target has "partial_sums"), and which small layers share a core; minimise cores first, remote spike copies second,
-under every core limit.
+(output-channel × row × column block sizes; a tile whose fan-in exceeds a core becomes a partial-sum tree over
+input-channel chunks where the target has "partial_sums", plan.py), and which small layers share a core;
+minimise cores first, remote spike copies second, under every core limit.
 
 Why the search decomposes: a layer's cores depend only on its own split, and with spikes counted once per
 distinct destination core, the remote copies a projection causes are the (rate-weighted) distinct sources of each
@@ -33,6 +33,22 @@ from spikemesh.partition.tiles import GridPlan, Split, grid_drafts, grid_plan, s
 EVALS_PER_SECOND = 1000
 
 
+def candidates(view: tuple[int, int, int], neurons: int) -> list[Split]:
+    """Every distinct block-size triple with at most ``neurons`` per tile, big tiles first (they tend to be best,
+    so a budget-limited search keeps a good one)."""
+    c, h, w = view
+    cands: list[Split] = []
+    for sc in sizes(c):
+        for sh in sizes(h):
+            if sc * sh > neurons:
+                continue
+            for sw in sizes(w):
+                if sc * sh * sw <= neurons:
+                    cands.append((sc, sh, sw))
+    cands.sort(key=lambda s: (-s[0] * s[1] * s[2], s))
+    return cands
+
+
 def best_split(layer: str, geoms: list[ProjGeom], view: tuple[int, int, int], limits: Limits,
                mean_rate: dict[str, float], budget: int) -> tuple[GridPlan | LayerProblem, int, bool]:
     """(best grid plan or the problem of the smallest split, candidates evaluated, finished)."""
@@ -40,16 +56,7 @@ def best_split(layer: str, geoms: list[ProjGeom], view: tuple[int, int, int], li
     best: GridPlan | None = None
     problem: LayerProblem | None = None
     n = 0
-    cands: list[Split] = []
-    for sc in sizes(c):
-        for sh in sizes(h):
-            if sc * sh > limits.neurons:
-                continue
-            for sw in sizes(w):
-                if sc * sh * sw <= limits.neurons:
-                    cands.append((sc, sh, sw))
-    # big tiles first: they tend to be best, so a time-limited search keeps a good one
-    cands.sort(key=lambda s: (-s[0] * s[1] * s[2], s))
+    cands = candidates(view, limits.neurons)
     finished = True
     for split in cands:
         if n >= budget and best is not None:
@@ -58,8 +65,10 @@ def best_split(layer: str, geoms: list[ProjGeom], view: tuple[int, int, int], li
         n_tiles = -(-c // split[0]) * -(-h // split[1]) * -(-w // split[2])
         if best is not None and n_tiles > best.cores:
             continue  # every tile needs at least one core
-        got = grid_plan(layer, geoms, view, split, limits, mean_rate)
+        got = grid_plan(layer, geoms, view, split, limits, mean_rate, bound=None if best is None else best.cores)
         n += 1
+        if got is None:
+            continue  # provably more cores than the best so far
         if isinstance(got, LayerProblem):
             if problem is None or split == (1, 1, 1):
                 problem = got
@@ -130,8 +139,10 @@ def groups_drafts(layers: list[str], geoms: dict[str, list[ProjGeom]], views: di
     problems: list[LayerProblem] = []
     evaluated = 0
     finished_all = True
-    for li, layer in enumerate(layers):
-        # share the remaining evaluation budget equally among the remaining layers
+    # layers with few candidates first, sharing the remaining budget equally among the remaining layers, so what a
+    # small layer leaves unused goes to the large ones
+    order = sorted(layers, key=lambda ly: (len(candidates(views[ly], limits.neurons)), layers.index(ly)))
+    for li, layer in enumerate(order):
         share = max(1, (budget - evaluated) // max(1, len(layers) - li))
         got, n, fin = best_split(layer, geoms[layer], views[layer], limits, mean_rate, share)
         evaluated += n
@@ -141,7 +152,7 @@ def groups_drafts(layers: list[str], geoms: dict[str, list[ProjGeom]], views: di
         else:
             choice[layer] = got
     if problems:
-        return [], problems, {}
+        return [], sorted(problems, key=lambda p: layers.index(p.layer)), {}
     # --- core sharing among single-core layers
     small = [ly for ly in layers if choice[ly].cores == 1]
     items = []
@@ -187,6 +198,6 @@ def groups_drafts(layers: list[str], geoms: dict[str, list[ProjGeom]], views: di
     report = {"solver": {"split_search": "exhaustive", "split_candidates": evaluated,
                          "split_optimal": finished_all, "sharing": info,
                          "splits": {ly: list(choice[ly].split) for ly in layers},
-                         "partial_sum_chunks": {ly: max(p.k for p, _ in choice[ly].classes.values())
-                                                for ly in layers}}}
+                         "partial_sum_tree_cores": {ly: max(p.k for p, _ in choice[ly].classes.values())
+                                                    for ly in layers}}}
     return drafts, problems, report

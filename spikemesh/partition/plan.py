@@ -1,11 +1,18 @@
 """Planning one piece of a layer (a box, or the boxes of a flat range) onto cores, shared by all strategies.
 
-A piece fits one core when its neurons and all its input units fit (``k = 1``); otherwise, on targets with the
-feature ``"partial_sums"``, its input units are cut greedily into ``k`` consecutive chunks, each on a
-``partial_sum`` core that accumulates the piece's neurons, plus one merge core holding the neuron state and
-receiving ``k`` partial sums per neuron (so ``neurons × k`` must fit the merge core's axons) — or, when the first
-chunk plus ``k − 1`` partial sums per neuron fit one core, a merge core that takes that chunk itself and receives
-the other ``k − 1`` (``k`` cores in all).
+A piece fits one core when its neurons and all its input units fit (``k = 1``). Otherwise, on targets with the
+feature ``"partial_sums"``, it becomes a **partial-sum tree** of ``k`` cores over the piece's neurons (``vol``):
+node 0 (the root, role "neurons") holds the neuron state, every other node is a ``partial_sum`` core whose
+``merge_into`` is its parent; the tree is heap-shaped with fan ``b`` (node ``i``'s parent is ``(i − 1) // b``).
+Every node may take a chunk of consecutive input units *and* receive ``vol`` partial sums from each child, within
+one core: chunk axons + children × vol ≤ axons, chunk bits + children × vol × weight bits ≤ synapse bits (a received
+partial sum occupies one axon and one unit weight per neuron, mapping.md §1 Tianjic "partial sums" rows). So the
+merge of a wide fan-in is spread over the tree instead of one merge core per piece needing ``vol × k`` axons.
+
+Counting over the tree: U chunk axons plus (k − 1) × vol partial-sum axons fit k cores of A axons, so
+k ≥ (U − vol) / (A − vol) for *every* tree shape; the search (``merge_tree``) tries a few fans, for each the
+smallest k from that bound upward whose greedy chunking (nodes in heap order, each filled to its remaining caps)
+covers every unit, and keeps the fewest cores (then the shallowest tree).
 """
 
 from __future__ import annotations
@@ -15,8 +22,18 @@ from dataclasses import dataclass
 import numpy as np
 
 from spikemesh.partition.build import Draft
-from spikemesh.partition.geometry import AX, BITS, KERN, Box, ProjGeom, box_volume
-from spikemesh.partition.resources import Chunks, LayerProblem, Limits, chunk, unit_table
+from spikemesh.partition.geometry import AX, BITS, KERN, N_COST, Box, ProjGeom, box_volume
+from spikemesh.partition.kernels import first_tree_k
+from spikemesh.partition.resources import (
+    BIG,
+    Chunks,
+    LayerProblem,
+    Limits,
+    chunk,
+    chunks_from_ends,
+    greedy_ends,
+    unit_table,
+)
 
 _RES = {AX: "axons", BITS: "synapse_bits", KERN: "kernel_entries"}
 
@@ -24,19 +41,103 @@ _RES = {AX: "axons", BITS: "synapse_bits", KERN: "kernel_entries"}
 @dataclass(frozen=True)
 class PiecePlan:
     boxes: tuple[Box, ...]
-    chunks: Chunks
+    chunks: Chunks  # one chunk per core (node order); a node's chunk may be empty
     cores: int
     copies: float  # estimated remote copies into the piece's cores per step (mean source rates)
-    absorbed: bool = False  # the merge core takes the first input chunk itself
+    parent: tuple[int, ...] = (-1,)  # partial-sum tree: parent node of each node (root 0 has -1)
 
     @property
     def k(self) -> int:
         return self.chunks.k
 
 
+#: fans tried for partial-sum trees (plus the largest fan the caps allow); the core count hardly depends on the
+#: fan (module docstring), so a few keep the search cheap
+FANS = (1, 2, 4)
+
+
+def heap_parents(k: int, fan: int) -> np.ndarray:
+    p = (np.arange(k, dtype=np.int64) - 1) // fan
+    p[0] = -1
+    return p
+
+
+def _depth(k: int, fan: int) -> int:
+    d, n, width = 0, 1, 1
+    while n < k:
+        width *= fan
+        n += width
+        d += 1
+    return d
+
+
+def tree_lower_bound(total: np.ndarray, cap: np.ndarray, vol: int, weight_bits: int) -> int:
+    """Fewest cores of any partial-sum tree over units of summed costs ``total`` (module docstring)."""
+    lb = 2
+    for r, e in ((AX, vol), (BITS, vol * weight_bits)):
+        if cap[r] >= BIG:
+            continue
+        room = int(cap[r]) - e
+        if room <= 0:
+            return BIG
+        lb = max(lb, -(-(int(total[r]) - e) // room))
+    return lb
+
+
+def merge_tree(costs: np.ndarray, pidx: np.ndarray, units: np.ndarray, cap: np.ndarray, n_proj: int, vol: int,
+               weight_bits: int) -> tuple[Chunks, tuple[int, ...]] | None:
+    """The partial-sum tree with the fewest cores over the fans tried (module docstring); None when no tree fits
+    (a core cannot receive one partial sum per neuron plus a unit, nor two children's)."""
+    edge = np.zeros(N_COST, dtype=np.int64)
+    edge[AX] = vol
+    edge[BITS] = vol * weight_bits
+    act = [r for r in range(N_COST) if cap[r] < BIG]
+    bmax = int(min((cap[r] // edge[r]) if edge[r] else BIG for r in act))
+    if bmax < 1:
+        return None
+    total = costs.sum(axis=0)
+    umin = costs.min(axis=0) if len(costs) else np.zeros(N_COST, np.int64)
+    cs = np.zeros((len(costs) + 1, N_COST), dtype=np.int64)
+    np.cumsum(costs, axis=0, out=cs[1:])
+    lb = tree_lower_bound(total, cap, vol, weight_bits)
+    if lb >= BIG:
+        return None
+    active = np.zeros(N_COST, dtype=np.bool_)
+    active[act] = True
+    best: tuple[tuple[int, int], int, int] | None = None  # ((k, depth), k, fan)
+    for fan in sorted({f for f in FANS if f <= bmax} | {bmax}):
+        if fan == 1 and any(cap[r] - edge[r] < umin[r] for r in act):
+            continue  # a chain node would have no room for a unit
+        k_hi = lb * 2 + 16 if best is None else best[1]
+        k = int(first_tree_k(cs, cap, edge, active, fan, lb, k_hi))
+        if k > 0 and (best is None or (k, _depth(k, fan)) < best[0]):
+            best = ((k, _depth(k, fan)), k, fan)
+    if best is None:
+        return None
+    _, k, fan = best
+    par = heap_parents(k, fan)
+    nchild = np.bincount(par[1:], minlength=k)
+    caps = cap[None, :] - nchild[:, None] * edge[None, :]
+    ends = greedy_ends(cs, caps, act)
+    assert ends is not None
+    per_proj = np.bincount(pidx, weights=costs[:, AX], minlength=n_proj)
+    chunks = chunks_from_ends(cs, pidx, units, ends, total, per_proj, n_proj)
+    return chunks, tuple(int(x) for x in par)
+
+
+def piece_lower_bound(geoms: list[ProjGeom], box: Box, limits: Limits) -> int:
+    """A lower bound on the cores ``plan_piece`` gives ``box`` (1 when every unit fits one core)."""
+    total = np.zeros(N_COST, dtype=np.int64)
+    for g in geoms:
+        total += g.total_costs(box, limits.weight_bits, limits.shared_kernels)
+    if np.all(total <= limits.cap):
+        return 1
+    return tree_lower_bound(total, limits.cap, box_volume(box), limits.weight_bits)
+
+
 def plan_piece(layer: str, geoms: list[ProjGeom], boxes: list[Box], limits: Limits, mean_rate: dict[str, float],
                allow_partial: bool = True) -> PiecePlan | LayerProblem:
-    """Plan ``boxes`` (of ``layer``) onto one core, or k partial-sum cores + a merge core; else a LayerProblem."""
+    """Plan ``boxes`` (of ``layer``) onto one core, or a partial-sum tree of cores; else a LayerProblem."""
     vol = sum(box_volume(b) for b in boxes)
     if vol > limits.neurons:
         return LayerProblem(layer, "neurons", vol, limits.neurons)
@@ -61,41 +162,30 @@ def plan_piece(layer: str, geoms: list[ProjGeom], boxes: list[Box], limits: Limi
             if tot[r] > cap[r]:
                 return LayerProblem(layer, name, int(tot[r]), int(cap[r]),
                                     "fan-in of the piece" + ("" if limits.partial_sums else "; no partial sums"))
-    absorbed = False
+    parent: tuple[int, ...] = (-1,)
     if k > 1:
-        # the merge core takes the first input chunk itself when that chunk plus k - 1 partial sums per neuron
-        # fit: k cores instead of k + 1
-        first = cap.copy()
-        first[AX] -= vol * (k - 1)
-        first[BITS] -= vol * (k - 1) * limits.weight_bits
-        if first[AX] > 0 and first[BITS] > 0:
-            alt = chunk(costs, pidx, units, cap, len(geoms), first_cap=first)
-            if alt is not None and alt.k == k:
-                chunks, absorbed = alt, True
-    if k > 1 and not absorbed:
-        if vol * k > limits.axons:
-            return LayerProblem(layer, "axons", vol * k, limits.axons, f"merge core of {k} partial sums")
-        if vol * k * limits.weight_bits > limits.synapse_bits:
-            return LayerProblem(layer, "synapse_bits", vol * k * limits.weight_bits, limits.synapse_bits,
-                                f"merge core of {k} partial sums")
+        tree = merge_tree(costs, pidx, units, cap, len(geoms), vol, limits.weight_bits)
+        if tree is None:
+            return LayerProblem(layer, "axons", 2 * vol, limits.axons,
+                                f"partial-sum tree: a core receiving the partial sums of {vol} neurons")
+        chunks, parent = tree
+        k = chunks.k
     copies = float(sum(mean_rate[g.source] * chunks.per_proj_axons[i] for i, g in enumerate(geoms)))
-    if k > 1:
-        copies += vol * (k - 1 if absorbed else k)
-    return PiecePlan(tuple(boxes), chunks, 1 if k == 1 else (k if absorbed else k + 1), copies, absorbed)
+    copies += vol * (k - 1)
+    return PiecePlan(tuple(boxes), chunks, k, copies, parent)
 
 
 def drafts_for(layer: str, geoms: list[ProjGeom], plan: PiecePlan, start: int, group: int) -> list[Draft]:
-    """The drafts of one planned piece; ``start`` is the draft index of the first one."""
+    """The drafts of one planned piece, node i of its tree at draft index ``start + i``."""
     pieces = [(layer, b) for b in plan.boxes]
     if plan.k == 1:
         return [Draft("neurons", pieces, None, None, group)]
     ranges = [{geoms[p].name: r for p, r in rng.items()} for rng in plan.chunks.ranges]
-    own: dict[str, tuple[int, int]] = {}
-    if plan.absorbed:
-        own = ranges.pop(0)
-    merge = start + len(ranges)
-    out = [Draft("partial_sum", pieces, rng, merge, group) for rng in ranges]
-    out.append(Draft("neurons", pieces, own, None, group, from_partials=True))
+    has_child = set(plan.parent[1:])
+    out = []
+    for i, (rng, par) in enumerate(zip(ranges, plan.parent)):
+        out.append(Draft("neurons" if i == 0 else "partial_sum", pieces, rng, None if i == 0 else start + par,
+                         group, from_partials=i in has_child))
     return out
 
 

@@ -162,13 +162,12 @@ def unit_table(geoms: list[ProjGeom], boxes: list[tuple[int, int, int, int, int,
 
 
 def chunk(costs: np.ndarray, pidx: np.ndarray, units: np.ndarray, cap: np.ndarray,
-          n_proj: int, first_cap: np.ndarray | None = None) -> Chunks | None:
-    """Greedy consecutive chunks of units within ``cap`` (the first chunk within ``first_cap`` when given); None
-    when one unit alone exceeds a cap."""
+          n_proj: int) -> Chunks | None:
+    """Greedy consecutive chunks of units within ``cap``; None when one unit alone exceeds a cap."""
     n = len(costs)
     total = costs.sum(axis=0) if n else np.zeros(N_COST, np.int64)
     per_proj = np.bincount(pidx, weights=costs[:, AX], minlength=n_proj) if n else np.zeros(n_proj)
-    if first_cap is None and (n == 0 or np.all(total <= cap)):
+    if n == 0 or np.all(total <= cap):
         rng: dict[int, tuple[int, int]] = {}
         seg0 = np.searchsorted(pidx, np.arange(n_proj + 1))
         for p in range(n_proj):
@@ -187,7 +186,7 @@ def chunk(costs: np.ndarray, pidx: np.ndarray, units: np.ndarray, cap: np.ndarra
     while start < n:
         base = cs[start]
         end = n
-        c = first_cap if (first_cap is not None and start == 0) else cap
+        c = cap
         for r, col in zip(active, cols):
             e = int(col.searchsorted(base[r] + c[r], side="right")) - 1
             if e < end:
@@ -203,6 +202,59 @@ def chunk(costs: np.ndarray, pidx: np.ndarray, units: np.ndarray, cap: np.ndarra
         sums.append(cs[end] - base)
         start = end
     return Chunks(tuple(ranges), np.array(sums), total, per_proj)
+
+
+def greedy_ends(cs: np.ndarray, caps: np.ndarray, active: list[int]) -> list[int] | None:
+    """End unit (exclusive) of each greedy chunk, chunk ``j`` within ``caps[j]``, over the cumulative costs ``cs``
+    ([n + 1, N_COST]); None when the chunks do not cover every unit."""
+    n = len(cs) - 1
+    cols = [cs[:, r] for r in active]
+    ends: list[int] = []
+    start = 0
+    for j in range(len(caps)):
+        end = n
+        if start < n:
+            for r, col in zip(active, cols):
+                e = int(col.searchsorted(col[start] + caps[j, r], side="right")) - 1
+                if e < end:
+                    end = e
+            if end < start:
+                end = start
+        ends.append(end)
+        start = end
+    return ends if start >= n else None
+
+
+def chunks_from_ends(cs: np.ndarray, pidx: np.ndarray, units: np.ndarray, ends: list[int], total: np.ndarray,
+                     per_proj: np.ndarray, n_proj: int) -> Chunks:
+    seg = np.searchsorted(pidx, np.arange(n_proj + 1))
+    ranges: list[dict[int, tuple[int, int]]] = []
+    sums = np.zeros((len(ends), N_COST), dtype=np.int64)
+    start = 0
+    for j, end in enumerate(ends):
+        rng: dict[int, tuple[int, int]] = {}
+        for p in range(n_proj):
+            lo, hi = max(start, int(seg[p])), min(end, int(seg[p + 1]))
+            if lo < hi:
+                rng[p] = (int(units[lo]), int(units[hi - 1]) + 1)
+        ranges.append(rng)
+        sums[j] = cs[end] - cs[start]
+        start = end
+    return Chunks(tuple(ranges), sums, total, per_proj)
+
+
+def chunk_nodes(costs: np.ndarray, pidx: np.ndarray, units: np.ndarray, caps: np.ndarray,
+                n_proj: int) -> Chunks | None:
+    """Greedy consecutive chunks of units, chunk ``j`` within ``caps[j]`` ([k, N_COST]); a chunk may be empty
+    (a node that only merges). None when the k chunks do not cover every unit."""
+    n = len(costs)
+    total = costs.sum(axis=0) if n else np.zeros(N_COST, np.int64)
+    per_proj = np.bincount(pidx, weights=costs[:, AX], minlength=n_proj) if n else np.zeros(n_proj)
+    cs = np.zeros((n + 1, N_COST), dtype=np.int64)
+    np.cumsum(costs, axis=0, out=cs[1:])
+    active = [r for r in range(N_COST) if np.any(caps[:, r] < BIG)]
+    ends = greedy_ends(cs, caps, active)
+    return None if ends is None else chunks_from_ends(cs, pidx, units, ends, total, per_proj, n_proj)
 
 
 # --------------------------------------------------------------------------------------- infeasibility

@@ -1,6 +1,8 @@
 """``slicing``: the PACMAN-style baseline (mapping.md §0 item 7) — each layer cut into contiguous C-order ranges of
-``n`` neurons, never mixing layers; ``n`` is the largest atom count per core for which every range of the layer
-fits (with partial sums when the target supports them and a range's fan-in needs it).
+``n`` neurons, never mixing layers; ``n`` is the atom count per core giving the layer the fewest cores (the largest
+such ``n``), with partial-sum trees (plan.py) where a range's fan-in needs them. (Taking the largest ``n`` that
+fits at all, as PACMAN does, would give a range of 255 neurons a 500-core chain of partial sums on 256-axon
+cores.)
 
 Candidate ``n``: the neuron limit, then every divisor of the layer's plane (H·W) and every multiple of a row (W)
 below it, descending; ranges with equal shape (same offset within a plane, same length) and channel-agnostic
@@ -64,23 +66,33 @@ def _plan_all(layer: str, geoms: list[ProjGeom], view: tuple[int, int, int], n: 
             cache[key] = got
         if isinstance(got, LayerProblem):
             return got
-        plans.append(PiecePlan(tuple(boxes), got.chunks, got.cores, got.copies, got.absorbed))
+        plans.append(PiecePlan(tuple(boxes), got.chunks, got.cores, got.copies, got.parent))
     return plans
 
 
 def slicing_layer(layer: str, geoms: list[ProjGeom], view: tuple[int, int, int], limits: Limits,
                   mean_rate: dict[str, float]) -> tuple[int, list[PiecePlan]] | LayerProblem:
     last: LayerProblem | None = None
+    best: tuple[int, int] | None = None  # (cores, -n)
     for n in _candidates(view, limits.neurons):
+        if best is not None and -(-math.prod(view) // n) > best[0]:
+            continue  # every range needs a core
         got = _plan_all(layer, geoms, view, n, limits, mean_rate, exact=False)
         if isinstance(got, LayerProblem):
             last = got
             continue
-        final = _plan_all(layer, geoms, view, n, limits, mean_rate, exact=True)
-        assert not isinstance(final, LayerProblem)
-        return n, final
-    assert last is not None
-    return last
+        key = (sum(p.cores for p in got), -n)
+        if best is None or key < best:
+            best = key
+        if all(p.cores == 1 for p in got):
+            break  # the largest n without partial sums: smaller ones cannot need fewer cores
+    if best is None:
+        assert last is not None
+        return last
+    n = -best[1]
+    final = _plan_all(layer, geoms, view, n, limits, mean_rate, exact=True)
+    assert not isinstance(final, LayerProblem)
+    return n, final
 
 
 def slicing_drafts(layer: str, geoms: list[ProjGeom], plans: list[PiecePlan], start: int, group: int) -> list[Draft]:

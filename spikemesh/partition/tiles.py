@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from spikemesh.partition.build import Draft
 from spikemesh.partition.geometry import Box, ProjGeom
-from spikemesh.partition.plan import PiecePlan, drafts_for, plan_piece
+from spikemesh.partition.plan import PiecePlan, drafts_for, piece_lower_bound, plan_piece
 from spikemesh.partition.resources import Chunks, LayerProblem, Limits
 
 Split = tuple[int, int, int]
@@ -58,7 +58,10 @@ class GridPlan:
 
 
 def grid_plan(layer: str, geoms: list[ProjGeom], view: tuple[int, int, int], split: Split, limits: Limits,
-              mean_rate: dict[str, float], allow_partial: bool = True) -> GridPlan | LayerProblem:
+              mean_rate: dict[str, float], allow_partial: bool = True,
+              bound: int | None = None) -> GridPlan | LayerProblem | None:
+    """Plan every tile class of ``split``. With ``bound``, return None as soon as the split provably needs more
+    than ``bound`` cores (a per-class lower bound first, then the running count)."""
     bls = [blocks(view[i], split[i]) for i in range(3)]
     keys = [_axis_keys(geoms, i, bls[i]) for i in range(3)]
     reps: list[dict[tuple, tuple[tuple[int, int], int]]] = []
@@ -73,6 +76,14 @@ def grid_plan(layer: str, geoms: list[ProjGeom], view: tuple[int, int, int], spl
     classes: dict[tuple, tuple[PiecePlan, int]] = {}
     cores = 0
     copies = 0.0
+    if bound is not None:
+        lb = 0
+        for bc, nc in reps[0].values():
+            for bh, nh in reps[1].values():
+                for bw, nw in reps[2].values():
+                    lb += nc * nh * nw * piece_lower_bound(geoms, (bc[0], bc[1], bh[0], bh[1], bw[0], bw[1]), limits)
+        if lb > bound:
+            return None
     for kc, (bc, nc) in reps[0].items():
         for kh, (bh, nh) in reps[1].items():
             for kw, (bw, nw) in reps[2].items():
@@ -84,6 +95,8 @@ def grid_plan(layer: str, geoms: list[ProjGeom], view: tuple[int, int, int], spl
                 classes[(kc, kh, kw)] = (got, n)
                 cores += got.cores * n
                 copies += got.copies * n
+                if bound is not None and cores > bound:
+                    return None
     return GridPlan(split, cores, copies, len(bls[0]) * len(bls[1]) * len(bls[2]), classes)
 
 
@@ -106,7 +119,7 @@ def grid_drafts(layer: str, geoms: list[ProjGeom], view: tuple[int, int, int], s
                     assert not isinstance(got, LayerProblem), got
                     cache[key] = rep = got
                 plan = PiecePlan((box,), _shift(rep, geoms, box[0] - rep.boxes[0][0]), rep.cores, rep.copies,
-                                rep.absorbed)
+                                rep.parent)
                 out.extend(drafts_for(layer, geoms, plan, start + len(out), group))
     return out
 
@@ -136,6 +149,7 @@ def manual_split(layer: str, geoms: list[ProjGeom], view: tuple[int, int, int], 
             continue
         seen.add(split)
         got = grid_plan(layer, geoms, view, split, limits, mean_rate, allow_partial=True)
+        assert got is not None
         if isinstance(got, GridPlan):
             return got.split, got
         last = got

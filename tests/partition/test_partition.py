@@ -186,6 +186,26 @@ def check_partition(graph: Graph, tgt: Target, part: Partition) -> None:
         assert m.nnz == csrs[p.name].nnz and np.all(m.data == 1), p.name
     assert part.report["remote_spike_copies"] == pytest.approx(remote)
     assert part.report["cores"] == len(part.cores)
+    check_trees(part)
+
+
+def check_trees(part: Partition) -> None:
+    """Partial-sum cores form trees: following merge_into from any partial-sum core reaches a neuron-holding core
+    with the same boxes, without cycles; each forward is one copy per neuron in the traffic matrix."""
+    psum_rows = {(int(a), int(b)): c for a, b, c in part.traffic if a >= 0}
+    for core in part.cores:
+        if core.role != "partial_sum":
+            assert core.merge_into is None
+            continue
+        seen = {core.index}
+        node = core
+        while node.role == "partial_sum":
+            assert node.merge_into is not None and node.merge_into not in seen
+            nxt = part.cores[node.merge_into]
+            assert nxt.boxes == node.boxes
+            assert psum_rows.get((node.index, nxt.index), 0) >= node.use["neurons"]
+            seen.add(nxt.index)
+            node = nxt
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -203,6 +223,7 @@ def test_random_graphs_fit_limits_and_account_every_synapse(graph: Graph, tgt: T
     check_partition(graph, tgt, part)
     again = partition(graph, tgt, strategy, seed=3, time_limit=2.0)
     assert again == part
+    assert again.to_parts()[0] == part.to_parts()[0]  # the whole section incl. the report (no timings) repeats
     meta, arrays = part.to_parts()
     assert Partition.from_parts(meta, arrays) == part
 
@@ -292,18 +313,90 @@ def test_rates_from_sample_input_weight_traffic(conv_graph: Graph) -> None:
 
 
 @pytest.mark.parametrize("solver", ["mtkahypar", "pymetis"])
-def test_hypergraph_fits_limits_and_is_reproducible(conv_graph: Graph, solver: str, monkeypatch) -> None:
+@pytest.mark.parametrize("max_vertices", [1500, 40])
+def test_hypergraph_fits_limits_and_is_reproducible(conv_graph: Graph, solver: str, max_vertices: int,
+                                                    monkeypatch) -> None:
     pytest.importorskip(solver)
     from spikemesh.partition import hypergraph as hg
 
     monkeypatch.setattr(hg, "_solver", lambda: solver)
+    monkeypatch.setattr(hg, "MAX_VERTICES", max_vertices)  # 40: blocks of several neurons are the vertices
     tgt = _target(32, 512, 10**6)
     part = partition(conv_graph, tgt, "hypergraph", seed=5)
     check_partition(conv_graph, tgt, part)
+    assert (part.report["solver"]["block_neurons"] > 1) == (max_vertices < 100)
     assert part.report["cores"] >= part.report["lower_bound_cores"]
     assert partition(conv_graph, tgt, "hypergraph", seed=5) == part
-    with pytest.raises(PartitionInfeasible):  # no partial sums in the hypergraph strategy
-        partition(_wide(100), _target(16, 64, 8 * 10**5), "hypergraph")
+    # a layer whose single neuron exceeds a core: partial-sum trees with partial sums, infeasible without
+    wide = partition(_wide(100), _target(16, 64, 8 * 10**5), "hypergraph")
+    check_partition(_wide(100), _target(16, 64, 8 * 10**5), wide)
+    assert wide.report["solver"]["tree_layers"] == ["h1", "h2"] and wide.report["partial_sum_cores"] > 0
+    with pytest.raises(PartitionInfeasible):
+        partition(_wide(100), _target(16, 64, 8 * 10**5, partial=False), "hypergraph")
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(graphs(), targets())
+def test_hypergraph_random_graphs(graph: Graph, tgt: Target) -> None:
+    pytest.importorskip("mtkahypar")
+    from spikemesh.partition import hypergraph as hg
+
+    hg.MAX_VERTICES, old = 60, hg.MAX_VERTICES
+    try:
+        try:
+            part = partition(graph, tgt, "hypergraph", seed=2)
+        except PartitionInfeasible as e:
+            assert e.problems or e.min_cores
+            return
+        check_partition(graph, tgt, part)
+        again = partition(graph, tgt, "hypergraph", seed=2)
+        assert again == part and again.to_parts()[0] == part.to_parts()[0]
+    finally:
+        hg.MAX_VERTICES = old
+
+
+@settings(max_examples=40, deadline=None)
+@given(graphs(), st.integers(1, 4), st.integers(1, 3), st.integers(1, 3))
+def test_hypergraph_pins_equal_csr(graph: Graph, bc: int, bh: int, bw: int) -> None:
+    """Pins from layer geometry (conv axis pairs x channel blocks, element-wise, dense) equal the blocks that the
+    neuron-level CSR of each projection reaches."""
+    from spikemesh.partition.hypergraph import Blocks, projection_pins
+
+    for proj in graph.projections:
+        geo = classify(graph, proj)
+        view = view_shape(graph.shape_of(proj.target))
+        blk = Blocks(view, (min(bc, view[0]), min(bh, view[1]), min(bw, view[2])), 7)
+        src, tgt = projection_pins(graph, geo, blk)
+        got = set(zip(src.tolist(), tgt.tolist()))
+        coo = graph.projection_csr(proj, structure=True).tocoo()
+        c, rem = np.divmod(coo.col, view[1] * view[2])
+        y, x = np.divmod(rem, view[2])
+        ids = 7 + ((c // blk.shape[0]) * blk.n[1] + y // blk.shape[1]) * blk.n[2] + x // blk.shape[2]
+        want = set(zip(coo.row.tolist(), ids.tolist()))
+        assert got == want, (proj.name, geo.kind)
+
+
+def test_partial_sum_tree_by_hand() -> None:
+    """32 neurons, dense fan-in 200, cores of 32 neurons / 64 axons: a core receives at most 64 / 32 = 2 children's
+    partial sums, so the old single merge core (32 x k axons) cannot exist. Tree bound: 200 unit axons + (k - 1)
+    x 32 partial-sum axons <= 64 k  ->  k >= 5.25 -> 6 cores; fan 2 (depth 2): nodes 0, 1 merge only (2 children),
+    node 2 takes 32 inputs + 1 child, leaves 3, 4, 5 take 64, 64, 40."""
+    rng = np.random.default_rng(0)
+    g = Graph(inputs=(Input("in", (200,)),), populations=(Population("h", (32,), IF()),),
+              projections=(Projection("a", "in", "h", (Dense(rng.normal(size=(32, 200))),)),),
+              outputs=(Output("o", "h"),))
+    tgt = _target(32, 64, 8 * 10**5)
+    for strategy in ("tiles", "groups"):
+        part = partition(g, tgt, strategy)
+        check_partition(g, tgt, part)
+        assert part.n_cores == 6 and part.report["partial_sum_cores"] == 5
+        root = [c for c in part.cores if c.role == "neurons"]
+        assert len(root) == 1 and root[0].use["axons"] == 64 and root[0].inputs == {}
+        axons = sorted(c.use["axons"] for c in part.cores)
+        assert axons == [40, 64, 64, 64, 64, 64]  # node 2: 32 inputs + 32 partial sums
+        inputs = sorted(c.inputs["a"][1] - c.inputs["a"][0] for c in part.cores if c.inputs)
+        assert inputs == [32, 40, 64, 64]
+        assert part.report["partial_sum_copies"] == 5 * 32
 
 
 def test_cli_compile_strategy(tmp_path, conv_graph: Graph) -> None:
