@@ -6,7 +6,8 @@
   ``speck`` report entry (per-core memory table, core map, DVS).
 
 Options: ``speck_min_v_mem`` ("threshold" | "int16" | number, see quantize.py), ``speck_readout`` (bool: the
-speck2e/2f ×4 readout remap), ``layer2core`` (dict layer -> core: manual placement, checked), ``device``.
+speck2e/2f ×4 readout remap), ``speck_assign`` ("auto" | "exact" | "cpsat", assign.py),
+``layer2core`` (dict layer -> core: manual placement, checked), ``device``.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def build_config(program: Program, options: dict[str, Any]) -> SpeckConfig:
         info: dict[str, Any] = {"method": "manual"}
     else:
         cores, info = assign(needs, t, names, time_limit=float(options.get("time_limit", 10.0)),
-                             seed=int(options.get("seed", 0)))
+                             seed=int(options.get("seed", 0)), method=str(options.get("speck_assign", "auto")))
     by_core = {c: i for i, c in enumerate(cores)}
     table = []
     for c in range(t.cores_per_chip):
