@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from spikemesh.backends.speck.lowering import DvsSpec, SpeckLayer
+from spikemesh.backends.speck.dvs import DvsSpec
+from spikemesh.backends.speck.lowering import SpeckLayer
 from spikemesh.fileio import atomic_write_json
 
 _ARRAYS = ("weight", "bias")
@@ -93,15 +94,7 @@ class SpeckConfig:
                                "layer2core": {L.name: c for L, c in zip(self.layers, self.cores)},
                                "memory_table": list(self.memory_table)}
         if self.dvs is not None:
-            d = self.dvs
-            c, h, w = d.shape
-            out["dvs_layer"] = {"merge": d.merge, "mirror": {"x": d.mirror[0], "y": d.mirror[1]},
-                                "mirror_diagonal": False, "origin": {"x": d.origin[0], "y": d.origin[1]},
-                                "cut": {"x": d.origin[0] + w // d.pooling - 1, "y": d.origin[1] + h // d.pooling - 1},
-                                "pooling": {"x": d.pooling, "y": d.pooling},
-                                "pass_sensor_events": d.pass_sensor_events,
-                                "destinations": [{"layer": core[n], "enable": True, "feature_shift": sh}
-                                                 for n, sh in d.destinations]}
+            out["dvs_layer"] = self.dvs.config(core)
         else:
             out["input_destinations"] = [{"layer": core[n], "feature_shift": sh} for n, sh in self.input_routes]
         return out
