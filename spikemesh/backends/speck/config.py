@@ -9,6 +9,7 @@ pooling, feature_shift); plus ``dvs_layer`` (§1.6) and the per-core memory tabl
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ import numpy as np
 
 from spikemesh.backends.speck.dvs import DvsSpec
 from spikemesh.backends.speck.lowering import SpeckLayer
-from spikemesh.fileio import atomic_write_json
+from spikemesh.fileio import atomic_open, json_default
 
 _ARRAYS = ("weight", "bias")
 
@@ -100,4 +101,8 @@ class SpeckConfig:
         return out
 
     def export(self, directory: Path, program: Any) -> None:
-        atomic_write_json(Path(directory) / "speck_config.json", self.to_json())
+        """speck_config.json, compact and through ``json.dumps``: with an indent, or through ``json.dump``, the
+        json module uses its pure-Python encoder, which took most of a CLI compile's time on the weight lists."""
+        text = json.dumps(self.to_json(), default=json_default)
+        with atomic_open(Path(directory) / "speck_config.json", "w") as fh:
+            fh.write(text + "\n")
