@@ -160,10 +160,15 @@ def test_spikemesh_export_reimported_by_spikingjelly(tmp_path) -> None:
         from spikingjelly.activation_based.nir_exchange.from_nir import import_from_nir
     except ImportError as e:  # SpikingJelly without the nir extra (nirtorch < 2.6)
         pytest.skip(f"SpikingJelly's NIR importer is not importable here ({e})")
+    from importlib.metadata import version
+
     from spikingjelly.activation_based import layer, neuron
 
     from spikemesh.frontend import save_nir
 
+    nt = version("nirtorch")
+    if tuple(int(v) for v in nt.split(".")[:2]) < (2, 6):
+        pytest.skip(f"SpikingJelly's NIR importer needs nirtorch >= 2.6 (spikingjelly[nir]); installed {nt}")
     torch.manual_seed(4)
     net = torch.nn.Sequential(layer.Linear(20, 30), neuron.LIFNode(tau=2.0, v_reset=0.0), layer.Linear(30, 6),
                               neuron.IFNode(v_reset=0.0, v_threshold=0.8), layer.Linear(6, 4),
