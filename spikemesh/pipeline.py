@@ -18,7 +18,6 @@ from spikemesh.backends.targets import resources_summary, target
 from spikemesh.errors import FrontendError
 from spikemesh.ir.graph import Graph
 from spikemesh.ir.passes import fold_batchnorm, quantize
-from spikemesh.placement.stages import place_stage, route_stage
 from spikemesh.program import Program
 
 Stage = Callable[[Program, dict[str, Any]], Program]
@@ -50,13 +49,31 @@ def _partition(program: Program, options: dict[str, Any]) -> Program:
     return program.with_section("partition", part).with_report(partition=part.report)
 
 
+def _place(program: Program, options: dict[str, Any]) -> Program:
+    """The placement stage (mesh-family targets); OR-Tools and Numba are imported only when it runs."""
+    if program.target.family != "mesh" or program.partition is None:
+        return program
+    from spikemesh.placement.stages import place_stage
+
+    return place_stage(program, options)
+
+
+def _route(program: Program, options: dict[str, Any]) -> Program:
+    """Routes, deadlock certificate and tables (after a placement; imported only when it runs)."""
+    if program.placement is None:
+        return program
+    from spikemesh.placement.stages import route_stage
+
+    return route_stage(program, options)
+
+
 #: (name, stage) in pipeline order
 STAGES: list[tuple[str, Stage]] = [
     ("speck_quantize", speck_stage.quantize_stage),  # speck-family targets only (sinabs discretization)
     ("lower", _lower),
     ("partition", _partition),
-    ("place", place_stage),  # mesh-family targets: logical cores onto chips and routers
-    ("route", route_stage),  # routes, deadlock certificate, routing tables
+    ("place", _place),  # mesh-family targets: logical cores onto chips and routers
+    ("route", _route),  # routes, deadlock certificate, routing tables
     ("speck", speck_stage.map_stage),  # speck-family targets only: DYNAP-CNN layers, cores, config
 ]
 

@@ -6,18 +6,21 @@ every cycle carries at least one step of delay; errors name the node.
 
 from __future__ import annotations
 
+import heapq
 import math
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
-import networkx as nx
 import numpy as np
-import scipy.sparse as sp
 
 from spikemesh.errors import GraphError
 from spikemesh.ir.neurons import Neuron
 from spikemesh.ir.projections import Delay, Op, Shape
+from spikemesh.lazy import LazyModule
+
+nx = LazyModule("networkx")  # only for dependency_graph() users and the cycle report
+sp = LazyModule("scipy.sparse")
 
 
 @dataclass(frozen=True)
@@ -210,18 +213,36 @@ class Graph:
 
     def topological_order(self) -> list[str]:
         """Inputs and populations in the order one step evaluates them (zero-delay edges respected,
-        ties broken by declaration order). Raises GraphError naming a cycle without delay."""
-        g = self.dependency_graph()
-        rank = {n: i for i, n in enumerate(g.nodes)}
-        try:
-            return list(nx.lexicographical_topological_sort(g, key=rank.__getitem__))
-        except nx.NetworkXUnfeasible:
-            cycle = nx.find_cycle(g)
-            names = " -> ".join([u for u, _ in cycle] + [cycle[0][0]])
-            raise GraphError(
-                f"cycle without delay: {names}", node=cycle[0][0], needed="delay >= 1 step on some edge",
-                available=0, hint="add a Delay(1) to a projection on the cycle",
-            ) from None
+        ties broken by declaration order). Raises GraphError naming a cycle without delay.
+
+        Kahn's algorithm with a heap keyed by declaration rank: the order of networkx's
+        ``lexicographical_topological_sort`` with that key, without importing networkx."""
+        nodes = [i.name for i in self.inputs] + [p.name for p in self.populations]
+        rank = {n: i for i, n in enumerate(nodes)}
+        succ: dict[str, list[str]] = {n: [] for n in nodes}
+        indeg = dict.fromkeys(nodes, 0)
+        for proj in self.projections:
+            if proj.min_delay == 0 and proj.target not in succ[proj.source]:
+                succ[proj.source].append(proj.target)
+                indeg[proj.target] += 1
+        heap = [rank[n] for n in nodes if indeg[n] == 0]
+        heapq.heapify(heap)
+        order: list[str] = []
+        while heap:
+            u = nodes[heapq.heappop(heap)]
+            order.append(u)
+            for v in succ[u]:
+                indeg[v] -= 1
+                if indeg[v] == 0:
+                    heapq.heappush(heap, rank[v])
+        if len(order) == len(nodes):
+            return order
+        cycle = nx.find_cycle(self.dependency_graph())
+        names = " -> ".join([u for u, _ in cycle] + [cycle[0][0]])
+        raise GraphError(
+            f"cycle without delay: {names}", node=cycle[0][0], needed="delay >= 1 step on some edge",
+            available=0, hint="add a Delay(1) to a projection on the cycle",
+        )
 
     def layers(self) -> list[str]:
         """Populations in execution order."""
@@ -264,9 +285,13 @@ class Graph:
                 i = proj.ops.index(op)
                 fi, fo = op.fan_in(shapes[i]), op.fan_out(shapes[i])
         else:
-            m = self.projection_csr(proj, structure=True)
-            fo = np.diff(m.indptr)
-            fi = np.diff(m.tocsc().indptr)
+            fast = _pooled_chain_fans(proj.ops, shapes)
+            if fast is not None:
+                fi, fo = fast
+            else:
+                m = self.projection_csr(proj, structure=True)
+                fo = np.diff(m.indptr)
+                fi = np.diff(m.tocsc().indptr)
         return {
             "synapses": int(fi.sum()),
             "fan_in_max": int(fi.max()), "fan_in_mean": float(fi.mean()),
@@ -328,3 +353,42 @@ class Graph:
                 and self.dt == other.dt and self.metadata == other.metadata)
 
     __hash__ = None  # type: ignore[assignment]
+
+
+def _pooled_chain_fans(ops: tuple[Op, ...], shapes: list[Shape]) -> tuple[np.ndarray, np.ndarray] | None:
+    """(fan-in, fan-out), flat, of a chain of non-overlapping pools (stride = kernel, no padding) followed by at
+    most one other operator, with Reshape / Identity / Delay anywhere: the structure of ``projection_csr`` without
+    a sparse product. The pools map each source neuron to at most one pooled neuron and every pooled neuron has
+    the same number of sources, so fan-out = the operator's fan-out at the pooled neuron (0 if cropped) and
+    fan-in = sources per pooled neuron × the operator's fan-in. None for any other chain."""
+    from spikemesh.ir.projections import Reshape, SumPool2d
+
+    src = np.arange(math.prod(shapes[0]), dtype=np.int64)  # source neuron -> current flat index, -1 if dropped
+    last: tuple[Op, Shape] | None = None
+    for op, shp in zip(ops, shapes):
+        if isinstance(op, (Reshape, Delay)):  # Identity is a Reshape; neither moves a flat index
+            continue
+        if last is not None:
+            return None
+        if isinstance(op, SumPool2d) and op.stride == op.kernel and op.padding == (0, 0):
+            c, h, w = shp
+            (kh, kw), (_, ho, wo) = op.kernel, op.out_shape(shp)
+            ok = src >= 0
+            ch, rem = np.divmod(np.where(ok, src, 0), h * w)
+            y, x = np.divmod(rem, w)
+            ok &= (y // kh < ho) & (x // kw < wo)
+            src = np.where(ok, (ch * ho + y // kh) * wo + x // kw, -1)
+            continue
+        last = (op, shp)
+    kept = src[src >= 0]
+    n_mid = math.prod(shapes[-1]) if last is None else math.prod(last[1])
+    per = np.bincount(kept, minlength=n_mid)
+    if per.size and np.any(per != per[0]):
+        return None
+    if last is None:
+        return per.astype(np.int64), (src >= 0).astype(np.int64)
+    op, shp = last
+    fo_mid = np.asarray(op.fan_out(shp), dtype=np.int64).reshape(-1)
+    fo = np.where(src >= 0, fo_mid[np.maximum(src, 0)], 0)
+    fi = np.asarray(op.fan_in(shp), dtype=np.int64).reshape(-1) * (int(per[0]) if per.size else 0)
+    return fi, fo

@@ -15,9 +15,11 @@ from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
 import numpy as np
-import scipy.sparse as sp
 
 from spikemesh.errors import GraphError
+from spikemesh.lazy import LazyModule
+
+sp = LazyModule("scipy.sparse")  # imported when a CSR matrix is first built
 
 Shape = tuple[int, ...]
 

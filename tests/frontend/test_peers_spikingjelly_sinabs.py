@@ -149,3 +149,45 @@ def test_sinabs_conv_sumpool_iafsqueeze() -> None:
     g = from_torch(net, x[0])
     assert [type(o).__name__ for o in g.incoming("5")[0].ops] == ["SumPool2d", "Reshape", "Dense"]
     _check(g, x, want)
+
+
+def test_spikemesh_export_reimported_by_spikingjelly(tmp_path) -> None:
+    """save_nir output read by SpikingJelly's own NIR importer (2.0 `nir_exchange`, needs nirtorch 2.6): with the
+    continuous IF convention it runs spike for spike like the reference executor (hard reset; SpikingJelly fires
+    on v >= θ, as the source). The per-step convention (r = 1) is refused by SpikingJelly, which wants r = 1/dt."""
+    pytest.importorskip("spikingjelly")
+    try:
+        from spikingjelly.activation_based.nir_exchange.from_nir import import_from_nir
+    except ImportError as e:  # SpikingJelly without the nir extra (nirtorch < 2.6)
+        pytest.skip(f"SpikingJelly's NIR importer is not importable here ({e})")
+    from importlib.metadata import version
+
+    from spikingjelly.activation_based import layer, neuron
+
+    from spikemesh.frontend import save_nir
+
+    nt = version("nirtorch")
+    if tuple(int(v) for v in nt.split(".")[:2]) < (2, 6):
+        pytest.skip(f"SpikingJelly's NIR importer needs nirtorch >= 2.6 (spikingjelly[nir]); installed {nt}")
+    torch.manual_seed(4)
+    net = torch.nn.Sequential(layer.Linear(20, 30), neuron.LIFNode(tau=2.0, v_reset=0.0), layer.Linear(30, 6),
+                              neuron.IFNode(v_reset=0.0, v_threshold=0.8), layer.Linear(6, 4),
+                              neuron.LIFNode(tau=3.0, decay_input=False, v_reset=0.0))
+    x = _inputs((20,), 4, p=0.5)
+    g = from_torch(net, x[0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FrontendWarning)
+        save_nir(g, tmp_path / "step.nir")
+        save_nir(g, tmp_path / "cont.nir", if_convention="continuous")
+    with pytest.raises(ValueError, match="1 / dt"):
+        import_from_nir(tmp_path / "step.nir", dt=g.dt)
+    sj = import_from_nir(tmp_path / "cont.nir", dt=g.dt)
+    want = run_reference(g, x.numpy()).spikes[g.outputs[0].source]
+    source = _run_sj(net, x)["5"]
+    state, got = None, []
+    with torch.no_grad():
+        for t in range(T):
+            o, state = sj(x[t], state)
+            got.append(o.numpy() > 0)
+    got = np.array(got)
+    assert want.sum() > 20 and int((got != want).sum()) == 0 and int((got != source).sum()) == 0

@@ -31,6 +31,10 @@ torch = pytest.importorskip("torch")
 
 def _dynapcnn() -> Any:
     name = "sinabs.backend.dynapcnn"
+    root = Path(sinabs.__file__).parent / "backend" / "dynapcnn"
+    if not (root / "nir_graph_extractor.py").is_file():
+        pytest.skip(f"sinabs {getattr(sinabs, '__version__', '?')} has no 3.x DYNAP-CNN graph extractor; sinabs 3.x "
+                    "pins nir <= 1.0.4, so it comes from the `sinabs` extra, not `peers` (pyproject.toml)")
     if name not in sys.modules or not hasattr(sys.modules[name], "DynapcnnLayer"):
         pkg = types.ModuleType(name)
         pkg.__path__ = [os.path.join(os.path.dirname(sinabs.__file__), "backend", "dynapcnn")]
@@ -208,3 +212,35 @@ def test_discretization_parity() -> None:
         if b is not None:
             np.testing.assert_array_equal(bq, c2.bias.detach().numpy())
         assert th == float(s2.spike_threshold) and tl == float(s2.min_v_mem)
+
+
+def test_dvs_layer_equals_sinabs_dvslayer() -> None:
+    """DvsSpec.frames (what the async engine's event map equals, test_dvs.py) against sinabs' DVSLayer.forward
+    on random pooling / crop / flip / swap / merge settings."""
+    _dynapcnn()
+    dl = importlib.import_module("sinabs.backend.dynapcnn.dvs_layer")
+    from spikemesh.backends.speck.dvs import from_options
+
+    rng = np.random.default_rng(5)
+    for _ in range(25):
+        hs, ws, pool = int(rng.integers(4, 40)), int(rng.integers(4, 40)), int(rng.choice([1, 2, 4]))
+        ph, pw = hs // pool, ws // pool
+        if ph < 1 or pw < 1:
+            continue
+        top, left = int(rng.integers(0, ph)), int(rng.integers(0, pw))
+        bottom, right = int(rng.integers(top + 1, ph + 1)), int(rng.integers(left + 1, pw + 1))
+        fx, fy, sw, mg = (bool(v) for v in rng.random(4) < 0.5)
+        layer = dl.DVSLayer((hs, ws), pool=(pool, pool), crop=((top, bottom), (left, right)), merge_polarities=mg,
+                            flip_x=fx, flip_y=fy, swap_xy=sw)
+        x = rng.integers(0, 3, (3, 2, hs, ws))
+        want = layer(torch.tensor(x, dtype=torch.float32)).numpy()
+        h, w = bottom - top, right - left
+        c = 1 if mg else 2
+        spec = from_options({"input_shape": (hs, ws), "pool": pool, "crop": ((top, bottom), (left, right)),
+                             "flip_x": fx, "flip_y": fy, "swap_xy": sw, "merge_polarities": mg},
+                            (c, w, h) if sw else (c, h, w), 1, ())
+        assert np.array_equal(spec.frames(x), want)
+        cfg = spec.config({})
+        ref = layer.get_config_dict()
+        for k in ("merge", "mirror", "mirror_diagonal", "cut", "origin", "pooling"):
+            assert cfg[k] == ref[k], k

@@ -1,12 +1,17 @@
 """Layer → core assignment on the 9 heterogeneous cores (research/speck.md §1.2, §2.4).
 
 1. Candidates: the cores whose kernel, neuron and bias memories all hold the layer (sinabs' ``fits``).
-2. Max-flow bipartite matching (networkx): source → layer → fitting core → sink, unit capacities. It finds an
-   assignment whenever one exists (as sinabs' Edmonds–Karp). When none exists the error names the layer, the
-   memory kind, the amount needed and what each core offers (sinabs only says "No valid mapping found").
-3. CP-SAT (time limit, fixed seed, one worker: deterministic) picks, among all assignments, one maximising
-   the smallest headroom (free fraction of the tightest memory of each used core), then the summed headroom.
-   If CP-SAT proves nothing in time the matching from step 2 is used.
+2. Maximum bipartite matching (augmenting paths, i.e. unit-capacity max-flow source → layer → fitting core →
+   sink, as sinabs' Edmonds–Karp): it finds an assignment whenever one exists. When none exists the error names
+   the layer, the memory kind, the amount needed and what each core offers (sinabs only says "No valid mapping
+   found").
+3. Headroom: among all assignments, one maximising the smallest headroom (per-mille free fraction of the
+   tightest memory of each used core), then the summed headroom. When the matching already reaches the upper
+   bound (every layer on its best core) it is kept; otherwise an exact search over core subsets (≤ 2^cores
+   states, a few ms for 9 cores) finds the optimum, ties going to the lexicographically smallest core list.
+   ``method="cpsat"`` solves the same objective with CP-SAT (also used above ``EXACT_MAX_CORES`` cores).
+
+Only CP-SAT needs OR-Tools, which is imported when that path runs (a Speck compile stays fast in a fresh process).
 """
 
 from __future__ import annotations
@@ -14,13 +19,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import networkx as nx
-
 from spikemesh.backends.base import Target
 from spikemesh.backends.speck.fit import MEMORY_KINDS
 from spikemesh.errors import PartitionError
 
-SCALE = 1000  # headroom in per-mille for CP-SAT
+SCALE = 1000  # headroom in per-mille
+EXACT_MAX_CORES = 16  # the subset search holds at most 2^16 states
 
 
 def core_memory(target: Target, core: int) -> dict[str, int]:
@@ -47,8 +51,30 @@ def _offers(target: Target, n_cores: int) -> str:
                      for (k, n, b), cs in groups.items())
 
 
+def max_matching(cand: Sequence[Sequence[int]], n_cores: int) -> list[int]:
+    """Maximum bipartite matching layer → core by augmenting paths (Kuhn); -1 for an unmatched layer."""
+    owner = [-1] * n_cores  # core -> layer
+
+    def augment(i: int, seen: list[bool]) -> bool:
+        for c in cand[i]:
+            if not seen[c]:
+                seen[c] = True
+                if owner[c] < 0 or augment(owner[c], seen):
+                    owner[c] = i
+                    return True
+        return False
+
+    for i in range(len(cand)):
+        augment(i, [False] * n_cores)
+    core_of = [-1] * len(cand)
+    for c, i in enumerate(owner):
+        if i >= 0:
+            core_of[i] = c
+    return core_of
+
+
 def match(needs: Sequence[dict[str, int]], target: Target, names: Sequence[str]) -> list[int]:
-    """A layer → core list by max-flow matching, or PartitionError naming the failing layer and memory."""
+    """A layer → core list by maximum matching, or PartitionError naming the failing layer and memory."""
     n_cores = target.cores_per_chip
     offers = [core_memory(target, c) for c in range(n_cores)]
     cand = [[c for c in range(n_cores) if fits(nd, offers[c])] for nd in needs]
@@ -64,74 +90,119 @@ def match(needs: Sequence[dict[str, int]], target: Target, names: Sequence[str])
                 needed=", ".join(f"{k} {nd[k]}" for k in MEMORY_KINDS), available=_offers(target, n_cores),
                 hint="reduce features or the input size (neuron memory rounds H and W up to powers of two), or "
                      "the kernel (kernel memory rounds k² and features up to powers of two)")
-    g = nx.DiGraph()
-    for i, cs in enumerate(cand):
-        g.add_edge("s", ("l", i), capacity=1)
-        for c in cs:
-            g.add_edge(("l", i), ("c", c), capacity=1)
-    for c in range(n_cores):
-        g.add_edge(("c", c), "t", capacity=1)
-    value, flow = nx.maximum_flow(g, "s", "t")
-    if value == len(needs):
-        return [next(c for c in cand[i] if flow[("l", i)][("c", c)] == 1) for i in range(len(needs))]
-    # Hall violator: layers reachable from the source in the residual graph, and the cores they can use
-    reach = {"s"}
-    stack = ["s"]
+    core_of = max_matching(cand, n_cores)
+    if min(core_of, default=0) >= 0:
+        return core_of
+    # Hall violator: the layers and cores reachable by alternating paths from the unmatched layers (the same
+    # sets for every maximum matching, Dulmage–Mendelsohn); they need more cores than they can use.
+    owner = {c: i for i, c in enumerate(core_of) if c >= 0}
+    unmatched = [i for i, c in enumerate(core_of) if c < 0]
+    lay, cores = set(unmatched), set()
+    stack = list(unmatched)
     while stack:
-        u = stack.pop()
-        for v in g.successors(u):
-            if v not in reach and g[u][v]["capacity"] - flow[u][v] > 0:
-                reach.add(v)
-                stack.append(v)
-        for v in g.predecessors(u):
-            if v not in reach and flow[v][u] > 0:
-                reach.add(v)
-                stack.append(v)
-    lay = sorted(i for kind, i in (x for x in reach if isinstance(x, tuple)) if kind == "l")
-    cores = sorted(c for kind, c in (x for x in reach if isinstance(x, tuple)) if kind == "c")
-    lost = next((i for i in lay if sum(flow[("l", i)].values()) == 0), lay[-1])
+        for c in cand[stack.pop()]:
+            if c not in cores:
+                cores.add(c)
+                j = owner[c]  # every reachable core is matched, or the matching would not be maximum
+                if j not in lay:
+                    lay.add(j)
+                    stack.append(j)
+    lay_s, cores_s = sorted(lay), sorted(cores)
+    lost = unmatched[0]
     nd = needs[lost]
     raise PartitionError(
-        f"no core left: {len(lay)} layers ({', '.join(names[i] for i in lay)}) fit only the {len(cores)} cores "
-        f"{cores}; this layer needs kernel memory {nd['kernel']}, neuron memory {nd['neuron']}, bias memory "
-        f"{nd['bias']} entries", node=names[lost], needed=f"{len(lay)} cores", available=f"{len(cores)} "
+        f"no core left: {len(lay_s)} layers ({', '.join(names[i] for i in lay_s)}) fit only the {len(cores_s)} "
+        f"cores {cores_s}; this layer needs kernel memory {nd['kernel']}, neuron memory {nd['neuron']}, bias "
+        f"memory {nd['bias']} entries", node=names[lost], needed=f"{len(lay_s)} cores", available=f"{len(cores_s)} "
         f"({_offers(target, n_cores)})",
         hint="Speck has 9 cores and no time-multiplexing: merge or shrink layers")
 
 
-def assign(needs: Sequence[dict[str, int]], target: Target, names: Sequence[str], time_limit: float = 10.0,
-           seed: int = 0) -> tuple[list[int], dict[str, Any]]:
-    """(core per layer, info): a feasible matching, then CP-SAT's max-min-headroom choice."""
-    base = match(needs, target, names)
-    n_cores = target.cores_per_chip
-    offers = [core_memory(target, c) for c in range(n_cores)]
-    info: dict[str, Any] = {"method": "max-flow", "matching": base}
-    try:
-        from ortools.sat.python import cp_model
-    except ImportError:  # pragma: no cover - ortools is a core dependency
-        return base, info
+def _exact(h: list[dict[int, int]]) -> tuple[list[int], int]:
+    """Max-min headroom, then max summed headroom, over all assignments (DP over sets of used cores, layers in
+    order). ``h[i]``: core -> headroom of layer i. Returns (cores, min headroom); ties: smallest core list."""
+
+    def best(edges: list[dict[int, int]], bottleneck: bool) -> dict[int, tuple[int, tuple[int, ...]]]:
+        states: dict[int, tuple[int, tuple[int, ...]]] = {0: (SCALE if bottleneck else 0, ())}
+        for e in edges:
+            nxt: dict[int, tuple[int, tuple[int, ...]]] = {}
+            for mask, (val, cs) in states.items():
+                for c, hc in e.items():
+                    if mask >> c & 1:
+                        continue
+                    cand = (min(val, hc) if bottleneck else val + hc, (*cs, c))
+                    old = nxt.get(mask | 1 << c)
+                    if old is None or cand[0] > old[0] or (cand[0] == old[0] and cand[1] < old[1]):
+                        nxt[mask | 1 << c] = cand
+            states = nxt
+        return states
+
+    t = max(v for v, _ in best(h, True).values())
+    final = best([{c: hc for c, hc in e.items() if hc >= t} for e in h], False)
+    _, cores = max(final.values(), key=lambda vc: (vc[0], [-c for c in vc[1]]))
+    return list(cores), t
+
+
+def _cpsat(h: list[dict[int, int]], n_cores: int, base: list[int], time_limit: float, seed: int,
+           ) -> tuple[list[int], dict[str, Any]] | None:
+    """The same objective with CP-SAT (hinted with ``base``); None when it proves nothing in time."""
+    from ortools.sat.python import cp_model
+
     m = cp_model.CpModel()
-    x = {(i, c): m.NewBoolVar(f"x{i}_{c}") for i in range(len(needs)) for c in range(n_cores)
-         if fits(needs[i], offers[c])}
-    for i in range(len(needs)):
+    x = {(i, c): m.NewBoolVar(f"x{i}_{c}") for i, e in enumerate(h) for c in e}
+    for i in range(len(h)):
         m.AddExactlyOne(v for (li, _), v in x.items() if li == i)
     for c in range(n_cores):
         m.AddAtMostOne(v for (_, cc), v in x.items() if cc == c)
-    h = {k: headroom(needs[k[0]], offers[k[1]]) for k in x}
     t = m.NewIntVar(0, SCALE, "min_headroom")
-    for i in range(len(needs)):
-        m.Add(t <= sum(h[k] * v for k, v in x.items() if k[0] == i))
-    for k, v in x.items():
-        m.AddHint(v, base[k[0]] == k[1])
-    m.Maximize(t * (SCALE * len(needs) + 1) + sum(h[k] * v for k, v in x.items()))
+    for i in range(len(h)):
+        m.Add(t <= sum(h[i][c] * v for (li, c), v in x.items() if li == i))
+    for (i, c), v in x.items():
+        m.AddHint(v, base[i] == c)
+    m.Maximize(t * (SCALE * len(h) + 1) + sum(h[i][c] * v for (i, c), v in x.items()))
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = float(time_limit)
     solver.parameters.random_seed = int(seed)
     solver.parameters.num_workers = 1
     status = solver.Solve(m)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return base, info
-    cores = [next(c for c in range(n_cores) if (i, c) in x and solver.Value(x[(i, c)])) for i in range(len(needs))]
-    info.update(method="max-flow + CP-SAT", status=solver.StatusName(status), min_headroom=solver.Value(t) / SCALE,
-                objective=solver.ObjectiveValue(), bound=solver.BestObjectiveBound())
+        return None
+    cores = [next(c for c in h[i] if solver.Value(x[(i, c)])) for i in range(len(h))]
+    return cores, {"status": solver.StatusName(status), "bound": solver.BestObjectiveBound()}
+
+
+def objective(cores: Sequence[int], h: list[dict[int, int]]) -> tuple[int, int]:
+    """(min headroom, summed headroom) of an assignment, per mille."""
+    vals = [h[i][c] for i, c in enumerate(cores)]
+    return min(vals, default=SCALE), sum(vals)
+
+
+def assign(needs: Sequence[dict[str, int]], target: Target, names: Sequence[str], time_limit: float = 10.0,
+           seed: int = 0, method: str = "auto") -> tuple[list[int], dict[str, Any]]:
+    """(core per layer, info): a feasible matching, then the max-min-headroom choice (module docstring).
+
+    ``method``: "auto" (bound check, then exact search; CP-SAT above ``EXACT_MAX_CORES`` cores), "exact" or
+    "cpsat". ``time_limit`` and ``seed`` apply to CP-SAT only."""
+    if method not in ("auto", "exact", "cpsat"):
+        raise PartitionError(f"unknown assignment method {method!r}", node="speck_assign",
+                             needed="auto, exact or cpsat", available=method)
+    base = match(needs, target, names)
+    n_cores = target.cores_per_chip
+    offers = [core_memory(target, c) for c in range(n_cores)]
+    h = [{c: headroom(nd, offers[c]) for c in range(n_cores) if fits(nd, offers[c])} for nd in needs]
+    info: dict[str, Any] = {"matching": base}
+    bound = (min((max(e.values()) for e in h), default=SCALE), sum(max(e.values()) for e in h))
+    if method == "auto" and objective(base, h) == bound:
+        cores, how = base, "max-flow (at the headroom bound)"
+    elif method == "exact" or (method == "auto" and n_cores <= EXACT_MAX_CORES):
+        cores, how = _exact(h)[0], "max-flow + exact headroom search"
+    else:
+        res = _cpsat(h, n_cores, base, time_limit, seed)
+        if res is None:
+            cores, how = base, "max-flow (CP-SAT found nothing in time)"
+        else:
+            cores, how = res[0], "max-flow + CP-SAT"
+            info.update(res[1])
+    lo, total = objective(cores, h)
+    info.update(method=how, min_headroom=lo / SCALE, objective=lo * (SCALE * len(needs) + 1) + total)
     return cores, info

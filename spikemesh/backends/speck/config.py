@@ -9,14 +9,16 @@ pooling, feature_shift); plus ``dvs_layer`` (§1.6) and the per-core memory tabl
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from spikemesh.backends.speck.lowering import DvsSpec, SpeckLayer
-from spikemesh.fileio import atomic_write_json
+from spikemesh.backends.speck.dvs import DvsSpec
+from spikemesh.backends.speck.lowering import SpeckLayer
+from spikemesh.fileio import atomic_open, json_default
 
 _ARRAYS = ("weight", "bias")
 
@@ -93,18 +95,14 @@ class SpeckConfig:
                                "layer2core": {L.name: c for L, c in zip(self.layers, self.cores)},
                                "memory_table": list(self.memory_table)}
         if self.dvs is not None:
-            d = self.dvs
-            c, h, w = d.shape
-            out["dvs_layer"] = {"merge": d.merge, "mirror": {"x": d.mirror[0], "y": d.mirror[1]},
-                                "mirror_diagonal": False, "origin": {"x": d.origin[0], "y": d.origin[1]},
-                                "cut": {"x": d.origin[0] + w // d.pooling - 1, "y": d.origin[1] + h // d.pooling - 1},
-                                "pooling": {"x": d.pooling, "y": d.pooling},
-                                "pass_sensor_events": d.pass_sensor_events,
-                                "destinations": [{"layer": core[n], "enable": True, "feature_shift": sh}
-                                                 for n, sh in d.destinations]}
+            out["dvs_layer"] = self.dvs.config(core)
         else:
             out["input_destinations"] = [{"layer": core[n], "feature_shift": sh} for n, sh in self.input_routes]
         return out
 
     def export(self, directory: Path, program: Any) -> None:
-        atomic_write_json(Path(directory) / "speck_config.json", self.to_json())
+        """speck_config.json, compact and through ``json.dumps``: with an indent, or through ``json.dump``, the
+        json module uses its pure-Python encoder, which took most of a CLI compile's time on the weight lists."""
+        text = json.dumps(self.to_json(), default=json_default)
+        with atomic_open(Path(directory) / "speck_config.json", "w") as fh:
+            fh.write(text + "\n")

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from spikemesh.backends.speck.dvs import DvsSpec, from_options
 from spikemesh.backends.speck.fit import MAX_DESTINATIONS, POOLINGS, LayerGeometry, check_rules, layer_memory
 from spikemesh.errors import PartitionError
 from spikemesh.ir.graph import Graph
@@ -65,20 +66,6 @@ class SpeckLayer:
     def describe(self) -> str:
         c, h, w = self.in_shape
         return f"conv {c}->{self.out_shape[0]} k{self.kernel} s{self.stride[0]} p{self.padding[0]} on {h}x{w}"
-
-
-@dataclass(frozen=True)
-class DvsSpec:
-    """The DVS pre-processing layer: input (C, H, W) as the graph sees it, pooling, destinations (layer,
-    feature_shift), polarity merge (1 channel), crop origin/cut and mirror flags (speck.md §1.6)."""
-
-    shape: tuple[int, int, int]
-    pooling: int
-    destinations: tuple[tuple[str, int], ...]
-    merge: bool
-    origin: tuple[int, int] = (0, 0)
-    mirror: tuple[bool, bool] = (False, False)
-    pass_sensor_events: bool = False
 
 
 def _err(node: str, msg: str, **kw: Any) -> PartitionError:
@@ -137,10 +124,12 @@ def _parse(graph: Graph, pr: Any) -> tuple[int, tuple[int, int, int], np.ndarray
     return pool, pooled, np.asarray(op.weight), op.bias, op.stride, op.padding
 
 
-def lower(graph: Graph, readout: bool = False) -> tuple[list[SpeckLayer], DvsSpec | None,
-                                                        tuple[tuple[str, int], ...]]:
+def lower(graph: Graph, readout: bool = False, dvs: dict[str, Any] | None = None,
+          ) -> tuple[list[SpeckLayer], DvsSpec | None, tuple[tuple[str, int], ...]]:
     """DYNAP-CNN layers in topological order, the DVS layer (or None) and the direct input routes
-    ((layer, feature_shift), used when there is no DVS layer). Raises PartitionError naming the layer."""
+    ((layer, feature_shift), used when there is no DVS layer). ``dvs``: the sensor-side DVS settings (crop,
+    mirror, swap, merge, pooling; dvs.py ``from_options``), whose output is the graph input. Raises
+    PartitionError naming the layer."""
     if len(graph.inputs) != 1:
         raise _err("graph", "Speck takes exactly one input (the DVS or the host event stream)",
                    needed=1, available=len(graph.inputs))
@@ -238,7 +227,6 @@ def lower(graph: Graph, readout: bool = False) -> tuple[list[SpeckLayer], DvsSpe
         check_rules(LayerGeometry(sl.name, c, (h, w), sl.out_shape[0], (sl.kernel, sl.kernel), sl.stride,
                                   sl.padding, tuple(p for _, p, _ in sl.destinations)))
         result.append(sl)
-    dvs = None
     ishape = inp.shape
     routes: tuple[tuple[str, int], ...] = ()
     if len(ishape) == 3 and ishape[0] <= 2 and max(ishape[1:]) <= 128:
@@ -252,13 +240,27 @@ def lower(graph: Graph, readout: bool = False) -> tuple[list[SpeckLayer], DvsSpe
         if len(input_dests) > MAX_DESTINATIONS:
             raise _err(inp.name, "the DVS layer has at most 2 destinations", needed=len(input_dests),
                        available=MAX_DESTINATIONS)
-        dvs = DvsSpec(shape=tuple(int(s) for s in ishape), pooling=pool,  # type: ignore[arg-type]
-                      destinations=tuple((d, sh) for d, _, sh in input_dests), merge=ishape[0] == 1)
+        dests = tuple((d, sh) for d, _, sh in input_dests)
+        if dvs is not None:
+            spec = from_options(dvs, tuple(int(s) for s in ishape), pool, dests)
+        else:
+            spec = DvsSpec(shape=tuple(int(s) for s in ishape), pooling=pool,  # type: ignore[arg-type]
+                           destinations=dests, merge=ishape[0] == 1)
+        for d, sh in dests:  # what the DVS sends must fit each destination's input
+            c, h, w = spec.out_shape
+            L = next(x for x in result if x.name == d)
+            if (h, w) != L.in_shape[1:] or c + sh > L.in_shape[0]:
+                raise _err(d, "the DVS layer output does not match this layer's input",
+                           needed=L.in_shape, available=(c + sh, h, w))
+        return result, spec, routes
+    elif dvs is not None:
+        raise _err("dvs", "the dvs option needs a graph input of 1-2 channels, at most 128x128",
+                   available=tuple(ishape))
     else:
         if any(p != 1 for _, p, _ in input_dests):
             raise _err(inp.name, "only the DVS layer (1-2 channels, <= 128x128) can pool the input")
         routes = tuple((d, sh) for d, _, sh in input_dests)
-    return result, dvs, routes
+    return result, None, routes
 
 
 def _readout_remap(layers: dict[str, dict[str, Any]], graph: Graph) -> None:

@@ -6,7 +6,9 @@
   ``speck`` report entry (per-core memory table, core map, DVS).
 
 Options: ``speck_min_v_mem`` ("threshold" | "int16" | number, see quantize.py), ``speck_readout`` (bool: the
-speck2e/2f ×4 readout remap), ``layer2core`` (dict layer -> core: manual placement, checked), ``device``.
+speck2e/2f ×4 readout remap), ``speck_assign`` ("auto" | "exact" | "cpsat", assign.py),
+``layer2core`` (dict layer -> core: manual placement, checked), ``device``, ``dvs`` (sensor-side DVS layer:
+input_shape, pool, crop, flip_x, flip_y, swap_xy, merge_polarities; dvs.py).
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ def quantize_stage(program: Program, options: dict[str, Any]) -> Program:
 
 def build_config(program: Program, options: dict[str, Any]) -> SpeckConfig:
     t = program.target
-    layers, dvs, routes = lower(program.graph, readout=bool(options.get("speck_readout", False)))
+    layers, dvs, routes = lower(program.graph, readout=bool(options.get("speck_readout", False)),
+                                dvs=options.get("dvs"))
     names = [L.name for L in layers]
     needs = [L.memory for L in layers]
     manual = options.get("layer2core")
@@ -54,7 +57,7 @@ def build_config(program: Program, options: dict[str, Any]) -> SpeckConfig:
         info: dict[str, Any] = {"method": "manual"}
     else:
         cores, info = assign(needs, t, names, time_limit=float(options.get("time_limit", 10.0)),
-                             seed=int(options.get("seed", 0)))
+                             seed=int(options.get("seed", 0)), method=str(options.get("speck_assign", "auto")))
     by_core = {c: i for i, c in enumerate(cores)}
     table = []
     for c in range(t.cores_per_chip):

@@ -94,6 +94,52 @@ def _heap_pop(ht, hi, n):
 
 
 @njit(cache=True)
+def _integrate(V, idx, add, thr, lo, rtz):
+    """``v += add``; on ``v >= thr`` reset (to 0 or by −thr); clamp to ``[lo, 2^15 − 1]``. Returns fired."""
+    v = V[idx] + add
+    fired = v >= thr
+    if fired:
+        v = 0 if rtz == 1 else v - thr
+    V[idx] = min(max(v, lo), STATE_MAX)
+    return fired
+
+
+@njit(cache=True)
+def _emit(geo, dest, l, fired, nfire, step, latency, te, origin, sp, sl, ns, ht, hi, hn, seq, row):
+    """Record ``nfire`` spikes of layer ``l`` (binned to ``step``, with ``latency``) and queue them at each
+    destination (sum pooling by address, feature shift) for time ``te``."""
+    for q in range(nfire):
+        if ns == sp.shape[0]:
+            sp2 = np.empty((2 * ns, 5), np.int64)
+            sp2[:ns] = sp
+            sp = sp2
+            sl2 = np.empty(2 * ns, np.float64)
+            sl2[:ns] = sl
+            sl = sl2
+        sp[ns, 0] = l
+        sp[ns, 1] = fired[q, 0]
+        sp[ns, 2] = fired[q, 1]
+        sp[ns, 3] = fired[q, 2]
+        sp[ns, 4] = step
+        sl[ns] = latency
+        ns += 1
+        for d in range(dest[l, 0]):
+            dl, pool, sh = dest[l, 1 + 3 * d], dest[l, 2 + 3 * d], dest[l, 3 + 3 * d]
+            ny, nx = fired[q, 1] // pool, fired[q, 2] // pool
+            if ny < geo[dl, 1] and nx < geo[dl, 2]:
+                row[0] = dl
+                row[1] = fired[q, 0] + sh
+                row[2] = ny
+                row[3] = nx
+                row[4] = step
+                row[5] = seq
+                row[6] = origin
+                seq += 1
+                ht, hi, hn = _heap_push(ht, hi, hn, te, row)
+    return sp, sl, ns, ht, hi, hn, seq
+
+
+@njit(cache=True)
 def _run(geo, W, B, dest, in_t, in_rows, tick_dt, dt, t_end, hop, rate, backlog, leak_layers):
     """geo [L, 14]: cin hin win f hout wout k sy sx py px w_off v_off thr_hi; dest [L, 10]: ndest,
     (layer, pool, shift) x 2, thr_lo, rtz, b_off. in_rows [E, 5]: layer c y x step (sorted by in_t).
@@ -101,24 +147,22 @@ def _run(geo, W, B, dest, in_t, in_rows, tick_dt, dt, t_end, hop, rate, backlog,
     events in [L]."""
     L = geo.shape[0]
     nv = 0
+    kmax = 1
     for l in range(L):
         nv = max(nv, geo[l, 12] + geo[l, 3] * geo[l, 4] * geo[l, 5])
+        kmax = max(kmax, geo[l, 3] * geo[l, 6] * geo[l, 6], geo[l, 3] * geo[l, 4] * geo[l, 5])
     V = np.zeros(nv, np.int64)
     busy = np.zeros(L, np.float64)
     synops = np.zeros(L, np.int64)
     leaks = np.zeros(L, np.int64)
     drops = np.zeros(L, np.int64)
     ev_in = np.zeros(L, np.int64)
-    cap = 1024
-    ht = np.empty(cap, np.float64)
-    hi = np.empty((cap, 7), np.int64)  # layer c y x step seq origin-event index
+    ht = np.empty(1024, np.float64)
+    hi = np.empty((1024, 7), np.int64)  # layer c y x step seq origin-event index
     hn = 0
     sp = np.empty((1024, 5), np.int64)
     sl = np.empty(1024, np.float64)
     ns = 0
-    kmax = 1
-    for l in range(L):
-        kmax = max(kmax, geo[l, 3] * geo[l, 6] * geo[l, 6])
     fired = np.empty((kmax, 3), np.int64)
     seq = 0
     ie = 0
@@ -133,6 +177,7 @@ def _run(geo, W, B, dest, in_t, in_rows, tick_dt, dt, t_end, hop, rate, backlog,
         t_ev = min(t_heap, t_inp)
         if next_tick <= t_ev and next_tick < t_end:
             # slow-clock tick: bias leak on every neuron of leak-enabled layers
+            tstep = int(math.floor(next_tick / dt + 1e-9))
             for l in range(L):
                 if not leak_layers[l]:
                     continue
@@ -142,51 +187,15 @@ def _run(geo, W, B, dest, in_t, in_rows, tick_dt, dt, t_end, hop, rate, backlog,
                     b = B[dest[l, 9] + fo]
                     for oy in range(ho):
                         for ox in range(wo):
-                            idx = geo[l, 12] + (fo * ho + oy) * wo + ox
-                            v = V[idx] + b
                             leaks[l] += 1
-                            if v >= geo[l, 13]:
-                                if nfire < kmax:
-                                    fired[nfire, 0] = fo
-                                    fired[nfire, 1] = oy
-                                    fired[nfire, 2] = ox
-                                    nfire += 1
-                                v = 0 if dest[l, 8] == 1 else v - geo[l, 13]
-                            if v < dest[l, 7]:
-                                v = dest[l, 7]
-                            if v > 32767:
-                                v = 32767
-                            V[idx] = v
-                te = next_tick + hop
-                tstep = int(math.floor(next_tick / dt + 1e-9))
-                for q in range(nfire):
-                    if ns == sp.shape[0]:
-                        sp2 = np.empty((2 * ns, 5), np.int64)
-                        sp2[:ns] = sp
-                        sp = sp2
-                        sl2 = np.empty(2 * ns, np.float64)
-                        sl2[:ns] = sl
-                        sl = sl2
-                    sp[ns, 0] = l
-                    sp[ns, 1] = fired[q, 0]
-                    sp[ns, 2] = fired[q, 1]
-                    sp[ns, 3] = fired[q, 2]
-                    sp[ns, 4] = tstep
-                    sl[ns] = hop
-                    ns += 1
-                    for d in range(dest[l, 0]):
-                        dl, pool, sh = dest[l, 1 + 3 * d], dest[l, 2 + 3 * d], dest[l, 3 + 3 * d]
-                        ny, nx = fired[q, 1] // pool, fired[q, 2] // pool
-                        if ny < geo[dl, 1] and nx < geo[dl, 2]:
-                            row[0] = dl
-                            row[1] = fired[q, 0] + sh
-                            row[2] = ny
-                            row[3] = nx
-                            row[4] = tstep
-                            row[5] = seq
-                            row[6] = -1 - tick_step
-                            seq += 1
-                            ht, hi, hn = _heap_push(ht, hi, hn, te, row)
+                            if _integrate(V, geo[l, 12] + (fo * ho + oy) * wo + ox, b, geo[l, 13], dest[l, 7],
+                                          dest[l, 8]):
+                                fired[nfire, 0] = fo
+                                fired[nfire, 1] = oy
+                                fired[nfire, 2] = ox
+                                nfire += 1
+                sp, sl, ns, ht, hi, hn, seq = _emit(geo, dest, l, fired, nfire, tstep, hop, next_tick + hop,
+                                                    -1 - tick_step, sp, sl, ns, ht, hi, hn, seq, row)
             tick_step += 1
             next_tick = tick_step * tick_dt
             continue
@@ -228,52 +237,19 @@ def _run(geo, W, B, dest, in_t, in_rows, tick_dt, dt, t_end, hop, rate, backlog,
                 if ox >= wo:
                     continue
                 for fo in range(f):
-                    idx = geo[l, 12] + (fo * ho + oy) * wo + ox
-                    v = V[idx] + W[geo[l, 11] + ((fo * cin + c) * k + ky) * k + kx]
                     nup += 1
-                    if v >= thr:
+                    if _integrate(V, geo[l, 12] + (fo * ho + oy) * wo + ox,
+                                  W[geo[l, 11] + ((fo * cin + c) * k + ky) * k + kx], thr, lo, rtz):
                         fired[nfire, 0] = fo
                         fired[nfire, 1] = oy
                         fired[nfire, 2] = ox
                         nfire += 1
-                        v = 0 if rtz == 1 else v - thr
-                    if v < lo:
-                        v = lo
-                    if v > 32767:
-                        v = 32767
-                    V[idx] = v
         synops[l] += nup
         finish = start + (nup / rate if rate > 0 else 0.0)
         busy[l] = finish
         te = finish + hop
-        for q in range(nfire):
-            if ns == sp.shape[0]:
-                sp2 = np.empty((2 * ns, 5), np.int64)
-                sp2[:ns] = sp
-                sp = sp2
-                sl2 = np.empty(2 * ns, np.float64)
-                sl2[:ns] = sl
-                sl = sl2
-            sp[ns, 0] = l
-            sp[ns, 1] = fired[q, 0]
-            sp[ns, 2] = fired[q, 1]
-            sp[ns, 3] = fired[q, 2]
-            sp[ns, 4] = step
-            sl[ns] = te - t0
-            ns += 1
-            for d in range(dest[l, 0]):
-                dl, pool, sh = dest[l, 1 + 3 * d], dest[l, 2 + 3 * d], dest[l, 3 + 3 * d]
-                ny2, nx2 = fired[q, 1] // pool, fired[q, 2] // pool
-                if ny2 < geo[dl, 1] and nx2 < geo[dl, 2]:
-                    row[0] = dl
-                    row[1] = fired[q, 0] + sh
-                    row[2] = ny2
-                    row[3] = nx2
-                    row[4] = step
-                    row[5] = seq
-                    row[6] = origin
-                    seq += 1
-                    ht, hi, hn = _heap_push(ht, hi, hn, te, row)
+        sp, sl, ns, ht, hi, hn, seq = _emit(geo, dest, l, fired, nfire, step, te - t0, te, origin, sp, sl, ns, ht,
+                                            hi, hn, seq, row)
     return sp[:ns], sl[:ns], synops, leaks, drops, ev_in
 
 
@@ -301,27 +277,28 @@ def _pack(cfg: Any) -> dict[str, Any]:
         v_off += f * ho * wo
     if cfg.dvs is not None:
         routes = [(index[n], sh) for n, sh in cfg.dvs.destinations]
-        pool = cfg.dvs.pooling
     else:
         routes = [(index[n], sh) for n, sh in cfg.input_routes]
-        pool = 1
     return {"geo": geo, "dest": dest, "W": np.concatenate(ws), "B": np.concatenate(bs), "routes": routes,
-            "pool": pool, "index": index, "leak": np.array([L.leak_enable for L in layers], dtype=np.bool_)}
+            "dvs": cfg.dvs, "index": index, "leak": np.array([L.leak_enable for L in layers], dtype=np.bool_)}
 
 
-def _input_events(x: np.ndarray, dt: float, routes: list[tuple[int, int]], pool: int,
+def _input_events(x: np.ndarray, dt: float, routes: list[tuple[int, int]], dvs: Any,
                   geo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """One sample's ``[T, *shape]`` counts -> (times [E], rows [E, 5]) through the DVS pooling and routes."""
+    """One sample's ``[T, *shape]`` counts -> (times [E], rows [E, 5]) through the DVS layer (merge, pooling,
+    crop, mirror, swap: backends/speck/dvs.py) and the routes."""
     if x.ndim == 2:  # flat input (N,) -> (N, 1, 1)
         x = x[:, :, None, None]
     t, c, y, xx = np.nonzero(x)
     n = x[t, c, y, xx].astype(np.int64)
     t, c, y, xx = (np.repeat(a, n) for a in (t, c, y, xx))
+    if dvs is not None:
+        keep, c, y, xx = dvs.events(c, y, xx)
+        t, c, y, xx = t[keep], c[keep], y[keep], xx[keep]
     rows, times = [], []
     for layer, sh in routes:
-        py, px = y // pool, xx // pool
-        ok = (py < geo[layer, 1]) & (px < geo[layer, 2])
-        r = np.stack([np.full(ok.sum(), layer), c[ok] + sh, py[ok], px[ok], t[ok]], axis=1)
+        ok = (y < geo[layer, 1]) & (xx < geo[layer, 2]) & (c + sh < geo[layer, 0])
+        r = np.stack([np.full(ok.sum(), layer), c[ok] + sh, y[ok], xx[ok], t[ok]], axis=1)
         rows.append(r)
         times.append(t[ok])
     if not rows:
@@ -348,9 +325,20 @@ def run_async(program: Any, inputs: Any, record: Any = None, slow_clk_hz: float 
     if record:
         raise SimulationError("the async engine records spikes only (no membrane traces)", node="async")
     graph = program.graph
-    xs, T, Bn = normalize_inputs(graph, inputs)
-    x = xs[graph.inputs[0].name]
-    if np.any(x < 0) or np.any(x != np.round(x)):
+    dvs = getattr(cfg, "dvs", None)
+    if dvs is not None and dvs.sensor:  # raw sensor events [T, B, 2, H, W]: the DVS layer makes the graph input
+        x = np.asarray(inputs[graph.inputs[0].name] if isinstance(inputs, dict) else inputs)
+        if x.ndim == 4:
+            x = x[:, None]
+        if x.ndim != 5 or tuple(x.shape[2:]) != dvs.shape:
+            raise SimulationError("async inputs of a DVS build are sensor events", node="dvs",
+                                  needed=f"[T, B, {', '.join(map(str, dvs.shape))}]", available=list(x.shape),
+                                  hint="config.dvs.frames(x) gives what the graph input sees (for reference)")
+        T, Bn = x.shape[:2]
+    else:
+        xs, T, Bn = normalize_inputs(graph, inputs)
+        x = xs[graph.inputs[0].name]
+    if not np.all(np.isfinite(x)) or np.any(x < 0) or np.any(x != np.round(x)):
         raise SimulationError("async inputs are event counts (non-negative integers)", node=graph.inputs[0].name)
     pk = _pack(cfg)
     dt = graph.dt
@@ -372,7 +360,7 @@ def run_async(program: Any, inputs: Any, record: Any = None, slow_clk_hz: float 
 
         batches = track(batches, description="async", transient=True)
     for b in batches:
-        t_in, rows = _input_events(x[:, b], dt, pk["routes"], pk["pool"], pk["geo"])
+        t_in, rows = _input_events(x[:, b], dt, pk["routes"], pk["dvs"], pk["geo"])
         sp, lat, syn, leak, drop, ev = _run(pk["geo"], pk["W"], pk["B"], pk["dest"], t_in, rows, tick_dt, dt,
                                            T * dt, hop, rate, float(max_backlog_s), pk["leak"])
         for k, v in zip(tot, (syn, leak, drop, ev)):
