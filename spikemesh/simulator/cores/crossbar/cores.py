@@ -141,9 +141,10 @@ def crossbar_partition(graph: Graph, target: Target, cfg: CrossbarConfig | None 
             proj = next(p for p in graph.incoming(name) if p.name == primary[name])
             g, col = _col_of_neuron(graph, proj, layers[proj.name])
             ct = col // cfg.weight_cols
-            ids = np.array([by_key[(proj.name, int(a), 0, int(b))].core for a, b in zip(g, ct)], dtype=np.int32) \
-                if len(g) else np.zeros(0, np.int32)
-            neuron_core[name] = ids
+            lay = layers[proj.name]
+            table = np.array([[by_key[(proj.name, a, 0, b)].core for b in range(lay.col_tiles)]
+                              for a in range(len(lay.matrices))], dtype=np.int32)
+            neuron_core[name] = table[g, ct] if len(g) else np.zeros(0, np.int32)
         else:  # digital-only population: cores of weight_cols neurons
             n = pop.size
             ids = np.empty(n, dtype=np.int32)
@@ -164,11 +165,14 @@ def crossbar_partition(graph: Graph, target: Target, cfg: CrossbarConfig | None 
 
     traffic = TrafficBuilder()
     cores: list[LogicalCore] = []
+    projs = {p.name: p for p in graph.projections}
+    cols_of = {name: _col_of_neuron(graph, projs[name], lay) for name, lay in layers.items()}
+    rows_of = {name: _rows_of_source(graph, projs[name], lay) for name, lay in layers.items()}
     for t in tiles:
-        proj = next(p for p in graph.projections if p.name == t.projection)
+        proj = projs[t.projection]
         layer = layers[t.projection]
         target_pop = proj.target
-        g, col = _col_of_neuron(graph, proj, layer)
+        g, col = cols_of[t.projection]
         covered = np.nonzero((g == t.group) & (col >= t.cols[0]) & (col < t.cols[1]))[0]
         holders = neuron_core[target_pop][covered]
         is_holder = primary.get(target_pop) == t.projection and t.row_tile == 0
@@ -180,7 +184,7 @@ def crossbar_partition(graph: Graph, target: Target, cfg: CrossbarConfig | None 
             for d, n in zip(dst, cnt):
                 traffic.add(np.array([t.core]), int(d), np.array([float(n)]))
         # spikes into this group's rows
-        sg, lo, hi = _rows_of_source(graph, proj, layer)
+        sg, lo, hi = rows_of[t.projection]
         feed = np.nonzero((sg == t.group) & (hi >= t.rows[0]) & (lo < t.rows[1]))[0]
         if len(feed):
             traffic.add(src_cores(proj.source)[feed], t.core, rate[proj.source][feed])
