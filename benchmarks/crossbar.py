@@ -7,13 +7,17 @@ benchmarks/crossbar.py``."""
 from __future__ import annotations
 
 import os
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
-import spikemesh
-from spikemesh.data.demo import accuracy, load_demo
-from spikemesh.simulator.cores.crossbar.irdrop import ir_drop_closed_form, ir_drop_nodal
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's spikemesh, not an installed one
+
+import spikemesh  # noqa: E402
+from spikemesh.data.demo import accuracy, load_demo  # noqa: E402
+from spikemesh.simulator.cores.crossbar.irdrop import ir_drop_closed_form, ir_drop_nodal  # noqa: E402
 
 
 def main() -> None:
