@@ -8,7 +8,12 @@ Both draw N samples per point; the relative differences should be within samplin
 1/sqrt(N) of the std for the mean, 1/sqrt(2N) for the std itself).
 
 Not part of the default test run: it needs aihwkit, which PyPI ships for CPython 3.11 only as the 1.2.0 sdist
-(a ~20-minute-plus C++ build). Run it with the interpreter of a venv holding aihwkit, e.g.
+(a C++ build: ~35 min niced on 2 loaded cores). Recipe that worked here: ``apt-get install libopenblas-dev``;
+``python3.11 -m venv V``; ``V/bin/pip install torch==2.13.0 "torchvision<0.29"`` first (a later torchvision pulls
+a newer torch); the build requirements (setuptools>=77, scikit-build, pybind11>=3.0.1, ninja, cmake>=4.2.1, mypy,
+numpy, scipy, requests, protobuf, tqdm, scikit-learn); then, with ``V/bin`` on PATH (the post-link step runs
+mypy's ``stubgen``; without it the link fails with "stubgen: not found"),
+``V/bin/pip install --no-build-isolation --no-deps aihwkit-1.2.0/``. Run it with the venv's interpreter, e.g.
 ``nice /work/venvs/aihwkit/bin/python benchmarks/crossbar_aihwkit.py``. spikemesh's devices module is loaded by file
 path (it needs only NumPy), so the aihwkit venv needs no spikemesh dependencies.
 """
