@@ -1,16 +1,23 @@
 """Crossbar benchmark: demo-model accuracy vs read time under aihwkit's PCM model (with / without global drift
 compensation), energy per sample with 5- and 8-bit ADCs on 128x128 and 256x256 arrays, IR drop closed form vs
-nodal solve, and a PRIME-style early-stop run. Run: ``nice python benchmarks/crossbar.py``."""
+nodal solve, the PRIME learned-mask network with input-aware early stop (accuracy, mean steps vs full T), and
+compiling for crossbar targets (tiles as cores, placement, certified routing). Run: ``nice python
+benchmarks/crossbar.py``."""
 
 from __future__ import annotations
 
 import os
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 
-import spikemesh
-from spikemesh.data.demo import accuracy, load_demo
-from spikemesh.simulator.cores.crossbar.irdrop import ir_drop_closed_form, ir_drop_nodal
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's spikemesh, not an installed one
+
+import spikemesh  # noqa: E402
+from spikemesh.data.demo import accuracy, load_demo  # noqa: E402
+from spikemesh.simulator.cores.crossbar.irdrop import ir_drop_closed_form, ir_drop_nodal  # noqa: E402
 
 
 def main() -> None:
@@ -53,20 +60,76 @@ def main() -> None:
             a = n * r_w * ideal
             print(f"{n:>5} {r_w:>6} {a.max():>6.2f} {np.mean(1 - nod / ideal):>10.4f} {np.mean(1 - cf / ideal):>11.4f} "
                   f"{np.max(np.abs(cf - nod) / nod):>11.4f}")
-    print("\nPRIME-style input-aware early stop, demo model, T=20: softmax(mean output spikes / 0.25) top-1 > 0.8\n"
-          "(PRIME uses alpha 2 on membrane outputs; 0/1 spike means need a smaller alpha)")
-    r = spikemesh.simulate(g, x, engine="crossbar", config={"adc_bits": 8},
-                           early_stop={"alpha": 0.25, "threshold": 0.8})
-    steps = np.asarray(r.stats["steps_used"])
-    full = spikemesh.simulate(g, x, engine="crossbar", config={"adc_bits": 8})
-    # prediction at the stop step: spike counts up to t_stop
-    out = r.output.astype(np.int64)
-    cum = np.cumsum(out, axis=0)
-    pred = np.argmax(cum[steps - 1, np.arange(len(y))], axis=1)
-    print(f"mean steps used {steps.mean():.2f} of 20; accuracy at stop {np.mean(pred == y):.3f} "
-          f"(full T {accuracy(full, y):.3f}); energy/sample {r.stats['energy']['per_sample_pj']:.0f} pJ vs "
-          f"{full.stats['energy']['per_sample_pj']:.0f} pJ")
+    pg, px = prime()
+    tiles_as_cores(g, x, pg, px)
     print(f"load average: {os.getloadavg()}")
+
+
+def prime() -> tuple[spikemesh.Graph, np.ndarray]:
+    """PRIME (crossbar_training.md §1.2): random device levels, learned 50 % mask, early stop when
+    softmax(mean output / 2) > 0.8. Returns the integer graph and its test inputs."""
+    from spikemesh.data.shapes import make_shapes
+    from spikemesh.simulator.cores.crossbar.prime import (
+        PrimeConfig,
+        float_outputs,
+        prime_graph,
+        stop_predictions,
+        train_prime,
+    )
+
+    cfg = PrimeConfig()
+    xtr, ytr = make_shapes(1000, 1)
+    xte, yte = make_shapes(500, 2)
+    t0 = time.perf_counter()
+    net = train_prime(xtr, ytr, cfg)
+    secs = time.perf_counter() - t0
+    g = prime_graph(net)
+    T = xte.shape[0]
+    print(f"\nPRIME learned-mask network: 512-{cfg.hidden}-4 MLP, random levels N(0, {cfg.sigma_levels:g}) of ±127, "
+          f"keep {cfg.keep:.0%}, LIF β={cfg.beta}, trained {cfg.epochs} epochs on 1,000 generated shapes samples in "
+          f"{secs:.1f} s (1 torch thread); test: 500 samples, T={T}")
+    fo = float_outputs(net, xte)
+    ref = spikemesh.simulate(g, xte)
+    print(f"torch float accuracy {np.mean(fo.mean(0).argmax(1) == yte):.3f}; IR reference (int) "
+          f"{np.mean(ref.output.sum(0).argmax(1) == yte):.3f}")
+    stop = {"alpha": net.alpha_int, "threshold": cfg.stop_threshold}
+    print(f"{'crossbar run (7-bit cells, 1 slice)':<44} {'acc full T':>10} {'acc stop':>8} {'steps':>6} "
+          f"{'saved':>6} {'nJ full':>8} {'nJ stop':>8}")
+    runs = (("ideal devices, ideal ADC", {"cell_bits": 7, "adc_bits": None}, None),
+            ("ideal devices, 8-bit ADC", {"cell_bits": 7, "adc_bits": 8}, None),
+            ("PCM prog+drift+read noise t=1 d, 8-bit ADC", {"cell_bits": 7, "adc_bits": 8},
+             {"prog_noise": "pcm", "drift": True, "read_noise": True, "t_read_s": 86400.0}),
+            ("PCM t=1 d + global drift comp., 8-bit ADC", {"cell_bits": 7, "adc_bits": 8},
+             {"prog_noise": "pcm", "drift": True, "read_noise": True, "t_read_s": 86400.0,
+              "drift_compensation": True}))
+    for name, xb, dm in runs:
+        r = spikemesh.simulate(g, xte, engine="crossbar", config=xb, device=dm, seed=0, early_stop=stop)
+        full = spikemesh.simulate(g, xte, engine="crossbar", config=xb, device=dm, seed=0)
+        steps = np.asarray(r.stats["steps_used"])
+        acc_full = np.mean(full.output.sum(0).argmax(1) == yte)
+        acc_stop = np.mean(stop_predictions(r.output, steps) == yte)
+        e_full = full.stats["energy"]["per_sample_pj"] / 1e3
+        e_stop = r.stats["energy"]["per_sample_pj"] / 1e3
+        print(f"{name:<44} {acc_full:>10.3f} {acc_stop:>8.3f} {steps.mean():>6.2f} {1 - steps.mean() / T:>6.1%} "
+              f"{e_full:>8.1f} {e_stop:>8.1f}")
+    return g, xte
+
+
+def tiles_as_cores(demo: spikemesh.Graph, x: np.ndarray, pg: spikemesh.Graph, px: np.ndarray) -> None:
+    """Compile for crossbar targets: one array group = one core, placed, routed and deadlock-certified."""
+    print("\ncompile --target crossbar: partition (one core per array group) -> place -> route -> config")
+    print(f"{'model':<10} {'target':<14} {'cores':>5} {'arrays':>6} {'partial':>7} {'deadlock-free':>13} "
+          f"{'routing':>8} {'place s':>7} {'route s':>7} {'== ref':>6}")
+    for label, graph, xs, tgt in (("demo", demo, x, "crossbar"), ("demo", demo, x, "crossbar-256"),
+                                  ("PRIME", pg, px, "crossbar")):
+        p = spikemesh.compile(graph, tgt)
+        part, rep = p.partition, p.report
+        same = np.array_equal(p.simulate(xs[:, :16], engine="crossbar", config={"adc_bits": None}).output,
+                              spikemesh.simulate(p.graph, xs[:, :16]).output)
+        print(f"{label:<10} {tgt:<14} {part.n_cores:>5} {rep['crossbar']['arrays']:>6} "
+              f"{part.report['partial_sum_cores']:>7} {str(rep['routing']['deadlock_free']):>13} "
+              f"{rep['routing']['algorithm']:>8} {rep['time']['place']:>7.2f} {rep['time']['route']:>7.2f} "
+              f"{str(same):>6}")
 
 
 if __name__ == "__main__":

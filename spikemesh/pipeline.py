@@ -37,8 +37,13 @@ def _lower(program: Program, options: dict[str, Any]) -> Program:
 
 
 def _partition(program: Program, options: dict[str, Any]) -> Program:
-    """Split the graph into logical cores (spikemesh.partition) for mesh-family targets; other families are
-    partitioned by their own backends. Options: ``strategy`` (default "groups"), ``rates``, ``sample_input``."""
+    """Split the graph into logical cores (spikemesh.partition) for mesh-family targets; crossbar targets get one
+    core per array group (simulator/cores/crossbar/cores.py); other families are partitioned by their backends.
+    Options: ``strategy`` (default "groups"), ``rates``, ``sample_input``."""
+    if program.target.family == "crossbar":  # one array group (tile) = one core
+        from spikemesh.simulator.cores.crossbar.cores import partition_stage
+
+        return partition_stage(program, options)
     if program.target.family != "mesh":
         return program
     from spikemesh.partition import partition
@@ -50,8 +55,9 @@ def _partition(program: Program, options: dict[str, Any]) -> Program:
 
 
 def _place(program: Program, options: dict[str, Any]) -> Program:
-    """The placement stage (mesh-family targets); OR-Tools and Numba are imported only when it runs."""
-    if program.target.family != "mesh" or program.partition is None:
+    """The placement stage (mesh- and crossbar-family targets); OR-Tools and Numba are imported only when it
+    runs."""
+    if program.target.family not in ("mesh", "crossbar") or program.partition is None:
         return program
     from spikemesh.placement.stages import place_stage
 
@@ -67,14 +73,23 @@ def _route(program: Program, options: dict[str, Any]) -> Program:
     return route_stage(program, options)
 
 
+def _crossbar_config(program: Program, options: dict[str, Any]) -> Program:
+    if program.target.family != "crossbar":
+        return program
+    from spikemesh.simulator.cores.crossbar.cores import config_stage
+
+    return config_stage(program, options)
+
+
 #: (name, stage) in pipeline order
 STAGES: list[tuple[str, Stage]] = [
     ("speck_quantize", speck_stage.quantize_stage),  # speck-family targets only (sinabs discretization)
     ("lower", _lower),
     ("partition", _partition),
-    ("place", _place),  # mesh-family targets: logical cores onto chips and routers
+    ("place", _place),  # mesh- and crossbar-family targets: logical cores onto chips and routers
     ("route", _route),  # routes, deadlock certificate, routing tables
     ("speck", speck_stage.map_stage),  # speck-family targets only: DYNAP-CNN layers, cores, config
+    ("crossbar", _crossbar_config),  # crossbar-family targets only: programmed levels, tiles and their placement
 ]
 
 DEFAULTS: dict[str, Any] = {"seed": 0, "time_limit": 10.0, "quantize": True, "strategy": "groups", "placer": "auto",

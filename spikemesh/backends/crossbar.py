@@ -178,7 +178,9 @@ def _crossbar(n: int, tiles_x: int, tiles_y: int) -> Target:
         family="crossbar",
         cores_x=tiles_x,
         cores_y=tiles_y,
-        core=CoreSpec(neurons=cfg.weight_cols, axons=n, synapse_bits=n * n * cfg.cell_bits,
+        # one core = one array group (the bit-slice arrays of one weight block, simulator/cores/crossbar/cores.py):
+        # rows = axons, weight columns = neurons, rows x weight columns weights of weight_bits each
+        core=CoreSpec(neurons=cfg.weight_cols, axons=n, synapse_bits=n * cfg.weight_cols * cfg.weight_bits,
                       weight_bits=cfg.weight_bits, state_bits=16),
         clock_hz=1e8,
         noc=NocSpec(hop_cycles=1, link_flits_per_cycle=1, buffer_flits=4, interchip_hop_cycles=20),
@@ -186,7 +188,8 @@ def _crossbar(n: int, tiles_x: int, tiles_y: int) -> Target:
         features=frozenset({"IF", "LIF", "CubaLIF", "LI", "Integrator", "reset_zero", "reset_subtract",
                             "reset_none", "refractory", "multicast", "partial_sums"}),
         extra={"crossbar": cfg.to_dict()},
-        description=f"memristor crossbar tiles: {n}x{n} arrays, {tiles_x}x{tiles_y} tiles, 1 b/cell, differential "
+        description=f"memristor crossbar tiles: {n}x{n} arrays, {tiles_x}x{tiles_y} array groups (cores), 1 b/cell, "
+                    f"differential "
                     f"pairs, 8-bit SAR ADC, 25 µS PCM range",
     )
 

@@ -26,6 +26,7 @@ from spikemesh.ir.projections import Conv, Dense, Sparse
 from spikemesh.ir.reference import _PopState, _require_int, normalize_inputs
 from spikemesh.ir.result import SimResult
 from spikemesh.simulator.cores.crossbar import devices as dev
+from spikemesh.simulator.cores.crossbar.cores import CrossbarProgram
 from spikemesh.simulator.cores.crossbar.irdrop import ir_drop_closed_form
 from spikemesh.simulator.cores.crossbar.mapping import MappedLayer, MappedMatrix, im2col, map_graph
 from spikemesh.simulator.cores.crossbar.peripherals import adc, adc_bits_needed, input_planes
@@ -50,12 +51,12 @@ class CrossbarSimulator:
     aihwkit's closed form with the config's ``r_wire_ohm``; ``seed``: one integer for every random draw."""
 
     def __init__(self, graph: Graph, cfg: CrossbarConfig, device: dev.DeviceModel | None = None,
-                 ir_drop: bool = False, seed: int = 0) -> None:
+                 ir_drop: bool = False, seed: int = 0, layers: dict[str, MappedLayer] | None = None) -> None:
         self.graph, self.cfg = graph, cfg
         self.device = device or dev.DeviceModel()
         self.ir_drop = ir_drop
         self.rng = np.random.default_rng(seed)
-        self.layers = map_graph(graph, cfg)
+        self.layers = map_graph(graph, cfg) if layers is None else layers
         self.dg = (cfg.g_max_us - cfg.g_min_us) / cfg.levels
         self.prog: dict[str, list[_Programmed]] = {}
         self.alpha: dict[str, float] = {}
@@ -327,17 +328,29 @@ def run_crossbar_engine(subject: Any, inputs: Any, record: Sequence[str] | None 
     """Run a Graph (with a crossbar ``target``, default preset ``crossbar``) or a Program compiled for a crossbar
     target. ``config``: overrides of the target's [extra.crossbar] keys; ``device``: a DeviceModel or its fields;
     ``early_stop``: {"alpha": 2, "threshold": 0.8} enables PRIME's per-sample stop (energy counted to the stop)."""
+    compiled = None
     if isinstance(subject, Graph):
         graph, tgt = subject, get_target(target or "crossbar")
     elif isinstance(getattr(subject, "graph", None), Graph):
         graph, tgt = subject.graph, get_target(target) if target is not None else subject.target
+        compiled = subject.sections.get("config") if target is None else None
     else:
         raise SimulationError("cannot simulate this object", node=type(subject).__name__,
                               needed="an ir.Graph or a Program", available=type(subject).__name__)
-    cfg = crossbar_config(tgt, **(config or {}))
+    layers = None
+    if isinstance(compiled, CrossbarProgram):  # a compiled Program: program the arrays from its emitted levels
+        fixed = sorted(set(config or {}) & LAYOUT_KEYS)
+        if fixed:
+            raise SimulationError("these keys fix the compiled tiling and cannot be overridden at run time",
+                                  node=fixed[0], available=fixed, hint="compile again with a target that sets them")
+        cfg = crossbar_config(replace(tgt, extra={**tgt.extra, "crossbar": compiled.crossbar}), **(config or {}))
+        layers = compiled.mapped_layers(graph, cfg)
+        _check_layers(graph, cfg, layers)
+    else:
+        cfg = crossbar_config(tgt, **(config or {}))
     if isinstance(device, dict):
         device = replace(dev.DeviceModel(), **device)
-    sim = CrossbarSimulator(graph, cfg, device, ir_drop=ir_drop, seed=seed)
+    sim = CrossbarSimulator(graph, cfg, device, ir_drop=ir_drop, seed=seed, layers=layers)
     res, counts = sim.run(inputs, record)
     T, B = counts.shape[1:]
     steps = np.full(B, T, dtype=np.int64)
@@ -365,5 +378,25 @@ def run_crossbar_engine(subject: Any, inputs: Any, record: Sequence[str] | None 
         "drift_alpha": sim.alpha,
         "adc_bits": adc_bits,
         "config": cfg.to_dict(),
+        "compiled": compiled is not None and isinstance(compiled, CrossbarProgram),
     }
+    if isinstance(compiled, CrossbarProgram):
+        res.stats["cores"] = len(compiled.tiles)
     return res
+
+
+#: CrossbarConfig keys that decide the tiling and the cell levels of a compiled Program
+LAYOUT_KEYS = frozenset({"rows", "cols", "cell_bits", "weight_bits", "scheme"})
+
+
+def _check_layers(graph: Graph, cfg: CrossbarConfig, layers: dict[str, MappedLayer]) -> None:
+    """The compiled levels must encode the graph's weights (a Program whose graph and config disagree is corrupt)."""
+    fresh = map_graph(graph, cfg)
+    if sorted(fresh) != sorted(layers):
+        raise SimulationError("the compiled crossbar configuration does not cover the graph's projections",
+                              node="config", needed=sorted(fresh), available=sorted(layers), hint="compile again")
+    for name, lay in fresh.items():
+        for a, b in zip(lay.matrices, layers[name].matrices, strict=True):
+            if a.weight.shape != b.weight.shape or not np.array_equal(a.weight, b.weight):
+                raise SimulationError("compiled cell levels do not encode the graph's weights", node=name,
+                                      hint="compile again")
