@@ -6,7 +6,9 @@ every spike (or non-zero value of a non-spiking neuron, or input element from th
 source core and follows the source's multicast route hop by hop through ``noc.noc_step`` (link bandwidth, router
 latency, finite buffers with back-pressure, replication at branch routers, inter-chip latency). A barrier ends
 the step when every packet is delivered. Partial-sum cores forward one packet per accumulated neuron per step to
-their merge core.
+the core they merge into; with phased forwarding (the Target's ``noc.forwarding``, the default) a core sends only
+after its children's sums have arrived, so a step's NoC time is the sum over forwarding phases (``route_phases``),
+each drained before the next; with cut-through forwarding all packets share one phase.
 
 Compute model (assumed; no per-core timing figure in the research notes): a core performs one neuron update or
 one synaptic operation per cycle, so a step's compute phase lasts ``max over cores (neurons + synaptic events
@@ -60,6 +62,29 @@ def deadlock_error(net: Any, blocked: np.ndarray, step: int, sample: int, watchd
         + "; ".join(names[:8]) + (f" (+{len(names) - 8} more)" if len(names) > 8 else ""),
         node="noc", needed=f"{expected} deliveries", available=delivered,
         hint="routes form a cyclic channel dependency; use deadlock-free (e.g. XY) routes or more buffers")
+
+
+def route_phases(part: Any, route_of: dict[int, int], n_routes: int, forwarding: str) -> np.ndarray:
+    """Forwarding phase of each route within a step. Phased forwarding (``NocSpec.forwarding``): a partial-sum
+    core sends after its children's sums have arrived, so tree leaves send in phase 1 and a parent one phase after
+    its deepest child; spikes and inputs travel in phase 0. Cut-through: every route in phase 0 (one NoC phase)."""
+    out = np.zeros(n_routes, dtype=np.int64)
+    if forwarding != "phased":
+        return out
+    parent = {c.index: int(c.merge_into) for c in part.cores if c.role == "partial_sum" and c.merge_into is not None}
+    level = dict.fromkeys(parent, 1)
+    for _ in range(len(parent)):  # relax along the chains (their depth is at most the number of cores)
+        changed = False
+        for c, m in parent.items():
+            if m in level and level[m] < level[c] + 1:
+                level[m] = level[c] + 1
+                changed = True
+        if not changed:
+            break
+    for c, lv in level.items():
+        if c in route_of:
+            out[route_of[c]] = lv
+    return out
 
 
 def run_cycle(program: Any, inputs: Any, record: Sequence[str] | None = None, mode: str = "auto",
@@ -131,7 +156,7 @@ def run_cycle(program: Any, inputs: Any, record: Sequence[str] | None = None, mo
     # synaptic events arriving at each core per step (compute phase)
     syn_per_core = (sends @ into).toarray().astype(np.int64)
     compute = (syn_per_core + neurons_per_core[None, :]).max(axis=1) if n_cores else np.zeros(T * B, np.int64)
-    # the NoC, every step in one compiled call (steps without packets are skipped)
+    # the NoC, every step in one compiled call per forwarding phase (steps without packets are skipped)
     C = len(net.ch_latency)
     bf = max(1, int(target.noc.buffer_flits))
     buf_e = np.zeros((max(C, 1), bf), dtype=np.int64)
@@ -144,17 +169,26 @@ def run_cycle(program: Any, inputs: Any, record: Sequence[str] | None = None, mo
     delivered = np.zeros(T * B, dtype=np.int64)
     expected = inject @ net.r_ndest if R else np.zeros(T * B, dtype=np.int64)
     wd = watchdog_cycles(target)
+    phase = route_phases(part, route_of, R, target.noc.forwarding)
     t0 = time.perf_counter()
     hops_total = 0
     if R:
         with StepProgress(T * B, "cycle engine (NoC)", enabled=progress) as bar:
-            bad, hops_total = noc_run(inject, net.ch_latency, net.e_ch, net.e_eject, net.e_cptr, net.e_cidx,
-                                      net.r_ptr, net.r_idx, net.r_local, bf, int(target.noc.link_flits_per_cycle),
-                                      wd, buf_e, buf_ready, buf_mask, link_load, blocked, comm, stalls, delivered,
-                                      True)
+            for p in np.unique(phase):
+                # phase p's packets alone; each phase drains before the next starts (a barrier per phase)
+                inj = inject if phase.min() == phase.max() else np.where(phase[None, :] == p, inject, 0)
+                c_p, s_p, d_p = (np.zeros(T * B, dtype=np.int64) for _ in range(3))
+                bad, hops = noc_run(inj, net.ch_latency, net.e_ch, net.e_eject, net.e_cptr, net.e_cidx, net.r_ptr,
+                                    net.r_idx, net.r_local, bf, int(target.noc.link_flits_per_cycle), wd, buf_e,
+                                    buf_ready, buf_mask, link_load, blocked, c_p, s_p, d_p, True)
+                hops_total += hops
+                if bad >= 0:
+                    raise deadlock_error(net, blocked[:C], bad // B, bad % B, wd, int((inj @ net.r_ndest)[bad]),
+                                         int(d_p[bad]))
+                comm += c_p
+                stalls += s_p
+                delivered += d_p
             bar.advance(T * B)
-        if bad >= 0:
-            raise deadlock_error(net, blocked[:C], bad // B, bad % B, wd, int(expected[bad]), int(delivered[bad]))
         lost = np.nonzero(delivered != expected)[0]
         if len(lost):
             s = int(lost[0])
@@ -182,6 +216,8 @@ def run_cycle(program: Any, inputs: Any, record: Sequence[str] | None = None, mo
         "busiest_links": [{"link": net.channel_name(int(c)), "flits": int(load[c])}
                           for c in np.argsort(-load, kind="stable")[:5] if load[c] > 0] if C else [],
         "channels": C,
+        "forwarding": target.noc.forwarding,
+        "forwarding_phases": int(phase.max()) + 1 if R else 1,
         "noc_s": noc_s,
         "setup_s": setup_s,
     }
