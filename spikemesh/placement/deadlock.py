@@ -277,29 +277,43 @@ def _cycle_error(flat: FlatRoutes, mesh: Mesh, g: Cdg, chan: np.ndarray, rel: tu
                           f"used by {', '.join(layers)}", hint="route with xy or a turn model (--routing xy)")
 
 
+def forwarding_levels(relays: dict[int, int], layer_of: dict[int, str] | None = None) -> dict[int, int]:
+    """Phase in which each forwarding core sends when it sends only after its inputs arrived: ``relays`` maps a
+    partial-sum core to the core it merges into; a core none forwards into sends in phase 1, a parent one phase
+    after its deepest child. A cycle in that wait-for graph raises PlacementError naming its cores."""
+    pending = {c: 0 for c in relays}
+    for m in relays.values():
+        if m in pending:
+            pending[m] += 1
+    level = dict.fromkeys(relays, 1)
+    ready = [c for c, n in pending.items() if n == 0]
+    while ready:
+        c = ready.pop()
+        m = relays[c]
+        if m in pending:
+            level[m] = max(level[m], level[c] + 1)
+            pending[m] -= 1
+            if pending[m] == 0:
+                ready.append(m)
+    left = [c for c, n in pending.items() if n > 0]
+    if left:  # a core left waits on a child that is left too; walking such children from one of them closes a cycle
+        child = {relays[c]: c for c in left if relays[c] in pending}
+        seen: dict[int, int] = {}
+        u = left[0]
+        while u not in seen:
+            seen[u] = len(seen)
+            u = child[u]
+        cyc = list(seen)[seen[u]:][::-1]
+        names = " -> ".join((layer_of or {}).get(c, f"core {c}") + f" (core {c})" for c in cyc)
+        raise PlacementError(f"forwarding cores wait for each other within a step: {names}", node="routing",
+                             needed="an acyclic partial-sum forwarding order", available=f"cycle of {len(cyc)} cores",
+                             hint="check the partition's merge_into")
+    return level
+
+
 def forwarding_phases(relays: dict[int, int], layer_of: dict[int, str] | None = None) -> int:
-    """Phases a step needs when every forwarding core sends after its inputs arrived: 1 + the longest chain of
-    ``relays`` (partial-sum core → the core it merges into). A cycle in that wait-for graph raises PlacementError."""
-    depth: dict[int, int] = {}
-    for start in relays:
-        path: list[int] = []
-        on_path: set[int] = set()
-        u = start
-        while u in relays and u not in depth:
-            if u in on_path:
-                cyc = path[path.index(u):]
-                names = " -> ".join((layer_of or {}).get(c, f"core {c}") + f" (core {c})" for c in cyc)
-                raise PlacementError(f"forwarding cores wait for each other within a step: {names}", node="routing",
-                                     needed="an acyclic partial-sum forwarding order",
-                                     available=f"cycle of {len(cyc)} cores", hint="check the partition's merge_into")
-            path.append(u)
-            on_path.add(u)
-            u = relays[u]
-        d = depth.get(u, 0)
-        for c in reversed(path):
-            d += 1
-            depth[c] = d
-    return 1 + max(depth.values(), default=0)
+    """Phases a step needs with phased forwarding: spikes, then one per level of ``forwarding_levels``."""
+    return 1 + max(forwarding_levels(relays, layer_of).values(), default=0)
 
 
 def certify(routes: Any, mesh: Mesh, coords: np.ndarray | None = None, relays: dict[int, int] | None = None,

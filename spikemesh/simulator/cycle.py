@@ -27,6 +27,7 @@ import scipy.sparse as sp
 
 from spikemesh.errors import SimulationError
 from spikemesh.ir.result import SimResult
+from spikemesh.placement.deadlock import forwarding_levels
 from spikemesh.simulator.energy import Actions, synapse_sources
 from spikemesh.simulator.fast import run_fast_detailed
 from spikemesh.simulator.noc import PACKET_BITS, build_network, global_xy, noc_run, watchdog_cycles
@@ -71,16 +72,8 @@ def route_phases(part: Any, route_of: dict[int, int], n_routes: int, forwarding:
     out = np.zeros(n_routes, dtype=np.int64)
     if forwarding != "phased":
         return out
-    parent = {c.index: int(c.merge_into) for c in part.cores if c.role == "partial_sum" and c.merge_into is not None}
-    level = dict.fromkeys(parent, 1)
-    for _ in range(len(parent)):  # relax along the chains (their depth is at most the number of cores)
-        changed = False
-        for c, m in parent.items():
-            if m in level and level[m] < level[c] + 1:
-                level[m] = level[c] + 1
-                changed = True
-        if not changed:
-            break
+    relays = {c.index: int(c.merge_into) for c in part.cores if c.role == "partial_sum" and c.merge_into is not None}
+    level = forwarding_levels(relays)
     for c, lv in level.items():
         if c in route_of:
             out[route_of[c]] = lv

@@ -9,7 +9,7 @@ import pytest
 from spikemesh.backends.base import NocSpec
 from spikemesh.errors import PlacementError, TargetError
 from spikemesh.placement import certify
-from spikemesh.placement.deadlock import forwarding_phases
+from spikemesh.placement.deadlock import forwarding_levels, forwarding_phases
 from spikemesh.placement.routing import ALGORITHMS, tree
 from spikemesh.placement.topology import Mesh
 
@@ -42,6 +42,8 @@ def test_cut_through_relays_close_a_cycle_phased_forwarding_certifies() -> None:
 
 def test_forwarding_phases_by_hand_and_cycles_reported() -> None:
     assert forwarding_phases({}) == 1
+    # leaves send first; a parent one phase after its deepest child (the 6-core tree of the partition tests)
+    assert forwarding_levels({1: 0, 2: 0, 3: 1, 4: 1, 5: 2}) == {1: 2, 2: 2, 3: 1, 4: 1, 5: 1}
     assert forwarding_phases({1: 3, 2: 3, 3: 5, 4: 5}) == 3  # 1 -> 3 -> 5
     assert forwarding_phases({7: 6, 6: 5, 5: 4, 9: 4}) == 4
     with pytest.raises(PlacementError, match="wait for each other") as e:
