@@ -21,7 +21,7 @@ from spikemesh.backends.base import Target
 from spikemesh.errors import PartitionError
 from spikemesh.ir.graph import Graph
 from spikemesh.partition.artifact import LogicalCore, Partition
-from spikemesh.partition.geometry import Box, ProjGeom, box_flat, box_volume, view_shape
+from spikemesh.partition.geometry import Box, ProjGeom, box_span, box_volume, view_shape
 from spikemesh.partition.metrics import partition_report
 from spikemesh.partition.resources import Limits, require_capacity, spec_index, violations
 from spikemesh.partition.traffic import TrafficBuilder
@@ -156,8 +156,8 @@ def build(graph: Graph, target: Target, geoms: dict[str, list[ProjGeom]], drafts
         for layer in layers:
             bs = tuple(b for ly, b in d.pieces if ly == layer)
             boxes[layer] = bs
-            fl = [box_flat(b, views[layer]) for b in bs]
-            bounds[layer] = (int(min(int(f[0]) for f in fl if len(f))), int(max(int(f[-1]) for f in fl if len(f))) + 1)
+            spans = [sp for sp in (box_span(b, views[layer]) for b in bs) if sp is not None]
+            bounds[layer] = (min(sp[0] for sp in spans), max(sp[1] for sp in spans))
         inputs: dict[str, tuple[int, int]] = {}
         if d.inputs is not None:
             inputs = {k: (int(v[0]), int(v[1])) for k, v in d.inputs.items()}

@@ -75,6 +75,14 @@ def box_flat(b: Box, view: View) -> np.ndarray:
     return ((c * h + y) * w + x).reshape(-1)
 
 
+def box_span(b: Box, view: View) -> tuple[int, int] | None:
+    """(smallest, largest + 1) C-order flat index of a box, without listing it; None for an empty box."""
+    if box_volume(b) == 0:
+        return None
+    _, h, w = view
+    return (b[0] * h + b[2]) * w + b[4], ((b[1] - 1) * h + b[3] - 1) * w + b[5]
+
+
 def flat_range_boxes(start: int, stop: int, view: View) -> list[Box]:
     """A C-order flat range [start, stop) as at most five disjoint boxes."""
     _, h, w = view

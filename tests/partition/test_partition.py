@@ -28,7 +28,7 @@ from spikemesh.ir import (
     Projection,
 )
 from spikemesh.partition import Partition, PartitionInfeasible, partition
-from spikemesh.partition.geometry import classify, flat_range_boxes, view_shape
+from spikemesh.partition.geometry import box_flat, box_span, classify, flat_range_boxes, view_shape
 
 STRATS = ["slicing", "tiles", "groups"]
 
@@ -52,6 +52,17 @@ def test_conv_axis_receptive_field_by_hand() -> None:
     box = (1, 2, 0, 2, 2, 4)
     assert len(geo.source_flat(box, 0, 1)) == 3 * 4
     assert geo.counts(box, 0, 1) == (30, 9)
+
+
+def test_box_span_is_the_first_and_last_flat_index() -> None:
+    rng = np.random.default_rng(0)
+    view = (5, 7, 6)
+    assert box_span((1, 1, 0, 7, 0, 6), view) is None
+    for _ in range(200):
+        c0, h0, w0 = (int(rng.integers(0, v)) for v in view)
+        b = (c0, int(rng.integers(c0 + 1, 6)), h0, int(rng.integers(h0 + 1, 8)), w0, int(rng.integers(w0 + 1, 7)))
+        f = box_flat(b, view)
+        assert box_span(b, view) == (int(f[0]), int(f[-1]) + 1)
 
 
 def test_flat_range_boxes_cover_exactly() -> None:
