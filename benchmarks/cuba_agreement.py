@@ -25,6 +25,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from sim_speed import BRIAN2_CUBA_MODEL  # noqa: E402  (same directory)
+
 BRIAN2_SCRIPT = r'''
 import json, sys
 import numpy as np
@@ -32,25 +34,7 @@ from brian2 import *
 d = np.load(sys.argv[1])
 set_device("cpp_standalone", directory=sys.argv[2], build_on_run=True)
 prefs.devices.cpp_standalone.openmp_threads = 0
-n = int(d["n"]); ne = int(round(0.8 * n))
-taum = 20*ms; taue = 5*ms; taui = 10*ms; Vt = -50*mV; Vr = -60*mV; El = -49*mV
-we = (60*0.27/10)*mV; wi = (-20*4.5/10)*mV
-defaultclock.dt = 0.1*ms
-eqs = """
-dv/dt  = (ge+gi-(v-El))/taum : volt (unless refractory)
-dge/dt = -ge/taue : volt
-dgi/dt = -gi/taui : volt
-"""
-P = NeuronGroup(n, eqs, threshold="v>Vt", reset="v = Vr", refractory=5*ms, method="exact")
-P.v = d["v0"]*mV
-P.ge = 0*mV
-P.gi = 0*mV
-pre, post = d["pre"], d["post"]
-e = pre < ne
-Ce = Synapses(P, P, on_pre="ge += we")
-Ci = Synapses(P, P, on_pre="gi += wi")
-Ce.connect(i=pre[e], j=post[e])
-Ci.connect(i=pre[~e], j=post[~e])
+''' + BRIAN2_CUBA_MODEL + r'''
 M = SpikeMonitor(P)
 run(int(d["steps"]) * defaultclock.dt)
 np.savez(sys.argv[3], i=np.asarray(M.i[:]), step=np.rint(np.asarray(M.t[:] / defaultclock.dt)).astype(np.int64))

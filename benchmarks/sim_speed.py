@@ -38,14 +38,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-BRIAN2_SCRIPT = r'''
-import json, sys, time
-import numpy as np
-from brian2 import *
-d = np.load(sys.argv[1])
-out_dir = sys.argv[2]
-set_device("cpp_standalone", directory=out_dir, build_on_run=False)
-prefs.devices.cpp_standalone.openmp_threads = 0
+#: the CUBA network in Brian2 (ecosystem.md §3.1): connectivity and initial v from the npz in sys.argv[1]
+BRIAN2_CUBA_MODEL = r'''
 n = int(d["n"]); ne = int(round(0.8 * n))
 taum = 20*ms; taue = 5*ms; taui = 10*ms; Vt = -50*mV; Vr = -60*mV; El = -49*mV
 we = (60*0.27/10)*mV; wi = (-20*4.5/10)*mV
@@ -65,6 +59,17 @@ Ce = Synapses(P, P, on_pre="ge += we")
 Ci = Synapses(P, P, on_pre="gi += wi")
 Ce.connect(i=pre[e], j=post[e])
 Ci.connect(i=pre[~e], j=post[~e])
+'''
+
+BRIAN2_SCRIPT = r'''
+import json, sys, time
+import numpy as np
+from brian2 import *
+d = np.load(sys.argv[1])
+out_dir = sys.argv[2]
+set_device("cpp_standalone", directory=out_dir, build_on_run=False)
+prefs.devices.cpp_standalone.openmp_threads = 0
+''' + BRIAN2_CUBA_MODEL + r'''
 M = SpikeMonitor(P, record=False)
 run(1*second)
 import resource

@@ -149,6 +149,23 @@ def float_graph(w0: dict[str, torch.Tensor], beta: float = 1.0) -> Graph:
         Population(p.name, p.shape, p.neuron.replace(weight_bits=None, state_bits=None)) for p in g.populations))
 
 
+def torch_epoch(params: DemoParams, opt: torch.optim.Optimizer, x: np.ndarray, y: np.ndarray, perm: np.ndarray,
+                batch: int) -> tuple[float, int]:
+    """One epoch of mini-batches in the order ``perm``; returns (summed loss, correct running predictions)."""
+    total, correct = 0.0, 0
+    for i in range(0, len(perm), batch):
+        idx = perm[i:i + batch]
+        yb = torch.from_numpy(y[idx])
+        counts = forward(params, torch.from_numpy(x[:, idx]), surrogate_slope=SLOPE)["fc"].sum(0)
+        loss = F.cross_entropy(counts, yb)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        total += loss.item() * len(idx)
+        correct += int((counts.argmax(1) == yb).sum())
+    return total, correct
+
+
 def torch_train(w0: dict[str, torch.Tensor], x: np.ndarray, y: np.ndarray, epochs: int, batch: int, lr: float,
                 order_seed: int, beta: float = 1.0) -> tuple[DemoParams, list[dict[str, float]]]:
     """The recipe in PyTorch from ``w0`` with the mini-batch order of ``spikemesh.train(seed=order_seed)``;
@@ -161,18 +178,7 @@ def torch_train(w0: dict[str, torch.Tensor], x: np.ndarray, y: np.ndarray, epoch
     history = []
     n = x.shape[1]
     for _ in range(epochs):
-        perm = rng.permutation(n)
-        total, correct = 0.0, 0
-        for i in range(0, n, batch):
-            idx = perm[i:i + batch]
-            yb = torch.from_numpy(y[idx])
-            counts = forward(params, torch.from_numpy(x[:, idx]), surrogate_slope=SLOPE)["fc"].sum(0)
-            loss = F.cross_entropy(counts, yb)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += loss.item() * len(idx)
-            correct += int((counts.argmax(1) == yb).sum())
+        total, correct = torch_epoch(params, opt, x, y, rng.permutation(n), batch)
         sched.step()
         history.append({"loss": total / n, "train_acc": correct / n})
     return params, history
@@ -262,17 +268,7 @@ def main() -> None:
     t_start = time.perf_counter()
     for epoch in range(args.epochs):
         perm = torch.randperm(N_TRAIN, generator=gen).numpy()
-        total, correct = 0.0, 0
-        for i in range(0, N_TRAIN, args.batch):
-            idx = perm[i : i + args.batch]
-            yb = torch.from_numpy(y_train[idx])
-            counts = forward(params, torch.from_numpy(x_train[:, idx]), surrogate_slope=SLOPE)["fc"].sum(0)
-            loss = F.cross_entropy(counts, yb)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += loss.item() * len(idx)
-            correct += int((counts.argmax(1) == yb).sum())
+        total, correct = torch_epoch(params, opt, x_train, y_train, perm, args.batch)
         sched.step()
         print(f"epoch {epoch + 1:2d}  loss {total / N_TRAIN:.4f}  train acc (running) {correct / N_TRAIN:.3f}"
               f"  {time.perf_counter() - t_start:.1f} s", flush=True)

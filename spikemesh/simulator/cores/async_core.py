@@ -37,6 +37,18 @@ STATE_MAX = 32767
 
 
 @njit(cache=True)
+def _swap(ht, hi, a, b):
+    """Exchange heap entries a and b (time and event row)."""
+    tt = ht[a]
+    ht[a] = ht[b]
+    ht[b] = tt
+    for q in range(hi.shape[1]):
+        x = hi[a, q]
+        hi[a, q] = hi[b, q]
+        hi[b, q] = x
+
+
+@njit(cache=True)
 def _heap_push(ht, hi, n, t, row):
     """Push (t, payload row) into a binary min-heap keyed by (time, payload[5] = sequence)."""
     if n == ht.shape[0]:
@@ -51,13 +63,7 @@ def _heap_push(ht, hi, n, t, row):
     while j > 0:
         p = (j - 1) // 2
         if ht[p] > ht[j] or (ht[p] == ht[j] and hi[p, 5] > hi[j, 5]):
-            tt = ht[p]
-            ht[p] = ht[j]
-            ht[j] = tt
-            for q in range(hi.shape[1]):
-                x = hi[p, q]
-                hi[p, q] = hi[j, q]
-                hi[j, q] = x
+            _swap(ht, hi, p, j)
             j = p
         else:
             break
@@ -82,13 +88,7 @@ def _heap_pop(ht, hi, n):
             m = b
         if m == j:
             break
-        tt = ht[m]
-        ht[m] = ht[j]
-        ht[j] = tt
-        for q in range(hi.shape[1]):
-            x = hi[m, q]
-            hi[m, q] = hi[j, q]
-            hi[j, q] = x
+        _swap(ht, hi, m, j)
         j = m
     return t, row, n
 
