@@ -1,8 +1,9 @@
 """CP-SAT models for placement (OR-Tools): exact placement of small instances, chip assignment, and
 large-neighbourhood windows. Every call has a time limit and a seed and reports status, objective and bound.
 
-Exact placement (``exact``): the branch and bound of ``bnb`` first (a deterministic node budget); when it does
-not finish, a CP-SAT model reports the best placement and a bound: a boolean per (core, slot), per-axis
+Exact placement (``exact``): on meshes of at most ``cutsearch.MAX_SLOTS`` slots the search over column and row
+cuts of ``cutsearch`` first, then the branch and bound of ``bnb`` (each with a deterministic work budget); when
+neither finishes, a CP-SAT model reports the best placement and a bound: a boolean per (core, slot), per-axis
 coordinates channelled from them, |Δ| per axis only for pairs with traffic (domains 0..length-1), a
 Gilmore–Lawler row per core (bounds.gilmore_lawler), each axis at least its exact 1-D optimum
 (bounds.axis_bound), the mesh symmetries broken on the heaviest cores and twin cores on increasing slots.
@@ -16,7 +17,7 @@ from typing import Any
 import numpy as np
 from ortools.sat.python import cp_model
 
-from spikemesh.placement import bnb, bounds
+from spikemesh.placement import bnb, bounds, cutsearch
 from spikemesh.placement.problem import Problem, evaluate, slot_arrays
 from spikemesh.placement.topology import Mesh
 
@@ -29,6 +30,11 @@ WALL_GUARD = 10.0
 BNB_WORK_PER_SECOND = 60_000_000
 #: share of the time limit given to branch and bound; CP-SAT gets the rest when the search does not finish
 BNB_SHARE = 0.8
+#: cut-search work units (cutsearch.solve: column subsets and row-DP steps) per second of time limit, set from
+#: ~35e6 units/s measured on the 16-core instances of benchmarks/placement.py (c) on a quiet machine, halved for load
+CUT_WORK_PER_SECOND = 18_000_000
+#: share of the time limit given to the cut search where it applies; the branch and bound then CP-SAT share the rest
+CUT_SHARE = 0.5
 
 
 def solver(time_limit: float, seed: int, workers: int = 2) -> cp_model.CpSolver:
@@ -113,23 +119,36 @@ def _symmetry_cuts(m: cp_model.CpModel, x: list[list[Any]], problem: Problem, me
 
 def exact(problem: Problem, mesh: Mesh, hint: np.ndarray, time_limit: float, seed: int
           ) -> tuple[np.ndarray, dict[str, Any]]:
-    """Optimal placement of all cores, or the best found with a bound: branch and bound with
-    ``BNB_WORK_PER_SECOND × BNB_SHARE × time_limit`` work units (proves the optimum when it finishes), else CP-SAT
-    for the rest of the limit (deterministic seconds). ``hint``: a placement (upper bound).
-    Returns (slot per core, info)."""
-    up = evaluate(problem, hint, mesh)["cost"]
-    r = bnb.solve(problem, mesh, up, max_work=int(BNB_WORK_PER_SECOND * BNB_SHARE * time_limit))
-    best = hint if r.slot is None else r.slot
+    """Optimal placement of all cores, or the best found with a bound: on small meshes the cut search with
+    ``CUT_WORK_PER_SECOND × CUT_SHARE × time_limit`` work units, then branch and bound with
+    ``BNB_WORK_PER_SECOND × BNB_SHARE`` × the rest (each proves the optimum when it finishes), else CP-SAT for what
+    remains (deterministic seconds). ``hint``: a placement (upper bound). Returns (slot per core, info)."""
+    best = hint
     obj = evaluate(problem, best, mesh)["cost"]
-    info: dict[str, Any] = {"branch_and_bound": {"nodes": r.nodes, "finished": r.proven,
-                                                 "root_bound": r.root_bound}}
+    info: dict[str, Any] = {}
+    bounds_found = [0.0]
+    if cutsearch.applies(problem, mesh):
+        rc = cutsearch.solve(problem, mesh, obj, max_work=int(CUT_WORK_PER_SECOND * CUT_SHARE * time_limit))
+        info["cut_search"] = {"work": rc.work, "finished": rc.proven, "root_bound": rc.root_bound}
+        bounds_found.append(rc.root_bound)
+        if rc.slot is not None:
+            best, obj = rc.slot, evaluate(problem, rc.slot, mesh)["cost"]
+        if rc.proven:
+            return best, {"status": "OPTIMAL", "objective": obj, "bound": obj, "gap": 0.0, "prover": "cut search",
+                          **info}
+        time_limit *= 1.0 - CUT_SHARE
+    r = bnb.solve(problem, mesh, obj, max_work=int(BNB_WORK_PER_SECOND * BNB_SHARE * time_limit))
+    if r.slot is not None:
+        best, obj = r.slot, evaluate(problem, r.slot, mesh)["cost"]
+    info["branch_and_bound"] = {"nodes": r.nodes, "finished": r.proven, "root_bound": r.root_bound}
     if r.proven:
         return best, {"status": "OPTIMAL", "objective": obj, "bound": obj, "gap": 0.0,
                       "prover": "branch-and-bound", **info}
     slot, cp = _cpsat_exact(problem, mesh, best, time_limit * (1.0 - BNB_SHARE), seed)
     if slot is not None and evaluate(problem, slot, mesh)["cost"] < obj - 1e-9:
         best, obj = slot, evaluate(problem, slot, mesh)["cost"]
-    bound = max([r.root_bound, cp.get("bound", 0.0), sum(b or 0.0 for b in cp.get("axis_bounds", []))])
+    bound = max([*bounds_found, r.root_bound, cp.get("bound", 0.0),
+                 sum(b or 0.0 for b in cp.get("axis_bounds", []))])
     status = "OPTIMAL" if cp.get("status") == "OPTIMAL" or bound >= obj - 1e-9 else "FEASIBLE"
     return best, {"status": status, "objective": obj, "bound": min(bound, obj),
                   "gap": 0.0 if obj <= 0 else max(0.0, (obj - bound) / obj), "prover": "cp-sat",

@@ -1,4 +1,5 @@
-"""Exact placement (``cpsat``): proven optima equal brute force over all placements of tiny instances; bounds
+"""Exact placement (``cpsat``, all provers in turn; tests/placement/test_cutsearch.py checks the cut search alone):
+proven optima equal brute force over all placements of tiny instances; bounds
 never exceed the optimum; realistic 16-core partitions are proven; one seed gives one answer."""
 
 from __future__ import annotations
@@ -46,22 +47,28 @@ def random_traffic(n: int, seed: int, density: float, host: bool) -> np.ndarray:
     return np.array(rows).reshape(-1, 3)
 
 
+@pytest.mark.parametrize("prover", ["cut search", "branch-and-bound"])
 @pytest.mark.parametrize("n,w,h,seed,density,host", [(8, 3, 3, 0, 0.3, False), (8, 3, 3, 1, 0.6, True),
                                                      (7, 4, 2, 2, 0.4, True), (8, 4, 2, 3, 0.25, False)])
-def test_proven_optimum_equals_brute_force(n: int, w: int, h: int, seed: int, density: float, host: bool) -> None:
+def test_proven_optimum_equals_brute_force(monkeypatch: pytest.MonkeyPatch, prover: str, n: int, w: int, h: int,
+                                           seed: int, density: float, host: bool) -> None:
+    if prover == "branch-and-bound":
+        monkeypatch.setattr(cpsat, "CUT_WORK_PER_SECOND", 0)
     tr = random_traffic(n, seed, density, host)
     p = place(n, tr, mesh_target(w, h), "cpsat", seed=0, time_limit=5.0)
     info = p.report["solver"]
     best = brute_force(n, tr, w, h)
-    assert info["status"] == "OPTIMAL" and info["gap"] == 0.0
+    assert info["status"] == "OPTIMAL" and info["gap"] == 0.0 and info["prover"] == prover
     assert p.report["hop_weighted_traffic"] == pytest.approx(best) == pytest.approx(info["objective"])
 
 
 @pytest.mark.parametrize("seed", [4, 5])
 def test_cpsat_model_alone_gives_a_valid_bound_and_placement(monkeypatch: pytest.MonkeyPatch, seed: int) -> None:
-    """With no branch-and-bound budget the CP-SAT model decides: its bound never exceeds the brute-force optimum
-    and its placement is never better than it (so a claimed OPTIMAL is the optimum); one seed, one answer."""
+    """With no cut-search or branch-and-bound budget the CP-SAT model decides: its bound never exceeds the
+    brute-force optimum and its placement is never better than it (so a claimed OPTIMAL is the optimum); one seed,
+    one answer."""
     monkeypatch.setattr(cpsat, "BNB_WORK_PER_SECOND", 0)
+    monkeypatch.setattr(cpsat, "CUT_WORK_PER_SECOND", 0)
     n, w, h = 8, 3, 3
     tr = random_traffic(n, seed, 0.5, host=seed % 2 == 1)
     p = place(n, tr, mesh_target(w, h), "cpsat", seed=0, time_limit=2.0)
