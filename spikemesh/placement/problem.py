@@ -57,8 +57,9 @@ def slot_arrays(mesh: Mesh) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndar
 
 
 def evaluate(problem: Problem, slot: np.ndarray, mesh: Mesh) -> dict[str, float]:
-    """Hop-weighted traffic (copies × XY hops, host inputs from router (0, 0)), inter-chip traffic (copies × chip
-    borders crossed) and the weighted cost the placers minimise."""
+    """Hop-weighted traffic (copies × XY hops, host inputs from router (0, 0)), its share from host inputs
+    (``host_hop_weighted_traffic``; the rest is core-to-core, what mapping.md §7 counts as unicast hops),
+    inter-chip traffic (copies × chip borders crossed) and the weighted cost the placers minimise."""
     gx, gy, cx, cy = slot_arrays(mesh)
     p = problem.pairs
     i, j, c = p[:, 0].astype(np.int64), p[:, 1].astype(np.int64), p[:, 2]
@@ -68,7 +69,8 @@ def evaluate(problem: Problem, slot: np.ndarray, mesh: Mesh) -> dict[str, float]
     hs = slot[np.arange(problem.n)]
     h_hops = gx[hs] + gy[hs]
     h_chips = cx[hs] + cy[hs]
-    hop_t = float((c * hops).sum() + (problem.host_w * h_hops).sum())
+    host_t = float((problem.host_w * h_hops).sum())
+    hop_t = float((c * hops).sum()) + host_t
     chip_t = float((c * chips).sum() + (problem.host_w * h_chips).sum())
-    return {"hop_weighted_traffic": hop_t, "interchip_traffic": chip_t,
+    return {"hop_weighted_traffic": hop_t, "host_hop_weighted_traffic": host_t, "interchip_traffic": chip_t,
             "cost": hop_t + (mesh.interchip_weight - 1.0) * chip_t}

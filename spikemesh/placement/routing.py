@@ -9,7 +9,8 @@ X). A multicast tree is the trie of its destinations' paths from the source rout
 they agree and branch at routers (CONTRACT "routes": links [L, 5], parent [L], vc [L]).
 
 ``select``: per flow, choose among the trees of every algorithm to minimise the maximum link load subject to an
-acyclic channel-dependency graph (integer ranks on channels; a used dependency c→d needs rank(c) < rank(d)),
+acyclic channel-dependency graph (integer ranks on channels; a used dependency c→d needs rank(c) < rank(d); with
+cut-through forwarding also the relay dependencies between the chosen trees into and out of a forwarding core),
 solved by CP-SAT with a time limit from the all-XY solution (always feasible). Above ``SELECT_MAX_LINKS``
 candidate links (checked on the XY trees first, so large instances never build the other candidates) selection
 is skipped and the XY routes are kept; ``report["selection"]`` says so and why.
@@ -46,6 +47,8 @@ from spikemesh.placement.trees import (
 
 E, W, N, S = 0, 1, 2, 3
 PathFn = Callable[[int, int, int, int], list[int]]
+#: (channel a, channel b, flow f, candidate r of f, flow g, candidate q of g): a → b when both are chosen
+RelayDep = tuple[tuple[int, ...], tuple[int, ...], int, int, int, int]
 
 
 def _moves(dx: int, dy: int) -> tuple[list[int], list[int]]:
@@ -219,9 +222,54 @@ class Routes:
         atomic_write_json(Path(directory) / "routes.json", rows)
 
 
-def _select(flows: list[tuple[int, tuple[int, ...], float]], cands: list[list[Route]], time_limit: float, seed: int
+def _channel(r: Route, i: int) -> tuple[int, ...]:
+    return (*(int(v) for v in r.links[i]), int(r.vc[i]))
+
+
+def _into(r: Route, mesh: Mesh, router: tuple[int, int]) -> int:
+    """Index of the link of tree r that ends at global router ``router`` (-1: none)."""
+    for i in range(len(r.parent)):
+        cx, cy, x, y, d = (int(v) for v in r.links[i])
+        gx, gy = cx * mesh.cores_x + x + STEP[d][0], cy * mesh.cores_y + y + STEP[d][1]
+        if (gx, gy) == router:
+            return i
+    return -1
+
+
+def _relay_deps(flows: list[tuple[int, tuple[int, ...], float]], cands: list[list[Route]], coords: np.ndarray,
+                mesh: Mesh, relays: dict[int, int]) -> list[RelayDep]:
+    """Cut-through relay dependencies between candidates (as deadlock.certify adds them): for a forwarding core k
+    merging into m, candidate r of a flow delivering to k and candidate q of k's own flow give the channel of r
+    ending at k's router → the first channel of q's path to m's router. Returns (a, b, flow, r, flow of k, q)."""
+    gx, gy = mesh.global_xy(np.asarray(coords))
+    flow_of = {src: f for f, (src, _, _) in enumerate(flows)}
+    out = []
+    for k, mc in relays.items():
+        g = flow_of.get(k)
+        if g is None or not 0 <= mc < len(coords):
+            continue
+        firsts = []
+        for q, rq in enumerate(cands[g]):
+            j = _into(rq, mesh, (int(gx[mc]), int(gy[mc])))
+            while j >= 0 and rq.parent[j] >= 0:
+                j = int(rq.parent[j])
+            if j >= 0:
+                firsts.append((q, _channel(rq, j)))
+        for f, (_, dests, _) in enumerate(flows):
+            if k not in dests:
+                continue
+            for r, rr in enumerate(cands[f]):
+                i = _into(rr, mesh, (int(gx[k]), int(gy[k])))
+                if i >= 0:
+                    out += [(_channel(rr, i), b, f, r, g, q) for q, b in firsts]
+    return out
+
+
+def _select(flows: list[tuple[int, tuple[int, ...], float]], cands: list[list[Route]], time_limit: float, seed: int,
+            relay_deps: Sequence[RelayDep] = ()
             ) -> tuple[list[Route], dict[str, Any]]:
-    """CP-SAT: one candidate per flow, least max link load, acyclic CDG by channel ranks; hinted with XY."""
+    """CP-SAT: one candidate per flow, least max link load, acyclic CDG by channel ranks (tree dependencies and,
+    when given, cut-through relay dependencies of pairs of candidates); hinted with XY."""
     m = cp_model.CpModel()
     chan: dict[tuple[int, ...], int] = {}
     link_use: dict[tuple[int, ...], list[tuple[int, Any]]] = {}
@@ -238,12 +286,16 @@ def _select(flows: list[tuple[int, tuple[int, ...], float]], cands: list[list[Ro
             for a, b in dependencies(r):
                 ia, ib = chan.setdefault(a, len(chan)), chan.setdefault(b, len(chan))
                 dep_uses.setdefault((ia, ib), []).append(xs[k])
+    relay_idx = [(chan.setdefault(a, len(chan)), chan.setdefault(b, len(chan)), f, r, g, q)
+                 for a, b, f, r, g, q in relay_deps]
     C = len(chan)
     rank = [m.new_int_var(0, max(0, C - 1), "") for _ in range(C)]
     for (a, b), users in dep_uses.items():
         used = m.new_bool_var("")
         m.add_max_equality(used, users)
         m.add(rank[a] < rank[b]).only_enforce_if(used)
+    for a, b, f, r, g, q in relay_idx:
+        m.add(rank[a] < rank[b]).only_enforce_if([choice[f][r], choice[g][q]])
     ub = sum(w for uses in link_use.values() for w, _ in uses) + 1
     peak = m.new_int_var(0, ub, "peak")
     for uses in link_use.values():
@@ -255,6 +307,7 @@ def _select(flows: list[tuple[int, tuple[int, ...], float]], cands: list[list[Ro
     for cs in cands:
         for a, b in dependencies(cs[0]):
             g.add_edge(chan[a], chan[b])
+    g.add_edges_from((a, b) for a, b, _, r, _, q in relay_idx if r == 0 and q == 0)
     for xs in choice:
         for k, x in enumerate(xs):
             m.add_hint(x, int(k == 0))
@@ -266,7 +319,7 @@ def _select(flows: list[tuple[int, tuple[int, ...], float]], cands: list[list[Ro
     solver = make_solver(time_limit, seed)
     code = solver.solve(m)
     info: dict[str, Any] = {"status": solver.status_name(code), "flows": len(flows), "channels": C,
-                            "dependencies": len(dep_uses)}
+                            "dependencies": len(dep_uses), "relay_dependencies": len(relay_idx)}
     if code not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return [cs[0] for cs in cands], info
     info.update(max_link_load=solver.objective_value / scale, bound=solver.best_objective_bound / scale)
@@ -292,9 +345,11 @@ def _candidates(flows: Flows, coords: np.ndarray, mesh: Mesh, xy_routes: FlatRou
 
 
 def route(coords: np.ndarray, traffic: np.ndarray, target: Target, algorithm: str = "select", seed: int = 0,
-          time_limit: float = 10.0) -> Routes:
+          time_limit: float = 10.0, relays: dict[int, int] | None = None) -> Routes:
     """Multicast routes for every source of ``traffic`` on a placement ``coords`` [n_cores, 4]. ``algorithm``:
-    one of ALGORITHMS, or "select" (CP-SAT choice among all of them; see module docstring)."""
+    one of ALGORITHMS, or "select" (CP-SAT choice among all of them; see module docstring). ``relays``
+    (forwarding core → the core it merges into): with ``target.noc.forwarding == "cut_through"`` the selection
+    also keeps the relay dependencies acyclic, as the certificate checks them."""
     t0 = time.perf_counter()
     mesh = Mesh.of(target)
     flows = Flows.of(traffic)
@@ -311,7 +366,10 @@ def route(coords: np.ndarray, traffic: np.ndarray, target: Target, algorithm: st
                 info["selection"] = {"status": "xy", "why": f"{total} candidate links" + (
                     f" > {SELECT_MAX_LINKS}" if total > SELECT_MAX_LINKS else "; one candidate each")}
             else:
-                chosen, info["selection"] = _select(flows_of(traffic), cands, time_limit, seed)
+                fl = flows_of(traffic)
+                deps = (_relay_deps(fl, cands, coords, mesh, relays)
+                        if relays and target.noc.forwarding == "cut_through" else [])
+                chosen, info["selection"] = _select(fl, cands, time_limit, seed, deps)
                 flat = FlatRoutes.of(chosen)
     elif algorithm in ALGORITHMS:
         flat = build_trees(flows, coords, mesh, algorithm)

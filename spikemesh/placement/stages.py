@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
-from spikemesh.errors import PlacementError
 from spikemesh.placement.deadlock import certify
 from spikemesh.placement.place import place
 from spikemesh.placement.routing import route
@@ -29,24 +27,12 @@ def route_stage(program: Any, options: dict[str, Any]) -> Any:
         return program
     t = program.target
     mesh = Mesh.of(t)
-    routes = route(pl.coords, part.traffic, t, algorithm=options.get("routing", "select"), seed=options["seed"],
-                   time_limit=options["time_limit"])
     relays = {c.index: int(c.merge_into) for c in part.cores if c.role == "partial_sum" and c.merge_into is not None}
+    routes = route(pl.coords, part.traffic, t, algorithm=options.get("routing", "select"), seed=options["seed"],
+                   time_limit=options["time_limit"], relays=relays)
     layer_of = {c.index: "+".join(c.layers) for c in part.cores}
     layer_of.update({-1 - k: i.name for k, i in enumerate(program.graph.inputs)})
-    try:
-        cert = certify(routes.flat, mesh, pl.coords, relays, layer_of, forwarding=t.noc.forwarding)
-    except PlacementError:
-        # the CP-SAT route selection ranks channels without cut-through relay edges, so its mix of turn models
-        # can close a cycle through a relay core; fall back to XY routes and certify those
-        if options.get("routing", "select") != "select" or t.noc.forwarding != "cut_through":
-            raise
-        why = routes.report.get("selection")
-        routes = route(pl.coords, part.traffic, t, algorithm="xy", seed=options["seed"])
-        routes = replace(routes, report={**routes.report, "fallback": {"from": "select", "selection": why,
-                                                                        "why": "selected routes not certified "
-                                                                               "(relay cycle)"}})
-        cert = certify(routes.flat, mesh, pl.coords, relays, layer_of, forwarding=t.noc.forwarding)
+    cert = certify(routes.flat, mesh, pl.coords, relays, layer_of, forwarding=t.noc.forwarding)
     tables = build_tables(routes.flat, mesh, pl.coords, len(program.graph.inputs), t.noc.table_entries)
     routing = {**routes.report, **cert.report, "max_table_entries": tables.report["max_table_entries"],
                "max_table_entries_compressed": tables.report["max_table_entries_compressed"]}

@@ -1,14 +1,19 @@
 """Forwarding modes of the deadlock certificate (NocSpec.forwarding): relay edges under cut-through, the core-level
-phase order under phased forwarding, on a hand-built XY instance whose relay edges close a cycle."""
+phase order under phased forwarding, on a hand-built XY instance whose relay edges close a cycle; route selection
+that keeps relay dependencies acyclic under cut-through."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from spikemesh.backends.base import NocSpec
 from spikemesh.errors import PlacementError, TargetError
-from spikemesh.placement import certify
+from spikemesh.placement import certify, route
 from spikemesh.placement.deadlock import forwarding_levels, forwarding_phases
 from spikemesh.placement.routing import ALGORITHMS, tree
 from spikemesh.placement.topology import Mesh
@@ -54,3 +59,44 @@ def test_forwarding_phases_by_hand_and_cycles_reported() -> None:
 def test_unknown_forwarding_mode_is_a_target_error() -> None:
     with pytest.raises(TargetError, match="forwarding"):
         NocSpec(forwarding="store")
+
+
+def test_selection_with_relay_dependencies_certifies_the_relay_ring() -> None:
+    """On the ring above all-XY trees close a relay cycle under cut-through; route selection that is given the
+    relay dependencies picks trees the cut-through certificate accepts."""
+    _, mesh, coords, relays = relay_ring()
+    t = replace(mesh_target(3, 3), noc=NocSpec(forwarding="cut_through"))
+    traffic = np.array([(0, 1, 3.0), (0, 2, 3.0), (2, 3, 2.0), (3, 0, 1.0)])
+    with pytest.raises(PlacementError, match="channel-dependency cycle"):
+        certify(route(coords, traffic, t, "xy").flat, mesh, coords, relays, forwarding="cut_through")
+    sel = route(coords, traffic, t, "select", relays=relays, time_limit=5.0)
+    assert sel.report["selection"]["status"] == "OPTIMAL" and sel.report["selection"]["relay_dependencies"] > 0
+    assert certify(sel.flat, mesh, coords, relays, forwarding="cut_through").report["deadlock_free"]
+
+
+@settings(max_examples=12, deadline=None)
+@given(st.integers(2, 4), st.integers(2, 4), st.integers(0, 10_000))
+def test_selection_under_cut_through_never_returns_a_relay_cycle(w: int, h: int, seed: int) -> None:
+    """Random placements, flows and forwarding cores: whenever selection finds a solution, the cut-through
+    certificate (relay edges built from the routes alone) accepts it; otherwise it says it found none (or had
+    nothing to choose)."""
+    rng = np.random.default_rng(seed)
+    n = w * h
+    t = replace(mesh_target(w, h), noc=NocSpec(forwarding="cut_through"))
+    mesh = Mesh.of(t)
+    coords = mesh.slot_coords()[rng.permutation(n)]
+    rows = [(s, d, float(rng.integers(1, 5))) for s in range(n) for d in range(n) if s != d and rng.random() < 0.25]
+    relays = {}
+    for k in rng.choice(n, size=n // 3, replace=False):
+        m = int(rng.integers(0, n))
+        if m != k:
+            relays[int(k)] = m
+            rows.append((int(k), m, 1.0))
+    sel = route(coords, np.array(rows).reshape(-1, 3), t, "select", relays=relays, time_limit=2.0, seed=seed)
+    status = sel.report["selection"]["status"]
+    if status in ("OPTIMAL", "FEASIBLE"):
+        certify(sel.flat, mesh, coords, relays, forwarding="cut_through")
+    elif status == "xy":  # one candidate tree per flow: nothing to choose
+        assert sel.flat.links.tobytes() == route(coords, np.array(rows).reshape(-1, 3), t, "xy").flat.links.tobytes()
+    else:
+        assert status in ("INFEASIBLE", "UNKNOWN")
