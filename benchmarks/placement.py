@@ -68,9 +68,13 @@ def run_case(name: str, part, target: Target, seed: int, time_limit: float) -> d
     def ratio(k: str) -> float:
         return a[k] / z[k] if z[k] else float("nan")
 
+    core = {k: v["hop_weighted_traffic"] - v["host_hop_weighted_traffic"] for k, v in out.items()}
     print(f"auto / zigzag: hop-weighted {ratio('hop_weighted_traffic'):.3f}, max link load "
           f"{ratio('max_link_load'):.3f}, inter-chip {ratio('interchip_traffic'):.3f}; auto place+route "
           f"{a['place_s'] + a['route_s']:.1f} s; {load()}")
+    print(f"  of which host inputs (from router (0, 0)): auto {a['host_hop_weighted_traffic']:,.0f}, zigzag "
+          f"{z['host_hop_weighted_traffic']:,.0f}; core to core (mapping.md §7's unicast hops): auto "
+          f"{core['auto']:,.0f}, zigzag {core['zigzag']:,.0f}, ratio {core['auto'] / core['zigzag']:.3f}")
     return out
 
 

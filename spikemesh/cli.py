@@ -288,7 +288,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="partition strategy (default groups: the network-group optimiser)")
     s.add_argument("--placer", default="auto", choices=["auto", "anneal", "cpsat", "rowmajor", "zigzag", "neighbor"],
                    help="placer (default auto: chip assignment by CP-SAT, or chip-level annealing beyond its size, "
-                        "then annealing and CP-SAT windows; cpsat: exact up to 30 cores, branch and bound then CP-SAT)")
+                        "then annealing and CP-SAT windows; cpsat: exact up to 30 cores: cut search on meshes of "
+                        "<= 20 slots, branch and bound, then CP-SAT)")
     s.add_argument("--routing", default="select",
                    choices=["select", "xy", "yx", "west_first", "north_last", "negative_first", "odd_even"],
                    help="routing (default select: CP-SAT choice among all, least max link load, deadlock-free)")
