@@ -2,7 +2,7 @@
 (a) conv52k (mapping.md §7) on a single 15x15 chip of 256-neuron cores (axon limit large enough for its FC layer),
 (b) CIFAR-10 ResNet-18 (IF) on the Tianjic-like chip grid its `groups` partition reports as sufficient,
 (c) the exact placer (`cpsat`: cut search, branch and bound, CP-SAT when neither finishes) on 16-core instances:
-    partitions of real layered SNNs, random sparse and random dense.
+    partitions of real layered SNNs, random sparse, random dense and complete.
 (b) runs zigzag and auto only (rowmajor/neighbor/anneal are not run at 80k cores), through routes, the deadlock
 certificate and the routing tables, with peak RSS; ``--case b`` runs it alone (about 3-5 min incl. the partition).
 Prints hop-weighted traffic, inter-chip traffic, max link load (routes as the pipeline makes them: CP-SAT
@@ -164,7 +164,7 @@ def conv_small(seed: int = 0) -> spikemesh.Graph:
 
 def c_instances(seed: int) -> list[tuple[str, np.ndarray]]:
     """16-core instances for a 4x4 mesh: real layered SNN partitions (host inputs included), random sparse
-    (15 % of directed pairs) and random dense (50 %), copies 1..9 per flow."""
+    (15 % of directed pairs), random dense (50 %) and complete (every pair), copies 1..9 per flow."""
     out = []
     for name, g, neurons, strategy in (("mlp 784-512-512-256-10", networks.mlp(seed), 96, "groups"),
                                        ("conv 2x16x16-8-16-10", conv_small(seed), 220, "slicing")):
@@ -174,7 +174,8 @@ def c_instances(seed: int) -> list[tuple[str, np.ndarray]]:
         assert part.n_cores == 16
         out.append((f"{name} [{strategy}, {neurons}/core]", np.asarray(part.traffic)))
     for kind, density, seeds in (("random sparse", 0.15, range(seed, seed + 5)),
-                                 ("random dense", 0.5, range(seed + 100, seed + 102))):
+                                 ("random dense", 0.5, range(seed + 100, seed + 105)),
+                                 ("random complete", 1.0, range(seed + 200, seed + 202))):
         for s in seeds:
             rng = np.random.default_rng(s)
             out.append((f"{kind} seed {s}", np.array([(i, j, float(rng.integers(1, 10))) for i in range(16)
