@@ -266,15 +266,20 @@ def _cycle_error(flat: FlatRoutes, mesh: Mesh, g: Cdg, chan: np.ndarray, rel: tu
     route_of = np.searchsorted(flat.ptr, cand, side="right") - 1
     parent_chan = chan[flat.ptr[route_of] + flat.parent[cand]]
     srcs = {int(flat.sources[r]) for r, a, b in zip(route_of, parent_chan, chan[cand]) if (int(a), int(b)) in edges}
+    via_relay = False
     if rel is not None:
         for a, b, r, k in zip(*rel):
             if (int(chan[a]), int(chan[b])) in edges:
                 srcs |= {int(flat.sources[r]), int(flat.dests[k])}
+                via_relay = True
     layers = sorted({(layer_of or {}).get(s, f"core {s}" if s >= 0 else f"input {-1 - s}") for s in srcs})
     links = " -> ".join(_name(c) for c in _decode(ids, mesh, g.v))
+    hint = ("the cycle passes through a forwarding (partial-sum) core under cut-through forwarding: set [noc] "
+            "forwarding = \"phased\" if the chip forwards after integrating, or route with --routing select"
+            if via_relay else "route with xy or a turn model (--routing xy)")
     return PlacementError(f"routes are not deadlock-free: channel-dependency cycle {links}", node="routing",
                           needed="an acyclic channel-dependency graph", available=f"cycle of {len(ids)} channels "
-                          f"used by {', '.join(layers)}", hint="route with xy or a turn model (--routing xy)")
+                          f"used by {', '.join(layers)}", hint=hint)
 
 
 def forwarding_levels(relays: dict[int, int], layer_of: dict[int, str] | None = None) -> dict[int, int]:

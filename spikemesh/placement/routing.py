@@ -11,9 +11,10 @@ they agree and branch at routers (CONTRACT "routes": links [L, 5], parent [L], v
 ``select``: per flow, choose among the trees of every algorithm to minimise the maximum link load subject to an
 acyclic channel-dependency graph (integer ranks on channels; a used dependency c→d needs rank(c) < rank(d); with
 cut-through forwarding also the relay dependencies between the chosen trees into and out of a forwarding core),
-solved by CP-SAT with a time limit from the all-XY solution (always feasible). Above ``SELECT_MAX_LINKS``
-candidate links (checked on the XY trees first, so large instances never build the other candidates) selection
-is skipped and the XY routes are kept; ``report["selection"]`` says so and why.
+solved by CP-SAT with a time limit, hinted with the all-XY solution (always feasible without relay dependencies;
+when no acyclic choice is found the XY trees are kept and the certificate reports their cycle). Above
+``SELECT_MAX_LINKS`` candidate links (checked on the XY trees first, so large instances never build the other
+candidates) selection is skipped and the XY routes are kept; ``report["selection"]`` says so and why.
 """
 
 from __future__ import annotations

@@ -100,3 +100,10 @@ def test_selection_under_cut_through_never_returns_a_relay_cycle(w: int, h: int,
         assert sel.flat.links.tobytes() == route(coords, np.array(rows).reshape(-1, 3), t, "xy").flat.links.tobytes()
     else:
         assert status in ("INFEASIBLE", "UNKNOWN")
+
+
+def test_relay_cycle_error_hints_at_phased_forwarding() -> None:
+    routes, mesh, coords, relays = relay_ring()
+    with pytest.raises(PlacementError) as e:
+        certify(routes, mesh, coords, relays, forwarding="cut_through")
+    assert "phased" in e.value.hint and "partial-sum" in e.value.hint
