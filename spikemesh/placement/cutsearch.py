@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
+from spikemesh.placement import bnb
 from spikemesh.placement.problem import Problem, slot_arrays
 from spikemesh.placement.topology import Mesh
 
@@ -348,21 +349,13 @@ def _thresholds(length: int, per_chip: int, iw: float) -> np.ndarray:
     return np.where((t + 1) % per_chip == 0, iw, 1.0).astype(np.float64)
 
 
-def _twin_pairs(A: np.ndarray, host: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Consecutive members (a, b), a < b, of each class of twins: cores with the same host weight and the same
-    weight to every other core (empty slots are twins of each other), so swapping them keeps every cost; the
-    search puts each class in increasing (column, row) order."""
-    N = A.shape[0]
-    cls = np.arange(N)
-    for a in range(N):
-        if cls[a] != a:
-            continue
-        for b in range(a + 1, N):
-            if cls[b] == b and host[a] == host[b]:
-                keep = np.ones(N, dtype=bool)
-                keep[[a, b]] = False
-                if np.array_equal(A[a, keep], A[b, keep]):
-                    cls[b] = a
+def _twin_pairs(problem: Problem, N: int) -> tuple[np.ndarray, np.ndarray]:
+    """Consecutive members (a, b), a < b, of each class of twins (bnb.twins) among the cores padded with traffic-free
+    cores to N slots (empty slots are twins of each other): swapping twins keeps every cost, so the search puts
+    each class in increasing (column, row) order."""
+    p = problem.pairs
+    rows = np.concatenate([p, np.stack([np.full(problem.n, -1.0), np.arange(problem.n), problem.host_w], 1)])
+    cls = bnb.twins(Problem.of(N, rows[rows[:, 2] > 0]))
     pairs = [(int(m[k - 1]), int(m[k])) for c in np.unique(cls) for m in [np.flatnonzero(cls == c)]
              for k in range(1, len(m))]
     arr = np.array(pairs, dtype=np.int64).reshape(-1, 2)
@@ -394,15 +387,13 @@ def solve(problem: Problem, mesh: Mesh, upper: float = np.inf, max_work: int = 1
     compy, ymin = _completions(N, F, cy, W)
     root = float(xmin + ymin)
     half = W == H and mesh.cores_x == mesh.cores_y
-    tw_a, tw_b = _twin_pairs(A, host)
+    tw_a, tw_b = _twin_pairs(problem, N)
     single = np.setdiff1d(np.arange(N), np.concatenate([tw_a, tw_b]))
     load = A.sum(axis=1)
     sym_core = int(single[np.argmax(load[single])]) if len(single) else -1
     mirrors = not problem.host_w.any() and sym_core >= 0
     xlevel = (W - 1) // 2 if mirrors and W > 1 else -1
     ylevel = (H - 1) // 2 if mirrors and H > 1 else -1
-    if xlevel == W - 1:
-        xlevel = -1
     ncomb = np.zeros(H + 1, dtype=np.int64)
     pos = np.zeros(1 << H, dtype=np.int64)
     combs = np.zeros((H + 1, 1 << H), dtype=np.int64)
