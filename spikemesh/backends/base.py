@@ -80,8 +80,9 @@ class Target:
     ``cores`` optionally lists per-core specs (heterogeneous chips such as Speck, in core-index order
     within a chip); otherwise every core uses ``core``. ``features`` lists what the cores support:
     neuron kinds ("IF", "LIF", "CubaLIF", "LI", "Integrator"), "reset_zero", "reset_subtract",
-    "refractory", "delay", "partial_sums", "multicast", "recurrence". ``extra`` holds family-specific
-    sections (e.g. crossbar array parameters, trainer engines) as plain dicts.
+    "refractory", "delay", "partial_sums", "multicast", "recurrence", and "input_cores" (graph inputs are replayed
+    by source cores on the mesh instead of streamed from the host at chip (0, 0) router (0, 0)). ``extra`` holds
+    family-specific sections (e.g. crossbar array parameters, trainer engines) as plain dicts.
     """
 
     name: str

@@ -34,8 +34,9 @@ Box = tuple[int, int, int, int, int, int]
 
 @dataclass(frozen=True)
 class LogicalCore:
-    """One logical core. ``role`` is "neurons" (holds neuron state) or "partial_sum" (accumulates a slice of the
-    input channels of ``layers`` and forwards the sums to core ``merge_into``)."""
+    """One logical core. ``role`` is "neurons" (holds neuron state), "partial_sum" (accumulates a slice of the
+    input channels of ``layers`` and forwards the sums to core ``merge_into``) or "source" (replays the elements
+    ``neurons[input]`` of a graph input on targets with the "input_cores" feature)."""
 
     index: int
     group: int
@@ -72,9 +73,11 @@ class LogicalCore:
 class Partition:
     """The graph split into logical cores (index = logical core id).
 
-    ``neuron_core[pop]`` (int32, population size, C-order flat index) is the core holding each neuron's state.
+    ``neuron_core[pop]`` (int32, population size, C-order flat index) is the core holding each neuron's state
+    (with "input_cores", also ``neuron_core[input]``: the source core of each input element).
     ``traffic`` (float64 [E, 3]) rows are (source core, destination core, expected spike copies per step);
-    graph input ``k`` is source ``-1 - k``. ``report`` is the ``partition`` entry of report.json."""
+    graph input ``k`` is source ``-1 - k`` (streamed from the host) unless it has source cores. ``report`` is the
+    ``partition`` entry of report.json."""
 
     cores: tuple[LogicalCore, ...]
     neuron_core: dict[str, np.ndarray]

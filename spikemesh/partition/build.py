@@ -96,6 +96,18 @@ def build(graph: Graph, target: Target, geoms: dict[str, list[ProjGeom]], drafts
         if np.any(v < 0):
             raise PartitionError("internal: a neuron has no core", node=k, hint=f"strategy {strategy}")
     input_id = {inp.name: -1 - k for k, inp in enumerate(graph.inputs)}
+    # with the target's "input_cores" feature each graph input is replayed by source cores on the mesh (chunks of
+    # a core's neuron capacity, after the population cores) instead of being streamed in from the host
+    sources: list[tuple[str, int, int]] = []
+    if target.supports("input_cores"):
+        for inp in graph.inputs:
+            size = math.prod(inp.shape)
+            for a in range(0, size, limits.neurons):
+                sources.append((inp.name, a, min(size, a + limits.neurons)))
+            idx = np.arange(size, dtype=np.int32)
+            first = n + len(sources) - math.ceil(size / limits.neurons)
+            flat_nc[inp.name] = (first + idx // limits.neurons).astype(np.int32)
+        input_id = {}
     traffic = TrafficBuilder()
     partial_traffic = TrafficBuilder()
     feeds: dict[int, int] = defaultdict(int)  # merge core -> partial sums received
@@ -141,7 +153,7 @@ def build(graph: Graph, target: Target, geoms: dict[str, list[ProjGeom]], drafts
                                  hint=f"strategy {strategy} produced an over-limit core; please report")
         uses.append(use)
     if check_capacity:
-        require_capacity(n, target)
+        require_capacity(n + len(sources), target)
     spikes = traffic.matrix()
     psums = partial_traffic.matrix()
     tm = np.concatenate([spikes, psums]) if len(psums) else spikes
@@ -164,6 +176,10 @@ def build(graph: Graph, target: Target, geoms: dict[str, list[ProjGeom]], drafts
         cores.append(LogicalCore(index=i, group=d.group, layers=layers, role=d.role,
                                  merge_into=d.merge, neurons=bounds, use=uses[i],
                                  spec=spec_index(target, uses[i]), boxes=boxes, inputs=inputs))
+    for name, a, b in sources:
+        use = {"neurons": b - a, "axons": 0, "synapse_bits": 0, "synapses": 0}
+        cores.append(LogicalCore(index=len(cores), group=len(cores), layers=(name,), role="source",
+                                 neurons={name: (a, b)}, use=use, spec=spec_index(target, use)))
     report = partition_report(graph, target, cores, spikes, psums, limits, strategy,
                               seconds=time.perf_counter() - t0, extra=extra or {}, geoms=geoms)
     return Partition(cores=tuple(cores), neuron_core={k: v.astype(np.int32) for k, v in flat_nc.items()},

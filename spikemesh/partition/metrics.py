@@ -51,7 +51,7 @@ def partition_report(graph: Graph, target: Target, cores: list[LogicalCore], spi
     per_layer: dict[str, int] = {p.name: 0 for p in graph.populations}
     for c in cores:
         for layer in c.layers:
-            per_layer[layer] += 1
+            per_layer[layer] = per_layer.get(layer, 0) + 1
     lim = limits.as_dict()
     util = {}
     for r, cap in lim.items():
@@ -69,6 +69,7 @@ def partition_report(graph: Graph, target: Target, cores: list[LogicalCore], spi
         "cores": n,
         "cores_per_layer": per_layer,
         "partial_sum_cores": sum(1 for c in cores if c.role == "partial_sum"),
+        "source_cores": sum(1 for c in cores if c.role == "source"),
         "lower_bound_cores": max(lb.values()) if lb else 0,
         "lower_bounds": lb,
         "limits": lim,

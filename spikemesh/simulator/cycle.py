@@ -103,7 +103,7 @@ def run_cycle(program: Any, inputs: Any, record: Sequence[str] | None = None, mo
     net = build_network(rl, coords, target)
     R = len(rl)
     route_of = {int(r.source): k for k, r in enumerate(rl)}
-    # global index -> core (-1: graph inputs)
+    # global index -> core (-1: graph inputs streamed from the host; source cores are in neuron_core)
     core = np.full(fg.n, -1, dtype=np.int64)
     for name, arr in part.neuron_core.items():
         a, b = fg.node_range(name)

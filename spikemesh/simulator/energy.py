@@ -82,7 +82,7 @@ def count_actions(flat: Any, sends: np.ndarray, steps: int, batch: int, weight_b
                   neuron_core: np.ndarray | None = None, n_cores: int = 1) -> Actions:
     """Compute-side action counts of a functional run (see module docstring). ``flat``: an
     ``arrays.FlatGraph``; ``sends`` [N]: sends per global neuron; ``neuron_core`` [N]: core of each global index
-    (-1 for input elements, which live on the host), None = everything on core 0."""
+    (-1 for input elements streamed from the host), None = everything on core 0."""
     core = np.zeros(flat.n, dtype=np.int64) if neuron_core is None else np.asarray(neuron_core, dtype=np.int64)
     src = synapse_sources(flat.indptr)
     tgt_core = core[flat.target]

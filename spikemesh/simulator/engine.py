@@ -30,7 +30,8 @@ def _split(subject: Any) -> tuple[Graph, Any]:
 
 
 def global_neuron_core(flat: FlatGraph, partition: Any) -> tuple[np.ndarray | None, int]:
-    """Core of every global index (-1 for inputs) from a Partition's ``neuron_core``; (None, 1) without one."""
+    """Core of every global index (-1 for inputs streamed from the host; their source cores with "input_cores")
+    from a Partition's ``neuron_core``; (None, 1) without one."""
     if partition is None:
         return None, 1
     core = np.full(flat.n, -1, dtype=np.int64)

@@ -446,8 +446,10 @@ def core_destinations(partition: Any, flat: Any, n_inputs: int) -> dict[int, tup
         a, b = flat.node_range(name)
         core[a:b] = np.asarray(arr).reshape(-1)
     for k in range(n_inputs):
-        a, b = flat.node_range(flat.graph.inputs[k].name)
-        core[a:b] = -1 - k
+        name = flat.graph.inputs[k].name
+        if name not in partition.neuron_core:  # streamed from the host (no source cores)
+            a, b = flat.node_range(name)
+            core[a:b] = -1 - k
     src = np.repeat(np.arange(flat.n), np.diff(flat.indptr))
     pairs = np.unique(np.stack([core[src], core[flat.target]], axis=1), axis=0)
     out: dict[int, list[int]] = {}
