@@ -73,3 +73,8 @@ def test_compiled_program_sends_inputs_from_source_cores(tmp_path: Path, conv_gr
     out = prog.save(tmp_path / "b")
     rows = json.loads((out / "placement.json").read_text())["cores"]
     assert [(r["role"], r["layer"]) for r in rows if r["core"] == src_cores[0]] == [("source", "in")]
+    loaded = spikemesh.Program.load(out)
+    assert loaded.partition == part
+    again = spikemesh.simulate(loaded, x, engine="cycle")
+    assert again.stats["noc"]["packets"] == sent
+    assert all(np.array_equal(again.spikes[k], ref.spikes[k]) for k in ref.spikes)
