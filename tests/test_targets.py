@@ -102,6 +102,8 @@ def test_heterogeneous_cores_round_trip() -> None:
         ("name = 'x'\n", "missing section [core]"),
         ("name = 'x'\n[core\n", "not valid TOML"),
         ("name = 'x'\n[chip]\ncores_x = 0\n[core]\nneurons = 1\naxons = 1\nsynapse_bits = 8\n", "cores_x must be"),
+        ("name = 'x'\nfeatures = ['IF', 'input_core']\n[core]\nneurons = 1\naxons = 1\nsynapse_bits = 8\n",
+         "unknown feature 'input_core'"),
     ],
 )
 def test_bad_toml_names_the_problem(tmp_path: Path, text: str, needle: str) -> None:

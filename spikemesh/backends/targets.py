@@ -11,7 +11,7 @@ from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
-from spikemesh.backends.base import CoreSpec, EnergyTable, NocSpec, Target
+from spikemesh.backends.base import KNOWN_FEATURES, CoreSpec, EnergyTable, NocSpec, Target
 from spikemesh.errors import TargetError
 
 #: preset name -> "module:function" building it (imported lazily so a preset's module loads only when used)
@@ -91,6 +91,11 @@ def target_from_dict(d: dict[str, Any], where: str = "target") -> Target:
                           hint="see docs/targets.md for the target file format")
     if "name" not in d:
         raise TargetError("missing key 'name'", node=where, hint='add name = "my-chip" at the top of the file')
+    bad = sorted(set(d.get("features", [])) - KNOWN_FEATURES)
+    if bad:
+        raise TargetError(f"unknown feature {bad[0]!r} in features", node=where,
+                          needed="some of " + ", ".join(sorted(KNOWN_FEATURES)), available=bad[0],
+                          hint="see docs/targets.md (Features)")
     try:
         chips = d.get("chips", {})
         chip = d.get("chip", {})
