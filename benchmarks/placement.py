@@ -4,8 +4,8 @@
 (b) CIFAR-10 ResNet-18 (IF) on the Tianjic-like chip grid its `groups` partition reports as sufficient,
 (c) the exact placer (`cpsat`: cut search, branch and bound, CP-SAT when neither finishes) on 16-core instances:
     partitions of real layered SNNs, random sparse, random dense and complete.
-(b) runs zigzag and auto only (rowmajor/neighbor/anneal are not run at 80k cores), through routes, the deadlock
-certificate and the routing tables, with peak RSS; ``--case b`` runs it alone (about 3-5 min incl. the partition).
+(b) runs zigzag and auto only (rowmajor/neighbor/anneal are not run at 34k cores), through routes, the deadlock
+certificate and the routing tables, with peak RSS; ``--case b`` runs it alone (about 15 s on 2 cores).
 Prints hop-weighted traffic, inter-chip traffic, max link load (routes as the pipeline makes them: CP-SAT
 selection where the instance allows, else XY) and seconds, with ratios to zigzag and the machine load.
 
