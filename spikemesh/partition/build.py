@@ -176,9 +176,10 @@ def build(graph: Graph, target: Target, geoms: dict[str, list[ProjGeom]], drafts
         cores.append(LogicalCore(index=i, group=d.group, layers=layers, role=d.role,
                                  merge_into=d.merge, neurons=bounds, use=uses[i],
                                  spec=spec_index(target, uses[i]), boxes=boxes, inputs=inputs))
-    for name, a, b in sources:
+    group = max((c.group for c in cores), default=-1) + 1
+    for j, (name, a, b) in enumerate(sources):  # one group per source core, after the populations' groups
         use = {"neurons": b - a, "axons": 0, "synapse_bits": 0, "synapses": 0}
-        cores.append(LogicalCore(index=len(cores), group=len(cores), layers=(name,), role="source",
+        cores.append(LogicalCore(index=len(cores), group=group + j, layers=(name,), role="source",
                                  neurons={name: (a, b)}, use=use, spec=spec_index(target, use)))
     report = partition_report(graph, target, cores, spikes, psums, limits, strategy,
                               seconds=time.perf_counter() - t0, extra=extra or {}, geoms=geoms)
