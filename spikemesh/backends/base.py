@@ -74,9 +74,9 @@ class EnergyTable:
 
 
 #: every feature name a target may list (Target docstring; docs/targets.md)
-KNOWN_FEATURES = frozenset({"IF", "LIF", "CubaLIF", "LI", "Integrator", "reset_zero", "reset_subtract", "reset_none",
-                            "refractory", "delay", "multicast", "recurrence", "partial_sums", "shared_kernels",
-                            "training", "input_cores"})
+KNOWN_FEATURES = frozenset({"IF", "LIF", "CubaLIF", "LI", "CubaLI", "Integrator", "reset_zero", "reset_subtract",
+                            "reset_none", "refractory", "delay", "multicast", "recurrence", "partial_sums",
+                            "shared_kernels", "training", "input_cores"})
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ class Target:
 
     ``cores`` optionally lists per-core specs (heterogeneous chips such as Speck, in core-index order
     within a chip); otherwise every core uses ``core``. ``features`` lists what the cores support:
-    neuron kinds ("IF", "LIF", "CubaLIF", "LI", "Integrator"), "reset_zero", "reset_subtract",
+    neuron kinds ("IF", "LIF", "CubaLIF", "LI", "CubaLI", "Integrator"), "reset_zero", "reset_subtract",
     "refractory", "delay", "partial_sums", "multicast", "recurrence", and "input_cores" (graph inputs are replayed
     by source cores on the mesh instead of streamed from the host at chip (0, 0) router (0, 0)). ``extra`` holds
     family-specific sections (e.g. crossbar array parameters, trainer engines) as plain dicts.
