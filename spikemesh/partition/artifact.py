@@ -106,10 +106,11 @@ class Partition:
                    strategy=str(meta["strategy"]), report=dict(meta.get("report", {})))
 
     def export(self, directory: str | Path, program: Any = None) -> None:
-        """Write ``partition.json`` (cores with their use; no per-neuron arrays) into ``directory``."""
+        """Write ``partition.json`` (cores with their use; no per-neuron arrays; the report without its wall time,
+        which report.json keeps) into ``directory``."""
+        rep = {k: v for k, v in self.report.items() if k != "seconds"}
         atomic_write_json(Path(directory) / "partition.json",
-                          {"strategy": self.strategy, "cores": [c.to_dict() for c in self.cores],
-                           "report": self.report})
+                          {"strategy": self.strategy, "cores": [c.to_dict() for c in self.cores], "report": rep})
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Partition):

@@ -58,8 +58,8 @@ def draw(program: Any, path: Path, fmt: str) -> None:
     t = program.target
     W, H = t.chips_x * t.cores_x, t.chips_y * t.cores_y
     rows = placement_rows(program)
-    layers = sorted({r["layer"] for r in rows}, key=lambda n: [p.name for p in program.graph.populations].index(n)
-                    if n in program.graph.population else 0)
+    order = [i.name for i in program.graph.inputs] + [p.name for p in program.graph.populations]
+    layers = sorted({r["layer"] for r in rows}, key=lambda n: (order.index(n) if n in order else len(order), n))
     cmap = plt.get_cmap("tab20")
     size = min(14.0, max(5.0, 0.25 * max(W, H)))
     fig, ax = plt.subplots(figsize=(size, size * H / max(W, 1) + 0.8))
@@ -95,8 +95,9 @@ def draw(program: Any, path: Path, fmt: str) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     os.close(fd)
     try:
-        fig.savefig(tmp, format=fmt, bbox_inches="tight", dpi=110, metadata={"Date": None} if fmt == "svg" else
-                    {"Software": None})
+        with plt.rc_context({"svg.hashsalt": "spikemesh"}):  # fixed clip-path ids: same inputs, same bytes
+            fig.savefig(tmp, format=fmt, bbox_inches="tight", dpi=110,
+                        metadata={"Date": None} if fmt == "svg" else {"Software": None})
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     finally:
