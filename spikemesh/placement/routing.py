@@ -43,6 +43,7 @@ from spikemesh.placement.trees import (
     as_flat,
     build_trees,
     crossing_links,
+    end_routers,
     link_load_array,
 )
 
@@ -227,23 +228,23 @@ def _channel(r: Route, i: int) -> tuple[int, ...]:
     return (*(int(v) for v in r.links[i]), int(r.vc[i]))
 
 
-def _into(r: Route, mesh: Mesh, router: tuple[int, int]) -> int:
-    """Index of the link of tree r that ends at global router ``router`` (-1: none)."""
-    for i in range(len(r.parent)):
-        cx, cy, x, y, d = (int(v) for v in r.links[i])
-        gx, gy = cx * mesh.cores_x + x + STEP[d][0], cy * mesh.cores_y + y + STEP[d][1]
-        if (gx, gy) == router:
-            return i
-    return -1
-
-
 def _relay_deps(flows: list[tuple[int, tuple[int, ...], float]], cands: list[list[Route]], coords: np.ndarray,
                 mesh: Mesh, relays: dict[int, int]) -> list[RelayDep]:
     """Cut-through relay dependencies between candidates (as deadlock.certify adds them): for a forwarding core k
     merging into m, candidate r of a flow delivering to k and candidate q of k's own flow give the channel of r
     ending at k's router → the first channel of q's path to m's router. Returns (a, b, flow, r, flow of k, q)."""
     gx, gy = mesh.global_xy(np.asarray(coords))
+    router = gy * mesh.width + gx
     flow_of = {src: f for f, (src, _, _) in enumerate(flows)}
+    ends: dict[tuple[int, int], np.ndarray] = {}
+
+    def into(f: int, r: int, core: int) -> int:
+        """Index of the link of candidate r of flow f that ends at ``core``'s router (-1: none)."""
+        if (f, r) not in ends:
+            ends[(f, r)] = end_routers(as_flat([cands[f][r]]), mesh)
+        hit = np.flatnonzero(ends[(f, r)] == router[core])
+        return int(hit[0]) if len(hit) else -1
+
     out = []
     for k, mc in relays.items():
         g = flow_of.get(k)
@@ -251,7 +252,7 @@ def _relay_deps(flows: list[tuple[int, tuple[int, ...], float]], cands: list[lis
             continue
         firsts = []
         for q, rq in enumerate(cands[g]):
-            j = _into(rq, mesh, (int(gx[mc]), int(gy[mc])))
+            j = into(g, q, mc)
             while j >= 0 and rq.parent[j] >= 0:
                 j = int(rq.parent[j])
             if j >= 0:
@@ -260,7 +261,7 @@ def _relay_deps(flows: list[tuple[int, tuple[int, ...], float]], cands: list[lis
             if k not in dests:
                 continue
             for r, rr in enumerate(cands[f]):
-                i = _into(rr, mesh, (int(gx[k]), int(gy[k])))
+                i = into(f, r, k)
                 if i >= 0:
                     out += [(_channel(rr, i), b, f, r, g, q) for q, b in firsts]
     return out
