@@ -111,7 +111,7 @@ def case_b(seed: int, time_limit: float = 10.0) -> None:
     gx, gy = part.report["min_grid"]
     t = spikemesh.target(f"tianjic:{gx}x{gy}")
     mesh = Mesh.of(t)
-    relays = {c.index: int(c.merge_into) for c in part.cores if c.role == "partial_sum" and c.merge_into is not None}
+    relays = part.relays
     layer_of = {c.index: "+".join(c.layers) for c in part.cores}
     print(f"\n(b) resnet18: groups partition {part.n_cores} cores, {len(part.traffic):,} traffic rows -> {t.name} "
           f"({t.n_cores} cores; partition {time.perf_counter() - t0:.1f} s, peak RSS {rss_mb():.0f} MB); {load()}")

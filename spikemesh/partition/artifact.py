@@ -89,6 +89,11 @@ class Partition:
     def n_cores(self) -> int:
         return len(self.cores)
 
+    @property
+    def relays(self) -> dict[int, int]:
+        """Forwarding (partial-sum) core → the core it merges into, as the certificate and the cycle engine take it."""
+        return {c.index: int(c.merge_into) for c in self.cores if c.role == "partial_sum" and c.merge_into is not None}
+
     def to_parts(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         # the measured wall time stays in report.json only, so equal inputs give byte-identical sections
         rep = {k: v for k, v in self.report.items() if k != "seconds"}

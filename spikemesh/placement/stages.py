@@ -27,7 +27,7 @@ def route_stage(program: Any, options: dict[str, Any]) -> Any:
         return program
     t = program.target
     mesh = Mesh.of(t)
-    relays = {c.index: int(c.merge_into) for c in part.cores if c.role == "partial_sum" and c.merge_into is not None}
+    relays = part.relays
     routes = route(pl.coords, part.traffic, t, algorithm=options.get("routing", "select"), seed=options["seed"],
                    time_limit=options["time_limit"], relays=relays)
     layer_of = {c.index: "+".join(c.layers) for c in part.cores}

@@ -72,8 +72,7 @@ def route_phases(part: Any, route_of: dict[int, int], n_routes: int, forwarding:
     out = np.zeros(n_routes, dtype=np.int64)
     if forwarding != "phased":
         return out
-    relays = {c.index: int(c.merge_into) for c in part.cores if c.role == "partial_sum" and c.merge_into is not None}
-    level = forwarding_levels(relays)
+    level = forwarding_levels(part.relays)
     for c, lv in level.items():
         if c in route_of:
             out[route_of[c]] = lv
