@@ -31,7 +31,7 @@ BNB_WORK_PER_SECOND = 60_000_000
 #: share of the time limit given to branch and bound; CP-SAT gets the rest when the search does not finish
 BNB_SHARE = 0.8
 #: cut-search work units (cutsearch.solve: column subsets and row-DP steps) per second of time limit, set from
-#: ~35e6 units/s measured on the 16-core instances of benchmarks/placement.py (c) on a quiet machine, halved for load
+#: 35-55e6 units/s measured on the 16-core instances of benchmarks/placement.py (c) on a quiet machine, cut for load
 CUT_WORK_PER_SECOND = 18_000_000
 #: share of the time limit given to the cut search where it applies; the branch and bound then CP-SAT share the rest
 CUT_SHARE = 0.5

@@ -108,11 +108,12 @@ def _twins_ok(g, pa, pb, na):  # type: ignore
 
 
 @njit(cache=True)
-def _rows(cols, W, H, F, cy, compy, combs, ncomb, pos, X, ub, sym_core, sym_level, tw_a, tw_b, dp, arg,  # type: ignore
+def _rows(cols, W, H, F, cy, compy, combs, ncomb, drop, X, ub, sym_core, sym_level, tw_a, tw_b, gs, dp, arg,  # type: ignore
           rows_out):
     """Least Σ_u cy[u] F(R_u) over row chains where R_u holds u + 1 cores of each column (cols[i] = the H cores of
     column i), or inf when every chain reaches ``ub - X``; twins (tw_a[q], tw_b[q]) in one column take rows in that
-    order; fills rows_out[core] = row for the best. Returns (cost, work)."""
+    order; fills rows_out[core] = row for the best. ``gs``, ``dp``, ``arg``: scratch [H - 1, states] (core set,
+    least chain cost, best predecessor of each state). Returns (cost, work)."""
     gm = np.zeros((W, 1 << H), dtype=np.int64)
     for i in range(W):
         for msk in range(1, 1 << H):
@@ -140,7 +141,8 @@ def _rows(cols, W, H, F, cy, compy, combs, ncomb, pos, X, ub, sym_core, sym_leve
         return (0.0 if X < ub - EPS else np.inf), 1
     digits = np.zeros(W, dtype=np.int64)
     sub = np.zeros(W, dtype=np.int64)
-    # filter: each row prefix alone at its least cost (no chain between levels)
+    # filter: each row prefix alone at its least cost (no chain between levels); keeps each state's core set
+    # (-1: twins out of order) for the DP
     lb = X
     for u in range(L):
         K = ncomb[u + 1]
@@ -151,7 +153,8 @@ def _rows(cols, W, H, F, cy, compy, combs, ncomb, pos, X, ub, sym_core, sym_leve
             for i in range(W):
                 g |= gm[i, combs[u + 1, r % K]]
                 r //= K
-            if F[g] < m and _twins_ok(g, pa, pb, na):
+            gs[u, idx] = g if _twins_ok(g, pa, pb, na) else -1
+            if gs[u, idx] >= 0 and F[g] < m:
                 m = F[g]
         work += K ** W
         lb += cy[u] * m
@@ -160,23 +163,20 @@ def _rows(cols, W, H, F, cy, compy, combs, ncomb, pos, X, ub, sym_core, sym_leve
     for u in range(L):
         K = ncomb[u + 1]
         Kp = ncomb[u]
-        n_states = K ** W
-        for idx in range(n_states):
-            r = idx
-            g = np.int64(0)
-            for i in range(W):
-                digits[i] = r % K
-                r //= K
-                g |= gm[i, combs[u + 1, digits[i]]]
+        for idx in range(K ** W):
             work += 1
-            base = cy[u] * F[g]
-            if (X + base + compy[u, g] >= ub - EPS or (u == sym_level and not (g >> sym_core) & 1)
-                    or not _twins_ok(g, pa, pb, na)):
+            g = gs[u, idx]
+            base = cy[u] * F[g] if g >= 0 else np.inf
+            if g < 0 or X + base + compy[u, g] >= ub - EPS or (u == sym_level and not (g >> sym_core) & 1):
                 dp[u, idx] = np.inf
                 continue
             if u == 0:
                 dp[u, idx] = base
                 continue
+            r = idx
+            for i in range(W):
+                digits[i] = r % K
+                r //= K
             # least predecessor: drop one of the u + 1 cores of every column (odometer over (u + 1)^W choices)
             best = np.inf
             besti = -1
@@ -186,16 +186,7 @@ def _rows(cols, W, H, F, cy, compy, combs, ncomb, pos, X, ub, sym_core, sym_leve
                 pi = 0
                 mul = 1
                 for i in range(W):
-                    a = combs[u + 1, digits[i]]
-                    k = 0
-                    b = 0
-                    while True:  # the sub[i]-th set bit of a
-                        if (a >> b) & 1:
-                            if k == sub[i]:
-                                break
-                            k += 1
-                        b += 1
-                    pi += pos[a ^ (1 << b)] * mul
+                    pi += drop[combs[u + 1, digits[i]], sub[i]] * mul
                     mul *= Kp
                 work += 1
                 if dp[u - 1, pi] < best:
@@ -239,7 +230,7 @@ def _rows(cols, W, H, F, cy, compy, combs, ncomb, pos, X, ub, sym_core, sym_leve
 
 @njit(cache=True)
 def _search(N, W, H, F, cx, cy, compx, compy, ymin, half, sym_core, xlevel, ylevel, tw_a, tw_b, combs, ncomb,  # type: ignore
-            pos, ub, max_work):
+            drop, ub, max_work):
     """Depth-first search over column chains; returns (best column, best row per core, ub, found, work, done)."""
     L = W - 1
     best_col = np.zeros(N, dtype=np.int64)
@@ -251,13 +242,14 @@ def _search(N, W, H, F, cx, cy, compx, compy, ymin, half, sym_core, xlevel, ylev
     for k in range(H + 1):
         if ncomb[k] ** W > maxK:
             maxK = ncomb[k] ** W
+    gs = np.empty((max(H - 1, 1), maxK), dtype=np.int64)
     dp = np.empty((max(H - 1, 1), maxK))
     arg = np.zeros((max(H - 1, 1), maxK), dtype=np.int64)
     cols = np.zeros((W, H), dtype=np.int64)
     if L == 0:  # one column: rows only
         for b in range(N):
             cols[0, b] = b
-        y, w = _rows(cols, W, H, F, cy, compy, combs, ncomb, pos, 0.0, ub, sym_core, ylevel, tw_a, tw_b, dp, arg,
+        y, w = _rows(cols, W, H, F, cy, compy, combs, ncomb, drop, 0.0, ub, sym_core, ylevel, tw_a, tw_b, gs, dp, arg,
                      rows_tmp)
         if y < ub - EPS:
             return best_col, rows_tmp.copy(), y, True, w, True
@@ -332,7 +324,7 @@ def _search(N, W, H, F, cx, cy, compx, compy, ymin, half, sym_core, xlevel, ylev
             if not (msk >> b) & 1:
                 cols[L, k] = b
                 k += 1
-        y, w = _rows(cols, W, H, F, cy, compy, combs, ncomb, pos, x, ub, sym_core, ylevel, tw_a, tw_b, dp, arg,
+        y, w = _rows(cols, W, H, F, cy, compy, combs, ncomb, drop, x, ub, sym_core, ylevel, tw_a, tw_b, gs, dp, arg,
                      rows_tmp)
         work += w
         if x + y < ub - EPS:
@@ -394,6 +386,8 @@ def solve(problem: Problem, mesh: Mesh, upper: float = np.inf, max_work: int = 1
     mirrors = not problem.host_w.any() and sym_core >= 0
     xlevel = (W - 1) // 2 if mirrors and W > 1 else -1
     ylevel = (H - 1) // 2 if mirrors and H > 1 else -1
+    # H-bit masks by size: combs[k, i] = the i-th mask of k bits, pos[mask] = its i; drop[mask, j] = pos of the mask
+    # without its j-th set bit (a row prefix state's predecessor in one column)
     ncomb = np.zeros(H + 1, dtype=np.int64)
     pos = np.zeros(1 << H, dtype=np.int64)
     combs = np.zeros((H + 1, 1 << H), dtype=np.int64)
@@ -402,8 +396,12 @@ def solve(problem: Problem, mesh: Mesh, upper: float = np.inf, max_work: int = 1
         pos[msk] = ncomb[k]
         combs[k, ncomb[k]] = msk
         ncomb[k] += 1
+    drop = np.zeros((1 << H, max(H, 1)), dtype=np.int64)
+    for msk in range(1 << H):
+        for j, b in enumerate(b for b in range(H) if msk >> b & 1):
+            drop[msk, j] = pos[msk ^ (1 << b)]
     col, row, ub, found, work, done = _search(N, W, H, F, cx, cy, compx, compy, float(ymin), half, max(sym_core, 0),
-                                              xlevel, ylevel, tw_a, tw_b, combs, ncomb, pos, float(upper),
+                                              xlevel, ylevel, tw_a, tw_b, combs, ncomb, drop, float(upper),
                                               int(max_work))
     slot = None
     if found:
