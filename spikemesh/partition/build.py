@@ -102,11 +102,8 @@ def build(graph: Graph, target: Target, geoms: dict[str, list[ProjGeom]], drafts
     if target.supports("input_cores"):
         for inp in graph.inputs:
             size = math.prod(inp.shape)
-            for a in range(0, size, limits.neurons):
-                sources.append((inp.name, a, min(size, a + limits.neurons)))
-            idx = np.arange(size, dtype=np.int32)
-            first = n + len(sources) - math.ceil(size / limits.neurons)
-            flat_nc[inp.name] = (first + idx // limits.neurons).astype(np.int32)
+            flat_nc[inp.name] = (n + len(sources) + np.arange(size) // limits.neurons).astype(np.int32)
+            sources += [(inp.name, a, min(size, a + limits.neurons)) for a in range(0, size, limits.neurons)]
         input_id = {}
     traffic = TrafficBuilder()
     partial_traffic = TrafficBuilder()
