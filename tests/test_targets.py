@@ -123,3 +123,12 @@ def test_unknown_preset_lists_available() -> None:
 def test_target_passthrough() -> None:
     t = Target("x")
     assert spikemesh.target(t) is t
+
+
+def test_known_features_cover_every_neuron_kind_and_preset() -> None:
+    from spikemesh.backends.targets import KNOWN_FEATURES, list_targets
+    from spikemesh.ir.neurons import KINDS
+
+    assert set(KINDS) <= KNOWN_FEATURES
+    for t in list_targets():
+        assert t.features <= KNOWN_FEATURES, t.name

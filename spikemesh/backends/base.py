@@ -73,12 +73,6 @@ class EnergyTable:
     sources: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
 
-#: every feature name a target may list (Target docstring; docs/targets.md)
-KNOWN_FEATURES = frozenset({"IF", "LIF", "CubaLIF", "LI", "CubaLI", "Integrator", "reset_zero", "reset_subtract",
-                            "reset_none", "refractory", "delay", "multicast", "recurrence", "partial_sums",
-                            "shared_kernels", "training", "input_cores"})
-
-
 @dataclass(frozen=True)
 class Target:
     """A neuromorphic target. ``family`` is one of "mesh", "speck", "crossbar", "trainer".

@@ -11,8 +11,15 @@ from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
-from spikemesh.backends.base import KNOWN_FEATURES, CoreSpec, EnergyTable, NocSpec, Target
+from spikemesh.backends.base import CoreSpec, EnergyTable, NocSpec, Target
 from spikemesh.errors import TargetError
+
+#: every feature name a target may list: the IR's neuron kinds (ir.neurons.KINDS, spelled out so that reading a
+#: target file does not import NumPy; tests/test_targets.py checks they agree) and the capabilities of the Target
+#: docstring
+KNOWN_FEATURES = frozenset({"IF", "LIF", "CubaLIF", "LI", "CubaLI", "Integrator", "reset_zero", "reset_subtract",
+                            "reset_none", "refractory", "delay", "multicast", "recurrence", "partial_sums",
+                            "shared_kernels", "training", "input_cores"})
 
 #: preset name -> "module:function" building it (imported lazily so a preset's module loads only when used)
 PRESETS: dict[str, str] = {
