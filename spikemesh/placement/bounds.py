@@ -8,6 +8,7 @@
   cost (1, or the inter-chip weight at a chip border); host inputs from column 0 add c_t × host(outside S_t).
   Each column holds at most ``height`` cores, so |S_t| is bounded both ways and S_0 ⊆ S_1 ⊆ ...; the exact
   minimum over such chains (a subset DP, ``n ≤ AXIS_MAX_CORES``) bounds the axis's share of every placement.
+  ``cut_table`` tabulates cut(S) + host(outside S) over all subsets; the cut search (cutsearch.py) uses it too.
 - ``symmetries``: the slot permutations of the mesh that keep every distance (mirrors; the transpose on a
   square mesh) and, with host inputs at router (0, 0), keep that router too.
 """
@@ -47,25 +48,45 @@ def gilmore_lawler(problem: Problem, mesh: Mesh) -> np.ndarray:
 
 
 @njit(cache=True)
-def _chain_dp(n, pi, pj, pw, host, cost_t, lo, hi):  # type: ignore
-    """min over chains S_0 ⊆ S_1 ⊆ ... (|S_t| in [lo[t], hi[t]]) of Σ_t cost_t × (cut(S_t) + host(outside S_t))."""
+def cut_table(n, A, host):  # type: ignore
+    """F[s] = Σ_{i ∈ s, j ∉ s} A[i, j] + Σ_{i ∉ s} host[i] for every subset s of n cores (A symmetric), each from
+    the subset without its lowest core."""
     m = 1 << n
-    f = np.zeros(m)
-    size = np.zeros(m, dtype=np.int64)
-    htot = host.sum()
-    for s in range(m):
-        cut = 0.0
-        for k in range(pi.shape[0]):
-            if ((s >> pi[k]) & 1) != ((s >> pj[k]) & 1):
-                cut += pw[k]
+    F = np.empty(m)
+    deg = A.sum(axis=1)
+    F[0] = host.sum()
+    for s in range(1, m):
+        b = 0
+        while not (s >> b) & 1:
+            b += 1
+        r = s ^ (1 << b)
         inside = 0.0
-        cnt = 0
-        for b in range(n):
-            if (s >> b) & 1:
-                inside += host[b]
-                cnt += 1
-        f[s] = cut + htot - inside
-        size[s] = cnt
+        for j in range(n):
+            if (r >> j) & 1:
+                inside += A[b, j]
+        F[s] = F[r] + deg[b] - 2.0 * inside - host[b]
+    return F
+
+
+def adjacency(problem: Problem, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Dense symmetric copies [n, n] and host copies [n] of the problem's cores padded to n (traffic-free)."""
+    A = np.zeros((n, n))
+    p = problem.pairs
+    i, j = p[:, 0].astype(np.int64), p[:, 1].astype(np.int64)
+    np.add.at(A, (i, j), p[:, 2])
+    np.add.at(A, (j, i), p[:, 2])
+    host = np.zeros(n)
+    host[: problem.n] = problem.host_w
+    return A, host
+
+
+@njit(cache=True)
+def _chain_dp(n, F, cost_t, lo, hi):  # type: ignore
+    """min over chains S_0 ⊆ S_1 ⊆ ... (|S_t| in [lo[t], hi[t]]) of Σ_t cost_t × F(S_t)."""
+    m = 1 << n
+    size = np.zeros(m, dtype=np.int64)
+    for s in range(1, m):
+        size[s] = size[s & (s - 1)] + 1
     best = np.full(m, np.inf)  # chain minimum ending in S (thresholds so far)
     T = cost_t.shape[0]
     for t in range(T):
@@ -83,7 +104,7 @@ def _chain_dp(n, pi, pj, pw, host, cost_t, lo, hi):  # type: ignore
                     if s & bit and prev[s ^ bit] < prev[s]:
                         prev[s] = prev[s ^ bit]
         for s in range(m):
-            best[s] = prev[s] + cost_t[t] * f[s] if lo[t] <= size[s] <= hi[t] else np.inf
+            best[s] = prev[s] + cost_t[t] * F[s] if lo[t] <= size[s] <= hi[t] else np.inf
     out = np.inf
     for s in range(m):
         if lo[T - 1] <= size[s] <= hi[T - 1] and best[s] < out:
@@ -104,10 +125,8 @@ def axis_bound(problem: Problem, mesh: Mesh, axis: int) -> float | None:
     cost_t = np.where((t + 1) % per_chip == 0, mesh.interchip_weight, 1.0)
     hi = np.minimum(n, cap * (t + 1))
     lo = np.maximum(0, n - cap * (length - 1 - t))
-    p = problem.pairs
-    return float(_chain_dp(n, p[:, 0].astype(np.int64), p[:, 1].astype(np.int64), p[:, 2].astype(np.float64),
-                           problem.host_w.astype(np.float64), cost_t.astype(np.float64), lo.astype(np.int64),
-                           hi.astype(np.int64)))
+    F = cut_table(n, *adjacency(problem, n))
+    return float(_chain_dp(n, F, cost_t.astype(np.float64), lo.astype(np.int64), hi.astype(np.int64)))
 
 
 def symmetries(mesh: Mesh, host: bool) -> list[np.ndarray]:

@@ -12,8 +12,8 @@ chain (a subset DP over supersets) and the least row cost of any placement (the 
 column partition it finds the least row chain exactly by a DP over row prefixes (states: which ``u + 1`` cores of
 each column lie in rows ≤ u). Symmetries: on a square mesh every placement or its transpose has column cost ≤ row
 cost, so column chains cost below half the upper bound; without host inputs, the mirrors put the heaviest core in
-the lower-left quadrant. ``F`` over all 2^N subsets bounds the mesh to ``MAX_SLOTS`` slots. A work budget
-(counted, not timed) makes every run deterministic.
+the lower-left quadrant. ``F`` over all 2^N subsets (bounds.cut_table) bounds the mesh to ``MAX_SLOTS`` slots. A
+work budget (counted, not timed) makes every run deterministic.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from spikemesh.placement import bnb
+from spikemesh.placement import bnb, bounds
 from spikemesh.placement.problem import Problem, slot_arrays
 from spikemesh.placement.topology import Mesh
 
@@ -42,26 +42,6 @@ class Result:
     proven: bool
     work: int
     root_bound: float
-
-
-@njit(cache=True)
-def _cut_table(N, A, host):  # type: ignore
-    """F[s] = Σ_{i ∈ s, j ∉ s} A[i, j] + Σ_{i ∉ s} host[i] for every subset s of N cores (A symmetric)."""
-    m = 1 << N
-    F = np.empty(m)
-    deg = A.sum(axis=1)
-    F[0] = host.sum()
-    for s in range(1, m):
-        b = 0
-        while not (s >> b) & 1:
-            b += 1
-        r = s ^ (1 << b)
-        inside = 0.0
-        for j in range(N):
-            if (r >> j) & 1:
-                inside += A[b, j]
-        F[s] = F[r] + deg[b] - 2.0 * inside - host[b]
-    return F
 
 
 @njit(cache=True)
@@ -365,14 +345,8 @@ def solve(problem: Problem, mesh: Mesh, upper: float = np.inf, max_work: int = 1
     if not applies(problem, mesh):
         raise ValueError(f"cut search takes 1..{MAX_SLOTS} slots, got {problem.n} cores on {mesh.n_slots}")
     W, H, N = mesh.width, mesh.height, mesh.n_slots
-    A = np.zeros((N, N))
-    p = problem.pairs
-    i, j = p[:, 0].astype(np.int64), p[:, 1].astype(np.int64)
-    np.add.at(A, (i, j), p[:, 2])
-    np.add.at(A, (j, i), p[:, 2])
-    host = np.zeros(N)
-    host[: problem.n] = problem.host_w
-    F = _cut_table(N, A, host)
+    A, host = bounds.adjacency(problem, N)
+    F = bounds.cut_table(N, A, host)
     iw = mesh.interchip_weight
     cx, cy = _thresholds(W, mesh.cores_x, iw), _thresholds(H, mesh.cores_y, iw)
     compx, xmin = _completions(N, F, cx, H)
