@@ -32,11 +32,11 @@ from scipy.optimize import linear_sum_assignment
 sys.path.insert(0, str(Path(__file__).parent))
 import networks  # noqa: E402
 
-from spikemesh.backends.base import CoreSpec, NocSpec, Target  # noqa: E402
 from spikemesh.partition import partition  # noqa: E402
 from spikemesh.placement import place  # noqa: E402
 from spikemesh.placement.problem import Problem, evaluate  # noqa: E402
-from spikemesh.placement.topology import Mesh  # noqa: E402
+from spikemesh.target.model import CoreSpec, NocSpec, Target  # noqa: E402
+from spikemesh.target.topology import Mesh  # noqa: E402
 
 #: 0.33 x zigzag (764,850), the figure asked for
 TARGET = 252_400.0

@@ -16,8 +16,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's spikemesh, not an installed one
 
 import spikemesh  # noqa: E402
+from spikemesh.backends.crossbar.irdrop import ir_drop_closed_form, ir_drop_nodal  # noqa: E402
 from spikemesh.data.demo import accuracy, load_demo  # noqa: E402
-from spikemesh.simulator.cores.crossbar.irdrop import ir_drop_closed_form, ir_drop_nodal  # noqa: E402
 
 
 def main() -> None:
@@ -68,14 +68,14 @@ def main() -> None:
 def prime() -> tuple[spikemesh.Graph, np.ndarray]:
     """PRIME (crossbar_training.md §1.2): random device levels, learned 50 % mask, early stop when
     softmax(mean output / 2) > 0.8. Returns the integer graph and its test inputs."""
-    from spikemesh.data.shapes import make_shapes
-    from spikemesh.simulator.cores.crossbar.prime import (
+    from spikemesh.backends.crossbar.prime import (
         PrimeConfig,
         float_outputs,
         prime_graph,
         stop_predictions,
         train_prime,
     )
+    from spikemesh.data.shapes import make_shapes
 
     cfg = PrimeConfig()
     xtr, ytr = make_shapes(1000, 1)

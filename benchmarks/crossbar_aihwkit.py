@@ -2,7 +2,7 @@
 
 For a grid of target conductances, the mean and standard deviation of the programmed conductance G_P and of the
 drifted + 1/f-read-noise conductance G(t) at t = 1 s, 1 h, 1 d, 1 y, 10 y, from
-``spikemesh.simulator.cores.crossbar.devices`` (program, drift) and from aihwkit
+``spikemesh.backends.crossbar.devices`` (program, drift) and from aihwkit
 (``apply_programming_noise_to_conductance``, ``generate_drift_coefficients``, ``apply_drift_noise_to_conductance``).
 Both draw N samples per point; the relative differences should be within sampling error (about
 1/sqrt(N) of the std for the mean, 1/sqrt(2N) for the std itself).

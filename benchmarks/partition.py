@@ -30,8 +30,8 @@ STRATEGIES = ("slicing", "tiles", "groups", "hypergraph")
 
 
 def _target(name: str):  # noqa: ANN202
-    from spikemesh.backends.base import CoreSpec, Target
-    from spikemesh.backends.targets import target
+    from spikemesh.target.model import CoreSpec, Target
+    from spikemesh.target.registry import target
 
     if name == "a":
         return Target(name="conv256", cores_x=32, cores_y=32,

@@ -30,11 +30,12 @@ sys.path.insert(0, str(Path(__file__).parent))
 import networks  # noqa: E402
 
 import spikemesh  # noqa: E402
-from spikemesh.backends.base import CoreSpec, NocSpec, Target  # noqa: E402
 from spikemesh.errors import PlacementError  # noqa: E402
 from spikemesh.partition import partition  # noqa: E402
-from spikemesh.placement import build_tables, certify, place, route  # noqa: E402
-from spikemesh.placement.topology import Mesh  # noqa: E402
+from spikemesh.placement import place  # noqa: E402
+from spikemesh.routing import build_tables, certify, route  # noqa: E402
+from spikemesh.target.model import CoreSpec, NocSpec, Target  # noqa: E402
+from spikemesh.target.topology import Mesh  # noqa: E402
 
 PLACERS = ("rowmajor", "zigzag", "neighbor", "anneal", "auto")
 

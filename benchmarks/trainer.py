@@ -31,14 +31,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import spikemesh  # noqa: E402
 from benchmarks.networks import conv52k, mlp  # noqa: E402
-from spikemesh.backends.trainer import trainer_spec  # noqa: E402
 from spikemesh.ir import IF, Delay, Dense, Graph, Input, Output, Population, Projection  # noqa: E402
-from spikemesh.ir.projections import Conv  # noqa: E402
-from spikemesh.simulator.cores.training.cost import engine_cost, gpu_traffic, gpu_traffic_fused  # noqa: E402
-from spikemesh.simulator.cores.training.counts import count_ops  # noqa: E402
-from spikemesh.simulator.cores.training.loop import grad_step  # noqa: E402
-from spikemesh.simulator.cores.training.network import Network, Surrogate  # noqa: E402
-from spikemesh.simulator.cores.training.ops import initial_params  # noqa: E402
+from spikemesh.ir.operators import Conv  # noqa: E402
+from spikemesh.trainer.bptt import Network, Surrogate  # noqa: E402
+from spikemesh.trainer.cost import engine_cost, gpu_traffic, gpu_traffic_fused  # noqa: E402
+from spikemesh.trainer.counts import count_ops  # noqa: E402
+from spikemesh.trainer.loop import grad_step  # noqa: E402
+from spikemesh.trainer.op_rules import initial_params  # noqa: E402
+from spikemesh.trainer.spec import trainer_spec  # noqa: E402
 
 SG = Surrogate("rectangular", 0.5, True)
 
@@ -156,7 +156,7 @@ def demo_step_timing(reps: int = 3) -> None:
 
     import torch
 
-    from spikemesh.simulator.cores.training import ops
+    from spikemesh.trainer import ops
 
     spec = importlib.util.spec_from_file_location("td", Path(__file__).resolve().parents[1] / "scripts" /
                                                   "train_demo.py")

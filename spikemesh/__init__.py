@@ -20,8 +20,8 @@ __version__ = "0.1.0"
 
 #: public name -> (module, attribute)
 _LAZY: dict[str, tuple[str, str]] = {
-    "targets": ("spikemesh.backends.targets", "list_targets"),
-    "target": ("spikemesh.backends.targets", "target"),
+    "targets": ("spikemesh.target.registry", "list_targets"),
+    "target": ("spikemesh.target.registry", "target"),
     "SpikemeshError": ("spikemesh.errors", "SpikemeshError"),
     "convert_ann": ("spikemesh.frontend", "convert_ann"),
     "from_torch": ("spikemesh.frontend", "from_torch"),
@@ -35,7 +35,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "load_model": ("spikemesh.pipeline", "load_model"),
     "Program": ("spikemesh.program", "Program"),
     "simulate": ("spikemesh.simulate", "simulate"),
-    "train": ("spikemesh.simulator.cores.training.loop", "train"),
+    "train": ("spikemesh.trainer.loop", "train"),
 }
 
 __all__ = ["Graph", "Program", "SpikemeshError", "__version__", "compile", "convert_ann", "fold_batchnorm",
@@ -72,8 +72,6 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs only
-    from spikemesh.backends.targets import list_targets as targets
-    from spikemesh.backends.targets import target
     from spikemesh.errors import SpikemeshError
     from spikemesh.frontend import convert_ann, from_torch, load, save_nir
     from spikemesh.ir import Graph
@@ -82,4 +80,6 @@ if TYPE_CHECKING:  # for type checkers and IDEs only
     from spikemesh.pipeline import compile, load_model
     from spikemesh.program import Program
     from spikemesh.simulate import simulate
-    from spikemesh.simulator.cores.training.loop import train
+    from spikemesh.target.registry import list_targets as targets
+    from spikemesh.target.registry import target
+    from spikemesh.trainer.loop import train

@@ -32,7 +32,7 @@ def _fmt(v: Any) -> str:
 
 # ----------------------------------------------------------------------------------------------- commands
 def cmd_targets(args: argparse.Namespace) -> None:
-    from spikemesh.backends.targets import list_targets, resources_summary
+    from spikemesh.target.registry import list_targets, resources_summary
 
     table = Table(title="targets (presets; add :AxB for a grid of chips, or pass a .toml file)")
     for col in ("name", "family", "chips", "cores", "neurons", "axons/core", "synapse memory", "clock"):
@@ -218,7 +218,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     import spikemesh
-    from spikemesh.simulator.cores.training.report import save_training
+    from spikemesh.trainer.report import save_training
 
     graph = spikemesh.load_model(args.model)
     with Progress(TextColumn("[bold]train[/] {task.description}"), BarColumn(), TextColumn("{task.completed}/"
@@ -251,8 +251,8 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> None:
-    from spikemesh.placement.maps import export_placement
     from spikemesh.program import Program
+    from spikemesh.report.placement_map import export_placement
 
     program = Program.load(args.dir)
     if program.placement is None or program.partition is None:
@@ -302,7 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "or a NIR data file (.h5, nir.read_data)")
     s.add_argument("--steps", type=int, default=None, help="time steps (truncates or zero-pads the input)")
     s.add_argument("--engine", "-e", default="reference",
-                   choices=["reference", "fast", "cycle", "async", "crossbar", "training"],
+                   choices=["reference", "fast", "cycle", "async", "crossbar", "trainer"],
                    help="reference (default), fast (Numba functional), cycle (NoC timing; a build directory), async "
                         "(Speck event-driven; a speck build), crossbar (memristor arrays), training (FP pass)")
     s.add_argument("--record", nargs="*", default=[], help="populations whose membrane traces to record")

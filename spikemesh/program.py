@@ -1,9 +1,11 @@
-"""The ``Program``: what ``compile`` returns and saves (DESIGN §5).
+"""The ``Program``: what ``compile`` returns and saves.
 
-A Program is the IR graph, the Target, and one section per compiler stage (partition, placement, routes,
-routing tables, deadlock certificate, backend chip configuration), plus the ``report`` dict. A section is any
-artifact with ``to_parts() -> (json-able dict, {name: array})`` and a classmethod ``from_parts(meta, arrays)``;
-a stage that has not run leaves its section ``None``.
+A Program is the IR graph, the Target, the compile options, and one section per compiler stage (partition,
+placement, routes, routing tables, deadlock certificate, backend chip configuration), plus the ``report`` dict.
+A section is an artifact with a registered ``section_type`` name, ``to_parts() -> (json-able dict, {name:
+array})`` and a classmethod ``from_parts(meta, arrays)``; a stage that has not run leaves its section ``None``.
+``program.json`` names each section's type by its registered name (``SECTION_TYPES``), so moving a class between
+modules does not break saved builds; the module paths older builds stored are read through ``LEGACY_TYPES``.
 
 ``Program.save(dir)`` writes ``program.json`` (structure, target, section metadata, report, checksum) and
 ``weights.npz`` (every array), then ``report.json`` and whatever per-section exports the sections provide
@@ -18,24 +20,47 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
-from spikemesh.backends.base import Target
-from spikemesh.backends.targets import target_from_dict, target_to_dict
 from spikemesh.errors import FileFormatError
 from spikemesh.fileio import DIR_MODE, atomic_write_json, json_default, npz_bytes
 from spikemesh.ir.graph import Graph
 from spikemesh.ir.serialize import checksum, graph_from_parts, graph_to_parts
+from spikemesh.options import CompileOptions
+from spikemesh.target.model import Target
+from spikemesh.target.registry import target_from_dict, target_to_dict
 
 FORMAT = "spikemesh-program"
 FORMAT_VERSION = 1
 
 #: Program sections in pipeline order; each is None until its stage has run.
 SECTIONS = ("partition", "placement", "routes", "tables", "certificate", "config")
+
+#: registered section type name -> the class that reads it ("module:qualname", imported when a build is loaded)
+SECTION_TYPES: dict[str, str] = {
+    "partition": "spikemesh.partition.artifact:Partition",
+    "placement": "spikemesh.placement.place:Placement",
+    "routes": "spikemesh.routing.routes:Routes",
+    "tables": "spikemesh.routing.tables:Tables",
+    "certificate": "spikemesh.routing.deadlock:Certificate",
+    "speck_config": "spikemesh.backends.speck.config:SpeckConfig",
+    "crossbar_config": "spikemesh.backends.crossbar.cores:CrossbarProgram",
+}
+
+#: section types as builds saved before registered names spelt them ("module:qualname" -> registered name)
+LEGACY_TYPES: dict[str, str] = {
+    "spikemesh.partition.artifact:Partition": "partition",
+    "spikemesh.placement.place:Placement": "placement",
+    "spikemesh.placement.routing:Routes": "routes",
+    "spikemesh.placement.tables:Tables": "tables",
+    "spikemesh.placement.deadlock:Certificate": "certificate",
+    "spikemesh.backends.speck.config:SpeckConfig": "speck_config",
+    "spikemesh.simulator.cores.crossbar.cores:CrossbarProgram": "crossbar_config",
+}
 
 
 class Artifact(Protocol):
@@ -48,13 +73,14 @@ class Artifact(Protocol):
 @dataclass(frozen=True)
 class Program:
     """A compiled model. ``sections`` maps a name in ``SECTIONS`` to a stage artifact or None; ``report``
-    holds the numbers of DESIGN §5 (schema in docs/report.md); ``options`` the compile options used."""
+    holds cores, traffic, energy, latency and times (schema in docs/report.md); ``options`` the compile options
+    used."""
 
     graph: Graph
     target: Target
     sections: dict[str, Any] = field(default_factory=dict)
     report: dict[str, Any] = field(default_factory=dict)
-    options: dict[str, Any] = field(default_factory=dict)
+    options: CompileOptions = field(default_factory=CompileOptions)
 
     def __getattr__(self, name: str) -> Any:
         if name in SECTIONS:
@@ -84,13 +110,12 @@ class Program:
                 sections[name] = None
                 continue
             meta, arrs = art.to_parts()
-            cls = type(art)
-            sections[name] = {"type": f"{cls.__module__}:{cls.__qualname__}", "meta": meta}
+            sections[name] = {"type": type(art).section_type, "meta": meta}
             arrays.update({f"section/{name}/{k}": np.asarray(v) for k, v in arrs.items()})
         body = {
             "graph": gbody,
             "target": target_to_dict(self.target),
-            "options": self.options,
+            "options": self.options.to_dict(),
             "sections": sections,
             "report": self.report,
         }
@@ -115,6 +140,10 @@ class Program:
                 export = getattr(art, "export", None)
                 if export is not None:
                     export(tmp, self)
+            if self.placement is not None:
+                from spikemesh.report.placement_map import write_placement_files
+
+                write_placement_files(tmp, self)
             _swap_dir(tmp, out)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -155,15 +184,24 @@ class Program:
                 continue
             pre = f"section/{name}/"
             arrs = {k[len(pre):]: v for k, v in arrays.items() if k.startswith(pre)}
-            sections[name] = _artifact_class(entry["type"], str(pj)).from_parts(entry["meta"], arrs)
+            sections[name] = section_class(entry["type"], str(pj)).from_parts(entry["meta"], arrs)
         return Program(graph=graph, target=target_from_dict(body["target"], where=str(pj)), sections=sections,
-                       report=body["report"] or {}, options=body["options"] or {})
+                       report=body["report"] or {}, options=_options(body["options"] or {}))
 
 
-def _artifact_class(spec: str, where: str) -> type:
+def _options(stored: dict[str, Any]) -> CompileOptions:
+    """The options a build was compiled with (fields a later spikemesh dropped are ignored)."""
+    known = {f.name for f in fields(CompileOptions)}
+    return CompileOptions(**{k: v for k, v in stored.items() if k in known})
+
+
+def section_class(name: str, where: str) -> type:
+    """The class registered for a section type name (or for the module path an older build stored)."""
+    spec = SECTION_TYPES.get(LEGACY_TYPES.get(name, name))
+    if spec is None:
+        raise FileFormatError(f"unknown section type {name!r}", node=where, needed=" | ".join(SECTION_TYPES),
+                              hint="upgrade spikemesh")
     module, _, qual = spec.partition(":")
-    if not module.startswith("spikemesh."):
-        raise FileFormatError(f"section type {spec!r} is not a spikemesh artifact", node=where)
     try:
         obj: Any = importlib.import_module(module)
         for part in qual.split("."):

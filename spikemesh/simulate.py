@@ -1,8 +1,16 @@
-"""``simulate``: run a Graph or a compiled Program on one of the engines (DESIGN §6)."""
+"""``simulate``: run a Graph or a compiled Program on one of the engines.
+
+Engines: ``reference`` (the golden NumPy executor, spikemesh.ir.reference), ``fast`` and ``cycle``
+(spikemesh.simulator), ``async`` (Speck, spikemesh.backends.speck), ``crossbar`` (spikemesh.backends.crossbar),
+``trainer`` (the training chip's forward pass, spikemesh.trainer). Each engine's module is imported only when it
+runs.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import importlib
+import warnings
+from collections.abc import Sequence
 from typing import Any
 
 from spikemesh.errors import SimulationError
@@ -18,45 +26,18 @@ def _reference(subject: Any, inputs: Any, record: Sequence[str] | None, **kw: An
     return run_reference(graph, as_dense_inputs(graph, inputs), record=record, **kw)
 
 
-def _fast(subject: Any, inputs: Any, record: Sequence[str] | None, **kw: Any) -> SimResult:
-    from spikemesh.simulator.engine import run_fast_engine
+#: engine name -> "module:function" running (graph_or_program, inputs, record, **options)
+ENGINES: dict[str, str] = {
+    "reference": "spikemesh.simulate:_reference",
+    "fast": "spikemesh.simulator.runners:run_fast_engine",
+    "cycle": "spikemesh.simulator.runners:run_cycle_engine",
+    "async": "spikemesh.backends.speck.async_engine:run_async",
+    "crossbar": "spikemesh.backends.crossbar.engine:run_crossbar_engine",
+    "trainer": "spikemesh.trainer.loop:run_fp",
+}
 
-    return run_fast_engine(subject, inputs, record, **kw)
-
-
-def _cycle(subject: Any, inputs: Any, record: Sequence[str] | None, **kw: Any) -> SimResult:
-    from spikemesh.simulator.engine import run_cycle_engine
-
-    return run_cycle_engine(subject, inputs, record, **kw)
-
-
-#: engine name -> runner(graph_or_program, inputs, record, **options)
-def _async(subject: Any, inputs: Any, record: Sequence[str] | None, **kw: Any) -> SimResult:
-    from spikemesh.simulator.cores.async_core import run_async
-
-    return run_async(subject, inputs, record, **kw)
-
-
-ENGINES: dict[str, Callable[..., SimResult]] = {"reference": _reference, "fast": _fast, "cycle": _cycle,
-                                                "async": _async}
-
-
-def _training(subject: Any, inputs: Any, record: Sequence[str] | None, **kw: Any) -> SimResult:
-    from spikemesh.simulator.cores.training.loop import run_fp
-
-    return run_fp(subject, inputs, record=record, **kw)
-
-
-ENGINES["training"] = _training  # the training engine's FP pass (float32)
-
-
-def _crossbar(subject: Any, inputs: Any, record: Sequence[str] | None, **kw: Any) -> SimResult:
-    from spikemesh.simulator.cores.crossbar.engine import run_crossbar_engine
-
-    return run_crossbar_engine(subject, inputs, record, **kw)
-
-
-ENGINES["crossbar"] = _crossbar  # memristor crossbar tiles (spikemesh/simulator/cores/crossbar)
+#: engine names of earlier releases -> their name now
+RENAMED = {"training": "trainer"}
 
 
 def simulate(subject: Any, inputs: Any, engine: str = "reference", record: Sequence[str] | None = None,
@@ -69,10 +50,15 @@ def simulate(subject: Any, inputs: Any, engine: str = "reference", record: Seque
 
     Engines: ``reference`` (golden NumPy executor), ``fast`` (Numba event-driven, same spikes; options ``mode``,
     ``traces``, ``progress``, ``specialize``, ``target`` for energy on a bare graph), ``cycle`` (a Program with
-    partition/placement/routes: NoC timing, latency and energy; spikes equal reference). ``inputs`` may also be a
-    ``spikemesh.simulator.io.StepInputs`` (sparse per-step values).
+    partition/placement/routes: NoC timing, latency and energy; spikes equal reference), ``async`` (a Speck
+    Program), ``crossbar`` (a crossbar Program or graph), ``trainer`` (float32 forward pass of the training
+    chip). ``inputs`` may also be a ``spikemesh.simulator.io.StepInputs`` (sparse per-step values).
     """
+    if engine in RENAMED:
+        warnings.warn(f"engine {engine!r} is now called {RENAMED[engine]!r}", DeprecationWarning, stacklevel=2)
+        engine = RENAMED[engine]
     if engine not in ENGINES:
         raise SimulationError(f"unknown engine {engine!r}", node="simulate", needed="one of " + ", ".join(ENGINES),
                               available=engine, hint="use engine='reference'")
-    return ENGINES[engine](subject, inputs, record, **options)
+    module, _, func = ENGINES[engine].partition(":")
+    return getattr(importlib.import_module(module), func)(subject, inputs, record, **options)

@@ -11,7 +11,7 @@ import pytest
 import spikemesh
 from spikemesh.errors import FileFormatError
 from spikemesh.ir import Graph
-from spikemesh.program import SECTIONS, Program
+from spikemesh.program import LEGACY_TYPES, SECTION_TYPES, SECTIONS, Program, section_class
 
 
 def test_compile_save_load_round_trip(conv_graph: Graph, tmp_path: Path) -> None:
@@ -29,7 +29,7 @@ def test_compile_save_load_round_trip(conv_graph: Graph, tmp_path: Path) -> None
     assert report["target"]["cores"] == 2 * 156 and report["time"]
     back = Program.load(out)
     assert back.graph == prog.graph and prog.graph.is_quantized
-    assert back.target == prog.target and back.options["seed"] == 3
+    assert back.target == prog.target and back.options.seed == 3
     x = (np.random.default_rng(1).random((6, 2, 2, 8, 8)) < 0.4).astype(np.uint8)
     a, b = spikemesh.simulate(prog, x), back.simulate(x)
     for k in a.spikes:
@@ -60,6 +60,8 @@ def test_load_missing_dir(tmp_path: Path) -> None:
 
 def test_failed_save_leaves_nothing(conv_graph: Graph, tmp_path: Path) -> None:
     class Broken:
+        section_type = "routes"
+
         def to_parts(self) -> tuple[dict, dict]:
             return {}, {}
 
@@ -67,7 +69,7 @@ def test_failed_save_leaves_nothing(conv_graph: Graph, tmp_path: Path) -> None:
             (directory / "placement.json").write_text("{")
             raise RuntimeError("disk full")
 
-    prog = spikemesh.compile(conv_graph).with_section("placement", Broken())
+    prog = spikemesh.compile(conv_graph).with_section("routes", Broken())
     with pytest.raises(RuntimeError):
         prog.save(tmp_path / "b")
     assert list(tmp_path.iterdir()) == []
@@ -112,3 +114,52 @@ def test_same_bytes_across_processes(conv_graph: Graph, tmp_path: Path) -> None:
                        check=True, capture_output=True)
     for f in ("weights.npz", "partition.json", "placement.json", "routes.json", "placement.svg", "placement.png"):
         assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes(), f
+
+
+FIXTURES = Path(__file__).parent / "fixtures" / "builds_v1"
+
+
+@pytest.mark.parametrize("name,engine", [("mesh", "fast"), ("mesh", "cycle"), ("speck", "reference"),
+                                         ("crossbar", "crossbar")])
+def test_builds_saved_before_registered_section_names_load(name: str, engine: str) -> None:
+    """Builds written at commit 2a0fbf8 named section types by module path; they load through LEGACY_TYPES and
+    run to the reference spikes saved with them."""
+    head = json.loads((FIXTURES / name / "program.json").read_text())
+    assert all(":" in s["type"] for s in head["sections"].values() if s)  # the old spelling
+    prog = Program.load(FIXTURES / name)
+    for sec, entry in head["sections"].items():
+        if entry is not None:
+            assert type(prog.sections[sec]).section_type == LEGACY_TYPES[entry["type"]]
+    with np.load(FIXTURES / f"{name}_expect.npz") as z:
+        x, expect = z["x"], {k: z[k] for k in z.files if k != "x"}
+    res = prog.simulate(x, engine=engine, **({"config": {"adc_bits": None}} if engine == "crossbar" else {}))
+    for pop, spikes in expect.items():
+        np.testing.assert_array_equal(np.asarray(res.spikes[pop]).astype(int), spikes.astype(int), err_msg=pop)
+
+
+def test_section_types_name_their_classes() -> None:
+    """Every registered name leads to a class that saves under that name; every legacy path maps to one."""
+    for name in SECTION_TYPES:
+        assert section_class(name, "test").section_type == name
+    assert set(LEGACY_TYPES.values()) == set(SECTION_TYPES)
+
+
+def test_unknown_option_is_an_error_naming_the_valid_ones() -> None:
+    from spikemesh.data.demo import demo_paths
+
+    g = spikemesh.Graph.load(demo_paths()[0])
+    with pytest.raises(spikemesh.SpikemeshError, match="unknown compile option 'stratgy'") as e:
+        spikemesh.compile(g, "tianjic", stratgy="tiles")
+    assert "strategy" in str(e.value)
+
+
+def test_target_keyword_selects_the_family() -> None:
+    """``compile(graph, target="speck")`` compiles for Speck (the keyword was once ignored)."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from speck.helpers import chain
+
+    g = chain([{"kind": "conv", "c": 4, "k": 3, "p": 1}, {"kind": "dense", "c": 10, "pool": 2}], (2, 8, 8))
+    prog = spikemesh.compile(g, target="speck")
+    assert prog.target.family == "speck" and type(prog.config).section_type == "speck_config"

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 import spikemesh
-from spikemesh.backends.base import Target
-from spikemesh.backends.targets import resources_summary, target_from_dict, target_to_dict
 from spikemesh.errors import TargetError
+from spikemesh.target.model import Target
+from spikemesh.target.registry import resources_summary, target_from_dict, target_to_dict
 
 ISSUE_TOML = """
 name = "my-chip"
@@ -126,8 +126,8 @@ def test_target_passthrough() -> None:
 
 
 def test_known_features_cover_every_neuron_kind_and_preset() -> None:
-    from spikemesh.backends.targets import KNOWN_FEATURES, list_targets
     from spikemesh.ir.neurons import KINDS
+    from spikemesh.target.registry import KNOWN_FEATURES, list_targets
 
     assert set(KINDS) <= KNOWN_FEATURES
     for t in list_targets():

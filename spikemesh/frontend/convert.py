@@ -20,7 +20,7 @@ from spikemesh.errors import FrontendError
 from spikemesh.frontend.torch import build
 from spikemesh.ir.graph import Graph, Input, Population, Projection
 from spikemesh.ir.neurons import Neuron
-from spikemesh.ir.projections import BatchNorm, Conv, Delay, Dense, Op, Reshape, Scale, SumPool2d
+from spikemesh.ir.operators import BatchNorm, Conv, Delay, Dense, Op, Reshape, Scale, SumPool2d
 from spikemesh.ir.reference import run_reference
 
 METHODS = ("max", "percentile")

@@ -37,7 +37,7 @@ from spikemesh.errors import FileFormatError, FrontendError
 from spikemesh.frontend.common import snap, to_numpy, warn
 from spikemesh.ir.graph import Graph, Input, Output, Population, Projection
 from spikemesh.ir.neurons import Neuron
-from spikemesh.ir.projections import (
+from spikemesh.ir.operators import (
     AvgPool2d,
     Conv,
     Delay,
@@ -836,8 +836,8 @@ def to_nir(graph: Graph, if_convention: str = "step", implicit_recurrent_delay: 
     """The ``nir.NIRGraph`` of ``graph`` (see ``save_nir``)."""
     import nir
 
+    from spikemesh.ir.operators import Sparse
     from spikemesh.ir.passes import fold_batchnorm
-    from spikemesh.ir.projections import Sparse
 
     if if_convention not in ("step", "continuous"):
         raise FrontendError(f"unknown if_convention {if_convention!r}", node="save_nir",

@@ -35,8 +35,8 @@ from spikemesh.errors import FrontendError
 from spikemesh.frontend.common import warn
 from spikemesh.ir.graph import Graph, Input, Output, Population, Projection
 from spikemesh.ir.neurons import Neuron
+from spikemesh.ir.operators import AvgPool2d, BatchNorm, Conv, Delay, Dense, Op, Reshape, Scale, SumPool2d
 from spikemesh.ir.passes import fold_batchnorm
-from spikemesh.ir.projections import AvgPool2d, BatchNorm, Conv, Delay, Dense, Op, Reshape, Scale, SumPool2d
 
 Shape = tuple[int, ...]
 

@@ -2,7 +2,7 @@
 
 from spikemesh.ir.graph import Graph, Input, Output, Population, Projection
 from spikemesh.ir.neurons import IF, LI, LIF, CubaLIF, Integrator, Neuron
-from spikemesh.ir.projections import (
+from spikemesh.ir.operators import (
     AvgPool2d,
     BatchNorm,
     Conv,

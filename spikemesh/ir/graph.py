@@ -16,7 +16,7 @@ import numpy as np
 
 from spikemesh.errors import GraphError
 from spikemesh.ir.neurons import Neuron
-from spikemesh.ir.projections import Delay, Op, Shape
+from spikemesh.ir.operators import Delay, Op, Shape
 from spikemesh.lazy import LazyModule
 
 nx = LazyModule("networkx")  # only for dependency_graph() users and the cycle report
@@ -361,7 +361,7 @@ def _pooled_chain_fans(ops: tuple[Op, ...], shapes: list[Shape]) -> tuple[np.nda
     a sparse product. The pools map each source neuron to at most one pooled neuron and every pooled neuron has
     the same number of sources, so fan-out = the operator's fan-out at the pooled neuron (0 if cropped) and
     fan-in = sources per pooled neuron × the operator's fan-in. None for any other chain."""
-    from spikemesh.ir.projections import Reshape, SumPool2d
+    from spikemesh.ir.operators import Reshape, SumPool2d
 
     src = np.arange(math.prod(shapes[0]), dtype=np.int64)  # source neuron -> current flat index, -1 if dropped
     last: tuple[Op, Shape] | None = None

@@ -18,7 +18,7 @@ import numpy as np
 from spikemesh.errors import GraphError, SimulationError
 from spikemesh.ir.graph import Graph, Input, Projection
 from spikemesh.ir.neurons import ARRAY_PARAMS, DECAY_SHIFT, Neuron
-from spikemesh.ir.projections import Op
+from spikemesh.ir.operators import Op
 from spikemesh.ir.result import SimResult
 
 
@@ -62,7 +62,7 @@ def resolve_mode(graph: Graph, mode: str) -> str:
     return mode
 
 
-def _require_int(arr: np.ndarray, what: str, node: str) -> np.ndarray:
+def require_int(arr: np.ndarray, what: str, node: str) -> np.ndarray:
     if arr.dtype.kind in "iub":
         return arr.astype(np.int64)
     if not np.all(arr == np.round(arr)):
@@ -85,7 +85,7 @@ def int_decay(v: np.ndarray, k: np.ndarray) -> np.ndarray:
     return np.sign(p) * (np.abs(p) >> DECAY_SHIFT)
 
 
-class _PopState:
+class PopState:
     """Mutable state of one population during a run."""
 
     def __init__(self, name: str, neuron: Neuron, shape: tuple[int, ...], B: int, integer: bool) -> None:
@@ -100,7 +100,7 @@ class _PopState:
         for k in ARRAY_PARAMS:  # alpha / syn_gain of a multi-port neuron: [*shape, ports]
             a = np.broadcast_to(getattr(neuron, k), neuron.param_shape(k, shape))
             if integer and k not in ("beta", "alpha"):
-                a = _require_int(a, f"neuron parameter {k}", name)
+                a = require_int(a, f"neuron parameter {k}", name)
             self.p[k] = a
         if integer:
             self.beta_k = decay_q(self.p["beta"], name)
@@ -138,7 +138,7 @@ class _PopState:
                                   needed=f"[B, {', '.join(map(str, self.shape))}, {self.ports}]",
                                   available=list(x.shape), hint="this engine does not support ports > 1")
         if self.integer:
-            x = _require_int(x, "input current", self.name)
+            x = require_int(x, "input current", self.name)
         if self.i is not None:
             i_dec = int_decay(self.i, self.alpha_k) if self.integer else p["alpha"] * self.i
             self.i = i_dec + p["syn_gain"] * x
@@ -225,14 +225,14 @@ def run_reference(graph: Graph, inputs: Any, record: Sequence[str] | None = None
     xs, T, B = normalize_inputs(graph, inputs)
     dtype = np.int64 if integer else np.float64
     if integer:
-        xs = {k: _require_int(v, "input", k) for k, v in xs.items()}
+        xs = {k: require_int(v, "input", k) for k, v in xs.items()}
     record = list(record or [])
     for r in record:
         if r not in graph.population:
             raise SimulationError("cannot record: not a population", node=r,
                                   hint=f"populations: {', '.join(graph.population)}")
     order = graph.topological_order()
-    states = {p.name: _PopState(p.name, p.neuron, p.shape, B, integer) for p in graph.populations}
+    states = {p.name: PopState(p.name, p.neuron, p.shape, B, integer) for p in graph.populations}
     delays = {pr.name: _DelayLine(pr, graph, B, dtype) for pr in graph.projections if pr.delay_op is not None}
     incoming = {n: graph.incoming(n) for n in graph.population}
     outgoing_delayed = {n: [delays[pr.name] for pr in graph.outgoing(n) if pr.name in delays] for n in order}

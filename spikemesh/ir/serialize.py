@@ -20,7 +20,7 @@ from spikemesh.errors import FileFormatError
 from spikemesh.fileio import atomic_open, json_default, npz_bytes
 from spikemesh.ir.graph import Graph, Input, Output, Population, Projection
 from spikemesh.ir.neurons import Neuron
-from spikemesh.ir.projections import op_from_dict
+from spikemesh.ir.operators import op_from_dict
 
 FORMAT = "spikemesh-graph"
 FORMAT_VERSION = 1

@@ -13,8 +13,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from spikemesh.backends.base import Target
-from spikemesh.backends.targets import target as as_target
 from spikemesh.errors import PartitionError
 from spikemesh.ir.graph import Graph
 from spikemesh.partition.artifact import LogicalCore, Partition
@@ -23,6 +21,8 @@ from spikemesh.partition.geometry import geometry, view_shape
 from spikemesh.partition.plan import mean_rates, smallest_piece_problem
 from spikemesh.partition.resources import LayerProblem, PartitionInfeasible, limits_for, raise_layer_problems
 from spikemesh.partition.traffic import neuron_rates
+from spikemesh.target.model import Target
+from spikemesh.target.registry import target as as_target
 
 STRATEGIES = ("slicing", "tiles", "groups", "hypergraph")
 

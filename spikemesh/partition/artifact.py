@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -78,6 +78,8 @@ class Partition:
     ``traffic`` (float64 [E, 3]) rows are (source core, destination core, expected spike copies per step);
     graph input ``k`` is source ``-1 - k`` (streamed from the host) unless it has source cores. ``report`` is the
     ``partition`` entry of report.json."""
+
+    section_type: ClassVar[str] = "partition"  # its registered name in program.json (spikemesh.program)
 
     cores: tuple[LogicalCore, ...]
     neuron_core: dict[str, np.ndarray]

@@ -17,14 +17,14 @@ from typing import Any
 
 import numpy as np
 
-from spikemesh.backends.base import Target
 from spikemesh.errors import PartitionError
 from spikemesh.ir.graph import Graph
 from spikemesh.partition.artifact import LogicalCore, Partition
 from spikemesh.partition.geometry import Box, ProjGeom, box_span, box_volume, view_shape
-from spikemesh.partition.metrics import partition_report
+from spikemesh.partition.report import partition_report
 from spikemesh.partition.resources import Limits, require_capacity, spec_index, violations
 from spikemesh.partition.traffic import TrafficBuilder
+from spikemesh.target.model import Target
 
 
 @dataclass

@@ -31,7 +31,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from spikemesh.ir.graph import Graph, Projection
-from spikemesh.ir.projections import (
+from spikemesh.ir.operators import (
     AvgPool2d,
     BatchNorm,
     Conv,

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from spikemesh.partition.build import Draft
+from spikemesh.partition.chunk_kernels import first_tree_k
 from spikemesh.partition.geometry import AX, BITS, KERN, N_COST, Box, ProjGeom, box_volume
-from spikemesh.partition.kernels import first_tree_k
 from spikemesh.partition.resources import (
     BIG,
     Chunks,

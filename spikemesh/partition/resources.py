@@ -30,9 +30,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from spikemesh.backends.base import CoreSpec, Target
 from spikemesh.errors import PartitionError
 from spikemesh.partition.geometry import AX, BITS, KERN, N_COST, ProjGeom
+from spikemesh.target.model import CoreSpec, Target
 
 BIG = np.iinfo(np.int64).max // 4
 

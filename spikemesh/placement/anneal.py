@@ -12,7 +12,7 @@ import numpy as np
 from numba import njit
 
 from spikemesh.placement.problem import Problem, slot_arrays, wdist
-from spikemesh.placement.topology import Mesh
+from spikemesh.target.topology import Mesh
 
 
 @njit(cache=True)

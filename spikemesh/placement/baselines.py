@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from spikemesh.placement.problem import Problem, slot_arrays
-from spikemesh.placement.topology import Mesh
+from spikemesh.target.topology import Mesh
 
 
 def rowmajor(problem: Problem, mesh: Mesh) -> np.ndarray:

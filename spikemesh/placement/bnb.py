@@ -21,7 +21,7 @@ from numba import njit
 
 from spikemesh.placement import bounds
 from spikemesh.placement.problem import Problem, slot_arrays
-from spikemesh.placement.topology import Mesh
+from spikemesh.target.topology import Mesh
 
 EPS = 1e-7
 

@@ -19,7 +19,7 @@ import numpy as np
 from numba import njit
 
 from spikemesh.placement.problem import Problem, slot_arrays
-from spikemesh.placement.topology import Mesh
+from spikemesh.target.topology import Mesh
 
 #: the subset DP of ``axis_bound`` visits 2^n subsets
 AXIS_MAX_CORES = 20

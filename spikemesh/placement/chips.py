@@ -14,7 +14,7 @@ import numpy as np
 from numba import njit
 
 from spikemesh.placement.problem import Problem
-from spikemesh.placement.topology import Mesh
+from spikemesh.target.topology import Mesh
 
 
 @njit(cache=True)

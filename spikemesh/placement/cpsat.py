@@ -19,7 +19,7 @@ from ortools.sat.python import cp_model
 
 from spikemesh.placement import bnb, bounds, cutsearch
 from spikemesh.placement.problem import Problem, evaluate, slot_arrays
-from spikemesh.placement.topology import Mesh
+from spikemesh.target.topology import Mesh
 
 SCALE = 1000
 #: wall-clock cap of a CP-SAT call, in multiples of its deterministic limit (at load 10 on 2 cores, 1

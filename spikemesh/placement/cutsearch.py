@@ -25,7 +25,7 @@ from numba import njit
 
 from spikemesh.placement import bnb, bounds
 from spikemesh.placement.problem import Problem, slot_arrays
-from spikemesh.placement.topology import Mesh
+from spikemesh.target.topology import Mesh
 
 #: F is tabulated on all 2^N subsets of the N slots
 MAX_SLOTS = 20

@@ -6,17 +6,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
-from spikemesh.backends.base import Target
 from spikemesh.errors import PlacementError
 from spikemesh.placement import baselines, chips, cpsat
 from spikemesh.placement.anneal import anneal
 from spikemesh.placement.problem import Problem, evaluate, slot_arrays
-from spikemesh.placement.topology import Mesh
+from spikemesh.target.model import Target
+from spikemesh.target.topology import Mesh
 
 PLACERS = ("auto", "anneal", "cpsat", "rowmajor", "zigzag", "neighbor")
 #: largest instance the exact CP-SAT placer takes (mapping.md §7: CP-SAT stalls on full placements)
@@ -38,6 +37,8 @@ class Placement:
     """``coords`` int32 [n_cores, 4] = (chip_x, chip_y, x, y) per logical core; ``report`` is report.json →
     ``placement``."""
 
+    section_type: ClassVar[str] = "placement"  # its registered name in program.json (spikemesh.program)
+
     coords: np.ndarray
     placer: str
     report: dict[str, Any] = field(default_factory=dict)
@@ -50,11 +51,6 @@ class Placement:
     def from_parts(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Placement:
         return cls(np.asarray(arrays["coords"], dtype=np.int32).reshape(-1, 4), str(meta["placer"]),
                    dict(meta.get("report", {})))
-
-    def export(self, directory: str | Path, program: Any = None) -> None:
-        from spikemesh.placement.maps import write_placement_files
-
-        write_placement_files(Path(directory), program)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Placement) and self.placer == other.placer and np.array_equal(self.coords,

@@ -9,7 +9,7 @@ import numpy as np
 import scipy.sparse as sp
 from numba import njit
 
-from spikemesh.placement.topology import Mesh
+from spikemesh.target.topology import Mesh
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ import scipy.sparse as sp
 from spikemesh.errors import GraphError
 from spikemesh.ir.graph import Graph, Input, Projection
 from spikemesh.ir.neurons import DECAY_SHIFT
-from spikemesh.ir.projections import Op, Shape
+from spikemesh.ir.operators import Op, Shape
 from spikemesh.ir.reference import apply_ops, decay_q
 
 RESET_CODES = {"zero": 0, "subtract": 1, "none": 2}

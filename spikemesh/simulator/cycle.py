@@ -27,7 +27,7 @@ import scipy.sparse as sp
 
 from spikemesh.errors import SimulationError
 from spikemesh.ir.result import SimResult
-from spikemesh.placement.deadlock import forwarding_levels
+from spikemesh.routing.deadlock import forwarding_levels
 from spikemesh.simulator.energy import Actions, synapse_sources
 from spikemesh.simulator.fast import run_fast_detailed
 from spikemesh.simulator.noc import PACKET_BITS, build_network, global_xy, noc_run, watchdog_cycles

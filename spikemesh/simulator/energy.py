@@ -13,7 +13,7 @@ API (small on purpose):
 - ``energy(actions, table) -> EnergyReport``: pJ per action (``count × table.<field>``), per core, static
   energy ``table.static_mw × seconds`` and the total.
 
-Table fields (spikemesh/backends/base.py EnergyTable): synop_pj, neuron_update_pj, synapse_read_bit_pj,
+Table fields (spikemesh/target/model.py EnergyTable): synop_pj, neuron_update_pj, synapse_read_bit_pj,
 router_hop_pj, interchip_bit_pj (per bit), static_mw. ``link`` transfers are charged at router_hop_pj only through
 the router they enter (the table has no separate wire cost), so ``link`` carries no energy of its own.
 """
@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from spikemesh.backends.base import EnergyTable
+from spikemesh.target.model import EnergyTable
 
 #: action -> EnergyTable field (pJ per unit); actions missing here are counted but cost nothing
 PJ_FIELD: dict[str, str] = {

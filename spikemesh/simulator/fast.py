@@ -22,8 +22,8 @@ from spikemesh.ir.reference import resolve_mode
 from spikemesh.ir.result import SimResult
 from spikemesh.simulator.arrays import INT_BIG, FlatGraph, flatten
 from spikemesh.simulator.io import StepInputs, step_inputs
-from spikemesh.simulator.kernels import empty_state, run_steps
 from spikemesh.simulator.progress import StepProgress
+from spikemesh.simulator.step_kernels import empty_state, run_steps
 
 #: steps x batch x neurons above which the specialised kernel is compiled (auto mode)
 SPECIALIZE_CELLS = 200_000_000

@@ -25,9 +25,9 @@ from typing import Any
 import numpy as np
 from numba import njit
 
-from spikemesh.backends.base import Target
 from spikemesh.errors import SimulationError
-from spikemesh.placement.topology import DIRS, STEP
+from spikemesh.target.model import Target
+from spikemesh.target.topology import DIRS, STEP
 
 #: bits per packet on inter-chip links (assumed: a 32-bit address-event word; no figure in the research notes)
 PACKET_BITS = 32
@@ -77,9 +77,9 @@ def global_xy(coord: np.ndarray, target: Target) -> tuple[int, int]:
 
 def xy_tree(source: int, destinations: tuple[int, ...], coords: np.ndarray, target: Target) -> RouteTree:
     """Dimension-order (X then Y) multicast tree from ``source``'s router (graph inputs: global (0, 0)) to every
-    destination's router, built by the placement stage's router (spikemesh.placement.routing)."""
-    from spikemesh.placement.routing import tree, xy
-    from spikemesh.placement.topology import Mesh
+    destination's router, built by the placement stage's router (spikemesh.routing.routes)."""
+    from spikemesh.routing.routes import tree, xy
+    from spikemesh.target.topology import Mesh
 
     r = tree(source, destinations, np.asarray(coords), Mesh.of(target), xy)
     return RouteTree(source=r.source, destinations=r.destinations, links=r.links, parent=r.parent, vc=r.vc)

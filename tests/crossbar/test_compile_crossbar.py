@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 import spikemesh
-from spikemesh.backends.base import Target
 from spikemesh.errors import SimulationError
 from spikemesh.ir import IF, LIF, Conv2d, Dense, Flatten, Graph, Input, Integrator, Output, Population, Projection
 from spikemesh.ir.reference import run_reference
+from spikemesh.target.model import Target
 
 IDEAL = {"adc_bits": None}
 
@@ -122,7 +122,7 @@ def test_compiled_levels_must_match(compiled: spikemesh.Program) -> None:
 
 
 def test_digital_only_population_gets_cores(conv_graph: Graph) -> None:
-    from spikemesh.simulator.cores.crossbar.cores import crossbar_partition
+    from spikemesh.backends.crossbar.cores import crossbar_partition
 
     g, _ = spikemesh.quantize(conv_graph)
     part = crossbar_partition(g, small_arrays())

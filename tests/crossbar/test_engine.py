@@ -8,9 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import spikemesh
+from spikemesh.backends.crossbar.engine import early_stop_steps
 from spikemesh.ir import IF, Conv2d, Dense, Flatten, Graph, Input, Output, Population, Projection, SumPool2d
 from spikemesh.ir.reference import run_reference
-from spikemesh.simulator.cores.crossbar.engine import early_stop_steps
 
 IDEAL = {"adc_bits": None}
 

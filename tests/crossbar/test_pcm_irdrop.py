@@ -8,8 +8,8 @@ import pytest
 from scipy import integrate
 from scipy.stats import norm
 
-from spikemesh.simulator.cores.crossbar import devices as dev
-from spikemesh.simulator.cores.crossbar.irdrop import ir_drop_closed_form, ir_drop_nodal
+from spikemesh.backends.crossbar import devices as dev
+from spikemesh.backends.crossbar.irdrop import ir_drop_closed_form, ir_drop_nodal
 
 G_MAX = 25.0
 TIMES = {"1s": 1.0, "1h": 3600.0, "1d": 86400.0, "1y": 3.156e7, "10y": 3.156e8}

@@ -6,10 +6,8 @@ import numpy as np
 import pytest
 
 import spikemesh
-from spikemesh.data.shapes import make_shapes
-from spikemesh.ir.reference import run_reference
-from spikemesh.simulator.cores.crossbar.engine import early_stop_steps
-from spikemesh.simulator.cores.crossbar.prime import (
+from spikemesh.backends.crossbar.engine import early_stop_steps
+from spikemesh.backends.crossbar.prime import (
     PrimeConfig,
     float_outputs,
     prime_graph,
@@ -17,6 +15,8 @@ from spikemesh.simulator.cores.crossbar.prime import (
     stop_predictions,
     train_prime,
 )
+from spikemesh.data.shapes import make_shapes
+from spikemesh.ir.reference import run_reference
 
 CFG = PrimeConfig(hidden=64, epochs=3, seed=4)
 XB = {"cell_bits": 7, "adc_bits": None}  # one 7-bit device per polarity: the random level is one conductance

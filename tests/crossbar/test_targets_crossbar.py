@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 import spikemesh
-from spikemesh.backends.crossbar import crossbar_config
-from spikemesh.backends.targets import target_from_dict, target_to_dict
+from spikemesh.backends.crossbar.target import crossbar_config
 from spikemesh.errors import TargetError
+from spikemesh.target.registry import target_from_dict, target_to_dict
 
 
 @pytest.mark.parametrize(("name", "n"), [("crossbar", 128), ("crossbar-256", 256), ("crossbar-512", 512)])

@@ -12,7 +12,7 @@ from snntorch import utils as snn_utils  # noqa: E402
 
 from spikemesh.errors import FrontendError  # noqa: E402
 from spikemesh.frontend import from_torch  # noqa: E402
-from spikemesh.ir.projections import BatchNorm, Conv  # noqa: E402
+from spikemesh.ir.operators import BatchNorm, Conv  # noqa: E402
 from spikemesh.ir.reference import run_reference  # noqa: E402
 
 pytestmark = pytest.mark.peers

@@ -10,7 +10,7 @@ import pytest
 from spikemesh.errors import GraphError
 from spikemesh.ir import IF, Conv2d, Dense, Graph, Input, Population, Projection
 from spikemesh.ir.graph import _pooled_chain_fans
-from spikemesh.ir.projections import AvgPool2d, Delay, Identity, Reshape, SumPool2d
+from spikemesh.ir.operators import AvgPool2d, Delay, Identity, Reshape, SumPool2d
 
 
 def _random_dag(rng: np.random.Generator, n: int) -> Graph:

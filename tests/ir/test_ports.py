@@ -15,7 +15,7 @@ import pytest
 from spikemesh.errors import GraphError, SimulationError
 from spikemesh.ir import CubaLIF, Graph, Identity, Input, Neuron, Output, Population, Projection, Scale
 from spikemesh.ir.passes.quantize import quantize
-from spikemesh.ir.reference import _PopState, run_reference
+from spikemesh.ir.reference import PopState, run_reference
 
 
 def two_inputs(neuron: Neuron, n: int = 1, port_b: int = 1) -> Graph:
@@ -92,7 +92,7 @@ def test_port_validation_errors():
 
 
 def test_single_port_engine_input_rejected_clearly():
-    st = _PopState("p", CubaLIF(alpha=[0.5, 0.5], beta=0.5, ports=2), (3,), 1, False)
+    st = PopState("p", CubaLIF(alpha=[0.5, 0.5], beta=0.5, ports=2), (3,), 1, False)
     with pytest.raises(SimulationError, match="one input per port"):
         st.step(np.zeros((1, 3)))
 

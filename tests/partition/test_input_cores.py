@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 import spikemesh
-from spikemesh.backends.base import CoreSpec, Target
 from spikemesh.partition import PartitionInfeasible, partition
+from spikemesh.target.model import CoreSpec, Target
 
 
 def small_target(neurons: int, cores: tuple[int, int] = (4, 4), inputs: bool = True) -> Target:

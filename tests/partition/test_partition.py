@@ -12,7 +12,6 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import spikemesh
-from spikemesh.backends.base import CoreSpec, Target
 from spikemesh.errors import PartitionError
 from spikemesh.ir import (
     IF,
@@ -29,6 +28,7 @@ from spikemesh.ir import (
 )
 from spikemesh.partition import Partition, PartitionInfeasible, partition
 from spikemesh.partition.geometry import box_flat, box_span, classify, flat_range_boxes, view_shape
+from spikemesh.target.model import CoreSpec, Target
 
 STRATS = ["slicing", "tiles", "groups"]
 

@@ -8,12 +8,12 @@ import importlib
 import numpy as np
 import pytest
 
-from spikemesh.backends.base import CoreSpec, NocSpec, Target
 from spikemesh.placement import place
 from spikemesh.placement.chips import anneal_chips, chip_cost
 from spikemesh.placement.place import _within_chips
 from spikemesh.placement.problem import Problem, evaluate
-from spikemesh.placement.topology import Mesh
+from spikemesh.target.model import CoreSpec, NocSpec, Target
+from spikemesh.target.topology import Mesh
 
 
 def target(cx: int, cy: int, chips: tuple[int, int]) -> Target:

@@ -9,10 +9,10 @@ import itertools
 import numpy as np
 import pytest
 
-from spikemesh.backends.base import CoreSpec, NocSpec, Target
 from spikemesh.placement import cutsearch, place
 from spikemesh.placement.problem import Problem, evaluate
-from spikemesh.placement.topology import Mesh
+from spikemesh.target.model import CoreSpec, NocSpec, Target
+from spikemesh.target.topology import Mesh
 
 
 def brute_force(problem: Problem, mesh: Mesh) -> float:

@@ -9,12 +9,12 @@ import itertools
 import numpy as np
 import pytest
 
-from spikemesh.backends.base import CoreSpec, NocSpec, Target
 from spikemesh.ir import IF, Dense, Graph, Input, Output, Population, Projection
 from spikemesh.partition import partition
 from spikemesh.placement import bounds, cpsat, place
 from spikemesh.placement.problem import Problem
-from spikemesh.placement.topology import Mesh
+from spikemesh.target.model import CoreSpec, NocSpec, Target
+from spikemesh.target.topology import Mesh
 
 
 def mesh_target(w: int, h: int, neurons: int = 256) -> Target:

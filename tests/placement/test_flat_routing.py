@@ -8,13 +8,13 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from spikemesh.backends.base import CoreSpec, NocSpec, Target
 from spikemesh.errors import PlacementError
-from spikemesh.placement import build_tables, certify, route
-from spikemesh.placement.routing import ALGORITHMS, dependencies, flows_of, link_loads
-from spikemesh.placement.tables import _cover
-from spikemesh.placement.topology import DIRS, STEP, Mesh
-from spikemesh.placement.trees import FlatRoutes, Flows, Route, build_trees
+from spikemesh.routing import build_tables, certify, route
+from spikemesh.routing.routes import ALGORITHMS, dependencies, flows_of, link_loads
+from spikemesh.routing.tables import _cover
+from spikemesh.routing.trees import FlatRoutes, Flows, Route, build_trees
+from spikemesh.target.model import CoreSpec, NocSpec, Target
+from spikemesh.target.topology import DIRS, STEP, Mesh
 
 
 def ref_flows(traffic: np.ndarray) -> list[tuple[int, tuple[int, ...], float]]:
@@ -170,7 +170,7 @@ def test_reported_cycle_is_a_cycle_of_the_reference_graph(seed: int) -> None:
     routes = [ref_tree(s, d, coords, mesh, ALGORITHMS[names[int(rng.integers(len(names)))]])
               for s, d, _ in ref_flows(traffic)]
     g = ref_cdg(routes, mesh, coords, {})
-    from spikemesh.placement.deadlock import _decode, _kahn, dependency_graph, find_cycle
+    from spikemesh.routing.deadlock import _decode, _kahn, dependency_graph, find_cycle
 
     cdg, _, _ = dependency_graph(routes, mesh)
     order = _kahn(cdg.nodes.size, cdg.src, cdg.dst)
@@ -215,7 +215,7 @@ def test_selection_is_skipped_with_a_report_entry_beyond_the_link_limit(monkeypa
 
     t, mesh, coords, traffic = instance(4)
     xy = route(coords, traffic, t, "xy")
-    monkeypatch.setattr(importlib.import_module("spikemesh.placement.routing"), "SELECT_MAX_LINKS",
+    monkeypatch.setattr(importlib.import_module("spikemesh.routing.routes"), "SELECT_MAX_LINKS",
                         xy.report["links"] - 1)
     sel = route(coords, traffic, t, "select", time_limit=1.0)
     assert sel.report["selection"]["status"] == "skipped" and "XY routes kept" in sel.report["selection"]["why"]

@@ -11,12 +11,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spikemesh.backends.base import NocSpec
 from spikemesh.errors import PlacementError, TargetError
-from spikemesh.placement import certify, route
-from spikemesh.placement.deadlock import forwarding_levels, forwarding_phases
-from spikemesh.placement.routing import ALGORITHMS, tree
-from spikemesh.placement.topology import Mesh
+from spikemesh.routing import certify, route
+from spikemesh.routing.deadlock import forwarding_levels, forwarding_phases
+from spikemesh.routing.routes import ALGORITHMS, tree
+from spikemesh.target.model import NocSpec
+from spikemesh.target.topology import Mesh
 
 from .test_placement import mesh_target
 

@@ -13,12 +13,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import spikemesh
-from spikemesh.backends.base import CoreSpec, NocSpec, Target
 from spikemesh.cli import main
 from spikemesh.errors import PlacementError
-from spikemesh.placement import build_tables, certify, place, route
-from spikemesh.placement.routing import ALGORITHMS, Route, dependencies, tree
-from spikemesh.placement.topology import Mesh
+from spikemesh.placement import place
+from spikemesh.routing import build_tables, certify, route
+from spikemesh.routing.routes import ALGORITHMS, Route, dependencies, tree
+from spikemesh.target.model import CoreSpec, NocSpec, Target
+from spikemesh.target.topology import Mesh
 
 
 def mesh_target(cx: int, cy: int, chips: tuple[int, int] = (1, 1), table_entries: int | None = None) -> Target:
@@ -215,7 +216,7 @@ def test_same_seed_same_placement(conv_graph: spikemesh.Graph) -> None:
 
 
 def test_key_mask_cover_by_hand() -> None:
-    from spikemesh.placement.tables import _cover
+    from spikemesh.routing.tables import _cover
 
     assert _cover([0, 3], set()) == 1  # block 0..3
     assert _cover([0, 3], {1}) == 2  # 1 belongs to another output set: blocks {0} and {3} (or 2..3)

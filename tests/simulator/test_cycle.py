@@ -10,12 +10,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import spikemesh
-from spikemesh.backends.base import NocSpec
 from spikemesh.errors import SimulationError
 from spikemesh.ir.reference import run_reference
 from spikemesh.partition import partition
 from spikemesh.program import Program
 from spikemesh.simulator.noc import RouteTree, build_network, noc_step, xy_tree
+from spikemesh.target.model import NocSpec
 from tests.simulator.strategies import integer_graphs
 
 
@@ -188,7 +188,7 @@ def test_recurrent_cuba_small_multichip():
 def test_random_graphs_on_small_cores(case, seed):
     from dataclasses import replace
 
-    from spikemesh.backends.base import CoreSpec
+    from spikemesh.target.model import CoreSpec
 
     g, x = case
     t = replace(spikemesh.target("tianjic:2x2"), core=CoreSpec(neurons=3, axons=64, synapse_bits=64 * 64 * 8))

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 import spikemesh
-from spikemesh.backends.base import EnergyTable
 from spikemesh.ir import LIF, Dense, Graph, Input, Output, Population, Projection
 from spikemesh.ir.reference import run_reference
 from spikemesh.simulator.energy import Actions, energy
+from spikemesh.target.model import EnergyTable
 
 
 def mlp_20_30_5(seed=0):

@@ -8,11 +8,11 @@ from dataclasses import replace
 import numpy as np
 
 import spikemesh
-from spikemesh.backends.base import CoreSpec, Target
 from spikemesh.ir import IF, Dense, Graph, Input, Output, Population, Projection
 from spikemesh.ir.reference import run_reference
 from spikemesh.simulator.cycle import route_list, route_phases
 from spikemesh.simulator.noc import build_network, noc_step, watchdog_cycles
+from spikemesh.target.model import CoreSpec, Target
 
 
 def tree_program() -> spikemesh.Program:

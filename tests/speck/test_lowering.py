@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import spikemesh
-from spikemesh.backends.speck.quantize import discretize_layer, sinabs_scale
+from spikemesh.backends.speck.discretize import discretize_layer, sinabs_scale
 from spikemesh.errors import PartitionError
 from spikemesh.ir import LIF, AvgPool2d, Conv2d, Graph, Input, Output, Population, Projection
 from tests.speck.helpers import chain

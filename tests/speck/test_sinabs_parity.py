@@ -20,7 +20,7 @@ import pytest
 
 import spikemesh
 from spikemesh.backends.speck import layer_memory
-from spikemesh.backends.speck.quantize import discretize_layer
+from spikemesh.backends.speck.discretize import discretize_layer
 from spikemesh.errors import PartitionError
 from spikemesh.ir import IF, Conv2d, Dense, Flatten, Graph, Input, Output, Population, Projection, SumPool2d
 

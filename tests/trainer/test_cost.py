@@ -10,16 +10,16 @@ import numpy as np
 import pytest
 
 import spikemesh
-from spikemesh.backends.targets import target_from_dict, target_to_dict
-from spikemesh.backends.trainer import trainer_spec
 from spikemesh.cli import main
 from spikemesh.errors import SpikemeshError, TargetError
 from spikemesh.ir import LIF, Dense, Graph, Input, Output, Population, Projection
-from spikemesh.simulator.cores.training.cost import distribute, engine_cost, gpu_traffic
-from spikemesh.simulator.cores.training.counts import count_ops
-from spikemesh.simulator.cores.training.loop import grad_step
-from spikemesh.simulator.cores.training.network import Network, Surrogate
-from spikemesh.simulator.cores.training.ops import initial_params
+from spikemesh.target.registry import target_from_dict, target_to_dict
+from spikemesh.trainer.bptt import Network, Surrogate
+from spikemesh.trainer.cost import distribute, engine_cost, gpu_traffic
+from spikemesh.trainer.counts import count_ops
+from spikemesh.trainer.loop import grad_step
+from spikemesh.trainer.op_rules import initial_params
+from spikemesh.trainer.spec import trainer_spec
 
 
 def one_layer(n_in: int = 8, n: int = 4) -> Graph:
@@ -104,7 +104,7 @@ def test_gpu_model_by_hand() -> None:
 
 
 def test_fused_gpu_lower_bound_by_hand() -> None:
-    from spikemesh.simulator.cores.training.cost import gpu_traffic_fused
+    from spikemesh.trainer.cost import gpu_traffic_fused
 
     net = Network(one_layer(8, 4), Surrogate("fast_sigmoid", 5.0, True))
     T, B, n_in, n, w = 5, 3, 8, 4, 32
@@ -137,7 +137,7 @@ def test_distribution_and_per_core_counts() -> None:
 
 
 def test_distribution_is_contiguous_and_balanced() -> None:
-    from spikemesh.simulator.cores.training.cost import fan_in
+    from spikemesh.trainer.cost import fan_in
     from tests.trainer.test_gradients import mlp
 
     g, _ = mlp(np.random.default_rng(0))
@@ -200,7 +200,7 @@ def test_cli_train(tmp_path, capsys) -> None:  # noqa: ANN001
 def test_fp_engine_equals_reference(conv_graph) -> None:  # noqa: ANN001
     x = (np.random.default_rng(3).random((12, 4, 2, 8, 8)) < 0.3).astype(np.float64)
     ref = spikemesh.simulate(conv_graph, x)
-    mine = spikemesh.simulate(conv_graph, x, engine="training")
+    mine = spikemesh.simulate(conv_graph, x, engine="trainer")
     for k, v in ref.spikes.items():
         assert v.any() and np.array_equal(mine.spikes[k], v), k
     np.testing.assert_allclose(mine.output, ref.output, rtol=1e-6)
@@ -222,7 +222,7 @@ def test_layout_from_partition_stage() -> None:
 
 
 def test_noc_link_load_multicast_vs_unicast_by_hand() -> None:
-    from spikemesh.simulator.cores.training.cost import Distribution
+    from spikemesh.trainer.cost import Distribution
 
     g = one_layer(8, 4)
     net, tr, deltas, x = run(g)

@@ -12,8 +12,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from spikemesh.simulator.cores.training.counts import count_ops
-from spikemesh.simulator.cores.training.network import Surrogate
+from spikemesh.trainer.bptt import Surrogate
+from spikemesh.trainer.counts import count_ops
 from tests.trainer.test_gradients import engine_and_torch
 
 

@@ -15,8 +15,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
 from spikemesh.ir import LIF, Delay, Dense, Graph, Input, Output, Population, Projection
-from spikemesh.simulator.cores.training.cost import gpu_traffic
-from spikemesh.simulator.cores.training.network import Network, Surrogate
+from spikemesh.trainer.bptt import Network, Surrogate
+from spikemesh.trainer.cost import gpu_traffic
 
 
 class KernelBytes(TorchDispatchMode):

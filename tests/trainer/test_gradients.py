@@ -26,9 +26,9 @@ from spikemesh.ir import (
     Projection,
     SumPool2d,
 )
-from spikemesh.simulator.cores.training.loss import loss_and_grad
-from spikemesh.simulator.cores.training.network import Network, Surrogate
-from spikemesh.simulator.cores.training.ops import initial_params
+from spikemesh.trainer.bptt import Network, Surrogate
+from spikemesh.trainer.losses import loss_and_grad
+from spikemesh.trainer.op_rules import initial_params
 
 
 class Spike(torch.autograd.Function):

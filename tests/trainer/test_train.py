@@ -11,8 +11,8 @@ import torch.nn.functional as F
 
 import spikemesh
 from spikemesh.errors import SpikemeshError
-from spikemesh.simulator.cores.training.network import Surrogate
-from spikemesh.simulator.cores.training.ops import initial_params
+from spikemesh.trainer.bptt import Surrogate
+from spikemesh.trainer.op_rules import initial_params
 from tests.trainer.test_gradients import mlp, torch_mlp
 
 
@@ -75,8 +75,8 @@ def test_federated_average_of_independent_workers() -> None:
     rng = np.random.default_rng(5)
     shards = np.array_split(rng.permutation(40), 2)
     orders = [rng.permutation(s) for s in shards]
-    from spikemesh.simulator.cores.training.loop import SGD, grad_step
-    from spikemesh.simulator.cores.training.network import Network
+    from spikemesh.trainer.bptt import Network
+    from spikemesh.trainer.loop import SGD, grad_step
 
     net = Network(graph, None)
     ws = []

@@ -19,9 +19,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from spikemesh.backends.base import Target
 from spikemesh.backends.speck.fit import MEMORY_KINDS
 from spikemesh.errors import PartitionError
+from spikemesh.target.model import Target
 
 SCALE = 1000  # headroom in per-mille
 EXACT_MAX_CORES = 16  # the subset search holds at most 2^16 states

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -27,6 +27,8 @@ _ARRAYS = ("weight", "bias")
 class SpeckConfig:
     """Layers (in topological order), ``cores[i]`` = core of layer i, the DVS layer, direct input routes,
     the memory table (one row per core) and the assignment info."""
+
+    section_type: ClassVar[str] = "speck_config"  # its registered name in program.json (spikemesh.program)
 
     layers: tuple[SpeckLayer, ...]
     cores: tuple[int, ...]

@@ -24,7 +24,7 @@ from spikemesh.backends.speck.dvs import DvsSpec, from_options
 from spikemesh.backends.speck.fit import MAX_DESTINATIONS, POOLINGS, LayerGeometry, check_rules, layer_memory
 from spikemesh.errors import PartitionError
 from spikemesh.ir.graph import Graph
-from spikemesh.ir.projections import AvgPool2d, Conv, Delay, Dense, Identity, Reshape, SumPool2d
+from spikemesh.ir.operators import AvgPool2d, Conv, Delay, Dense, Identity, Reshape, SumPool2d
 
 INPUT = "input"  # source tag of the graph input in ``SpeckLayer.sources``
 

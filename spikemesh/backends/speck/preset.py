@@ -8,7 +8,7 @@ Facts from ../shared/research/speck.md: the per-core memory table is §1.2 (sina
 
 from __future__ import annotations
 
-from spikemesh.backends.base import CoreSpec, EnergyTable, NocSpec, Target
+from spikemesh.target.model import CoreSpec, EnergyTable, NocSpec, Target
 
 #: (kernel entries, neuron entries) per core 0..8 (speck.md §1.2); bias memory is 1024 entries on every core
 KERNEL_ENTRIES = (16 * 1024, 16 * 1024, 16 * 1024, 32 * 1024, 32 * 1024, 64 * 1024, 64 * 1024, 16 * 1024, 16 * 1024)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from spikemesh.ir.graph import Graph, Projection
-from spikemesh.ir.projections import BatchNorm, Conv, Dense, Identity, Op
+from spikemesh.ir.operators import BatchNorm, Conv, Dense, Identity, Op
 
 
 def _fold_into(op: Dense | Conv, bn: BatchNorm) -> Dense | Conv:

@@ -35,8 +35,7 @@ import numpy as np
 from spikemesh.errors import GraphError
 from spikemesh.ir.graph import Graph, Input, Population, Projection
 from spikemesh.ir.neurons import DECAY_SHIFT
-from spikemesh.ir.passes.batchnorm import fold_batchnorm
-from spikemesh.ir.projections import (
+from spikemesh.ir.operators import (
     AvgPool2d,
     BatchNorm,
     Conv,
@@ -49,6 +48,7 @@ from spikemesh.ir.projections import (
     Sparse,
     SumPool2d,
 )
+from spikemesh.ir.passes.batchnorm import fold_batchnorm
 
 PER_CHOICES = ("layer", "network")
 

@@ -1,0 +1,82 @@
+"""Synchronous multi-core mesh presets: a Tianjic-like chip and a Loihi-like chip.
+
+Numbers come from ../shared/research/mapping.md (§ "Chips for reference" table) and
+../shared/research/crossbar_training.md §5 (per-action energies); each EnergyTable names its sources.
+Values marked "assumed" are not published for that chip and are stated as modelling choices.
+"""
+
+from __future__ import annotations
+
+from spikemesh.target.model import CoreSpec, EnergyTable, NocSpec, Target
+
+_MESH_FEATURES = frozenset(
+    {"IF", "LIF", "CubaLIF", "LI", "Integrator", "reset_zero", "reset_subtract", "reset_none", "refractory",
+     "delay", "multicast", "recurrence", "partial_sums"}
+)
+
+
+def tianjic() -> Target:
+    """Tianjic-like chip: 156 FCores in a 12x13 mesh, 256 neurons and 256 axons per core, ~22 KB synapse SRAM
+    per core, 300 MHz synchronous (mapping.md §1 item 3 and the chip table; crossbar_training.md §5)."""
+    energy = EnergyTable(
+        synop_pj=0.3,
+        neuron_update_pj=1.27,
+        router_hop_pj=1.0,
+        interchip_bit_pj=10.0,
+        synapse_read_bit_pj=10.0 / 64,
+        static_mw=0.0,
+        sources={
+            "synop_pj": "8b mult 0.2 pJ + 32b add 0.1 pJ, 45 nm Horowitz ISSCC 2014 (crossbar_training.md §5)",
+            "neuron_update_pj": "LIF neuron update 1.27 pJ, 65 nm SpikeSim (crossbar_training.md §5)",
+            "router_hop_pj": "assumed: no per-hop figure published for Tianjic",
+            "interchip_bit_pj": "assumed: 10x an on-chip hop per bit (mapping.md Q6 weights inter-chip >= 10x)",
+            "synapse_read_bit_pj": "8 KB SRAM 64-bit read 10 pJ, 45 nm Horowitz (crossbar_training.md §5)",
+            "static_mw": "not modelled: Tianjic's 400 mW average is total, not static, power",
+        },
+    )
+    return Target(
+        name="tianjic",
+        family="mesh",
+        cores_x=12,
+        cores_y=13,
+        core=CoreSpec(neurons=256, axons=256, synapse_bits=22 * 1024 * 8, weight_bits=8, state_bits=16),
+        clock_hz=300e6,
+        noc=NocSpec(hop_cycles=1, link_flits_per_cycle=1, buffer_flits=4, interchip_hop_cycles=20),
+        energy=energy,
+        features=_MESH_FEATURES,
+        description="Tianjic-like synchronous mesh: 12x13 cores, 256 neurons / 256 axons / 22 KB per core, 300 MHz",
+    )
+
+
+def loihi() -> Target:
+    """Loihi-like chip: 128 neurocores, 1,024 compartments per core, 16 MB synaptic memory per chip
+    (mapping.md chip table). The 16x8 core grid and 4,096 fan-in axons per core are assumed layouts."""
+    energy = EnergyTable(
+        synop_pj=23.6,
+        neuron_update_pj=1.27,
+        router_hop_pj=1.0,
+        interchip_bit_pj=10.0,
+        synapse_read_bit_pj=0.0,
+        static_mw=0.0,
+        sources={
+            "synop_pj": "Loihi synaptic spike op (min) 23.6 pJ, Davies IEEE Micro 2018 (crossbar_training.md §5)",
+            "neuron_update_pj": "assumed: LIF update 1.27 pJ, 65 nm SpikeSim (crossbar_training.md §5)",
+            "router_hop_pj": "assumed: no per-hop figure in the research notes",
+            "interchip_bit_pj": "assumed: 10x an on-chip hop per bit (mapping.md Q6)",
+            "synapse_read_bit_pj": "included in synop_pj",
+            "static_mw": "not modelled",
+        },
+    )
+    return Target(
+        name="loihi",
+        family="mesh",
+        cores_x=16,
+        cores_y=8,
+        core=CoreSpec(neurons=1024, axons=4096, synapse_bits=16 * 1024 * 1024 * 8 // 128, weight_bits=8,
+                      state_bits=24),
+        clock_hz=1e8,
+        noc=NocSpec(hop_cycles=1, link_flits_per_cycle=1, buffer_flits=8, interchip_hop_cycles=40),
+        energy=energy,
+        features=_MESH_FEATURES,
+        description="Loihi-like mesh: 128 cores per chip, 1,024 neurons per core, 16 MB synapse memory per chip",
+    )

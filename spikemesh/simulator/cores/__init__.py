@@ -1,1 +1,0 @@
-"""Core models used by the simulator engines (sync, async, crossbar, training)."""

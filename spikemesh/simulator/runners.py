@@ -1,0 +1,93 @@
+"""Engine entry points registered in ``spikemesh.simulate.ENGINES``: ``fast`` (a Graph or a Program) and
+``cycle`` (a Program with partition, placement and routes sections). Both add counts, energy and NeuroBench
+metrics to ``SimResult.stats`` (the ``simulation`` entry of report.json, docs/report.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from spikemesh.errors import SimulationError
+from spikemesh.ir.graph import Graph
+from spikemesh.ir.result import SimResult
+from spikemesh.simulator.arrays import FlatGraph
+from spikemesh.simulator.energy import Actions, count_actions, energy
+from spikemesh.simulator.fast import run_fast_detailed
+from spikemesh.simulator.neurobench import neurobench
+from spikemesh.target.model import Target
+
+
+def _split(subject: Any) -> tuple[Graph, Any]:
+    if isinstance(subject, Graph):
+        return subject, None
+    graph = getattr(subject, "graph", None)
+    if not isinstance(graph, Graph):
+        raise SimulationError("cannot simulate this object", node=type(subject).__name__,
+                              needed="an ir.Graph or a Program", available=type(subject).__name__)
+    return graph, subject
+
+
+def global_neuron_core(flat: FlatGraph, partition: Any) -> tuple[np.ndarray | None, int]:
+    """Core of every global index (-1 for inputs streamed from the host; their source cores with "input_cores")
+    from a Partition's ``neuron_core``; (None, 1) without one."""
+    if partition is None:
+        return None, 1
+    core = np.full(flat.n, -1, dtype=np.int64)
+    for name, arr in partition.neuron_core.items():
+        a, b = flat.node_range(name)
+        core[a:b] = np.asarray(arr, dtype=np.int64).reshape(-1)
+    return core, len(partition.cores)
+
+
+def simulation_stats(graph: Graph, flat: FlatGraph, sends: np.ndarray, spikes: dict[str, np.ndarray], steps: int,
+                     batch: int, binary_inputs: set[str], target: Target | None, partition: Any = None,
+                     extra: Actions | None = None) -> dict[str, Any]:
+    """Action counts, energy (when a target is known) and NeuroBench metrics of one run."""
+    core, n_cores = global_neuron_core(flat, partition)
+    wbits = target.core.weight_bits if target is not None else 8
+    if core is not None:
+        core = np.where(core < 0, 0, core)  # input elements: their synapses still land on neuron cores
+    acts = count_actions(flat, sends, steps, batch, wbits, core, n_cores)
+    if extra is not None:
+        for k, v in extra.counts.items():
+            acts.add(k, v)
+        acts.seconds = extra.seconds
+    out: dict[str, Any] = {"actions": acts.totals(), "metrics": neurobench(graph, flat, sends, spikes, steps, batch,
+                                                                          binary_inputs)}
+    if target is not None:
+        out["energy"] = energy(acts, target.energy).to_dict()
+    return out
+
+
+def run_fast_engine(subject: Any, inputs: Any, record: Sequence[str] | None = None, target: Any = None,
+                    **kw: Any) -> SimResult:
+    """``fast`` engine on a Graph or Program. Options of ``run_fast_detailed`` (mode, traces, progress);
+    ``target`` (a Target or preset name) prices the actions when ``subject`` is a bare Graph."""
+    from spikemesh.target.registry import target as resolve
+
+    graph, program = _split(subject)
+    run = run_fast_detailed(graph, inputs, record=record, **kw)
+    tgt = program.target if program is not None else (resolve(target) if target is not None else None)
+    res = run.result
+    res.stats.update(simulation_stats(graph, run.flat, run.sends, res.spikes, res.steps, run.inputs.batch,
+                                      run.binary_inputs(), tgt,
+                                      getattr(program, "partition", None) if program is not None else None))
+    return res
+
+
+def run_cycle_engine(subject: Any, inputs: Any, record: Sequence[str] | None = None, **kw: Any) -> SimResult:
+    """``cycle`` engine on a Program with partition, placement and routes (cycle.py); options mode, progress,
+    specialize."""
+    from spikemesh.simulator.cycle import run_cycle
+
+    graph, program = _split(subject)
+    if program is None:
+        raise SimulationError("the cycle engine needs a compiled Program, not a bare graph", node="simulate",
+                              hint="spikemesh.compile(graph, target) first, or use engine='fast'")
+    kw.pop("target", None)
+    res, run, acts = run_cycle(program, inputs, record=record, **kw)
+    res.stats.update(simulation_stats(graph, run.flat, run.sends, res.spikes, res.steps, run.inputs.batch,
+                                      run.binary_inputs(), program.target, program.partition, extra=acts))
+    return res
