@@ -66,8 +66,8 @@ def main() -> None:
 
 
 def prime() -> tuple[spikemesh.Graph, np.ndarray]:
-    """PRIME (crossbar_training.md §1.2): random device levels, learned 50 % mask, early stop when
-    softmax(mean output / 2) > 0.8. Returns the integer graph and its test inputs."""
+    """PRIME (Wang et al., Sci. Adv. 2025; spikemesh.backends.crossbar.prime): random device levels, learned 50 %
+    mask, early stop when softmax(mean output / 2) > 0.8. Returns the integer graph and its test inputs."""
     from spikemesh.backends.crossbar.prime import (
         PrimeConfig,
         float_outputs,

@@ -1,4 +1,4 @@
-"""Our PCM device model vs IBM aihwkit's own ``PCMLikeNoiseModel`` (crossbar_training.md §2.1), sampled side by side.
+"""Our PCM device model vs IBM aihwkit's own ``PCMLikeNoiseModel`` (Nandakumar et al., ICECS 2019), side by side.
 
 For a grid of target conductances, the mean and standard deviation of the programmed conductance G_P and of the
 drifted + 1/f-read-noise conductance G(t) at t = 1 s, 1 h, 1 d, 1 y, 10 y, from

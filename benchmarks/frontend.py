@@ -21,6 +21,7 @@ import nir  # noqa: E402
 
 from spikemesh.frontend import load  # noqa: E402
 
+#: the NIR paper's example graphs (github.com/neuromorphs/NIR, paper/), where the machine keeps them
 DATA = next((p for p in (ROOT.parent / "shared" / "data" / "nir_paper", ROOT.parents[1] / "shared" / "data" /
                          "nir_paper", Path("/work/shared/data/nir_paper")) if p.is_dir()), None)
 

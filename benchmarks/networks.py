@@ -1,7 +1,8 @@
 """Benchmark networks built directly in the IR (random seeded weights; structure is what mapping measures).
 
-- ``conv52k``: mapping.md §7 — input 3x32x32 → conv3x3 32 (pad 1) → conv3x3 stride 2 64 (pad 1) → FC 10;
-  49,162 spiking neurons + 3,072 inputs = 52,234 (the figure of mapping.md §7).
+- ``conv52k``: input 3x32x32 → conv3x3 32 (pad 1) → conv3x3 stride 2 64 (pad 1) → FC 10;
+  49,162 spiking neurons + 3,072 inputs = 52,234 nodes, 5.54 M synapses; at 256 neurons per core 193 cores hold the
+  neurons and 12 more the inputs (205).
 - ``resnet18``: CIFAR-10 ResNet-18 with IF neurons: conv3x3 64 at 32x32, four stages of two basic blocks
   (64/128/256/512 channels at 32/16/8/4), residual sums as fan-in (identity, or 1x1 stride-2 conv on a
   downsampling block), 4x4 average pool, FC 10: 557,066 neurons.

@@ -1,7 +1,7 @@
 """Partition benchmark: cores, remote spike copies, partial sums and seconds for every strategy on
 
-(a) conv52k (mapping.md §7) on 256-neuron cores with 16,384 axons (the FC layer's fan-in) and a full 16,384 × 256
-    crossbar of 8-bit weights per core, 32 × 32 cores per chip, partial sums supported;
+(a) conv52k (benchmarks/networks.py) on 256-neuron cores with 16,384 axons (the FC layer's fan-in) and a full
+    16,384 × 256 crossbar of 8-bit weights per core, 32 × 32 cores per chip, partial sums supported;
 (b) CIFAR-10 ResNet-18 (IF, 557,066 neurons) on ``tianjic:NxN`` with the smallest N the partition itself reports
     (first run on tianjic:1x1 → PartitionInfeasible.min_grid → rerun on that grid);
 (c) MLP 784-512-512-256-10 on tianjic:1x1 (partial sums needed) and on the (a) target.

@@ -1,6 +1,6 @@
-"""Placement + routing benchmark (issue 4): every placer on
-(a) conv52k (mapping.md §7) on a single 15x15 chip of 256-neuron cores (axon limit large enough for its FC layer),
-    with its inputs on source cores as §7 counts them (205 cores) and streamed from the host (193 cores),
+"""Placement + routing benchmark: every placer on
+(a) conv52k (benchmarks/networks.py) on a single 15x15 chip of 256-neuron cores (axon limit large enough for its FC
+    layer), with its inputs on source cores (205 cores) and streamed from the host (193 cores),
 (b) CIFAR-10 ResNet-18 (IF) on the Tianjic-like chip grid its `groups` partition reports as sufficient,
 (c) the exact placer (`cpsat`: cut search, branch and bound, CP-SAT when neither finishes) on 16-core instances:
     partitions of real layered SNNs, random sparse, random dense and complete.
@@ -82,11 +82,11 @@ def run_case(name: str, part, target: Target, seed: int, time_limit: float) -> d
 
 
 def case_a(seed: int) -> None:
-    """Twice: as mapping.md §7 counts it (its 205 cores hold the 3,072 inputs too: the "input_cores" feature, source
-    cores on the mesh), and with the inputs streamed from the host through router (0, 0) (193 cores; see
-    conv52k_bound.py for a lower bound on every placement of that case)."""
+    """Twice: with the 3,072 inputs on 12 source cores of the mesh (the "input_cores" feature: 205 cores), and with
+    the inputs streamed from the host through router (0, 0) (193 cores; see conv52k_bound.py for a lower bound on
+    every placement of that case)."""
     g = networks.conv52k(seed)
-    for label, feats in (("inputs on source cores, as mapping.md §7", {"IF", "partial_sums", "input_cores"}),
+    for label, feats in (("inputs on source cores", {"IF", "partial_sums", "input_cores"}),
                          ("inputs streamed from the host at router (0, 0)", {"IF", "partial_sums"})):
         t = Target(name="mesh15x15", cores_x=15, cores_y=15, core=CoreSpec(256, 16384, 1 << 26),
                    noc=NocSpec(), features=frozenset(feats))

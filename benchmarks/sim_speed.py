@@ -1,8 +1,9 @@
 """Simulation speed: spikemesh's fast (and cycle) engines beside Brian2 cpp_standalone, in the same run.
 
-Cases (research/ecosystem.md §3.1, §6.2):
-- CUBA-4k: 4000 LIF, p = 0.02 (in-degree 80), 1 s biological time (10,000 steps of 0.1 ms). spikemesh and Brian2
-  get the *same* connectivity and initial membrane potentials (passed to Brian2 as arrays).
+Cases:
+- CUBA-4k: Brian2's examples/CUBA.py (after Brette et al., J. Comput. Neurosci. 2007): 4000 LIF, p = 0.02
+  (in-degree 80), 1 s biological time (10,000 steps of 0.1 ms). spikemesh and Brian2 get the *same* connectivity
+  and initial membrane potentials (passed to Brian2 as arrays).
 - CUBA-40k: 40,000 LIF, same in-degree (p = 0.002): spikemesh fast with peak RSS (target <= 1 GB).
 - cnn_sinabs.nir (NIR paper file) quantized for `tianjic`: steps/s of the fast engine (and cycle, when available).
 
@@ -38,7 +39,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-#: the CUBA network in Brian2 (ecosystem.md §3.1): connectivity and initial v from the npz in sys.argv[1]
+#: the CUBA network in Brian2 (parameters of Brian2's examples/CUBA.py): connectivity and initial v from the npz in
+#: sys.argv[1]
 BRIAN2_CUBA_MODEL = r'''
 n = int(d["n"]); ne = int(round(0.8 * n))
 taum = 20*ms; taue = 5*ms; taui = 10*ms; Vt = -50*mV; Vr = -60*mV; El = -49*mV
@@ -208,7 +210,7 @@ def worker_cuba_cycle(n: int, steps: int, target_name: str, repeats: int = 2) ->
 def worker_sinabs(engine: str, steps: int) -> dict:
     import spikemesh
 
-    path = Path("/work/shared/data/nir_paper/cnn_sinabs.nir")
+    path = Path("/work/shared/data/nir_paper/cnn_sinabs.nir")  # github.com/neuromorphs/NIR, paper/02_cnn/
     g = spikemesh.load(path)
     q, _ = spikemesh.quantize(g, weight_bits=8, state_bits=16)
     rng = np.random.default_rng(0)

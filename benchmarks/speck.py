@@ -19,6 +19,7 @@ import numpy as np
 
 import spikemesh
 
+#: the NIR paper's sinabs CNN (github.com/neuromorphs/NIR, paper/02_cnn/cnn_sinabs.nir), where the machine keeps it
 NIR = Path("/work/shared/data/nir_paper/cnn_sinabs.nir")
 
 
@@ -137,7 +138,7 @@ def main() -> None:
           f"{idle.stats['energy_dynamic_pj']:.1f} pJ, static {idle.stats['energy']['by_action_pj']['static'] / 1e6:.4f}"
           f" uJ (0.42 mW x {args.steps * dt * 1e3:g} ms)")
     print(f"energy model: 0.42 mW resting (Yao et al. 2024) + {syn_pj:g} pJ/SynOp (calibration parameter, "
-          f"speck.md §1.8); load after: {os.getloadavg()}")
+          f"no published figure); load after: {os.getloadavg()}")
 
 
 if __name__ == "__main__":

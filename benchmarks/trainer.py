@@ -8,10 +8,11 @@ TorchDispatchMode count in tests/trainer/test_gpu_model.py; not against a GPU's 
 depends on.
 
 Run: ``nice python benchmarks/trainer.py [--quick]``. Networks: ``mlp`` (784-512-512-256-10, benchmarks/networks.py),
-``conv52k`` (mapping.md §7, benchmarks/networks.py), ``rsnn`` (700-256 recurrent-10, SHD-like). Weights are
+``conv52k`` (benchmarks/networks.py), ``rsnn`` (700-256 recurrent-10, SHD-like). Weights are
 random; each layer's incoming weights are scaled (bisection) so that its firing rate matches the target rate
 on the calibration batch; inputs are Bernoulli at the target rate. Surrogate: rectangular, half-width 0.5
-(PRIME, crossbar_training.md §1.2), thresholds 1. Published operating point (crossbar_training.md §4.1):
+(PRIME's, Wang et al., Sci. Adv. 2025), thresholds 1. Published operating point (Li et al., "A high
+energy-efficiency multi-core neuromorphic architecture for deep SNN training", arXiv:2412.05302, 2024):
 1.05 TFLOPS/W @ FP16 28 nm; 55–85 % less DRAM traffic than an A100.
 """
 
@@ -227,7 +228,7 @@ def main() -> None:
           f"BPTT kernel the engine's advantage is what this column shows")
     near = [(r["net"], r["sg"], r["T"], r["rate"], round(r["tflops_w_core"], 3)) for r in rows
             if 0.7 <= r["tflops_w_core"] <= 1.4]
-    print(f"points within 0.7-1.4 TFLOPS/W (research goal band, crossbar_training.md §6.10): {near}")
+    print(f"points within 0.7-1.4 TFLOPS/W (our acceptance band around the published 1.05): {near}")
 
     # scaling 1 -> 20 cores at a fixed mini-batch: layer pipelining (1 worker x n cores, the default) against
     # data-parallel / hybrid splits (k workers x n/k cores, each worker on B/k samples, gradient all-reduce)

@@ -16,10 +16,10 @@ Data: ``spikemesh.data.shapes.make_shapes`` -- generated, nothing downloaded; tr
 different seeds.
 Training: float model with threshold 1, surrogate-gradient BPTT (fast sigmoid, slope 5), cross-entropy on output
 spike counts, Adam with cosine learning-rate decay.
-Quantization (per layer, the sinabs/Speck rule of shared/research/speck.md §2.3): scale = min(scale of the weights
-into 8 bits, scale of the threshold into 16 bits); w_q = round(w * scale), theta_q = round(1 * scale). The exported
-graph holds these integers with weight_bits = 8 and state_bits = 16 (the membrane saturates to int16, as Speck's
-16-bit state [speck.md §1.4]), so it is an integer model: every engine must reproduce its spikes exactly.
+Quantization (per layer, the rule of sinabs' sinabs/backend/dynapcnn/discretize.py for Speck): scale = min(scale
+of the weights into 8 bits, scale of the threshold into 16 bits); w_q = round(w * scale), theta_q = round(1 * scale).
+The exported graph holds these integers with weight_bits = 8 and state_bits = 16 (the membrane saturates to int16,
+as Speck's 16-bit state), so it is an integer model: every engine must reproduce its spikes exactly.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ from spikemesh.ir.reference import run_reference  # noqa: E402
 
 T = 20
 THRESHOLD = 1.0
-WEIGHT_BITS, STATE_BITS = 8, 16  # Speck's precisions (shared/research/speck.md §2.3)
+WEIGHT_BITS, STATE_BITS = 8, 16  # Speck's precisions (sinabs DYNAPCNN_WEIGHT/STATE_PRECISION_BITS)
 TRAIN_SEED, TEST_SEED, BUNDLE_SEED, TORCH_SEED = 1, 2, 3, 0
 N_TRAIN, N_TEST, N_BUNDLE = 2000, 1000, 64
 SLOPE = 5.0
@@ -94,7 +94,7 @@ def evaluate(params: DemoParams, x: np.ndarray, y: np.ndarray, integer: bool, ba
 
 
 def _scale(x: np.ndarray, bits: int) -> float:
-    """sinabs ``determine_discretization_scale`` (speck.md §2.3): map the dominant extreme onto the signed range."""
+    """sinabs ``determine_discretization_scale`` (discretize.py): map the dominant extreme onto the signed range."""
     lo_d, hi_d = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
     lo, hi = float(np.min(x)), float(np.max(x))
     if abs(lo) <= abs(hi) * abs(lo_d / hi_d):

@@ -46,7 +46,7 @@ __all__ = ["Graph", "Program", "SpikemeshError", "__version__", "compile", "conv
 def __getattr__(name: str) -> Any:
     if name not in _LAZY:
         if not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
-            return importlib.import_module(f"{__name__}.{name}")  # a subpackage, as when imports were eager
+            return importlib.import_module(f"{__name__}.{name}")  # a subpackage: spikemesh.ir, spikemesh.target, ...
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     module, attr = _LAZY[name]
     value = getattr(importlib.import_module(module), attr)
@@ -55,8 +55,8 @@ def __getattr__(name: str) -> Any:
 
 
 class _Package(types.ModuleType):
-    """``spikemesh.partition`` and ``spikemesh.simulate`` name both a function and a submodule: the function
-    keeps the name (as it did with eager imports), so importing the submodule later must not rebind it."""
+    """``spikemesh.partition`` and ``spikemesh.simulate`` name both a function and a submodule: the public API
+    promises the function, so importing the submodule later must not rebind the name."""
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name in _LAZY and isinstance(value, types.ModuleType):

@@ -304,7 +304,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--engine", "-e", default="reference",
                    choices=["reference", "fast", "cycle", "async", "crossbar", "trainer"],
                    help="reference (default), fast (Numba functional), cycle (NoC timing; a build directory), async "
-                        "(Speck event-driven; a speck build), crossbar (memristor arrays), training (FP pass)")
+                        "(Speck event-driven; a speck build), crossbar (memristor arrays), trainer (training chip "
+                        "FP pass)")
     s.add_argument("--record", nargs="*", default=[], help="populations whose membrane traces to record")
     s.add_argument("--out", help="write spike rasters (npz) here")
     s.set_defaults(func=cmd_simulate)

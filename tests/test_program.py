@@ -154,7 +154,7 @@ def test_unknown_option_is_an_error_naming_the_valid_ones() -> None:
 
 
 def test_target_keyword_selects_the_family() -> None:
-    """``compile(graph, target="speck")`` compiles for Speck (the keyword was once ignored)."""
+    """``compile(graph, target="speck")`` compiles for Speck (the keyword is the target, not an ignored option)."""
     import sys
 
     sys.path.insert(0, str(Path(__file__).parent))

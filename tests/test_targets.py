@@ -1,4 +1,4 @@
-"""Targets as data: presets, the :AxB suffix, TOML files (the issue's example), and clear errors."""
+"""Targets as data: presets, the :AxB suffix, TOML files, and clear errors."""
 
 from __future__ import annotations
 
@@ -41,11 +41,12 @@ static_mw = 0.0
 
 def test_tianjic_preset_matches_published_chip() -> None:
     t = spikemesh.target("tianjic")
-    # mapping.md: 156 FCores = 12x13, 256 neurons / 256 axons, ~22 KB SRAM per core, 300 MHz
+    # Tianjic (Pei et al., Nature 2019; Deng et al., IEEE JSSC 2020): 156 FCores = 12x13, 256 neurons / 256 axons,
+    # ~22 KB SRAM per core, 300 MHz
     assert (t.cores_x, t.cores_y, t.n_cores) == (12, 13, 156)
     assert (t.core.neurons, t.core.axons, t.core.synapse_bits) == (256, 256, 22 * 1024 * 8)
     assert t.clock_hz == 300e6
-    assert resources_summary(t)["neurons"] == 156 * 256  # ~40k neurons (mapping.md "Tianjic totals")
+    assert resources_summary(t)["neurons"] == 156 * 256  # ~40k neurons (Pei et al., Nature 2019)
     assert all(t.energy.sources.get(f) for f in ("synop_pj", "neuron_update_pj", "router_hop_pj"))
 
 
@@ -57,13 +58,13 @@ def test_loihi_preset() -> None:
 
 def test_speck_preset_matches_sinabs_core_table() -> None:
     t = spikemesh.target("speck")
-    # speck.md §1.2 (sinabs get_constraints): kernel / neuron entries per core 0..8, 1024 bias entries each
+    # sinabs DynapcnnConfigBuilder.get_constraints: kernel / neuron entries per core 0..8, 1024 bias entries each
     kib = 1024
     assert [t.core_spec(i).kernel_entries for i in range(9)] == [16 * kib] * 3 + [32 * kib] * 2 + [64 * kib] * 2 + [
         16 * kib] * 2
     assert [t.core_spec(i).neuron_entries for i in range(9)] == [64 * kib] * 3 + [32 * kib] * 2 + [16 * kib] * 4
     assert {t.core_spec(i).bias_entries for i in range(9)} == {1024}
-    # speck.md §0: 327,680 neurons and 278,528 kernel entries in total; int8 weights, int16 state
+    # summed: 327,680 neurons (Speck's published "327K neurons") and 278,528 kernel entries; int8 weights, int16 state
     assert resources_summary(t)["neurons"] == 327_680
     assert sum(t.core_spec(i).kernel_entries for i in range(9)) == 278_528
     assert (t.core.weight_bits, t.core.state_bits, t.energy.static_mw) == (8, 16, 0.42)

@@ -6,8 +6,9 @@ Network (no biases; layer names are the IR population names):
 -> IF ``conv2`` [8,4,4] -> Flatten -> Dense(128->4) -> IF ``fc`` [4] (the output; the class is the argmax of its
 spike counts over the T steps, ties to the lowest index). Every neuron has at most 144 distinct presynaptic
 neurons (conv2: 4 channels x 6x6 pixels of conv1 through the pooling; fc: 128), so the network fits cores with
-256 axons (Tianjic-like, shared/research/mapping.md); it uses only Speck's layer kinds (conv, IAF, sum pool;
-speck.md §1.4-1.5), not checked against Speck's memory table here.
+256 axons (Tianjic-like: 256 fan-in per core, Deng et al., IEEE JSSC 2020); it uses only Speck's layer kinds
+(conv, IAF, sum pool: one DYNAP-CNN layer is Conv2d → IAF → sum pooling, sinabs documentation), not checked
+against Speck's memory table here.
 
 Neuron semantics, identical to the IR's (docs/semantics.md; ``reset_timing="before_decay"``): per step t,
 ``v = decay(v) + I[t]``; ``s = v >= theta``; ``v = v - theta * s``; ``v = clip(v, lo, hi)``; ``v`` starts at 0.

@@ -1,13 +1,15 @@
 """The "partition" Program section: logical cores, neuron → core maps and the core-to-core traffic matrix.
 
-Interface agreed in CONTRACT.md (section "partition"). Additive extensions, documented here:
+Placement reads ``n_cores`` and ``traffic``; routing and the certificate read ``relays``; the engines read
+``neuron_core``. Per logical core:
 
-- ``LogicalCore.use`` also holds ``"synapses"`` (graph synapses whose weights this core stores; merge cores
-  store none of the graph's synapses) next to the contract's ``"neurons"``, ``"axons"``, ``"synapse_bits"``
-  (and ``"kernel_entries"``/``"neuron_entries"``/``"bias_entries"`` on targets whose cores have those memories).
+- ``LogicalCore.use``: ``"neurons"``, ``"axons"``, ``"synapse_bits"``, ``"synapses"`` (graph synapses whose
+  weights this core stores; merge cores store none of the graph's synapses), and ``"kernel_entries"`` /
+  ``"neuron_entries"`` / ``"bias_entries"`` on targets whose cores have those memories.
+- ``LogicalCore.neurons``: per layer, the flat [start, stop) bounds of the neurons it holds.
 - ``LogicalCore.boxes``: per layer, the boxes ``(c0, c1, h0, h1, w0, w1)`` of the layer's (C, H, W) view (see
   ``spikemesh.partition.geometry.view_shape``) whose neurons the core holds (role "neurons") or accumulates
-  (role "partial_sum"); ``neurons`` keeps the contract's flat [start, stop) bounds.
+  (role "partial_sum").
 - ``LogicalCore.inputs``: per incoming projection, the unit range ``(u0, u1)`` of its sources this core
   receives (a partial-sum core takes a slice of the input channels; see geometry.py for what a unit is).
 - ``traffic`` leaves out a core's spikes to itself (local delivery is not remote traffic); partial-sum cores'

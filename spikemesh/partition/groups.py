@@ -1,4 +1,4 @@
-"""``groups``: the network-group optimiser after Yang et al., TETCI 2024 (mapping.md §1): per layer choose the split
+"""``groups``: the network-group optimiser after Yang et al. (IEEE TETCI 2024): per layer choose the split
 (output-channel × row × column block sizes; a tile whose fan-in exceeds a core becomes a partial-sum tree over
 input-channel chunks where the target has "partial_sums", plan.py), and which small layers share a core;
 minimise cores first, remote spike copies second, under every core limit.

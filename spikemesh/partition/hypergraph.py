@@ -1,5 +1,6 @@
-"""``hypergraph``: hypergraph partition minimising connectivity (KM1), the objective that equals "extra cores a spike
-must reach" (mapping.md §6; §7 measured KM1 −20.5 % copies vs slicing on conv52k).
+"""``hypergraph``: hypergraph partition minimising connectivity (KM1 = Σ over nets of (λ − 1) × weight, λ = blocks a
+net touches; Mt-KaHyPar, Gottesbüren et al., ACM TALG 2024), which equals the extra cores a spike must reach.
+benchmarks/partition.py compares it with slicing and groups on conv52k.
 
 **Vertices** are *blocks* of a layer's (C, H, W) view — ``bc`` channels × ``bh`` rows × ``bw`` columns (last blocks
 smaller), weight = neurons. Block size ``BLOCKS_PER_CORE``-th of a core at most, and neuron-level (1 × 1 × 1) when

@@ -6,7 +6,7 @@ node 0 (the root, role "neurons") holds the neuron state, every other node is a 
 ``merge_into`` is its parent; the tree is heap-shaped with fan ``b`` (node ``i``'s parent is ``(i − 1) // b``).
 Every node may take a chunk of consecutive input units *and* receive ``vol`` partial sums from each child, within
 one core: chunk axons + children × vol ≤ axons, chunk bits + children × vol × weight bits ≤ synapse bits (a received
-partial sum occupies one axon and one unit weight per neuron, mapping.md §1 Tianjic "partial sums" rows). So the
+partial sum is modelled as an input on its own axon with a unit weight, one per neuron). So the
 merge of a wide fan-in is spread over the tree instead of one merge core per piece needing ``vol × k`` axons.
 
 Counting over the tree: U chunk axons plus (k − 1) × vol partial-sum axons fit k cores of A axons, so

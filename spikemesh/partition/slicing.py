@@ -1,4 +1,5 @@
-"""``slicing``: the PACMAN-style baseline (mapping.md §0 item 7) — each layer cut into contiguous C-order ranges of
+"""``slicing``: the PACMAN-style baseline (SpiNNaker's PACMAN splits each population into contiguous atom slices;
+Rowley et al., SpiNNTools, Front. Neurosci. 2019) — each layer cut into contiguous C-order ranges of
 ``n`` neurons, never mixing layers; ``n`` is the atom count per core giving the layer the fewest cores (the largest
 such ``n``), with partial-sum trees (plan.py) where a range's fan-in needs them. (Taking the largest ``n`` that
 fits at all, as PACMAN does, would give a range of 255 neurons a 500-core chain of partial sums on 256-axon

@@ -4,7 +4,7 @@ Rates are expected spikes per neuron per time step: given (``rates``: population
 of the node's shape), measured from a reference run on ``sample_input`` (spikes / (steps × batch); an input's
 rate is the mean absolute value it injects, so a binary spike input gives its spike rate), or
 ``DEFAULT_RATE`` = 1.0 for everything else — "every neuron fires once per step", the convention under which the
-remote-copy counts of mapping.md §7 are given. A spike is counted once per distinct destination core; copies to
+benchmarks count remote copies. A spike is counted once per distinct destination core; copies to
 the source's own core are local and left out. Partial sums are sent every step for every neuron they cover
 (one copy each).
 """

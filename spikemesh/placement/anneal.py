@@ -1,5 +1,5 @@
-"""Simulated annealing over slot assignments (Numba), with region constraints as in region-constrained SA
-(mapping.md §1): a core with ``region[c] = k >= 0`` may only occupy slots of chip k.
+"""Simulated annealing over slot assignments (Numba), with region constraints as in the region-constrained SA
+of Yang et al. (IEEE TETCI 2024): a core with ``region[c] = k >= 0`` may only occupy slots of chip k.
 
 Moves pick a core and a slot in a window around it (shrinking with the temperature); an occupied slot swaps the
 two cores, an empty one moves the core. Cost = Σ copies × weighted XY distance (problem.wdist) + host inputs.

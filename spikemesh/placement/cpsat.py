@@ -22,8 +22,8 @@ from spikemesh.placement.problem import Problem, evaluate, slot_arrays
 from spikemesh.target.topology import Mesh
 
 SCALE = 1000
-#: wall-clock cap of a CP-SAT call, in multiples of its deterministic limit (at load 10 on 2 cores, 1
-#: deterministic second took up to ~4 wall seconds, so 3x was reached and made answers load-dependent)
+#: wall-clock cap of a CP-SAT call, in multiples of its deterministic limit (at load 10 on 2 cores one
+#: deterministic second can take ~4 wall seconds; a cap that close makes answers load-dependent)
 WALL_GUARD = 10.0
 #: branch-and-bound work units (bnb.solve) per second of time limit: a deterministic budget, set from ~60e6
 #: units/s measured on 16-core instances at load ~9 on 2 cores (faster on a quiet machine)

@@ -18,7 +18,8 @@ from spikemesh.target.model import Target
 from spikemesh.target.topology import Mesh
 
 PLACERS = ("auto", "anneal", "cpsat", "rowmajor", "zigzag", "neighbor")
-#: largest instance the exact CP-SAT placer takes (mapping.md §7: CP-SAT stalls on full placements)
+#: largest instance the exact CP-SAT placer takes (a Manhattan QAP model of a full placement neither improves on
+#: annealing nor proves a useful bound within minutes)
 CPSAT_MAX_CORES = 30
 #: chip assignment by CP-SAT while cores × chips stays below this many booleans; above, chip-level annealing
 #: (chips.py: the same objective, capacity kept by construction) decides chips

@@ -58,7 +58,7 @@ def slot_arrays(mesh: Mesh) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndar
 
 def evaluate(problem: Problem, slot: np.ndarray, mesh: Mesh) -> dict[str, float]:
     """Hop-weighted traffic (copies × XY hops, host inputs from router (0, 0)), its share from host inputs
-    (``host_hop_weighted_traffic``; the rest is core-to-core, what mapping.md §7 counts as unicast hops),
+    (``host_hop_weighted_traffic``; the rest is core-to-core unicast hops),
     inter-chip traffic (copies × chip borders crossed) and the weighted cost the placers minimise."""
     gx, gy, cx, cy = slot_arrays(mesh)
     p = problem.pairs

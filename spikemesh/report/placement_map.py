@@ -1,4 +1,4 @@
-"""Placement exports (DESIGN §5): placement.json, placement.csv, and the map placement.png / placement.svg
+"""Placement exports: placement.json, placement.csv, and the map placement.png / placement.svg
 (cores coloured by layer, shaded by neuron utilisation, links drawn by load, chip borders)."""
 
 from __future__ import annotations

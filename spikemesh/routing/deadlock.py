@@ -1,4 +1,4 @@
-"""Deadlock certificate, built from the routes alone (independent of how they were made; mapping.md §3).
+"""Deadlock certificate, built from the routes alone (independent of how they were made).
 
 Channels are (link, virtual channel) = (chip_x, chip_y, x, y, dir, vc). Dependencies: inside each multicast tree,
 the channel feeding a link (branch edges included: a flit held at a branch router waits for every child);
@@ -6,13 +6,14 @@ and, for cut-through forwarding (``NocSpec.forwarding``), relay edges where a co
 last channel of a route that delivers to a partial-sum core depends on the first channel of that core's own route
 towards the core it merges into (it must receive before it forwards its partial sums; spikes it sends elsewhere
 are delivered in the next step and wait for nothing). The routes are deadlock-free when this channel-dependency
-graph is acyclic (Dally & Seitz); the certificate stores a topological order. Otherwise ``PlacementError`` names a
-cycle with its links and the layers whose routes use it.
+graph is acyclic (Dally and Seitz, IEEE Trans. Computers 1987; for deterministic routing the condition is also
+necessary); the certificate stores a topological order. Otherwise ``PlacementError`` names a cycle with its links
+and the layers whose routes use it.
 
-With phased forwarding (the default; mapping.md §3 condition 3) a forwarding core absorbs its inputs into core
-memory and sends its sums from its own output queue after integrating, so ejection never waits for injection and
-there are no relay edges; instead the core-level wait-for graph (partial-sum core → the core it merges into) must
-be acyclic, and its depth is the number of forwarding phases a step needs.
+With phased forwarding (the default) a forwarding core absorbs its inputs into core memory and sends its sums from
+its own output queue after integrating, so ejection never waits for injection and there are no relay edges;
+instead the core-level wait-for graph (partial-sum core → the core it merges into) must be acyclic, and its depth
+is the number of forwarding phases a step needs.
 
 The graph is flat arrays: a channel is the integer ``link id × V + vc`` (trees.link_ids, V virtual channels), a
 dependency the integer ``a × n_channel_ids + b``; ``np.unique`` counts them and Kahn's algorithm (Numba, over CSR)

@@ -2,11 +2,11 @@
 Python path functions here are their specification), and CP-SAT route selection.
 
 Path functions (minimal paths between global routers; directions 0=E 1=W 2=N 3=S, N = +y):
-``xy`` and ``yx`` (dimension order); the turn models (mapping.md §3) ``west_first`` (W hops first, then Y, then
-E), ``north_last`` (S first, then X, then N), ``negative_first`` (W, S, then E, N) and ``odd_even`` (Chiu's rules:
-no E→N / E→S turn in an even column, no N→W / S→W turn in an odd column; the first legal minimal path preferring
-X). A multicast tree is the trie of its destinations' paths from the source router: paths share links while
-they agree and branch at routers (CONTRACT "routes": links [L, 5], parent [L], vc [L]).
+``xy`` and ``yx`` (dimension order); the turn models of Glass and Ni (ISCA 1992) ``west_first`` (W hops first, then Y,
+then E), ``north_last`` (S first, then X, then N), ``negative_first`` (W, S, then E, N) and ``odd_even`` (Chiu, IEEE
+TPDS 2000: no E→N / E→S turn in an even column, no N→W / S→W turn in an odd column; the first legal minimal path
+preferring X). A multicast tree is the trie of its destinations' paths from the source router: paths share links while
+they agree and branch at routers (stored per link: links [L, 5], parent [L], vc [L]; see ``trees``).
 
 ``select``: per flow, choose among the trees of every algorithm to minimise the maximum link load subject to an
 acyclic channel-dependency graph (integer ranks on channels; a used dependency c→d needs rank(c) < rank(d); with

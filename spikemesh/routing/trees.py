@@ -3,12 +3,12 @@
 A tree is the trie of its destinations' minimal paths from the source router (graph inputs: global router
 (0, 0)): paths share links while they agree and branch at routers. Path algorithms (codes index ``ALGO_NAMES``;
 directions 0=E 1=W 2=N 3=S, N = +y) are the same as the per-pair Python functions in ``routing``:
-``xy``/``yx`` dimension order, ``west_first``, ``north_last``, ``negative_first`` (mapping.md §3) and
-``odd_even`` (Chiu's rules, depth-first, X preferred, backtracking).
+``xy``/``yx`` dimension order, the turn models ``west_first``, ``north_last``, ``negative_first`` (Glass and Ni,
+ISCA 1992) and ``odd_even`` (Chiu, IEEE TPDS 2000; depth-first, X preferred, backtracking).
 
 ``FlatRoutes`` holds every route of a Program: per route ``sources``, destinations (``dest_ptr``/``dests``),
 ``copies``, algorithm code; per link (``ptr`` [R+1] offsets) ``links`` [L, 5] = (chip_x, chip_y, x, y, dir),
-``parent`` [L] (index inside its route, -1 = leaves the source router) and ``vc`` [L] (CONTRACT "routes").
+``parent`` [L] (index inside its route, -1 = leaves the source router) and ``vc`` [L] (virtual channel).
 A link's global id is ``(gy * width + gx) * 4 + dir`` of its source router.
 """
 
@@ -30,7 +30,7 @@ STEP_Y = np.array([0, 0, 1, -1], dtype=np.int64)
 
 @dataclass(frozen=True, eq=False)
 class Route:
-    """A multicast tree (CONTRACT "routes"). ``links`` int32 [L, 5] = (chip_x, chip_y, x, y, dir) in traversal
+    """A multicast tree. ``links`` int32 [L, 5] = (chip_x, chip_y, x, y, dir) in traversal
     order; ``parent`` int32 [L] (-1: leaves the source router); ``vc`` int8 [L]."""
 
     source: int

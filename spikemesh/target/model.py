@@ -1,4 +1,4 @@
-"""Targets as data (DESIGN §4).
+"""Targets as data.
 
 A ``Target`` describes hardware: a grid of chips, a grid of cores per chip, per-core resources (possibly
 different per core, as on Speck), router/link parameters and an energy table with sources. Stages ask the
@@ -40,10 +40,11 @@ class NocSpec:
     """Router and link parameters. ``table_entries`` is the routing-table size limit per router (None: no
     limit); ``virtual_channels`` per physical link. ``forwarding``: how a core that forwards within a step
     (partial-sum core) uses the NoC — ``"phased"``: it absorbs its inputs into core memory and sends its sums
-    from its own output queue after integrating (phase-synchronous chips such as Tianjic, mapping.md §3 condition
-    3; what the ``cycle`` engine models), so the certificate checks the core-level phase order; ``"cut_through"``:
-    it may hold its input channel while its output is stalled, so the certificate adds relay edges
-    (ejection → injection, mapping.md §3 condition 2)."""
+    from its own output queue after integrating (phase-synchronous chips such as Tianjic, Pei et al.,
+    Nature 2019; what the ``cycle`` engine models), so the certificate checks that the core-level phase order is
+    acyclic; ``"cut_through"``: it may hold its input channel while its output is stalled, so the certificate adds
+    relay edges (its ejection channel → its injection channel: the consumption-channel dependency of wormhole
+    multicast, Boppana, Chalasani and Raghavendra, IEEE TPDS 1998)."""
 
     hop_cycles: int = 1
     link_flits_per_cycle: int = 1

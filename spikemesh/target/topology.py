@@ -1,10 +1,10 @@
 """The mesh a Target describes: chips in a grid, cores (routers) in a grid per chip, directed links.
 
-Conventions (CONTRACT "placement"): a slot is a physical core, numbered chip-major: ``slot = chip * cores_per_chip +
-y * cores_x + x`` with ``chip = chip_y * chips_x + chip_x``. Global router coordinates are
-``gx = chip_x * cores_x + x``, ``gy = chip_y * cores_y + y``; N = +y, E = +x. A hop between routers costs 1; a hop
-that crosses a chip border costs ``interchip_weight`` = interchip_hop_cycles / hop_cycles (the Target's link
-costs), so placement cost = Σ traffic × weighted XY distance.
+Conventions shared by placement, routing and the simulator: a slot is a physical core, numbered chip-major:
+``slot = chip * cores_per_chip + y * cores_x + x`` with ``chip = chip_y * chips_x + chip_x``. Global router
+coordinates are ``gx = chip_x * cores_x + x``, ``gy = chip_y * cores_y + y``; N = +y, E = +x. A hop between routers
+costs 1; a hop that crosses a chip border costs ``interchip_weight`` = interchip_hop_cycles / hop_cycles (the
+Target's link costs), so placement cost = Σ traffic × weighted XY distance.
 """
 
 from __future__ import annotations

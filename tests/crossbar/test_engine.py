@@ -70,7 +70,7 @@ def test_random_dense_graphs_equal_reference(case: tuple[Graph, np.ndarray, dict
 
 def test_action_counts_from_reference_rasters() -> None:
     """Counts of a 2-layer dense net on 8x8 arrays (4 differential weight columns), 1-bit cells, 4 parallel rows,
-    computed here from the reference rasters and the tiling formula of crossbar_training.md §3."""
+    computed here from the reference rasters and the tiling formula (row tiles x column tiles x slices)."""
     rng = np.random.default_rng(3)
     n_in, n_h, n_o = 20, 10, 3
     w1 = rng.integers(-7, 8, (n_h, n_in)).astype(float)  # |w| <= 7: 3 magnitude bits -> 3 slices

@@ -1,4 +1,4 @@
-"""PCM statistics vs closed-form expectations derived here from the aihwkit formulas (crossbar_training.md §2.1),
+"""PCM statistics vs closed-form expectations derived here from aihwkit's ``PCMLikeNoiseModel`` formulas,
 and IR drop: aihwkit closed form vs the nodal solve."""
 
 from __future__ import annotations

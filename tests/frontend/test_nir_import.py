@@ -16,6 +16,7 @@ from spikemesh.frontend import FrontendWarning, load
 from spikemesh.frontend.nir import RawNode
 from spikemesh.ir.reference import run_reference
 
+#: the NIR paper's example graphs (github.com/neuromorphs/NIR, paper/), where the machine keeps them
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "nir_paper"
 if not DATA.is_dir():
     DATA = Path("/work/shared/data/nir_paper")

@@ -136,7 +136,7 @@ def test_subtract_reset_through_nir_documented_difference() -> None:
     as_zero = run_seq(zero, x)
     assert int((got["3"] != as_zero["3"]).sum()) == 0 and int((got["1"] != as_zero["1"]).sum()) == 0
     diff = int((got["3"] != source["3"]).sum())
-    assert diff > 0  # the documented loss: spikes change (ecosystem.md §2.2 measured 62/500 cells)
+    assert diff > 0  # the documented loss: NIR has no subtract reset, so spikes change
     assert int(source["3"].sum()) > int(got["3"].sum())  # subtract keeps the overshoot, so it fires more
 
 

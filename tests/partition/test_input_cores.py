@@ -1,6 +1,6 @@
-"""Targets with the "input_cores" feature: graph inputs are replayed by source cores on the mesh (mapping.md §7's
-205 cores include the 3,072 inputs) instead of streamed from the host. Checked: source cores by hand, traffic
-into each core equal to the host-streamed partition's, capacity counts them, every strategy, and a compiled
+"""Targets with the "input_cores" feature: graph inputs are replayed by source cores on the mesh (so conv52k's 205 cores
+of 256 neurons include 12 for its 3,072 inputs) instead of streamed from the host. Checked: source cores by hand,
+traffic into each core equal to the host-streamed partition's, capacity counts them, every strategy, and a compiled
 Program whose cycle engine sends input packets from the source cores and still equals the reference."""
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ def _single(w: int, thr: int, reset: str = "subtract", bias: float | None = None
 
 
 def test_single_neuron_w127_thr127_one_spike_per_event() -> None:
-    # speck.md §1.4 / sinabs test_single_neuron_hardware: w = 127, θ = 127 -> one output event per input event
+    # sinabs tests/test_dynapcnn/test_single_neuron_hardware.py: w = 127, θ = 127 -> one output event per input event
     p = spikemesh.compile(_single(127, 127), "speck")
     x = np.zeros((20, 1, 1), dtype=np.int64)
     x[[0, 3, 4, 10, 19]] = 1
@@ -66,7 +66,7 @@ def test_bias_leak_on_slow_clock_ticks() -> None:
     r = p.simulate(np.zeros((8, 1, 1), dtype=np.int64), engine="async")
     assert np.flatnonzero(r.spikes["n"][:, 0, 0]).tolist() == [3, 6]
     assert r.stats["leak_updates_per_core"][p.config.cores[0]] == 8
-    assert r.stats["energy_dynamic_pj"] > 0  # biases are not free (speck.md §1.4, dangers.md)
+    assert r.stats["energy_dynamic_pj"] > 0  # biases are not free (the sinabs Speck docs warn that leak is not sparse)
     # a slow clock at half the rate: 4 ticks in 8 steps -> v = 40 at the 4th tick (t = 6 dt)
     r2 = p.simulate(np.zeros((8, 1, 1), dtype=np.int64), engine="async", slow_clk_hz=0.5 / g.dt)
     assert np.flatnonzero(r2.spikes["n"][:, 0, 0]).tolist() == [6]
@@ -157,7 +157,7 @@ def test_async_equals_reference_with_residual_merge() -> None:
 
 
 def test_latency_nine_core_chain_is_3_36_us() -> None:
-    # one event through 9 layers (1x1 identity-like convs, w=1, θ=1): 3.36 µs (speck.md §1.8)
+    # one event through 9 layers (1x1 identity-like convs, w=1, θ=1): 3.36 µs (Richter et al., arXiv:2304.06793)
     g = chain([{"kind": "conv", "c": 1, "k": 1}] * 9, (1, 4, 4))
     g = g.replace(projections=tuple(pr.__class__(pr.name, pr.source, pr.target, (Conv2d(np.ones((1, 1, 1, 1))),))
                                     for pr in g.projections))

@@ -12,6 +12,7 @@ import pytest
 import spikemesh
 from spikemesh.cli import main
 
+#: the NIR paper's sinabs CNN (github.com/neuromorphs/NIR, paper/02_cnn/cnn_sinabs.nir), where the machine keeps it
 NIR = Path("/work/shared/data/nir_paper/cnn_sinabs.nir")
 pytestmark = pytest.mark.skipif(not NIR.is_file(), reason="NIR paper files not present")
 
@@ -26,7 +27,8 @@ def test_compiles_fast_with_core_map(tmp_path: Path) -> None:
     m = p.report["speck"]["layer2core"]
     assert sorted(m) == ["1", "10", "12", "3", "6"] and len(set(m.values())) == 5
     mem = {row["layer"]: row for row in p.report["speck"]["memory"] if row["layer"]}
-    # hand-computed (speck.md §1.3): conv 2->16 k5 s2 p1 on 34x34 -> 16x16: kernel 2*2^(5+4), neuron 16*2^(4+4)
+    # by hand with sinabs' memory_summary formulas: conv 2->16 k5 s2 p1 on 34x34 -> 16x16: kernel 2*2^(5+4),
+    # neuron 16*2^(4+4)
     assert (mem["1"]["kernel_used"], mem["1"]["neuron_used"]) == (1024, 4096)
     # Linear 128 -> 256 on the pooled 8x4x4: kernel 8*2^(4+8) = 32Ki -> cores 3..6 only
     assert mem["10"]["kernel_used"] == 32768 and m["10"] in (3, 4, 5, 6)

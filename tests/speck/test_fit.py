@@ -1,4 +1,4 @@
-"""Fit rules: sinabs' memory formulas worked by hand (research/speck.md §1.3) and the chip rules."""
+"""Fit rules: sinabs' memory formulas (``DynapcnnLayer.memory_summary``) worked by hand, and the chip rules."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from tests.speck.helpers import chain
 
 
 def test_docs_example_conv_16_32_k3_p1_on_64x64() -> None:
-    # speck.md §1.3: kernel 16 * 2^(ceil log2 9 + log2 32) = 16 * 2^(4+5) = 8Ki; neuron 32 * 64 * 64 = 128Ki
+    # the sinabs Speck docs' example: kernel 16 * 2^(ceil log2 9 + log2 32) = 16 * 2^(4+5) = 8Ki;
+    # neuron 32 * 64 * 64 = 128Ki
     assert layer_memory(16, 32, 3, 1, 1, (64, 64)) == {"kernel": 8 * 1024, "neuron": 128 * 1024, "bias": 32}
 
 
@@ -22,7 +23,8 @@ def test_odd_size_17_k2_s2() -> None:
 
 
 def test_probe_network_rows() -> None:
-    # speck.md §3 table: Conv(2->8,k3) on 32x32; Conv(8->16,k3) on 15x15; Linear(16*13*13 -> 11) as 13x13 conv
+    # what sinabs 3.1.3's memory_summary reports for Conv(2->8,k3) on 32x32, Conv(8->16,k3) on 15x15 and
+    # Linear(16*13*13 -> 11) as a 13x13 conv
     assert layer_memory(2, 8, 3, 1, 0, 32) == {"kernel": 256, "neuron": 8192, "bias": 8}
     assert layer_memory(8, 16, 3, 1, 0, 15) == {"kernel": 2048, "neuron": 4096, "bias": 16}
     assert layer_memory(16, 11, 13, 1, 0, 13) == {"kernel": 65536, "neuron": 11, "bias": 11}
@@ -35,7 +37,7 @@ def test_non_power_of_two_features_round_kernel_not_neuron() -> None:
 
 
 def test_linear_only_mlp_needs_core_5_or_6() -> None:
-    # the probe's Linear: 64Ki kernel -> only cores 5 and 6 (speck.md §1.3)
+    # Linear(16*13*13 -> 11): 64Ki kernel entries -> only cores 5 and 6 (sinabs get_constraints)
     t = spikemesh.target("speck")
     need = layer_memory(16, 11, 13, 1, 0, 13)
     assert match([need], t, ["lin"])[0] in (5, 6)

@@ -13,7 +13,7 @@ from tests.speck.helpers import chain
 
 
 def test_sinabs_scale_rule_by_hand() -> None:
-    # speck.md §2.3: |max_d / max| unless the negative side binds, then |min_d / min|
+    # sinabs determine_discretization_scale: |max_d / max| unless the negative side binds, then |min_d / min|
     assert sinabs_scale([-0.5, 1.0], 8) == 127.0
     assert sinabs_scale([-1.0, 0.5], 8) == 128.0
     assert sinabs_scale([-32768, 1.0], 16) == 1.0  # min_v_mem = None in sinabs -> scale 1
@@ -53,7 +53,7 @@ def test_readout_remap_times_four() -> None:
     g = chain([{"kind": "conv", "c": 4, "k": 3}, {"kind": "dense", "c": 11}], (2, 8, 8))
     p = spikemesh.compile(g, "speck", speck_readout=True)
     out = p.config.layers[-1]
-    assert out.out_shape == (41, 1, 1) and out.channels == tuple(range(0, 41, 4))  # speck.md §1.7: 11 -> 41
+    assert out.out_shape == (41, 1, 1) and out.channels == tuple(range(0, 41, 4))  # extend_readout_layer: 11 -> 41
     orig = g.projections[1].ops[-1].weight.reshape(11, 4, 6, 6)
     assert np.array_equal(out.weight[::4], orig) and not out.weight[1::4].any()
     x = np.zeros((6, 1, 2, 8, 8), dtype=np.int64)

@@ -1,8 +1,11 @@
 """Synchronous multi-core mesh presets: a Tianjic-like chip and a Loihi-like chip.
 
-Numbers come from ../shared/research/mapping.md (§ "Chips for reference" table) and
-../shared/research/crossbar_training.md §5 (per-action energies); each EnergyTable names its sources.
-Values marked "assumed" are not published for that chip and are stated as modelling choices.
+Chip figures: Tianjic (Pei et al., "Towards artificial general intelligence with hybrid Tianjic chip architecture",
+Nature 572, 2019; Deng et al., "Tianjic: a unified and scalable chip bridging spike-based and continuous neural
+computation", IEEE JSSC 55(8), 2020) and Loihi (Davies et al., "Loihi: a neuromorphic manycore processor with
+on-chip learning", IEEE Micro 38(1), 2018). Per-action energies: Horowitz, "Computing's energy problem (and what we
+can do about it)", ISSCC 2014 (45 nm), and SpikeSim (Moitra et al., IEEE TCAD 2023, 65 nm). Each EnergyTable names
+its sources per field. Values marked "assumed" are not published for that chip and are stated as modelling choices.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ _MESH_FEATURES = frozenset(
 
 def tianjic() -> Target:
     """Tianjic-like chip: 156 FCores in a 12x13 mesh, 256 neurons and 256 axons per core, ~22 KB synapse SRAM
-    per core, 300 MHz synchronous (mapping.md §1 item 3 and the chip table; crossbar_training.md §5)."""
+    per core, 300 MHz synchronous (Pei et al., Nature 2019; Deng et al., IEEE JSSC 2020)."""
     energy = EnergyTable(
         synop_pj=0.3,
         neuron_update_pj=1.27,
@@ -26,11 +29,11 @@ def tianjic() -> Target:
         synapse_read_bit_pj=10.0 / 64,
         static_mw=0.0,
         sources={
-            "synop_pj": "8b mult 0.2 pJ + 32b add 0.1 pJ, 45 nm Horowitz ISSCC 2014 (crossbar_training.md §5)",
-            "neuron_update_pj": "LIF neuron update 1.27 pJ, 65 nm SpikeSim (crossbar_training.md §5)",
+            "synop_pj": "8b mult 0.2 pJ + 32b add 0.1 pJ, 45 nm, Horowitz ISSCC 2014",
+            "neuron_update_pj": "LIF neuron update 1.27 pJ, 65 nm, SpikeSim (Moitra et al., IEEE TCAD 2023)",
             "router_hop_pj": "assumed: no per-hop figure published for Tianjic",
-            "interchip_bit_pj": "assumed: 10x an on-chip hop per bit (mapping.md Q6 weights inter-chip >= 10x)",
-            "synapse_read_bit_pj": "8 KB SRAM 64-bit read 10 pJ, 45 nm Horowitz (crossbar_training.md §5)",
+            "interchip_bit_pj": "assumed: 10x an on-chip hop per bit",
+            "synapse_read_bit_pj": "8 KB SRAM 64-bit read 10 pJ, 45 nm, Horowitz ISSCC 2014",
             "static_mw": "not modelled: Tianjic's 400 mW average is total, not static, power",
         },
     )
@@ -50,7 +53,7 @@ def tianjic() -> Target:
 
 def loihi() -> Target:
     """Loihi-like chip: 128 neurocores, 1,024 compartments per core, 16 MB synaptic memory per chip
-    (mapping.md chip table). The 16x8 core grid and 4,096 fan-in axons per core are assumed layouts."""
+    (Davies et al., IEEE Micro 2018). The 16x8 core grid and 4,096 fan-in axons per core are assumed layouts."""
     energy = EnergyTable(
         synop_pj=23.6,
         neuron_update_pj=1.27,
@@ -59,10 +62,10 @@ def loihi() -> Target:
         synapse_read_bit_pj=0.0,
         static_mw=0.0,
         sources={
-            "synop_pj": "Loihi synaptic spike op (min) 23.6 pJ, Davies IEEE Micro 2018 (crossbar_training.md §5)",
-            "neuron_update_pj": "assumed: LIF update 1.27 pJ, 65 nm SpikeSim (crossbar_training.md §5)",
-            "router_hop_pj": "assumed: no per-hop figure in the research notes",
-            "interchip_bit_pj": "assumed: 10x an on-chip hop per bit (mapping.md Q6)",
+            "synop_pj": "Loihi synaptic spike op (min) 23.6 pJ, 14 nm, Davies et al. IEEE Micro 2018",
+            "neuron_update_pj": "assumed: LIF update 1.27 pJ, 65 nm, SpikeSim (Moitra et al., IEEE TCAD 2023)",
+            "router_hop_pj": "assumed: no per-hop figure published for Loihi",
+            "interchip_bit_pj": "assumed: 10x an on-chip hop per bit",
             "synapse_read_bit_pj": "included in synop_pj",
             "static_mw": "not modelled",
         },

@@ -1,4 +1,5 @@
-"""Layer → core assignment on the 9 heterogeneous cores (research/speck.md §1.2, §2.4).
+"""Layer → core assignment on the 9 heterogeneous cores (after sinabs' ``get_valid_mapping``,
+sinabs/backend/dynapcnn/mapping.py).
 
 1. Candidates: the cores whose kernel, neuron and bias memories all hold the layer (sinabs' ``fits``).
 2. Maximum bipartite matching (augmenting paths, i.e. unit-capacity max-flow source → layer → fitting core →

@@ -1,10 +1,11 @@
 """The Speck chip configuration: the Program's ``config`` section and ``speck_config.json``.
 
-The JSON follows the field names of samna's ``SpeckConfiguration`` that sinabs fills (research/speck.md §2.5):
+The JSON follows the field names of samna's ``SpeckConfiguration`` that sinabs fills (sinabs
+``DynapcnnConfigBuilder.get_dynapcnn_layer_config_dict``):
 per core ``dimensions`` (input_shape, output_shape (pre-pool), padding, stride, kernel_size), ``weights``
 ``[f][c][kx][ky]``, ``biases``, ``leak_enable``, ``return_to_zero``, ``threshold_high``/``threshold_low``,
 ``monitor_enable``, ``neurons_initial_value`` ``[f][x][y]``, ``destinations`` (layer = destination core, enable,
-pooling, feature_shift); plus ``dvs_layer`` (§1.6) and the per-core memory table.
+pooling, feature_shift); plus ``dvs_layer`` (dvs.py) and the per-core memory table.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Discretization to DYNAP-CNN precision the way sinabs does it (research/speck.md §2.3, ``discretize.py``).
+"""Discretization to DYNAP-CNN precision the way sinabs does it (sinabs/backend/dynapcnn/discretize.py).
 
 Per layer (population) one scale ``s = min(s_w, s_b, s_t)``:
 - ``s_w``: weights against 8 bits; ``s_b``: biases against **8** bits (sinabs' choice, although the state is 16

@@ -1,9 +1,9 @@
-"""The DVS pre-processing layer (research/speck.md §1.6): polarity merge → sum pooling → crop (ROI) → mirror →
-swap, the order of sinabs' ``DVSLayer.forward`` (merge sums the 2 polarities into 1 channel; pooling floors the
-size; the crop keeps pooled rows ``[top, bottom)`` and columns ``[left, right)``; ``flip_y`` / ``flip_x`` reverse
-rows / columns of the cropped window; ``swap_xy`` transposes it). The chip config is ``origin = (left, top)``,
-``cut = (right − 1, bottom − 1)``, ``mirror{x, y}``, ``mirror_diagonal = swap_xy``, in pooled coordinates
-(sinabs ``DVSLayer.get_config_dict``).
+"""The DVS pre-processing layer of Speck: polarity merge → sum pooling → crop (ROI) → mirror → swap, the order of
+sinabs' ``DVSLayer.forward`` (sinabs/backend/dynapcnn/dvs_layer.py). Merge sums the 2 polarities into 1 channel;
+pooling floors the size; the crop keeps pooled rows ``[top, bottom)`` and columns ``[left, right)``; ``flip_y`` /
+``flip_x`` reverse rows / columns of the cropped window; ``swap_xy`` transposes it. The chip config is
+``origin = (left, top)``, ``cut = (right − 1, bottom − 1)``, ``mirror{x, y}``, ``mirror_diagonal = swap_xy``, in
+pooled coordinates (sinabs ``DVSLayer.get_config_dict``).
 
 Two forms of the same map: ``DvsSpec.events`` per event (what the ``async`` engine applies) and
 ``DvsSpec.frames`` on count arrays (to drive ``reference`` with what the cores receive).
@@ -18,7 +18,7 @@ import numpy as np
 
 from spikemesh.errors import PartitionError
 
-MAX_SENSOR = 128  # 128x128 pixel array (speck.md §0)
+MAX_SENSOR = 128  # 128x128 pixel array (Richter et al., arXiv:2304.06793; sinabs Speck documentation)
 
 
 @dataclass(frozen=True)

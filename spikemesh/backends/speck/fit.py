@@ -1,12 +1,13 @@
 """DYNAP-CNN fit rules: sinabs' memory formulas and the chip rules sinabs leaves to the vendor library.
 
-Memory (research/speck.md §1.3, sinabs ``DynapcnnLayer.memory_summary``), in entries:
+Memory (sinabs ``DynapcnnLayer.memory_summary``, sinabs/backend/dynapcnn/dynapcnn_layer.py), in entries:
 ``kernel = c · 2^(⌈log2 k²⌉ + ⌈log2 f⌉)``, ``neuron = f · 2^(⌈log2 H_out⌉ + ⌈log2 W_out⌉)`` (conv output, before
 pooling), ``bias = f`` (0 for a conv without bias). The output size is ``floor((in + 2p − k)/s) + 1``.
 
-Chip rules (speck.md §0, §1.5, §2.7): square kernel ≤ 16, stride ∈ {1,2,4,8} per axis, padding ≤ 7 per axis,
-pooling ∈ {1,2,4} (square) per destination, input ≤ 128×128, conv output ≤ 64×64, ≤ 1024 input and output
-features, ≤ 2 destinations per core, dilation 1 and groups 1 (sinabs silently accepts dilation and groups).
+Chip rules (sinabs documentation, Speck "available network architecture" page): square kernel ≤ 16,
+stride ∈ {1,2,4,8} per axis, padding ≤ 7 per axis, pooling ∈ {1,2,4} (square) per destination, input ≤ 128×128,
+conv output ≤ 64×64, ≤ 1024 input and output features, ≤ 2 destinations per core, dilation 1 and groups 1 (sinabs
+silently accepts dilation and groups).
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Lowering an integer IR graph to DYNAP-CNN layers (research/speck.md §1.4–§1.6, §2.2).
+"""Lowering an integer IR graph to DYNAP-CNN layers (the layer structure of sinabs' ``DynapcnnNetwork``: one core is
+Conv2d → IAF → per-destination sum pooling; sinabs Speck documentation and sinabs.backend.dynapcnn).
 
 One layer per IF population: its incoming projections must each be ``[SumPool2d…] [Reshape] Conv|Dense``.
 - Leading sum pools become the *source's* per-destination pooling (chained pools multiply; stride = kernel).
@@ -264,8 +265,9 @@ def lower(graph: Graph, readout: bool = False, dvs: dict[str, Any] | None = None
 
 
 def _readout_remap(layers: dict[str, dict[str, Any]], graph: Graph) -> None:
-    """speck2e/2f readout errata (speck.md §1.7, sinabs#182): class i is read from CNN channel 4·i, so the
-    output layer grows from C to (C−1)·4+1 features with channel i moved to 4i (sinabs extend_readout_layer)."""
+    """speck2e/2f readout errata (sinabs Speck documentation; synsense/sinabs issue #182): class i is read from CNN
+    channel 4·i, so the output layer grows from C to (C−1)·4+1 features with channel i moved to 4i (sinabs
+    extend_readout_layer)."""
     outs = [n for n, L in layers.items() if L["monitor"]]
     if len(outs) != 1:
         raise _err("readout", "the readout needs exactly one output layer", available=len(outs))

@@ -1,16 +1,20 @@
 """Speck (DYNAP-CNN) target: 9 heterogeneous asynchronous SNN cores plus the DVS pre-processing layer.
 
-Facts from ../shared/research/speck.md: the per-core memory table is §1.2 (sinabs
-``DynapcnnConfigBuilder.get_constraints``); int8 weights, int16 state (§0, §1.4); <= 2 destinations per core
-(§1.5); resting power 0.42 mW and 3.36 µs per event through 9 layers (§1.8). Per-SynOp energy is not published
-(§1.8): ``synop_pj`` is a calibration parameter, stated as such in its source.
+Facts: the per-core memory table is sinabs' ``DynapcnnConfigBuilder.get_constraints``
+(sinabs/backend/dynapcnn/chips/dynapcnn.py); int8 weights and int16 state (sinabs ``discretize.py``); <= 2
+destinations per core (sinabs Speck documentation); processor resting power 0.42 mW (Yao et al., "Spike-based
+dynamic computing with asynchronous sensing-computing neuromorphic chip", Nat. Commun. 15, 2024,
+doi:10.1038/s41467-024-47811-6) and 3.36 µs for one event through 9 layers (Richter et al., "Speck: a smart
+event-based vision sensor with a low latency 327K neuron convolutional neuronal network processing pipeline",
+arXiv:2304.06793, 2023). No per-SynOp energy is published: ``synop_pj`` is a calibration parameter, stated as such
+in its source.
 """
 
 from __future__ import annotations
 
 from spikemesh.target.model import CoreSpec, EnergyTable, NocSpec, Target
 
-#: (kernel entries, neuron entries) per core 0..8 (speck.md §1.2); bias memory is 1024 entries on every core
+#: (kernel entries, neuron entries) per core 0..8 (sinabs get_constraints); bias memory is 1024 entries on every core
 KERNEL_ENTRIES = (16 * 1024, 16 * 1024, 16 * 1024, 32 * 1024, 32 * 1024, 64 * 1024, 64 * 1024, 16 * 1024, 16 * 1024)
 NEURON_ENTRIES = (64 * 1024, 64 * 1024, 64 * 1024, 32 * 1024, 32 * 1024, 16 * 1024, 16 * 1024, 16 * 1024, 16 * 1024)
 BIAS_ENTRIES = 1024
@@ -32,12 +36,12 @@ def speck() -> Target:
         synapse_read_bit_pj=0.0,
         static_mw=0.42,
         sources={
-            "synop_pj": "calibration parameter: no published per-SynOp energy for Speck (speck.md §1.8)",
-            "neuron_update_pj": "included in synop_pj: each SynOp reads and writes its neuron (speck.md §1.1)",
+            "synop_pj": "calibration parameter: no published per-SynOp energy for Speck",
+            "neuron_update_pj": "included in synop_pj: each SynOp reads and writes its neuron (sinabs Speck docs)",
             "router_hop_pj": "included in synop_pj (no figure published)",
             "interchip_bit_pj": "single-chip device",
             "synapse_read_bit_pj": "included in synop_pj",
-            "static_mw": "processor resting power 0.42 mW, Yao et al. Nat. Commun. 2024 (speck.md §1.8)",
+            "static_mw": "processor resting power 0.42 mW, Yao et al. Nat. Commun. 2024",
         },
     )
     return Target(

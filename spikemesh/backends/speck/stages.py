@@ -1,6 +1,6 @@
 """Compile stages of speck-family targets: speck_quantize, lower, speck.
 
-- ``quantize_stage`` (before "lower"): sinabs-style discretization (quantize.py). The generic lower stage then
+- ``quantize_stage`` (before "lower"): sinabs-style discretization (discretize.py). The generic lower stage then
   finds an integer graph that fits and leaves it unchanged.
 - ``map_stage`` (last): lowering to DYNAP-CNN layers, fit + assignment, the ``config`` section and the
   ``speck`` report entry (per-core memory table, core map, DVS).

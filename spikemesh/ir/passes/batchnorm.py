@@ -3,7 +3,7 @@
 For a BatchNorm with per-channel scale ``a = γ / sqrt(var + eps)`` and shift ``c = β − a·mean`` following an
 affine op ``y = W x + b`` (channel = output row of Dense, output channel of Conv):
 ``BN(W x + b) = (a ⊙ W) x + (a ⊙ b + c)`` exactly, so the pair becomes one op with weight ``a ⊙ W`` and bias
-``a ⊙ b + c`` (the rule sinabs' ``handle_batchnorm_nodes`` applies, research/speck.md §2.2).
+``a ⊙ b + c`` (the rule sinabs applies in ``handle_batchnorm_nodes``, sinabs/backend/dynapcnn/nir_graph_extractor.py).
 
 Only a BatchNorm *immediately* after a Dense or Conv (Identity ops in between are skipped) is folded: across
 a pooling op the shift would be summed once per window tap, across a Reshape the channel axis changes, and

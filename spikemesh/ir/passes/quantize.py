@@ -8,7 +8,7 @@ integers. For IF neurons with subtractive reset the only spike changes come from
 
 Choice of ``s`` (per layer, unless given): the largest factor with every scaled weight inside the signed
 ``weight_bits`` range and every scaled state quantity (threshold, v_reset, leak, biases, bounds) inside the
-signed ``state_bits`` range — the min-of-scales rule of sinabs' ``discretize.py`` (research/speck.md §2.3),
+signed ``state_bits`` range — the min-of-scales rule of sinabs' ``sinabs/backend/dynapcnn/discretize.py``,
 except that biases are checked against the state width. A layer whose values are already integers that fit
 keeps ``s = 1`` (``keep_integer``), so integer models are left unchanged.
 
@@ -62,7 +62,7 @@ def discretization_scale(values: np.ndarray, bits: int) -> float:
     """Largest ``s`` with ``s·x`` inside the signed ``bits`` range for every x (inf when all x are 0).
 
     Same as sinabs' ``determine_discretization_scale``: max_d / max(x) unless the negative side binds,
-    then min_d / min(x) (research/speck.md §2.3)."""
+    then min_d / min(x) (sinabs/backend/dynapcnn/discretize.py)."""
     x = np.asarray(values, dtype=np.float64).reshape(-1)
     lo_d, hi_d = signed_range(bits)
     s = math.inf
