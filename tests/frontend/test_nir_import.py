@@ -13,7 +13,7 @@ import torch
 
 from spikemesh.errors import GraphError
 from spikemesh.frontend import FrontendWarning, load
-from spikemesh.frontend.nir import RawNode
+from spikemesh.frontend.nir.read import RawNode
 from spikemesh.ir.reference import run_reference
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "nir_paper"
