@@ -1,7 +1,7 @@
 """Device non-idealities of memristor cells. Conductances are in µS, times in seconds; every effect is off by
 default, parameterised, and draws from a ``numpy.random.Generator`` the caller seeds.
 
-Formulas (crossbar_training.md §2.1, aihwkit ``PCMLikeNoiseModel``, Nandakumar ICECS 2019):
+Formulas (IBM aihwkit ``PCMLikeNoiseModel``, aihwkit/inference/noise/pcm.py, after Nandakumar et al., ICECS 2019):
 - programming noise σ_prog(G_T) = [c0 + c1·(G_T/g_max) + c2·(G_T/g_max)²]·(g_max/25 µS), c = (0.26348, 1.9650,
   −1.1731) µS; G_P = max(0, G_T + σ_prog·ξ);
 - drift G(t) = G_P·((t + t0)/t0)^(−ν), t0 = 20 s, ν = |μ_ν + σ_ν·ξ| with μ_ν = clip(−0.0155·ln(G_T/g_max) +

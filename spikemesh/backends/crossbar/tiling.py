@@ -1,4 +1,5 @@
-"""Tiling each projection's weighted operator onto crossbar arrays (crossbar_training.md §3 "Tiling").
+"""Tiling each projection's weighted operator onto crossbar arrays (bit-sliced, row / column tiled as in NeuroSim
+and ISAAC: partial sums of row tiles added digitally, bit slices shift-added).
 
 One weighted op per projection goes on the crossbar: ``Dense`` ([n_in, n_out] as rows x columns), ``Sparse`` (its
 dense [n_in, n_out] matrix) or ``Conv`` through im2col (rows = C_in/groups · prod(kernel), columns = C_out/groups,
