@@ -7,13 +7,13 @@ TorchDispatchMode count in tests/trainer/test_gpu_model.py; not against a GPU's 
 ``gpu_traffic_fused`` an ideally fused lower bound; the "vs fused" column brackets what the published comparison
 depends on.
 
-Run: ``nice python benchmarks/trainer.py [--quick]``. Networks: ``mlp`` (784-512-512-256-10, benchmarks/networks.py),
-``conv52k`` (benchmarks/networks.py), ``rsnn`` (700-256 recurrent-10, SHD-like). Weights are
-random; each layer's incoming weights are scaled (bisection) so that its firing rate matches the target rate
-on the calibration batch; inputs are Bernoulli at the target rate. Surrogate: rectangular, half-width 0.5
-(PRIME's, Wang et al., Sci. Adv. 2025), thresholds 1. Published operating point (Li et al., "A high
-energy-efficiency multi-core neuromorphic architecture for deep SNN training", arXiv:2412.05302, 2024):
-1.05 TFLOPS/W @ FP16 28 nm; 55–85 % less DRAM traffic than an A100.
+Run: ``nice python benchmarks/trainer.py [--quick]``. Networks: ``mlp`` (784-512-512-256-10) and ``conv52k``
+(3x32x32 → conv 32 → conv stride 2 64 → FC 10) from benchmarks/networks.py, ``rsnn`` (700-256 recurrent-10,
+SHD-like, built here). Weights are random; each layer's incoming weights are scaled (bisection) so that its
+firing rate matches the target rate on the calibration batch; inputs are Bernoulli at the target rate.
+Surrogate: rectangular, half-width 0.5 (PRIME's: Wang et al., Sci. Adv. 11, eads5340, 2025; code
+github.com/bo-wang-up/PRIME), thresholds 1. Published operating point (Li et al., arXiv:2412.05302, abstract):
+1.05 TFLOPS/W @ FP16 28 nm; 55–85 % less DRAM access than an A100 GPU.
 """
 
 from __future__ import annotations
@@ -34,9 +34,10 @@ import spikemesh  # noqa: E402
 from benchmarks.networks import conv52k, mlp  # noqa: E402
 from spikemesh.ir import IF, Delay, Dense, Graph, Input, Output, Population, Projection  # noqa: E402
 from spikemesh.ir.operators import Conv  # noqa: E402
-from spikemesh.trainer.bptt import Network, Surrogate  # noqa: E402
-from spikemesh.trainer.cost import engine_cost, gpu_traffic, gpu_traffic_fused  # noqa: E402
+from spikemesh.trainer.bptt import Surrogate, TrainingGraph  # noqa: E402
+from spikemesh.trainer.chip_cost import engine_cost  # noqa: E402
 from spikemesh.trainer.counts import count_ops  # noqa: E402
+from spikemesh.trainer.gpu_baseline import gpu_traffic, gpu_traffic_fused  # noqa: E402
 from spikemesh.trainer.loop import grad_step  # noqa: E402
 from spikemesh.trainer.op_rules import initial_params  # noqa: E402
 from spikemesh.trainer.spec import trainer_spec  # noqa: E402
@@ -77,7 +78,7 @@ def calibrate(graph: Graph, x: np.ndarray, rate: float, sg: Surrogate = SG) -> t
             mid = (lo + hi) / 2
             scale[nm] = float(np.exp(mid))
             g = scaled(graph, scale)
-            net = Network(g, sg)
+            net = TrainingGraph(g, sg)
             tr = net.forward(initial_params(g), {g.inputs[0].name: x})
             r = tr.spikes(nm, g.population[nm].shape).mean()
             lo, hi = (mid, hi) if r < rate else (lo, mid)
@@ -90,7 +91,7 @@ def one_point(name: str, graph: Graph, T: int, rate: float, B: int, target, sg: 
     rng = np.random.default_rng(0)
     x = (rng.random((T, B, *graph.inputs[0].shape)) < rate).astype(np.float32)
     g, rates = calibrate(graph, x[:, :2], rate, sg)
-    net = Network(g, sg)
+    net = TrainingGraph(g, sg)
     y = rng.integers(0, g.population[g.outputs[0].source].shape[0], B)
     _, _, tr, deltas, _ = grad_step(net, initial_params(g), x, y, "ce_count")
     counts = count_ops(net, tr, deltas)
@@ -109,7 +110,7 @@ def one_point(name: str, graph: Graph, T: int, rate: float, B: int, target, sg: 
             "samples_s": c["samples_per_s"], "net_obj": net, "trace": (tr, deltas, counts)}
 
 
-def scaling(net: Network, name: str, target, B: int, rate: float) -> None:  # noqa: ANN001
+def scaling(net: TrainingGraph, name: str, target, B: int, rate: float) -> None:  # noqa: ANN001
     """Samples/s from 1 to 20 cores for one mini-batch of B samples (T 8, Bernoulli inputs at ``rate``)."""
     rng = np.random.default_rng(5)
     x = (rng.random((8, B, *net.graph.inputs[0].shape)) < rate).astype(np.float32)
@@ -157,7 +158,7 @@ def demo_step_timing(reps: int = 3) -> None:
 
     import torch
 
-    from spikemesh.trainer import ops
+    from spikemesh.trainer import op_rules as ops
 
     spec = importlib.util.spec_from_file_location("td", Path(__file__).resolve().parents[1] / "scripts" /
                                                   "train_demo.py")
@@ -167,7 +168,7 @@ def demo_step_timing(reps: int = 3) -> None:
 
     g = td.float_graph(td.init_weights(torch.Generator().manual_seed(td.TORCH_SEED)))
     x, y = make_shapes(50, td.TRAIN_SEED, T=td.T, size=td.SIZE)
-    net = Network(g, ("fast_sigmoid", td.SLOPE, True))
+    net = TrainingGraph(g, ("fast_sigmoid", td.SLOPE, True))
     p = initial_params(g)
     x = x.astype(np.float32)
     saved = (ops.conv_fwd, ops.conv_vjp, ops.conv_wgrad)
@@ -228,7 +229,7 @@ def main() -> None:
           f"BPTT kernel the engine's advantage is what this column shows")
     near = [(r["net"], r["sg"], r["T"], r["rate"], round(r["tflops_w_core"], 3)) for r in rows
             if 0.7 <= r["tflops_w_core"] <= 1.4]
-    print(f"points within 0.7-1.4 TFLOPS/W (our acceptance band around the published 1.05): {near}")
+    print(f"points within 0.7-1.4 TFLOPS/W (a band around the published 1.05): {near}")
 
     # scaling 1 -> 20 cores at a fixed mini-batch: layer pipelining (1 worker x n cores, the default) against
     # data-parallel / hybrid splits (k workers x n/k cores, each worker on B/k samples, gradient all-reduce)

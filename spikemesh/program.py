@@ -48,7 +48,7 @@ SECTION_TYPES: dict[str, str] = {
     "tables": "spikemesh.routing.tables:Tables",
     "certificate": "spikemesh.routing.deadlock:Certificate",
     "speck_config": "spikemesh.backends.speck.config:SpeckConfig",
-    "crossbar_config": "spikemesh.backends.crossbar.cores:CrossbarProgram",
+    "crossbar_config": "spikemesh.backends.crossbar.config:CrossbarProgram",
 }
 
 #: section types as builds saved before registered names spelt them ("module:qualname" -> registered name)

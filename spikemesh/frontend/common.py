@@ -1,4 +1,4 @@
-"""Helpers shared by the frontends: the warning category and array coercion."""
+"""Helpers shared by the frontends: the warning category, array coercion and unique node names."""
 
 from __future__ import annotations
 
@@ -33,3 +33,12 @@ def snap(x: np.ndarray, bits: int = 20, rtol: float = 1e-12) -> np.ndarray:
     q = np.round(x * (1 << bits)) / (1 << bits)
     close = np.abs(x - q) <= rtol * np.maximum(1.0, np.abs(x))
     return np.where(close, q, x)
+
+
+def unique_name(base: str, names: set[str]) -> str:
+    """``base``, or ``base#2``, ``base#3``... when taken; the result is added to ``names``."""
+    name, k = base, 2
+    while name in names:
+        name, k = f"{base}#{k}", k + 1
+    names.add(name)
+    return name

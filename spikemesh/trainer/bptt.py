@@ -95,8 +95,11 @@ class Trace:
         return np.unpackbits(self.S_bits[name], count=n).astype(bool).reshape((self.T, self.B, *shape))
 
 
-class Network:
-    """An IR graph prepared for training (structure only; parameters are passed to each call)."""
+class TrainingGraph:
+    """An IR graph prepared for training: per population the neuron parameters as float32 kernel arrays
+    (``pops``), per projection its operator chain and delay (``chains``), and the step schedule (``schedule``:
+    the strongly connected components in order, each run layer-major or, when recurrent, step-major). It holds
+    structure only; the trainable parameters are passed to each call of ``forward`` / ``backward``."""
 
     def __init__(self, graph: Graph, surrogate: Any = None) -> None:
         self.graph = graph
@@ -174,8 +177,8 @@ class Network:
                 for pr in self.incoming[nm]:
                     if recurrent and pr.source in members:
                         continue
-                    cur += _shift(self._chain_fwd(pr.name, _fold(vals[pr.source]), params).reshape(cur.shape),
-                                  self.chains[pr.name][1])
+                    cur += delayed(self._chain_fwd(pr.name, fold_time(vals[pr.source]), params).reshape(cur.shape),
+                                   self.chains[pr.name][1])
                 ext[nm] = cur.reshape(T, B * pop.n)
                 H[nm] = np.empty((T, B * pop.n), dtype=F32)
                 S[nm] = np.empty((T, B * pop.n), dtype=np.bool_)
@@ -263,11 +266,11 @@ class Network:
                 gI = (D[nm] * np.tile(pop.p["gain"], B)[None, :]).reshape(T, B, *pop.shape)
                 for pr in self.incoming[nm]:
                     steps_, d = self.chains[pr.name]
-                    g_sh = _unshift(gI, d)  # δ at t+d paired with source values at t
-                    xs = [_fold(values(pr.source))]
+                    g_sh = advanced(gI, d)  # δ at t+d paired with source values at t
+                    xs = [fold_time(values(pr.source))]
                     for st in steps_[:-1]:
                         xs.append(step_fwd(st, xs[-1], params))
-                    g = _fold(g_sh)
+                    g = fold_time(g_sh)
                     for st, x in zip(reversed(steps_), reversed(xs), strict=True):
                         for k, v in step_wgrad(st, x, g, params).items():
                             grads[k] += v
@@ -280,11 +283,12 @@ class Network:
         return grads, deltas
 
 
-def _fold(x: np.ndarray) -> np.ndarray:
+def fold_time(x: np.ndarray) -> np.ndarray:
+    """``[T, B, *shape]`` → ``[T·B, *shape]``: time steps and samples as one batch axis for the operator rules."""
     return x.reshape((x.shape[0] * x.shape[1], *x.shape[2:]))
 
 
-def _shift(y: np.ndarray, d: int) -> np.ndarray:
+def delayed(y: np.ndarray, d: int) -> np.ndarray:
     """y delayed by d steps along axis 0 (zeros first)."""
     if d == 0:
         return y
@@ -294,8 +298,8 @@ def _shift(y: np.ndarray, d: int) -> np.ndarray:
     return out
 
 
-def _unshift(g: np.ndarray, d: int) -> np.ndarray:
-    """Adjoint of _shift: g advanced by d steps."""
+def advanced(g: np.ndarray, d: int) -> np.ndarray:
+    """Adjoint of delayed: g advanced by d steps."""
     if d == 0:
         return g
     out = np.zeros_like(g)
@@ -309,4 +313,4 @@ def _v_from_h(pop: _Pop, H: np.ndarray, S: np.ndarray, sl: slice, S_all: np.ndar
     return np.clip(H, pop.lo, pop.hi)
 
 
-__all__ = ["Delay", "Input", "Network", "Surrogate", "Trace", "as_surrogate"]
+__all__ = ["Delay", "Input", "TrainingGraph", "Surrogate", "Trace", "as_surrogate"]

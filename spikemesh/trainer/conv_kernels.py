@@ -3,10 +3,10 @@
 Shapes: x ``[N, C, H, W]`` (N = time steps × samples, folded), weights ``[Co, C/groups, kh, kw]``, y / δ
 ``[N, Co, Ho, Wo]`` with Ho = (H + 2·ph − dh·(kh − 1) − 1) // sh + 1 (torch's convention).
 - FP (``conv2d_fwd``): y[n, o, i, j] = Σ_{c, a, b} x[n, c, i·sh − ph + a·dh, j·sw − pw + b·dw] · w[o, c, a, b],
-  scattered from the nonzero inputs (binary spikes: input spikes × fan-out accumulates, crossbar_training.md §4.3).
-- BP (``conv2d_vjp``): the transposed convolution, scattered from the nonzero δ (nnz(δ) × fan-in, §4.3).
+  scattered from the nonzero inputs (binary spikes: input spikes × fan-out accumulates).
+- BP (``conv2d_vjp``): the transposed convolution, scattered from the nonzero δ (nnz(δ) × fan-in).
 - WG (``conv2d_wgrad``): ∂w[o, c, a, b] = Σ_{n, i, j} δ[n, o, i, j] · x[n, c, …], visited from the nonzero inputs
-  (nnz(input) × fan-out; zero δ add nothing: §4.3's nnz(δ) × input spikes).
+  (nnz(input) × fan-out; zero δ add nothing: the WG count of counts.py is nnz(δ) × input spikes).
 Sums are accumulated in float64 and cast to float32 once per output element.
 """
 

@@ -1,5 +1,6 @@
-"""Sparsity-gated operation counts of the FP / BP / WG engines (crossbar_training.md §4.3), per projection and
-per postsynaptic neuron, summed over time steps and samples (exact integers).
+"""Sparsity-gated operation counts of the FP / BP / WG engines, per projection and per postsynaptic neuron,
+summed over time steps and samples (exact integers). FP is gated by the input spikes, BP by the nonzero δ and WG
+by both: the dual sparsity of the FP / BP / WG engine split (H2Learn, Liang et al., arXiv:2107.11746).
 
 With A the projection's neuron-level connectivity (distinct synapses, weights ignored), S the source values at
 their arrival step (S[t − d] for delay d) and δ = ∂L/∂H of the target:
@@ -17,7 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from spikemesh.ir.operators import Identity, Reshape
-from spikemesh.trainer.bptt import Network, Trace, _fold, _shift
+from spikemesh.trainer.bptt import Trace, TrainingGraph, delayed, fold_time
 from spikemesh.trainer.op_rules import F32, structural
 
 
@@ -45,7 +46,7 @@ class OpCounts:
                         self.B + other.B)
 
 
-def connectivity(network: Network, proj_name: str) -> sp.csr_matrix | None:
+def connectivity(network: TrainingGraph, proj_name: str) -> sp.csr_matrix | None:
     """Binary distinct-synapse matrix [n_in, n_out] for chains with more than one non-reshape operator, else None
     (then the single operator run with unit weights reaches each synapse exactly once)."""
     steps = network.chains[proj_name][0]
@@ -56,7 +57,7 @@ def connectivity(network: Network, proj_name: str) -> sp.csr_matrix | None:
     return sp.csr_matrix((np.ones_like(m.data, dtype=F32), m.indices, m.indptr), shape=m.shape)
 
 
-def reach(network: Network, proj_name: str, mask: np.ndarray, conn: sp.csr_matrix | None) -> np.ndarray:
+def reach(network: TrainingGraph, proj_name: str, mask: np.ndarray, conn: sp.csr_matrix | None) -> np.ndarray:
     """A^T·mask over a folded batch: [N, *src shape] (0/1) -> [N, n_target] counts (float32, exact integers)."""
     n = mask.shape[0]
     if conn is None:
@@ -67,7 +68,7 @@ def reach(network: Network, proj_name: str, mask: np.ndarray, conn: sp.csr_matri
     return np.asarray((conn.T @ mask.reshape(n, -1).T).T, dtype=F32)
 
 
-def count_ops(network: Network, trace: Trace, deltas: dict[str, np.ndarray]) -> OpCounts:
+def count_ops(network: TrainingGraph, trace: Trace, deltas: dict[str, np.ndarray]) -> OpCounts:
     """Op counts of one FP + BP + WG pass recorded in ``trace`` / ``deltas``."""
     T, B = trace.T, trace.B
     fp, bp, wg = {}, {}, {}
@@ -76,8 +77,8 @@ def count_ops(network: Network, trace: Trace, deltas: dict[str, np.ndarray]) -> 
         tgt = network.pops[pr.target]
         conn = connectivity(network, pr.name)
         src = network.node_values(pr.source, trace)
-        arrive = _shift((src != 0).astype(F32), d)  # source activity at its arrival step
-        r = reach(network, pr.name, _fold(arrive), conn).reshape(T, B, tgt.n)
+        arrive = delayed((src != 0).astype(F32), d)  # source activity at its arrival step
+        r = reach(network, pr.name, fold_time(arrive), conn).reshape(T, B, tgt.n)
         dmask = (deltas[pr.target].reshape(T, B, tgt.n) != 0)
         fp[pr.name] = np.rint(r.sum(axis=(0, 1), dtype=np.float64)).astype(np.int64)
         trainable = any(st.trainable for st in steps)
@@ -95,7 +96,7 @@ def count_ops(network: Network, trace: Trace, deltas: dict[str, np.ndarray]) -> 
     return OpCounts(fp, bp, wg, neuron_steps, T, B)
 
 
-def synapses(network: Network, proj_name: str) -> int:
+def synapses(network: TrainingGraph, proj_name: str) -> int:
     """Distinct synapses of a projection."""
     conn = connectivity(network, proj_name)
     if conn is not None:

@@ -1,9 +1,9 @@
 """``train()``: BPTT training of an IR graph on the training target — single worker, data-parallel workers with a
 gradient all-reduce, or federated workers with periodic weight averaging (FedAvg) — with the cost model.
 
-Optimisers: Adam (torch.optim.Adam's update: bias-corrected moments, eps added after the square root) and SGD;
-optional cosine learning-rate decay per epoch (CosineAnnealingLR with eta_min = 0). Cost: the engines' op counts,
-cycles, traffic and energy of the last mini-batch of every epoch, scaled by the number of mini-batches.
+Optimisers and the cosine learning-rate decay are in optimisers.py. Cost: the engines' op counts (counts.py),
+cycles, traffic and energy (chip_cost.py) of the last mini-batch of every epoch, scaled by the number of
+mini-batches, beside the GPU baseline's DRAM traffic (gpu_baseline.py).
 """
 
 from __future__ import annotations
@@ -20,11 +20,13 @@ from spikemesh.ir.graph import Graph, Projection
 from spikemesh.ir.operators import Conv, Dense, Sparse
 from spikemesh.target.model import Target
 from spikemesh.target.registry import target as get_target
-from spikemesh.trainer.bptt import Network
-from spikemesh.trainer.cost import engine_cost, gpu_traffic
+from spikemesh.trainer.bptt import TrainingGraph
+from spikemesh.trainer.chip_cost import engine_cost
 from spikemesh.trainer.counts import count_ops
+from spikemesh.trainer.gpu_baseline import gpu_traffic
 from spikemesh.trainer.losses import loss_and_grad
 from spikemesh.trainer.op_rules import F32, TrainingError, initial_params
+from spikemesh.trainer.optimisers import epoch_lr, make_optimizer
 from spikemesh.trainer.spec import spec_dict, trainer_spec
 
 
@@ -39,41 +41,6 @@ class TrainResult:
     cost: dict[str, Any]
     gpu: dict[str, float]
     report: dict[str, Any] = field(default_factory=dict)
-
-
-class Adam:
-    def __init__(self, params: dict[str, np.ndarray], lr: float, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8) -> None:
-        self.lr, self.b1, self.b2, self.eps = lr, betas[0], betas[1], eps
-        self.m = {k: np.zeros_like(v) for k, v in params.items()}
-        self.v = {k: np.zeros_like(v) for k, v in params.items()}
-        self.t = 0
-
-    def step(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
-        self.t += 1
-        c1, c2 = 1 - self.b1 ** self.t, 1 - self.b2 ** self.t
-        for k, g in grads.items():
-            self.m[k] = self.b1 * self.m[k] + (1 - self.b1) * g
-            self.v[k] = self.b2 * self.v[k] + (1 - self.b2) * g * g
-            denom = np.sqrt(self.v[k]) / math.sqrt(c2) + self.eps
-            params[k] = (params[k] - (self.lr / c1) * self.m[k] / denom).astype(F32)
-
-
-class SGD:
-    def __init__(self, params: dict[str, np.ndarray], lr: float) -> None:
-        self.lr = lr
-
-    def step(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
-        for k, g in grads.items():
-            params[k] = (params[k] - self.lr * g).astype(F32)
-
-
-def _optimizer(name: str, params: dict[str, np.ndarray], lr: float) -> Adam | SGD:
-    if name == "adam":
-        return Adam(params, lr)
-    if name == "sgd":
-        return SGD(params, lr)
-    raise TrainingError(f"unknown optimizer {name!r}", needed="adam or sgd", available=name)
 
 
 def load_data(data: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -124,12 +91,12 @@ def _output_pop(graph: Graph) -> str:
     return src
 
 
-def _out_values(net: Network, trace: Any, name: str) -> np.ndarray:
+def _out_values(net: TrainingGraph, trace: Any, name: str) -> np.ndarray:
     pop = net.pops[name]
     return trace.spikes(name, pop.shape).astype(F32) if pop.spiking else trace.V[name]
 
 
-def predict(net: Network, params: dict[str, np.ndarray], x: np.ndarray, batch: int = 256) -> np.ndarray:
+def predict(net: TrainingGraph, params: dict[str, np.ndarray], x: np.ndarray, batch: int = 256) -> np.ndarray:
     """Class per sample: argmax of the time-summed output (spike counts), ties to the lowest index."""
     name = _output_pop(net.graph)
     inp = net.graph.inputs[0].name
@@ -140,7 +107,7 @@ def predict(net: Network, params: dict[str, np.ndarray], x: np.ndarray, batch: i
     return np.concatenate(out)
 
 
-def grad_step(net: Network, params: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray, loss: str,
+def grad_step(net: TrainingGraph, params: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray, loss: str,
               ) -> tuple[float, dict[str, np.ndarray], Any, dict[str, np.ndarray], np.ndarray]:
     """One FP + BP + WG pass: (loss, gradients, trace, deltas, logits)."""
     name = _output_pop(net.graph)
@@ -152,20 +119,20 @@ def grad_step(net: Network, params: dict[str, np.ndarray], x: np.ndarray, y: np.
 
 def _layout(graph: Graph, tgt: Target, layout: str, cores: int | None, workers: int) -> tuple[Any, str]:
     from spikemesh.errors import SpikemeshError
-    from spikemesh.trainer.cost import from_partition
+    from spikemesh.trainer.layout import from_partition
 
     if layout not in ("partition", "own"):
         raise TrainingError(f"unknown layout {layout!r}", needed="partition or own", available=layout)
     if layout == "own":
-        return None, "own (cost.py distribute)"
+        return None, "own (layout.py distribute)"
     if cores is not None or workers > 1:
-        return None, "own (cost.py distribute): an explicit core count or several workers"
+        return None, "own (layout.py distribute): an explicit core count or several workers"
     try:
         from spikemesh.partition import partition
 
         part = partition(graph, tgt, seed=0, time_limit=5.0)
     except SpikemeshError as e:
-        return None, f"own (cost.py distribute): partition stage failed: {e}"
+        return None, f"own (layout.py distribute): partition stage failed: {e}"
     return from_partition(part, tgt.cores_x), f"partition stage ({part.strategy}, {part.n_cores} cores)"
 
 
@@ -182,7 +149,7 @@ def train(graph: Graph, data: Any, target: str | Target = "trainer", epochs: int
     each worker its own shard of the data and optimiser and averages the weights every ``sync_every`` local
     mini-batches. ``layout``: "partition" places neurons on cores with the partition stage
     (``spikemesh.partition.partition``; when it cannot fit the target, or ``cores`` is given, the cost model's own
-    distribution is used and the report says why), "own" uses the cost model's distribution (cost.py).
+    distribution is used and the report says why), "own" uses the cost model's distribution (layout.py).
     ``progress(done, total, info)`` is called after every mini-batch.
     """
     tgt = get_target(target)
@@ -200,18 +167,18 @@ def train(graph: Graph, data: Any, target: str | Target = "trainer", epochs: int
         raise TrainingError("labels do not match the inputs", node="labels", needed=[x.shape[1]],
                             available=list(y.shape))
     x = x.astype(F32)
-    net = Network(graph, surrogate)
+    net = TrainingGraph(graph, surrogate)
     rng = np.random.default_rng(seed)
     N = x.shape[1]
     n_workers = workers
     if federated:
         shards = np.array_split(rng.permutation(N), n_workers)
         wparams = [initial_params(graph) for _ in range(n_workers)]
-        opts = [_optimizer(optimizer, p, lr) for p in wparams]
+        opts = [make_optimizer(optimizer, p, lr) for p in wparams]
         params = wparams[0]
     else:
         params = initial_params(graph)
-        opt = _optimizer(optimizer, params, lr)
+        opt = make_optimizer(optimizer, params, lr)
     ex = load_data(eval_data) if eval_data is not None else None
     dist, layout_note = _layout(graph, tgt, layout, cores if not federated else None, workers)
     history: list[dict[str, float]] = []
@@ -222,7 +189,7 @@ def train(graph: Graph, data: Any, target: str | Target = "trainer", epochs: int
     rounds = 0  # federated averaging rounds
     last = None
     for epoch in range(epochs):
-        lr_e = lr * (1 + math.cos(math.pi * epoch / epochs)) / 2 if schedule == "cosine" else lr
+        lr_e = epoch_lr(lr, schedule, epoch, epochs)
         for o in (opts if federated else [opt]):
             o.lr = lr_e
         tot_loss, correct, seen = 0.0, 0, 0
@@ -328,7 +295,7 @@ def run_fp(subject: Any, inputs: Any, record: Any = None, surrogate: Any = None)
 
     graph = subject if isinstance(subject, Graph) else subject.graph
     xs, T, B = normalize_inputs(graph, inputs)
-    net = Network(graph, surrogate)
+    net = TrainingGraph(graph, surrogate)
     tr = net.forward(initial_params(graph), xs)
     spikes = {nm: tr.spikes(nm, p.shape) for nm, p in net.pops.items() if p.spiking}
     v = {nm: tr.V[nm] for nm in tr.V}

@@ -2,7 +2,8 @@
 
 ``ce_count``: softmax cross-entropy on the output summed over time (spike counts, or summed membrane for a
 non-spiking readout), averaged over the batch — the demo's training loss (scripts/train_demo.py).
-``ce_mean``: the same on the mean over time (PRIME's readout, crossbar_training.md §1.2).
+``ce_mean``: the same on the mean over time (PRIME's readout: the mean over time of the output membrane,
+github.com/bo-wang-up/PRIME).
 ``mse_count``: mean squared error between the time-summed output and a one-hot target times ``scale``.
 """
 

@@ -6,11 +6,12 @@ Forward (FP engine), per step t and neuron (docs/semantics.md order; ``before_de
 The FP engine stores H[t] (the membrane before reset) and S[t] (1 bit) for BP.
 
 Backward (BP engine), reverse time, with σ' the surrogate of ∂S/∂H and ``detach`` dropping the reset path
-through S (crossbar_training.md §4.3: δ[t] = ε[t]⊙σ'(U[t] − θ) + β(1 − S[t])⊙δ[t+1] for the zero reset):
+through S (BPTT of the LIF recursion as in STBP, Wu et al., Front. Neurosci. 12:331, 2018:
+δ[t] = ε[t]⊙σ'(U[t] − θ) + β(1 − S[t])⊙δ[t+1] for the zero reset):
     gR = clip'(R)·gV;  gS' = ε[t] + gR·∂R/∂S;  δ[t] = gR·∂R/∂H + gS'·σ'(H − θ);  gV[t−1] = β·δ[t]
 Non-spiking populations (LI, Integrator) output V[t]; their ε[t] is ∂L/∂V[t].
 Surrogates (x = H − θ): 0 fast sigmoid 1/(1+k|x|)² (snnTorch/SuperSpike), 1 rectangular 1[|x| < a]/(2a)
-(PRIME, crossbar_training.md §1.2), 2 sigmoid k·σ(kx)(1 − σ(kx)) (SpikingJelly's Sigmoid).
+(PRIME's, github.com/bo-wang-up/PRIME), 2 sigmoid k·σ(kx)(1 − σ(kx)) (SpikingJelly's Sigmoid).
 """
 
 from __future__ import annotations

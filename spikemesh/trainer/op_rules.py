@@ -3,7 +3,7 @@
 Arrays carry a leading "folded" batch axis ``N`` (time steps × samples) followed by the operator's per-sample
 shape. The training engines (FP / BP / WG) evaluate a projection's chain with these rules: FP applies ``fwd`` to
 input spikes, BP applies ``vjp`` to δ, WG accumulates ``wgrad`` = Σ_N δ ⊗ input over the folded axis, which is
-Σ_t δ[t]·S[t]^T of shared/research/crossbar_training.md §4.3.
+the weight gradient ∂L/∂W = Σ_t δ[t]·S[t]^T.
 """
 
 from __future__ import annotations

@@ -1,10 +1,12 @@
 """The multi-core SNN training architecture (``trainer`` preset): FP / BP / WG engines per core.
 
-Facts: shared/research/crossbar_training.md §4 (arXiv:2412.05302: FP, BP and WG engines per core, FP16, 28 nm,
-20-core training, 5-worker federated learning; its engine throughputs, buffer sizes, clock and NoC are *not*
-published [UNVERIFIED], so those fields are stated assumptions) and §5 (per-action energies). Node scaling of
-the 45 nm Horowitz figures to 28 nm uses E ∝ C·V² with C ∝ node and V 1.0 → 0.9 V: × (28/45)·0.81 = 0.504
-[derived; the exponent is UNVERIFIED, §3 "Scale across nodes"].
+Facts: Li et al., "A High Energy-Efficiency Multi-core Neuromorphic Architecture for Deep SNN Training",
+arXiv:2412.05302 (abstract: FP, BP and WG engines per core, 1.05 TFLOPS/W @ FP16, 28 nm, 20-core training and
+5-worker federated learning on FPGAs). Its engine throughputs, buffer sizes, clock and NoC are not published, so
+those fields are stated assumptions. Per-action energies: Horowitz, "Computing's energy problem (and what we can
+do about it)", ISSCC 2014 (45 nm), and the ISAAC-derived router and chip-link energies of Accelergy's
+hwcomponents-library (isaac.py). Node scaling of the 45 nm figures to 28 nm uses E ∝ C·V² with C ∝ node and
+V 1.0 → 0.9 V: × (28/45)·0.81 = 0.504 (derived; the exponent is an assumption).
 
 The family section lives in ``Target.extra["trainer"]`` (TOML: ``[extra.trainer]``, docs/targets.md) and is
 read with ``trainer_spec(target)`` into a ``TrainerSpec``; unknown keys are errors.
@@ -18,7 +20,7 @@ from typing import Any
 from spikemesh.errors import TargetError
 from spikemesh.target.model import CoreSpec, EnergyTable, NocSpec, Target
 
-NODE_SCALE_45_TO_28 = (28 / 45) * 0.9 ** 2  # E ∝ C·V² [derived, UNVERIFIED exponent]
+NODE_SCALE_45_TO_28 = (28 / 45) * 0.9 ** 2  # E ∝ C·V² (derived; the exponent is an assumption)
 
 
 @dataclass(frozen=True)
@@ -29,7 +31,7 @@ class TrainerSpec:
     of weights, membrane potentials and δ (16 = FP16); ``accum_bits``: weight-gradient accumulators.
     ``sram_split``: fractions of the per-core SRAM for weights+gradient accumulators ("params") and for the
     per-step state trace H and S ("state"); the rest buffers spikes and δ of one step. ``dataflow``: how a core
-    reuses a weight tile that does not fit its SRAM (cost.py): "sample_serial", "batch_stationary", "step_major"
+    reuses a weight tile that does not fit its SRAM (chip_cost.py): "sample_serial", "batch_stationary", "step_major"
     or "auto" (the faster of the first two, per mini-batch).
     """
 
@@ -90,28 +92,33 @@ def trainer_spec(t: Target) -> TrainerSpec:
 
 
 SOURCES = {
-    "fp_ops_per_cycle": "assumed: engine widths of arXiv:2412.05302 are not published (crossbar_training.md §4.1)",
-    "bp_macs_per_cycle": "assumed (§4.1); half the FP width since BP does FP16 multiplies (§4.3)",
-    "wg_ops_per_cycle": "assumed (§4.1); WG does spike-gated accumulates (§4.3, H2Learn/SATA recipes §4.2)",
+    "fp_ops_per_cycle": "assumed: engine widths of arXiv:2412.05302 are not published",
+    "bp_macs_per_cycle": "assumed (not published); half the FP width since BP does FP16 multiplies",
+    "wg_ops_per_cycle": "assumed (not published); WG does spike-gated accumulates (H2Learn arXiv:2107.11746, "
+                        "SATA TCAD 2022)",
     "neuron_ops_per_cycle": "assumed",
-    "value_bits": "FP16: the published 1.05 TFLOPS/W @ FP16 (§4.1)",
-    "accum_bits": "assumed FP32 accumulation ('mixed-precision FP16 gradient computation', §4.1 [sec])",
-    "sram_bytes": "assumed (buffer sizes not published, §4.1)",
+    "value_bits": "FP16: the published 1.05 TFLOPS/W @ FP16 (arXiv:2412.05302)",
+    "accum_bits": "assumed FP32 accumulation ('mixed-precision FP16 gradient computation': a secondary summary of "
+                  "arXiv:2412.05302)",
+    "sram_bytes": "assumed (buffer sizes of arXiv:2412.05302 not published)",
     "dram_bytes_per_s": "assumed (one LPDDR4 x32 channel class)",
-    "dram_pj_per_byte": "DRAM 64-bit access 1.3 nJ (lower end), Horowitz ISSCC 2014 [sec] (§5)",
-    "add_pj": "FP16 add 0.4 pJ @45 nm (Horowitz [sec], §5) x 0.504 node scaling to 28 nm",
-    "mul_pj": "FP16 mult 1.1 pJ @45 nm (Horowitz [sec], §5) x 0.504",
+    "dram_pj_per_byte": "DRAM 64-bit access 1.3 nJ (lower end), Horowitz ISSCC 2014 (secondary citation)",
+    "add_pj": "FP16 add 0.4 pJ @45 nm (Horowitz ISSCC 2014, secondary citation) x 0.504 node scaling to 28 nm",
+    "mul_pj": "FP16 mult 1.1 pJ @45 nm (Horowitz ISSCC 2014, secondary citation) x 0.504",
     "cmp_pj": "taken equal to an FP16 add (assumed)",
-    "sram_pj_per_bit": "SRAM 64-bit read 20 pJ from a 32 KB array @45 nm (Horowitz [sec], §5) / 64 x 0.504",
-    "noc_pj_per_bit_hop": "router 256-bit 20.74 pJ @32 nm (ISAAC via Accelergy, §3) / 256 x 28/32",
-    "interchip_pj_per_bit": "chip link 26 pJ / 128 b (65 nm, ISAAC via Accelergy, §3)",
-    "dataflow": "assumed: the published dataflows are not retrievable (§4.1); 'auto' picks per mini-batch",
-    "interchip_bytes_per_s": "assumed (FPGA-to-FPGA link of the 5-worker federated set-up, §4.1, not published)",
+    "sram_pj_per_bit": "SRAM 64-bit read 20 pJ from a 32 KB array @45 nm (Horowitz ISSCC 2014, secondary "
+                       "citation) / 64 x 0.504",
+    "noc_pj_per_bit_hop": "router 256-bit 20.74 pJ @32 nm (ISAAC-derived, Accelergy hwcomponents-library "
+                          "isaac.py) / 256 x 28/32",
+    "interchip_pj_per_bit": "chip link 26 pJ / 128 b (65 nm, ISAAC-derived, Accelergy hwcomponents-library isaac.py)",
+    "dataflow": "assumed: the dataflows of arXiv:2412.05302 are not published; 'auto' picks per mini-batch",
+    "interchip_bytes_per_s": "assumed (FPGA-to-FPGA link of the 5-worker federated set-up of arXiv:2412.05302, "
+                             "not published)",
 }
 
 
 def trainer() -> Target:
-    """20 training cores (5x4 mesh: the published 20-core set-up, §4.1), FP16, 28 nm energy table."""
+    """20 training cores (5x4 mesh: the 20-core set-up of arXiv:2412.05302), FP16, 28 nm energy table."""
     spec = TrainerSpec(sources=SOURCES)
     extra = {k: v for k, v in asdict(spec).items() if k != "sources"}
     return Target(
@@ -133,7 +140,7 @@ def trainer() -> Target:
                      "synapse_read_bit_pj": SOURCES["sram_pj_per_bit"], "static_mw": "not modelled"}),
         features=frozenset({"IF", "LIF", "LI", "Integrator", "reset_zero", "reset_subtract", "delay", "recurrence",
                             "multicast", "training"}),
-        extra={"trainer": extra, "clock_source": "assumed 200 MHz (clock not published, §4.1)"},
+        extra={"trainer": extra, "clock_source": "assumed 200 MHz (clock of arXiv:2412.05302 not published)"},
         description="multi-core SNN training engine (FP/BP/WG per core), 20 cores, FP16, 28 nm table "
                     "(arXiv:2412.05302 architecture; engine sizes assumed)",
     )

@@ -122,7 +122,7 @@ def test_compiled_levels_must_match(compiled: spikemesh.Program) -> None:
 
 
 def test_digital_only_population_gets_cores(conv_graph: Graph) -> None:
-    from spikemesh.backends.crossbar.cores import crossbar_partition
+    from spikemesh.backends.crossbar.tiles import crossbar_partition
 
     g, _ = spikemesh.quantize(conv_graph)
     part = crossbar_partition(g, small_arrays())

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from spikemesh.frontend import FrontendWarning, load, save_nir
-from spikemesh.frontend.nir import read_checked
+from spikemesh.frontend.nir.read import read_checked
 from spikemesh.ir.reference import run_reference
 from tests.frontend import models
 

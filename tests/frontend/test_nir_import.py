@@ -13,7 +13,7 @@ import torch
 
 from spikemesh.errors import GraphError
 from spikemesh.frontend import FrontendWarning, load
-from spikemesh.frontend.nir import RawNode
+from spikemesh.frontend.nir.read import RawNode
 from spikemesh.ir.reference import run_reference
 
 #: the NIR paper's example graphs (github.com/neuromorphs/NIR, paper/), where the machine keeps them

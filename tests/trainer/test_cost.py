@@ -14,9 +14,11 @@ from spikemesh.cli import main
 from spikemesh.errors import SpikemeshError, TargetError
 from spikemesh.ir import LIF, Dense, Graph, Input, Output, Population, Projection
 from spikemesh.target.registry import target_from_dict, target_to_dict
-from spikemesh.trainer.bptt import Network, Surrogate
-from spikemesh.trainer.cost import distribute, engine_cost, gpu_traffic
+from spikemesh.trainer.bptt import Surrogate, TrainingGraph
+from spikemesh.trainer.chip_cost import engine_cost
 from spikemesh.trainer.counts import count_ops
+from spikemesh.trainer.gpu_baseline import gpu_traffic
+from spikemesh.trainer.layout import distribute
 from spikemesh.trainer.loop import grad_step
 from spikemesh.trainer.op_rules import initial_params
 from spikemesh.trainer.spec import trainer_spec
@@ -32,7 +34,7 @@ def run(graph: Graph, T: int = 5, B: int = 3, surrogate: Surrogate | None = None
     rng = np.random.default_rng(1)
     x = (rng.random((T, B, *graph.inputs[0].shape)) < 0.3).astype(np.float32)
     y = rng.integers(0, graph.population["o"].shape[0], B)
-    net = Network(graph, surrogate or Surrogate("rectangular", 0.5))
+    net = TrainingGraph(graph, surrogate or Surrogate("rectangular", 0.5))
     _, _, tr, deltas, _ = grad_step(net, initial_params(graph), x, y, "ce_count")
     return net, tr, deltas, x
 
@@ -94,7 +96,7 @@ def test_spill_by_dataflow_when_weights_and_trace_exceed_the_buffer() -> None:
 
 def test_gpu_model_by_hand() -> None:
     g = one_layer(8, 4)
-    net = Network(g, Surrogate("fast_sigmoid", 5.0, True))
+    net = TrainingGraph(g, Surrogate("fast_sigmoid", 5.0, True))
     T, B, n_in, n, w = 5, 3, 8, 4, 32
     e = B * n  # elements of the population's state
     fwd = e + (3 * e * T + e) + 14 * e * T + (B * n_in + w + e) * T  # zero state, readout, neuron, projection
@@ -104,9 +106,9 @@ def test_gpu_model_by_hand() -> None:
 
 
 def test_fused_gpu_lower_bound_by_hand() -> None:
-    from spikemesh.trainer.cost import gpu_traffic_fused
+    from spikemesh.trainer.gpu_baseline import gpu_traffic_fused
 
-    net = Network(one_layer(8, 4), Surrogate("fast_sigmoid", 5.0, True))
+    net = TrainingGraph(one_layer(8, 4), Surrogate("fast_sigmoid", 5.0, True))
     T, B, n_in, n, w = 5, 3, 8, 4, 32
     # H and S of 4 neurons x 3 samples x 5 steps written and read; W twice, dW once; Adam: W, dW, W + m, v r/w
     want = (4 * n * B * T + 3 * w + n_in * T * B) * 2 + w * (3 * 2 + 16)
@@ -137,11 +139,11 @@ def test_distribution_and_per_core_counts() -> None:
 
 
 def test_distribution_is_contiguous_and_balanced() -> None:
-    from spikemesh.trainer.cost import fan_in
+    from spikemesh.trainer.layout import fan_in
     from tests.trainer.test_gradients import mlp
 
     g, _ = mlp(np.random.default_rng(0))
-    net = Network(g, Surrogate())
+    net = TrainingGraph(g, Surrogate())
     order = [nm for _, ms in net.schedule for nm in ms]
     work = np.concatenate([fan_in(net, nm) + 1.0 for nm in order])
     # fan-in by hand: every neuron of a dense layer has all of the previous layer as synapses
@@ -222,7 +224,7 @@ def test_layout_from_partition_stage() -> None:
 
 
 def test_noc_link_load_multicast_vs_unicast_by_hand() -> None:
-    from spikemesh.trainer.cost import Distribution
+    from spikemesh.trainer.layout import Distribution
 
     g = one_layer(8, 4)
     net, tr, deltas, x = run(g)

@@ -15,8 +15,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
 from spikemesh.ir import LIF, Delay, Dense, Graph, Input, Output, Population, Projection
-from spikemesh.trainer.bptt import Network, Surrogate
-from spikemesh.trainer.cost import gpu_traffic
+from spikemesh.trainer.bptt import Surrogate, TrainingGraph
+from spikemesh.trainer.gpu_baseline import gpu_traffic
 
 
 class KernelBytes(TorchDispatchMode):
@@ -86,7 +86,7 @@ def measure(step, T: int, B: int, weights: list[torch.Tensor]) -> Counter:  # no
     return m.bytes
 
 
-def check(net: Network, T: int, B: int, measured: Counter) -> None:
+def check(net: TrainingGraph, T: int, B: int, measured: Counter) -> None:
     model = gpu_traffic(net, T, B, gpu_bytes=4)
     for phase in ("forward", "backward", "optimizer"):
         assert model[phase] == pytest.approx(measured[phase], rel=0.01), (phase, model[phase], measured[phase])
@@ -116,7 +116,7 @@ def test_gpu_model_equals_dispatched_kernel_bytes_mlp(kind: str, param: float, d
               projections=(Projection("x>a", "x", "a", (Dense(ws[0].detach().double().numpy()),)),
                            Projection("a>b", "a", "b", (Dense(ws[1].detach().double().numpy()),))),
               outputs=(Output("o", "b"),))
-    check(Network(g, Surrogate(kind, param, detach)), T, B, measure(step, T, B, ws))
+    check(TrainingGraph(g, Surrogate(kind, param, detach)), T, B, measure(step, T, B, ws))
 
 
 def test_gpu_model_equals_dispatched_kernel_bytes_recurrent() -> None:
@@ -142,4 +142,4 @@ def test_gpu_model_equals_dispatched_kernel_bytes_recurrent() -> None:
                            Projection("r>r", "r", "r", (Dense(ws[1].detach().double().numpy()), Delay(1))),
                            Projection("r>o", "r", "o", (Dense(ws[2].detach().double().numpy()),))),
               outputs=(Output("out", "o"),))
-    check(Network(g, Surrogate("rectangular", 0.5, True)), T, B, measure(step, T, B, ws))
+    check(TrainingGraph(g, Surrogate("rectangular", 0.5, True)), T, B, measure(step, T, B, ws))

@@ -26,7 +26,7 @@ from spikemesh.ir import (
     Projection,
     SumPool2d,
 )
-from spikemesh.trainer.bptt import Network, Surrogate
+from spikemesh.trainer.bptt import Surrogate, TrainingGraph
 from spikemesh.trainer.losses import loss_and_grad
 from spikemesh.trainer.op_rules import initial_params
 
@@ -198,7 +198,7 @@ def engine_and_torch(net: str, T: int, sg: Surrogate, reset: str = "subtract", t
     x = (rng.random((T, B, *shape)) < 0.35).astype(np.float32)
     labels = rng.integers(0, graph.population["o"].shape[0], B)
     # engine
-    network = Network(graph, sg)
+    network = TrainingGraph(graph, sg)
     params = initial_params(graph)
     trace = network.forward(params, {graph.inputs[0].name: x})
     out = trace.spikes("o", graph.population["o"].shape).astype(np.float32) if graph.population["o"].neuron.spiking \

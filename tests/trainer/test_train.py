@@ -75,10 +75,11 @@ def test_federated_average_of_independent_workers() -> None:
     rng = np.random.default_rng(5)
     shards = np.array_split(rng.permutation(40), 2)
     orders = [rng.permutation(s) for s in shards]
-    from spikemesh.trainer.bptt import Network
-    from spikemesh.trainer.loop import SGD, grad_step
+    from spikemesh.trainer.bptt import TrainingGraph
+    from spikemesh.trainer.loop import grad_step
+    from spikemesh.trainer.optimisers import SGD
 
-    net = Network(graph, None)
+    net = TrainingGraph(graph, None)
     ws = []
     for o in orders:
         p = initial_params(graph)

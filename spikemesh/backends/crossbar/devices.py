@@ -1,8 +1,7 @@
 """Device non-idealities of memristor cells. Conductances are in µS, times in seconds; every effect is off by
 default, parameterised, and draws from a ``numpy.random.Generator`` the caller seeds.
 
-Formulas (IBM aihwkit ``PCMLikeNoiseModel``, aihwkit/inference/noise/pcm.py, after Nandakumar et al., "Phase-change
-memory models for deep learning training and inference", ICECS 2019):
+Formulas (IBM aihwkit ``PCMLikeNoiseModel``, aihwkit/inference/noise/pcm.py, after Nandakumar et al., ICECS 2019):
 - programming noise σ_prog(G_T) = [c0 + c1·(G_T/g_max) + c2·(G_T/g_max)²]·(g_max/25 µS), c = (0.26348, 1.9650,
   −1.1731) µS; G_P = max(0, G_T + σ_prog·ξ);
 - drift G(t) = G_P·((t + t0)/t0)^(−ν), t0 = 20 s, ν = |μ_ν + σ_ν·ξ| with μ_ν = clip(−0.0155·ln(G_T/g_max) +
@@ -10,8 +9,8 @@ memory models for deep learning training and inference", ICECS 2019):
 - accumulated 1/f read noise Q_s = min(0.2, 0.0088 / max(1e-3, (G_P/g_max)^0.65)), σ = G(t)·Q_s·√ln((t' + t_r)/(2 t_r)),
   t' = t + t0, t_r = 250 ns; G = max(0, G(t) + σ·ξ);
 - global drift compensation (aihwkit ``GlobalDriftCompensation``): α = mean|W(0)| / mean|W(t)| from one-hot reads.
-Generic models: Gaussian programming noise σ = rel·g_max (Sandia CrossSim "Independent"), stuck-at-LRS/HRS faults
-by fraction (MemTorch ``DeviceFaults``), quantisation of targets to n levels (MemTorch ``FiniteConductanceStates``).
+Generic models: Gaussian programming noise σ = rel·g_max (CrossSim "Independent"), stuck-at-LRS/HRS faults by fraction
+(MemTorch ``DeviceFaults``), quantisation of targets to n levels (MemTorch ``FiniteConductanceStates``).
 """
 
 from __future__ import annotations

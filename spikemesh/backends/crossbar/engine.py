@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from spikemesh.backends.crossbar import devices as dev
-from spikemesh.backends.crossbar.cores import CrossbarProgram
+from spikemesh.backends.crossbar.config import CrossbarProgram
 from spikemesh.backends.crossbar.irdrop import ir_drop_closed_form
 from spikemesh.backends.crossbar.peripherals import adc, adc_bits_needed, input_planes
 from spikemesh.backends.crossbar.target import CrossbarConfig, crossbar_config
@@ -26,7 +26,7 @@ from spikemesh.backends.crossbar.tiling import MappedLayer, MappedMatrix, im2col
 from spikemesh.errors import SimulationError
 from spikemesh.ir.graph import Graph, Input, Projection
 from spikemesh.ir.operators import Conv, Dense, Sparse
-from spikemesh.ir.reference import PopState, require_int, normalize_inputs
+from spikemesh.ir.reference import PopState, normalize_inputs, require_int
 from spikemesh.ir.result import SimResult
 from spikemesh.target.model import Target
 from spikemesh.target.registry import target as get_target

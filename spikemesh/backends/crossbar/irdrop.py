@@ -7,8 +7,8 @@ Closed form (IBM aihwkit, src/rpucuda/rpu_forward_backward_pass.cpp): with w = G
 ratio = g_wire/g_max = 1/(r_wire·g_max), a_i = (n/ratio)·Σ_j w_ij·x_j, c_i = a_i·(0.05a_i² − 0.2a_i + 0.5),
 y_i ← y_i − c_i·Σ_j w_ij·x_j·(1 − (1 − p_j/n)²). The position p_j is counted here from the output end (p = 0 next
 to the sense amplifier): a first-order expansion of the nodal solution gives exactly this weighting (far cells lose
-most), so it is the physically consistent reading of aihwkit's index (reading it as "input 0 is farthest" would
-weight the far cells least). The formula models column wires only; the nodal solver also takes row wires.
+most), so it is the physically consistent reading of aihwkit's index (reading it as "input 0 is farthest from the
+output" would weight the far cells least). The formula models column wires only; the nodal solver also takes row wires.
 """
 
 from __future__ import annotations

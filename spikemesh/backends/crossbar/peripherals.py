@@ -1,11 +1,12 @@
-"""DAC and ADC models of the crossbar periphery: quantise and clip, the DAC and ADC steps of IBM aihwkit
-(src/rpucuda/rpu_forward_backward_pass.cpp).
+"""DAC and ADC models of the crossbar periphery: quantise to the resolution and clip to the range (as IBM aihwkit's
+``rpu_forward_backward_pass.cpp`` does for its DAC and ADC), and the ADC resolution an exact read of all active
+rows at once needs.
 
-Inputs are applied bit-serially as 1-bit row pulses, as in DNN+NeuroSim (Peng et al., IEDM 2019): ``input_planes``
-splits an integer input into sign x bit planes after clipping it to the DAC's ``dac_bits`` magnitude (clipping =
-the DAC's range). The ADC digitises a column value v (in units of one cell level) with a power-of-two LSB chosen so
-that the read's full scale fits its codes: exact when ``bits`` covers ⌈log2(full_scale + 1)⌉ (+1 sign bit),
-coarser otherwise, and clipped to the code range.
+Inputs are applied bit-serially as 1-bit row pulses (as in NeuroSim, which has no DAC): ``input_planes`` splits an
+integer input into sign x bit planes after clipping it to the DAC's ``dac_bits`` magnitude (clipping = the DAC's
+range). The ADC digitises a column value v (in units of one cell level) with a power-of-two LSB chosen so that the
+read's full scale fits its codes: exact when ``bits`` covers ⌈log2(full_scale + 1)⌉ (+1 sign bit), coarser
+otherwise, and clipped to the code range.
 """
 
 from __future__ import annotations
@@ -49,6 +50,6 @@ def adc(v: np.ndarray, full_scale: float, bits: int | None, signed: bool) -> np.
 
 
 def adc_bits_needed(full_scale: float, signed: bool) -> int:
-    """Bits an exact readout of ``full_scale`` needs: B_ADC = ⌈log2(R·(2^b − 1) + 1)⌉ for R active rows of b-bit
-    cells (the largest column sum plus one code for zero), +1 when signed."""
+    """Bits an exact readout of ``full_scale`` needs (B_ADC = ⌈log2(R·(2^b − 1) + 1)⌉ for R active rows of
+    b-bit cells, +1 when signed)."""
     return max(1, math.ceil(math.log2(full_scale + 1))) + (1 if signed else 0)

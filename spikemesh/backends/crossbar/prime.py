@@ -1,8 +1,9 @@
 """PRIME: a network of fixed random memristor conductances whose topology (a binary mask) is learned, run on the
 crossbar with an input-aware early stop (Wang et al., "Topology optimization of random memristors for input-aware
-dynamic SNN", Sci. Adv. 11, eads5340, 2025; code github.com/bo-wang-up/PRIME, Classification/).
+dynamic SNN", Sci. Adv. 11, eads5340, 2025; the facts below are from its code, github.com/bo-wang-up/PRIME,
+Classification/layer.py, network.py, main.py).
 
-What carries over from PRIME's code:
+What carries over from PRIME:
 - the weights are random device levels drawn once (``N(0, σ)``, "similar to rram"), never trained; each layer's
   effective weight is ``scale · G ⊙ mask``;
 - the mask is an edge-popup supermask: trainable scores, mask = 1 for the ``keep`` fraction of largest |score| in
@@ -40,9 +41,10 @@ LEVEL_MAX = 127  # signed 8-bit device-level range of one weight (one differenti
 
 @dataclass(frozen=True)
 class PrimeConfig:
-    """PRIME hyper-parameters (defaults from PRIME's code unless noted). ``sigma_levels``: σ of the random device level
-    (of ±127); ``keep``: kept fraction per layer; ``gain``: hidden drive scale relative to a unit-variance drive
-    at ``input_rate`` (chosen here, not from PRIME); ``out_gain``: the same for the output layer."""
+    """PRIME hyper-parameters (defaults from the PRIME code unless noted). ``sigma_levels``: σ of the random
+    device level (of ±127); ``keep``: kept fraction per layer; ``gain``: hidden drive scale relative to a
+    unit-variance drive at ``input_rate`` (chosen here, not from PRIME); ``out_gain``: the same for the output
+    layer."""
 
     hidden: int = 128
     sigma_levels: float = 40.0

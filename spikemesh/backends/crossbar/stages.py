@@ -1,5 +1,5 @@
-"""Compile stages of crossbar-family targets: lower, partition (one core per array group, cores.py), place and
-route (as on a mesh), crossbar (programmed levels, tiles and their placement: the ``config`` section)."""
+"""Compile stages of crossbar-family targets: lower, partition (one core per array group, tiles.py), place and
+route (as on a mesh), crossbar (programmed levels, tiles and their placement: the ``config`` section, config.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from spikemesh.backends.crossbar.cores import crossbar_partition, crossbar_program
+from spikemesh.backends.crossbar.config import crossbar_program
+from spikemesh.backends.crossbar.tiles import crossbar_partition
 from spikemesh.backends.lower import lower_stage
 from spikemesh.placement.stage import place_stage
 from spikemesh.routing.stage import route_stage

@@ -1,12 +1,12 @@
-"""Memristor-crossbar tile-array targets: presets ``crossbar`` (128x128 arrays),
-``crossbar-256`` and ``crossbar-512``, and the ``[extra.crossbar]`` TOML section read by ``crossbar_config``.
+"""Memristor-crossbar tile-array targets: presets ``crossbar`` (128x128 arrays), ``crossbar-256`` and
+``crossbar-512``, and the ``[extra.crossbar]`` TOML section read by ``crossbar_config``.
 
-Array and peripheral facts: DNN+NeuroSim defaults (Peng et al., IEDM 2019; NeuroSim Param.cpp: 128x128 arrays,
-1 bit/cell, 5-bit ADC, 8 columns per ADC, 10 ns read pulse), IBM aihwkit's PCM range and tile size
-(``SinglePairConductanceConverter`` g_max 25 µS, g_min 0; ``MappingParameter`` 512x512 tiles). Per-action energies:
-ISAAC (Shafiee et al., ISCA 2016) figures at 32 nm as tabulated in Accelergy's hwcomponents library (isaac.py: SAR
-ADC, 1-bit DAC, shift-add), SpikeSim (Moitra et al., IEEE TCAD 2023: LIF update) and Horowitz (ISSCC 2014: 32-bit
-add). Every energy field names its source in ``CrossbarEnergy.sources``.
+Array and peripheral facts: NeuroSim's defaults (DNN+NeuroSim V1.4, ``Inference_pytorch/NeuroSIM/Param.cpp``:
+128x128 subarrays, 1 bit/cell, 5-bit ADC, 8 columns per ADC, 10 ns read pulse), IBM aihwkit's PCM range
+(``PCMLikeNoiseModel`` with ``SinglePairConductanceConverter``: g_max 25 µS, g_min 0; 512x512 tiles by default),
+per-action energies (the ISAAC-derived 32 nm SAR ADC, 1-bit DAC and shift-add of Accelergy's hwcomponents-library
+``isaac.py``; SpikeSim's 65 nm LIF neuron, Moitra et al., IEEE TCAD 2023; a 32-bit add at 45 nm, Horowitz,
+ISSCC 2014). Every energy field names its source in ``CrossbarEnergy.sources``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 from spikemesh.errors import TargetError
 from spikemesh.target.model import CoreSpec, EnergyTable, NocSpec, Target
 
-#: ISAAC-derived 32 nm SAR ADC energy per conversion by bits (Accelergy hwcomponents library, isaac.py)
+#: ISAAC-derived 32 nm SAR ADC energy per conversion by bits (Accelergy hwcomponents-library isaac.py)
 SAR_ADC_PJ = {4: 0.79, 5: 0.99, 6: 1.20, 7: 1.42, 8: 1.67, 9: 1.97, 10: 2.38}
 
 
@@ -34,13 +34,14 @@ class CrossbarEnergy:
     neuron_update_pj: float = 1.27
     sources: dict[str, str] = field(default_factory=lambda: {
         "row_drive_pj": "1-bit DAC / row driver 0.417 pJ per row activation, 32 nm ISAAC-derived "
-                        "(Accelergy hwcomponents, isaac.py)",
-        "cell_read_pj": "RRAM cell read V²·G·t with 0.2 V, 12.5 µS, 10 ns = 5 fJ (computed)",
+                        "(Accelergy hwcomponents-library isaac.py)",
+        "cell_read_pj": "RRAM cell read V²·G·t = 0.2 V, 12.5 µS, 10 ns = 5 fJ (derived)",
         "adc_pj": "SAR ADC per conversion 4b 0.79 ... 8b 1.67 ... 10b 2.38 pJ, 32 nm ISAAC-derived "
-                  "(Accelergy hwcomponents, isaac.py)",
-        "shift_add_pj": "shift-add 0.021 pJ, 32 nm ISAAC-derived (Accelergy hwcomponents, isaac.py)",
-        "digital_accumulate_pj": "32b int add 0.1 pJ, 45 nm, Horowitz ISSCC 2014",
-        "neuron_update_pj": "LIF neuron update 1.27 pJ, 65 nm, SpikeSim (Moitra et al., IEEE TCAD 2023)",
+                  "(Accelergy hwcomponents-library isaac.py)",
+        "shift_add_pj": "shift-add 0.021 pJ, 32 nm ISAAC-derived (Accelergy hwcomponents-library isaac.py)",
+        "digital_accumulate_pj": "32b int add 0.1 pJ, 45 nm Horowitz ISSCC 2014",
+        "neuron_update_pj": "LIF neuron update 1.27 pJ, 65 nm SpikeSim (Moitra et al., IEEE TCAD 2023; "
+                            "ela_spikesim.py)",
     })
 
     def adc(self, bits: int) -> float:
@@ -171,7 +172,7 @@ def _crossbar(n: int, tiles_x: int, tiles_y: int) -> Target:
         sources={"synop_pj": "not used: crossbar reads are charged per row drive, cell read, ADC conversion, "
                              "shift-add and accumulate (extra.crossbar.energy)",
                  "neuron_update_pj": e.sources["neuron_update_pj"],
-                 "router_hop_pj": "assumed: no per-hop figure published",
+                 "router_hop_pj": "assumed: no per-hop figure is published for these tile arrays",
                  "interchip_bit_pj": "assumed: 10x an on-chip hop per bit",
                  "synapse_read_bit_pj": "not used (analog in-memory read)", "static_mw": "not modelled"},
     )
@@ -180,7 +181,7 @@ def _crossbar(n: int, tiles_x: int, tiles_y: int) -> Target:
         family="crossbar",
         cores_x=tiles_x,
         cores_y=tiles_y,
-        # one core = one array group (the bit-slice arrays of one weight block, backends/crossbar/cores.py):
+        # one core = one array group (the bit-slice arrays of one weight block, tiles.py):
         # rows = axons, weight columns = neurons, rows x weight columns weights of weight_bits each
         core=CoreSpec(neurons=cfg.weight_cols, axons=n, synapse_bits=n * cfg.weight_cols * cfg.weight_bits,
                       weight_bits=cfg.weight_bits, state_bits=16),
@@ -197,15 +198,15 @@ def _crossbar(n: int, tiles_x: int, tiles_y: int) -> Target:
 
 
 def crossbar() -> Target:
-    """128x128 arrays (the NeuroSim and ISAAC array size), 16x16 tiles per chip."""
+    """128x128 arrays (the subarray size of NeuroSim and ISAAC), 16x16 tiles per chip."""
     return _crossbar(128, 16, 16)
 
 
 def crossbar_256() -> Target:
-    """256x256 arrays (the NeuRRAM core size, Wan et al., Nature 2022), 8x8 tiles per chip."""
+    """256x256 arrays (NeuRRAM's array size, Wan et al., Nature 2022), 8x8 tiles per chip."""
     return _crossbar(256, 8, 8)
 
 
 def crossbar_512() -> Target:
-    """512x512 arrays (aihwkit's default tile size), 4x4 tiles per chip."""
+    """512x512 arrays (aihwkit's default tile: max_input_size = max_output_size = 512), 4x4 tiles per chip."""
     return _crossbar(512, 4, 4)

@@ -1,5 +1,5 @@
-"""Tiling each projection's weighted operator onto crossbar arrays (row tiles, column tiles and bit slices, as in
-ISAAC, Shafiee et al., ISCA 2016, and DNN+NeuroSim, Peng et al., IEDM 2019).
+"""Tiling each projection's weighted operator onto crossbar arrays (bit-sliced, row / column tiled as in NeuroSim
+and ISAAC: partial sums of row tiles added digitally, bit slices shift-added).
 
 One weighted op per projection goes on the crossbar: ``Dense`` ([n_in, n_out] as rows x columns), ``Sparse`` (its
 dense [n_in, n_out] matrix) or ``Conv`` through im2col (rows = C_in/groups · prod(kernel), columns = C_out/groups,

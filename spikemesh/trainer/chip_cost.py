@@ -1,14 +1,7 @@
-"""Cost model of one training mini-batch on the training target, and the GPU baseline traffic model.
+"""Cost model of one training mini-batch on the training target: cycles, memory traffic and energy per core.
 
-Layer → core distribution (own, documented; ``layout="partition"`` in train() uses the partition stage instead):
-the neurons in schedule order (populations topologically, C order inside) are cut into contiguous runs of
-equal work, either weight storage (fan-in + 1 per neuron: "storage-balanced") or the measured engine cycles
-of the mini-batch ("cycle-balanced"); or every population is split evenly over all cores ("layer-spread":
-engines and storage balanced, all-to-all traffic); engine_cost evaluates the three and keeps the fastest.
-Cores sit row-major on the target's grid; a hop is one mesh link (Manhattan distance); the host injects
-inputs at router (0, 0).
-
-Per core (counts from counts.py, attributed to the core of the postsynaptic neuron):
+Neurons sit on cores as layout.py distributes them. Per core (counts from counts.py, attributed to the core of
+the postsynaptic neuron):
 - cycles: FP = fp/fp_rate + neuron updates/neuron_rate, BP = bp/bp_rate + neuron updates/neuron_rate,
   WG = (wg + weight updates)/wg_rate; BP and WG consume the same δ concurrently (max).
 - SRAM holds the core's weights (value_bits) and gradient accumulators (accum_bits) in the "params" share
@@ -33,130 +26,30 @@ Per core (counts from counts.py, attributed to the core of the postsynaptic neur
   accumulator read+write per WG op, neuron state per update.
 - energy = Σ ops × per-op energy (FP: add; BP: mul + add; WG: add; neuron FP: mul + 2 add + cmp; neuron BP:
   2 mul + 3 add + cmp; update: SGD mul + add, Adam 5 mul + 4 add) + bits × SRAM/NoC energy + bytes × DRAM energy.
-- TFLOPS/W uses the dense-equivalent FLOP convention of crossbar_training.md §4.3: 6 FLOPs per synapse per step
-  and sample (2 each for FP, BP, WG, every projection), divided by the energy: "core" (compute + SRAM + NoC,
-  the convention assumed for the published 28 nm figure) and "system" (+ DRAM).
-
-GPU baseline (unfused PyTorch BPTT, crossbar_training.md §4.3): every kernel reads its operands from and writes
-its result to DRAM in ``gpu_bytes`` per element; spikes are kept in the same format. Per population per step:
-- forward: 14 element passes over B·n (decay 2, integrate 3, shift 2, fire 2 + a 1-byte mask written and
-  read, reset 5), 3 per extra incoming projection (summing currents); once: the zero initial state, the zero
-  spikes a delayed projection reads first, the readout (stack and sum over T); per projection operator: read
-  input + read weights + write output.
-- backward: surrogate passes (fast sigmoid 11, sigmoid 14, rectangular 9 + a 1-byte mask), 3 per extra
-  consumer of the spikes of a step (sum of spike gradients); for T − 1 steps (the last state has no consumer)
-  3 (sum with the membrane path) + 2 (decay) + 7 if the reset is not detached (negation, θ· product, sum into
-  the spike gradient); per projection: input gradient (read δ, read W, write; not for the zeros a delay reads
-  first), weight gradient (read δ, read input, write ∂W_t; read 2 and write 1 to accumulate the T uses).
-- optimiser once per mini-batch: torch.optim.Adam's unfused step touches 19 elements per weight (lerp_ 3,
-  mul_ 2, addcmul_ 4, sqrt 2, div 2, add_ 2, addcdiv_ 4), SGD 3; input data written once in ``gpu_bytes``.
-These counts equal, within 1 % per phase, the bytes a TorchDispatchMode counts kernel by kernel on the same
-BPTT written in eager PyTorch (tests/trainer/test_gpu_model.py). That fixes the kernel inventory, not the
-DRAM bytes of a real GPU, where caches and kernel fusion change them (benchmarks/trainer.py says how much).
+- TFLOPS/W counts dense-equivalent FLOPs: 6 per synapse per step and sample (a multiply-accumulate counted as
+  2 FLOPs in each of FP, BP and WG, every projection), divided by the energy: "core" (compute + SRAM + NoC) and
+  "system" (+ DRAM). The 1.05 TFLOPS/W @ FP16, 28 nm published for the FP/BP/WG architecture (Li et al., "A High
+  Energy-Efficiency Multi-core Neuromorphic Architecture for Deep SNN Training", arXiv:2412.05302, abstract)
+  states neither its FLOP convention nor what its energy includes; "core" is the assumed match.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from spikemesh.ir.operators import Conv, Dense, Sparse
 from spikemesh.target.model import Target
-from spikemesh.trainer.bptt import Network, Trace, _shift
+from spikemesh.trainer.bptt import Trace, TrainingGraph, delayed
 from spikemesh.trainer.counts import OpCounts, connectivity, synapses
+from spikemesh.trainer.layout import Distribution, distribute, neuron_cycles, spread
 from spikemesh.trainer.op_rules import F32, TrainingError
 from spikemesh.trainer.spec import TrainerSpec, trainer_spec
 
-SURROGATE_PASSES = {"fast_sigmoid": 11, "sigmoid": 14, "rectangular": 9}  # as written in test_gpu_model.py
-SURROGATE_MASK_BYTES = {"fast_sigmoid": 0, "sigmoid": 0, "rectangular": 2}  # a 1-byte mask written and read
-ADAM_PASSES = 19  # elements touched per weight by torch.optim.Adam's unfused (for-loop / foreach) step
 
-
-# ----------------------------------------------------------------------------------------------- distribution
-@dataclass
-class Distribution:
-    """Core of every neuron (``neuron_core[pop]`` int array, flat index) and each core's (x, y) position."""
-
-    n_cores: int
-    neuron_core: dict[str, np.ndarray]
-    coords: np.ndarray  # [n_cores, 2]
-
-    def hops(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return np.abs(self.coords[a] - self.coords[b]).sum(axis=-1)
-
-
-def fan_in(network: Network, name: str) -> np.ndarray:
-    """Distinct synapses into every neuron of a population (all incoming projections), int64 [n]."""
-    from spikemesh.trainer.counts import connectivity, reach
-
-    out = np.zeros(network.pops[name].n, dtype=np.int64)
-    for pr in network.incoming[name]:
-        ones = np.ones((1, *network.graph.shape_of(pr.source)), dtype=F32)
-        out += np.rint(reach(network, pr.name, ones, connectivity(network, pr.name))[0]).astype(np.int64)
-    return out
-
-
-def distribute(network: Network, n_cores: int, grid_x: int, work: dict[str, np.ndarray] | None = None
-               ) -> Distribution:
-    """The documented layer → core distribution (module docstring): neurons in schedule order (populations in
-    topological order, C-order inside), cut into ``n_cores`` contiguous runs of equal work (per neuron: ``work``,
-    default fan-in + 1, i.e. balanced weight storage; a neuron goes to the core whose share holds the midpoint
-    of its work)."""
-    if n_cores < 1:
-        raise TrainingError("need at least one core", node="distribute", needed=">= 1", available=n_cores)
-    order = [nm for _, ms in network.schedule for nm in ms]
-    work = [np.asarray(work[nm], dtype=np.float64) + 1e-9 if work is not None
-            else fan_in(network, nm).astype(np.float64) + 1.0 for nm in order]
-    flat = np.concatenate(work)
-    mid = np.cumsum(flat) - flat / 2
-    core = np.minimum((mid / flat.sum() * n_cores).astype(np.int64), n_cores - 1)
-    nc: dict[str, np.ndarray] = {}
-    base = 0
-    for nm, w in zip(order, work, strict=True):
-        nc[nm] = core[base:base + w.size]
-        base += w.size
-    used = int(core.max()) + 1
-    idx = np.arange(max(used, n_cores))
-    coords = np.stack([idx % grid_x, idx // grid_x], axis=1)
-    return Distribution(used, nc, coords)
-
-
-def spread(network: Network, n_cores: int, grid_x: int) -> Distribution:
-    """Every population split evenly over all cores (contiguous slices of its C-order index): each core holds
-    1/n of every layer, so every engine and the weight storage are balanced at the price of all-to-all traffic."""
-    nc = {}
-    for nm, pop in network.pops.items():
-        k = min(n_cores, pop.n)
-        nc[nm] = (np.arange(pop.n) * k) // pop.n
-    idx = np.arange(n_cores)
-    return Distribution(n_cores, nc, np.stack([idx % grid_x, idx // grid_x], axis=1))
-
-
-def neuron_cycles(network: Network, counts: OpCounts, spec: TrainerSpec) -> dict[str, np.ndarray]:
-    """Engine cycles of every neuron in the counted mini-batch (FP + BP + WG + its two state updates per step
-    and its weight updates): the work the cycle-balanced layout evens out."""
-    out = {nm: np.full(p.n, 2.0 * counts.T * counts.B / spec.neuron_ops_per_cycle) for nm, p in network.pops.items()}
-    for pr in network.graph.projections:
-        out[pr.target] += (counts.fp[pr.name] / spec.fp_ops_per_cycle + counts.bp[pr.name] / spec.bp_macs_per_cycle
-                           + counts.wg[pr.name] / spec.wg_ops_per_cycle)
-    for nm in out:
-        out[nm] += fan_in(network, nm) / spec.wg_ops_per_cycle  # weight updates
-    return out
-
-
-def from_partition(part: object, grid_x: int) -> Distribution:
-    """The partition stage's layout (CONTRACT.md ``Partition.neuron_core``) as a Distribution. Partial-sum cores
-    hold no neuron state; their synaptic work is attributed to the merge core that holds the neuron."""
-    nc = {k: np.asarray(v, dtype=np.int64) for k, v in part.neuron_core.items()}  # type: ignore[attr-defined]
-    n = int(part.n_cores)  # type: ignore[attr-defined]
-    idx = np.arange(n)
-    return Distribution(n, nc, np.stack([idx % grid_x, idx // grid_x], axis=1))
-
-
-def _weights_per_core(network: Network, proj: str, cores: np.ndarray, n_cores: int) -> np.ndarray:
+def _weights_per_core(network: TrainingGraph, proj: str, cores: np.ndarray, n_cores: int) -> np.ndarray:
     """Trainable parameters each core stores for a projection (weights of its postsynaptic neurons)."""
     steps, _ = network.chains[proj]
     out = np.zeros(n_cores, dtype=np.int64)
@@ -181,7 +74,6 @@ def _weights_per_core(network: Network, proj: str, cores: np.ndarray, n_cores: i
     return out
 
 
-# ----------------------------------------------------------------------------------------------- cost model
 DATAFLOWS = ("sample_serial", "batch_stationary", "step_major")
 
 
@@ -221,7 +113,7 @@ def _dataflow(flow: str, m: int, spec: TrainerSpec, weights: np.ndarray, rec_wei
             "excess_weights": float((rec_ex + ff_ex).sum())}
 
 
-def engine_cost(network: Network, counts: OpCounts, trace: Trace, deltas: dict[str, np.ndarray], target: Target,
+def engine_cost(network: TrainingGraph, counts: OpCounts, trace: Trace, deltas: dict[str, np.ndarray], target: Target,
                 cores: int | None = None, workers: int = 1, optimizer: str = "adam",
                 spec: TrainerSpec | None = None, dist: Distribution | None = None) -> dict[str, Any]:
     """Cycles, traffic and energy of one mini-batch (``counts`` over the batch of ``trace``) on ``cores`` cores
@@ -286,7 +178,7 @@ def engine_cost(network: Network, counts: OpCounts, trace: Trace, deltas: dict[s
             remote = D & (src_core[:, None] != np.arange(C)[None, :])
             hops_src = dist.hops(src_core[:, None], np.arange(C)[None, :])
         src_vals = network.node_values(pr.source, trace)
-        active = (_shift((src_vals != 0).astype(F32), network.chains[pr.name][1]).reshape(T * B, n_src)).sum(0)
+        active = (delayed((src_vals != 0).astype(F32), network.chains[pr.name][1]).reshape(T * B, n_src)).sum(0)
         copies = remote.sum(1)
         f_bits = 32.0 * float((active * copies).sum())
         fp_noc_bits += f_bits
@@ -404,73 +296,4 @@ def engine_cost(network: Network, counts: OpCounts, trace: Trace, deltas: dict[s
     }
 
 
-def gpu_traffic(network: Network, T: int, B: int, gpu_bytes: int = 4, optimizer: str = "adam") -> dict[str, float]:
-    """DRAM bytes of the same mini-batch in unfused PyTorch BPTT (module docstring)."""
-    sg = network.surrogate
-    outputs = {o.source for o in network.graph.outputs}
-    fwd = bwd = 0.0
-    mask_bytes = mask_fwd = 0.0  # comparisons write 1-byte masks that a cast reads
-    n_weights = 0
-    for nm, pop in network.pops.items():
-        elems = B * pop.n
-        fwd += elems  # the zero initial state
-        fwd += 3 * max(len(network.incoming[nm]) - 1, 0) * elems * T  # summing the currents of the projections
-        if any(network.chains[pr.name][1] > 0 for pr in network.graph.outgoing(nm)):
-            fwd += elems  # the zero spikes a delayed projection reads at the first step
-        if nm in outputs:  # readout: stack the T steps, sum them
-            fwd += 3 * elems * T + elems
-        if pop.spiking:
-            delays = [network.chains[pr.name][1] for pr in network.graph.outgoing(nm)]
-            # consumers of the spikes of step t: projections whose delayed arrival falls inside the window
-            sums = sum(max(sum(t + d < T for d in delays) + (nm in outputs) - 1, 0) for t in range(T))
-            fwd += 14 * elems * T
-            mask_bytes += (2 + SURROGATE_MASK_BYTES[sg.kind]) * elems * T
-            mask_fwd += 2 * elems * T
-            bwd += SURROGATE_PASSES[sg.kind] * elems * T + 3 * sums * elems
-            # membrane-path sum, decay and (not detached) the reset path: the last state has no consumer
-            bwd += (3 + 2 + (0 if sg.detach_reset else 7)) * elems * (T - 1)
-        else:
-            fwd += 5 * elems * T
-            bwd += 5 * elems * T
-        for pr in network.incoming[nm]:
-            steps, delay = network.chains[pr.name]
-            src_pop = pr.source in network.pops
-            for st in steps:
-                nin, nout = B * math.prod(st.in_shape), B * math.prod(st.out_shape)
-                nw = sum(int(np.asarray(getattr(st.op, f)).size) for f in st.trainable)
-                n_weights += nw
-                if st.op.__class__.__name__ in ("Reshape", "Identity"):
-                    continue
-                fwd += (nin + nw + nout) * T
-                if src_pop or st is not steps[0]:  # input gradient (not for the zeros a delay reads first)
-                    bwd += (nout + nw + nin) * (T - min(delay, T) if st is steps[0] else T)
-                if nw:
-                    bwd += (nout + nin + nw) * T + 3 * nw * (T - 1)  # ∂W_t, accumulated over the T uses
-    opt = (ADAM_PASSES if optimizer == "adam" else 3) * n_weights
-    n_in = sum(math.prod(i.shape) for i in network.graph.inputs) * T * B
-    total = (fwd + bwd + opt + n_in) * gpu_bytes + mask_bytes
-    return {"total": total, "forward": fwd * gpu_bytes + mask_fwd, "backward": bwd * gpu_bytes + mask_bytes - mask_fwd,
-            "optimizer": opt * gpu_bytes,
-            "inputs": n_in * gpu_bytes, "bytes_per_element": gpu_bytes}
-
-
-def gpu_traffic_fused(network: Network, T: int, B: int, gpu_bytes: int = 4, optimizer: str = "adam"
-                      ) -> dict[str, float]:
-    """DRAM bytes of the same mini-batch on an ideally fused GPU BPTT (a lower bound for the GPU side): only the
-    tensors BPTT must keep cross DRAM. Per population and step H and S are written in the forward pass and read in
-    the backward pass (``gpu_bytes`` each); weights are read once in the forward and once in the backward pass,
-    ∂W is written once; the fused optimiser reads W, ∂W and (Adam) both moments and writes W and the moments
-    (FP32 moments); inputs are read once. Everything else (per-step currents, surrogate temporaries, δ, per-step
-    ∂W) stays on chip."""
-    state = sum(4 * B * p.n * T for p in network.pops.values())  # H, S written and read: 4 element passes
-    n_w = sum(int(np.asarray(getattr(st.op, f)).size) for pr in network.graph.projections
-              for st in network.chains[pr.name][0] for f in st.trainable)
-    weights = 3 * n_w  # W read in the forward and in the backward pass, ∂W written
-    opt_bytes = n_w * (3 * gpu_bytes + (16 if optimizer == "adam" else 0))  # W, ∂W read, W written (+ m, v r/w)
-    n_in = sum(math.prod(i.shape) for i in network.graph.inputs) * T * B
-    total = (state + weights + n_in) * gpu_bytes + opt_bytes
-    return {"total": float(total), "state": float(state * gpu_bytes), "weights": float(weights * gpu_bytes),
-            "optimizer": float(opt_bytes), "inputs": float(n_in * gpu_bytes), "bytes_per_element": gpu_bytes}
-
-
-__all__ = ["Distribution", "distribute", "engine_cost", "gpu_traffic", "gpu_traffic_fused"]
+__all__ = ["DATAFLOWS", "engine_cost"]
