@@ -19,6 +19,7 @@ class SpikemeshError(Exception):
         available: object = None,
         hint: str | None = None,
     ) -> None:
+        self.message = message
         self.node = node
         self.needed = needed
         self.available = available
@@ -27,11 +28,29 @@ class SpikemeshError(Exception):
         if node is not None:
             parts.append(f"{node}: ")
         parts.append(message)
-        if needed is not None or available is not None:
-            parts.append(f" (needed {needed}, available {available})")
+        shown = [f"{label} {_short(value)}" for label, value in (("needed", needed), ("available", available))
+                 if value is not None]
+        if shown:
+            parts.append(f" ({', '.join(shown)})")
         if hint:
             parts.append(f"; hint: {hint}")
-        super().__init__("".join(parts).replace("\n", " "))
+        super().__init__(" ".join("".join(parts).split()))
+
+    def at(self, where: str) -> SpikemeshError:
+        """The same error located in ``where`` (a file or node): ``where`` becomes the node, or prefixes it."""
+        if self.node is not None and where in self.node:
+            return self
+        node = where if self.node is None else f"{where}: {self.node}"
+        err = type(self).__new__(type(self))
+        SpikemeshError.__init__(err, self.message, node=node, needed=self.needed, available=self.available,
+                                hint=self.hint)
+        return err
+
+
+def _short(value: object, limit: int = 200) -> str:
+    """``value`` as text of at most ``limit`` characters (a huge array or list is cut, not printed whole)."""
+    text = str(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 class GraphError(SpikemeshError):
@@ -56,6 +75,10 @@ class PartitionError(SpikemeshError):
 
 class PlacementError(SpikemeshError):
     """Placement or routing failed (capacity, routing-table size, deadlock)."""
+
+
+class OutputError(SpikemeshError):
+    """An output path may not be written or replaced (not a spikemesh build, a file where a directory goes...)."""
 
 
 class SimulationError(SpikemeshError):

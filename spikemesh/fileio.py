@@ -1,13 +1,27 @@
-"""Atomic file output: write to a temporary file in the destination folder, then rename over the target.
+"""Safe output: atomic files, crash-safe build directories, and the rule for which paths a run may replace.
 
-A failed run therefore never leaves a half-written artifact.
+Every file is written to a temporary sibling in the destination folder, then renamed over the target, so a failed
+run never leaves a half-written artifact. A temporary is named ``.NAME.sm-PID-RANDOM...`` (PID: the writing
+process); ``clean_stale`` removes those whose process is gone (a run killed mid-write), and every writer calls it
+before writing, so the next run cleans up after a killed one.
+
+A build directory (``--out``) is replaced only when it is absent, empty, or a spikemesh build: a directory whose
+``program.json`` is a JSON object with a ``format`` starting with ``spikemesh-`` (``check_output_dir``); anything
+else needs ``force``. ``replace_dir`` puts a complete new directory in place with one atomic exchange
+(``renameat2(RENAME_EXCHANGE)`` on Linux), so after a kill at any instant the path holds the old or the new build;
+where the exchange is unavailable it uses two renames, and ``clean_stale`` puts the old build back if a kill fell
+between them.
 """
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import io
 import json
 import os
+import re
+import shutil
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterator
@@ -16,6 +30,8 @@ from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
+
+from spikemesh.errors import OutputError
 
 
 def _umask() -> int:
@@ -45,12 +61,157 @@ def npz_bytes(arrays: dict[str, np.ndarray], compress: bool = True) -> bytes:
     return buf.getvalue()
 
 
+#: marker of a spikemesh build directory: ``program.json`` holds ``{"format": "spikemesh-..."}``
+BUILD_MARKER = "program.json"
+FORMAT_PREFIX = "spikemesh-"
+_TMP = re.compile(r"\.sm-(?P<pid>\d+)-[a-z0-9_]+(?P<kind>\.[A-Za-z0-9_]+)?$")
+
+
+def temp_prefix(path: Path) -> str:
+    """Prefix of this process's temporaries for ``path`` (see the module docstring)."""
+    return f".{path.name}.sm-{os.getpid()}-"
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
+
+
+def clean_stale(path: str | os.PathLike[str]) -> None:
+    """Remove the temporaries of ``path`` left by killed runs (their process is gone). If ``path`` is missing and a
+    killed replacement left the previous build aside (``.old``), that build is put back first."""
+    path = Path(path)
+    head = f".{path.name}.sm-"
+    try:
+        entries = [e for e in os.scandir(path.parent) if e.name.startswith(head)]
+    except OSError:
+        return
+    for e in sorted(entries, key=lambda e: e.name):
+        m = _TMP.match(e.name[len(path.name) + 1:])
+        if m is None or _alive(int(m["pid"])):
+            continue
+        try:
+            if m["kind"] == ".old" and e.is_dir(follow_symlinks=False) and not os.path.lexists(path):
+                os.replace(e.path, path)
+            elif e.is_dir(follow_symlinks=False):
+                shutil.rmtree(e.path, ignore_errors=True)
+            else:
+                os.unlink(e.path)
+        except OSError:
+            pass
+
+
+def is_build(path: str | os.PathLike[str]) -> bool:
+    """True for a directory that a spikemesh run wrote (its ``program.json`` carries a spikemesh format)."""
+    marker = Path(path) / BUILD_MARKER
+    try:
+        if not marker.is_file() or marker.stat().st_size > 1 << 30:
+            return False
+        with open(marker, "rb") as fh:
+            head = json.loads(fh.read())
+    except (OSError, ValueError):
+        return False
+    return isinstance(head, dict) and isinstance(head.get("format"), str) and head["format"].startswith(FORMAT_PREFIX)
+
+
+def check_output_dir(path: str | os.PathLike[str], force: bool = False, flag: str = "--force") -> None:
+    """Refuse (OutputError) to write a build into ``path`` unless it is absent, an empty directory, or a
+    spikemesh build; ``force`` allows replacing anything but the filesystem root, the home and the working
+    directory. ``flag`` names the override in the hint (``--force`` or ``force=True``)."""
+    p = Path(path)
+    if not os.path.lexists(p):
+        return
+    protected = {Path("/"), Path.home().resolve(), Path.cwd().resolve()}
+    try:
+        if p.resolve() in protected or p.resolve() in Path.cwd().resolve().parents:
+            raise OutputError("refusing to replace this directory with a build", node=str(p),
+                              needed="a new path, an empty directory or a spikemesh build",
+                              available="the root, home or working directory (or one of its parents)",
+                              hint="choose a subdirectory, e.g. --out build/NAME")
+    except OSError:
+        pass
+    if force:
+        return
+    if p.is_symlink():
+        what = "a symbolic link"
+    elif p.is_dir():
+        try:
+            names = os.listdir(p)
+        except OSError as e:
+            raise OutputError(f"cannot read the output directory ({e.strerror})", node=str(p)) from None
+        if not names or is_build(p):
+            return
+        what = f"a directory with {len(names)} entries and no spikemesh {BUILD_MARKER}"
+    elif p.is_file():
+        what = "a file"
+    else:
+        what = "not a directory"
+    raise OutputError("refusing to replace the output path: it exists and is not a spikemesh build", node=str(p),
+                      needed="a new path, an empty directory or a spikemesh build", available=what,
+                      hint=f"choose another output path, or pass {flag} to replace it")
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap the paths ``a`` and ``b`` (Linux renameat2 RENAME_EXCHANGE); False where unsupported."""
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):
+        return False
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    at_fdcwd, rename_exchange = -100, 2
+    if fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
+def new_temp_dir(out: Path) -> Path:
+    """A fresh temporary sibling directory of ``out`` to build a replacement in."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    clean_stale(out)
+    tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(out), suffix=".new", dir=out.parent))
+    os.chmod(tmp, DIR_MODE)
+    return tmp
+
+
+def replace_dir(tmp: Path, out: Path) -> None:
+    """Put the complete directory ``tmp`` at ``out``; an existing ``out`` is replaced in one atomic exchange."""
+    if not os.path.lexists(out):
+        os.replace(tmp, out)
+        return
+    if out.is_dir() and not out.is_symlink():
+        if _exchange(tmp, out):
+            shutil.rmtree(tmp, ignore_errors=True)  # tmp now holds the old build
+            return
+        old = Path(tempfile.mkdtemp(prefix=temp_prefix(out), suffix=".old", dir=out.parent))
+        os.rmdir(old)
+        os.replace(out, old)  # a kill here leaves `old`: clean_stale puts it back
+        os.replace(tmp, out)
+        shutil.rmtree(old, ignore_errors=True)
+        return
+    os.unlink(out)  # a file or a symbolic link (checked by check_output_dir)
+    os.replace(tmp, out)
+
+
 @contextmanager
 def atomic_open(path: str | os.PathLike[str], mode: str = "w") -> Iterator[IO[Any]]:
     """Open a temporary sibling of ``path``; on success it replaces ``path``, on error it is removed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    if path.is_dir():
+        raise OutputError("output path is a directory, expected a file", node=str(path),
+                          hint="give a file name")
+    clean_stale(path)
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path), suffix=".tmp", dir=path.parent)
     os.chmod(tmp, _FILE_MODE)
     try:
         with os.fdopen(fd, mode) as fh:
@@ -74,7 +235,11 @@ def atomic_write_with(path: str | os.PathLike[str], writer: Callable[[str], None
     """Call ``writer(tmp_path)`` (e.g. matplotlib's savefig) then rename onto ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+    if path.is_dir():
+        raise OutputError("output path is a directory, expected a file", node=str(path),
+                          hint="give a file name")
+    clean_stale(path)
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path), suffix=path.suffix or ".tmp", dir=path.parent)
     os.close(fd)
     os.chmod(tmp, _FILE_MODE)
     try:

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from spikemesh import checks
 from spikemesh.errors import GraphError
 from spikemesh.ir.neurons import Neuron
 from spikemesh.ir.operators import Delay, Op, Shape
@@ -31,7 +32,8 @@ class Input:
     shape: Shape
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "shape", tuple(int(s) for s in self.shape))
+        checks.name(self.name, "input name", GraphError)
+        object.__setattr__(self, "shape", checks.shape(self.shape, "input shape", self.name, GraphError))
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,11 @@ class Population:
     neuron: Neuron
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "shape", tuple(int(s) for s in self.shape))
+        checks.name(self.name, "population name", GraphError)
+        object.__setattr__(self, "shape", checks.shape(self.shape, "population shape", self.name, GraphError))
+        if not isinstance(self.neuron, Neuron):
+            raise GraphError("a population needs a Neuron", node=self.name, needed="spikemesh.ir.Neuron",
+                             available=type(self.neuron).__name__)
 
     @property
     def size(self) -> int:
@@ -63,10 +69,18 @@ class Projection:
     port: int = 0
 
     def __post_init__(self) -> None:
+        checks.name(self.name, "projection name", GraphError)
+        checks.name(self.source, "projection source", GraphError, node=self.name)
+        checks.name(self.target, "projection target", GraphError, node=self.name)
+        if isinstance(self.ops, Op) or not isinstance(self.ops, tuple | list):
+            raise GraphError("ops must be a sequence of operators", node=self.name, needed="a tuple of Op",
+                             available=type(self.ops).__name__)
         object.__setattr__(self, "ops", tuple(self.ops))
-        if int(self.port) != self.port or self.port < 0:
-            raise GraphError("port must be a non-negative integer", node=self.name, available=self.port)
-        object.__setattr__(self, "port", int(self.port))
+        for op in self.ops:
+            if not isinstance(op, Op):
+                raise GraphError("ops must be operators", node=self.name, needed="spikemesh.ir.operators.Op",
+                                 available=type(op).__name__)
+        object.__setattr__(self, "port", checks.integer(self.port, "port", self.name, GraphError, lo=0, hi=1023))
 
     @property
     def delay_op(self) -> Delay | None:
@@ -94,6 +108,10 @@ class Output:
     name: str
     source: str
 
+    def __post_init__(self) -> None:
+        checks.name(self.name, "output name", GraphError)
+        checks.name(self.source, "output source", GraphError, node=self.name)
+
 
 @dataclass(frozen=True, eq=False)
 class Graph:
@@ -108,9 +126,21 @@ class Graph:
     metadata: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for name in ("inputs", "populations", "projections", "outputs"):
-            object.__setattr__(self, name, tuple(getattr(self, name)))
-        object.__setattr__(self, "dt", float(self.dt))
+        kinds = {"inputs": Input, "populations": Population, "projections": Projection, "outputs": Output}
+        for name, cls in kinds.items():
+            items = getattr(self, name)
+            if isinstance(items, str | bytes) or not isinstance(items, tuple | list):
+                raise GraphError(f"{name} must be a sequence of {cls.__name__}", node="graph",
+                                 available=type(items).__name__)
+            for item in items:
+                if not isinstance(item, cls):
+                    raise GraphError(f"{name} must hold {cls.__name__} nodes", node="graph",
+                                     needed=cls.__name__, available=type(item).__name__)
+            object.__setattr__(self, name, tuple(items))
+        object.__setattr__(self, "dt", checks.real(self.dt, "dt (step in seconds)", "graph", GraphError, lo=0.0,
+                                                   lo_open=True))
+        if not isinstance(self.metadata, dict):
+            raise GraphError("metadata must be a dict", node="graph", available=type(self.metadata).__name__)
         self._validate()
 
     # -- lookup ------------------------------------------------------------------------------------
@@ -160,13 +190,11 @@ class Graph:
                 raise GraphError("duplicate name", node=n.name, hint="names of nodes and projections are unique")
             seen.add(n.name)
         sources = {i.name for i in self.inputs} | {p.name for p in self.populations}
-        for inp in self.inputs:
-            if not inp.shape or min(inp.shape) < 1:
-                raise GraphError("input shape must be non-empty and positive", node=inp.name, available=inp.shape)
+        total = sum(p.size for p in self.populations)
+        if total > checks.MAX_ELEMENTS:
+            raise GraphError("the graph has too many neurons", node="graph", needed=f"<= {checks.MAX_ELEMENTS:,}",
+                             available=f"{total:,}")
         for pop in self.populations:
-            if not pop.shape or min(pop.shape) < 1:
-                raise GraphError("population shape must be non-empty and positive", node=pop.name,
-                                 available=pop.shape)
             pop.neuron.check_shape(pop.shape, pop.name)
         for proj in self.projections:
             if proj.source not in sources:

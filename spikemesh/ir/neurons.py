@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from spikemesh import checks
 from spikemesh.errors import GraphError
 
 KINDS = ("IF", "LIF", "CubaLIF", "LI", "CubaLI", "Integrator")
@@ -28,10 +29,14 @@ PORT_PARAMS = ("alpha", "syn_gain")
 DECAY_SHIFT = 12
 
 
-def _as_param(value: Any) -> np.ndarray:
-    arr = np.array(value, dtype=np.float64)
+def _as_param(value: Any, name: str) -> np.ndarray:
+    arr = np.array(checks.number_array(value, f"neuron parameter {name}", None, GraphError, finite=False))
     arr.setflags(write=False)
     return arr
+
+
+#: (low, high) of the parameters with a range (both ends included): decays are factors per step
+PARAM_RANGES = {"beta": (0.0, 1.0), "alpha": (0.0, 1.0)}
 
 
 @dataclass(frozen=True, eq=False)
@@ -76,42 +81,46 @@ class Neuron:
     ports: int = 1
 
     def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise GraphError(f"unknown neuron kind {self.kind!r}", hint=f"use one of {', '.join(KINDS)}")
+        checks.choice(self.kind, KINDS, "neuron kind", None, GraphError)
         for name in ARRAY_PARAMS:
-            object.__setattr__(self, name, _as_param(getattr(self, name)))
+            object.__setattr__(self, name, _as_param(getattr(self, name), name))
+        for name in ARRAY_PARAMS:
+            if not np.all(np.isfinite(getattr(self, name))):
+                raise GraphError(f"neuron parameter {name} is not finite", needed="finite values",
+                                 hint="check the source model")
         if self.kind in ("IF", "Integrator") and np.any(self.beta != 1.0):
-            raise GraphError(f"{self.kind} neurons have beta = 1", needed=1.0, available=self.beta.tolist())
-        if self.comparison not in COMPARISONS:
-            raise GraphError(f"comparison must be one of {COMPARISONS}", available=self.comparison)
-        if self.reset not in RESETS:
-            raise GraphError(f"reset must be one of {RESETS}", available=self.reset)
-        if self.reset_timing not in RESET_TIMINGS:
-            raise GraphError(f"reset_timing must be one of {RESET_TIMINGS}", available=self.reset_timing)
-        if int(self.refractory) != self.refractory or self.refractory < 0:
-            raise GraphError("refractory must be a non-negative number of steps", available=self.refractory)
-        object.__setattr__(self, "refractory", int(self.refractory))
-        if int(self.ports) != self.ports or self.ports < 1:
-            raise GraphError("ports must be a positive integer", needed=">= 1", available=self.ports)
-        object.__setattr__(self, "ports", int(self.ports))
+            raise GraphError(f"{self.kind} neurons have beta = 1", needed=1.0, available=_values(self.beta))
+        for name, (lo, hi) in PARAM_RANGES.items():
+            arr = getattr(self, name)
+            if arr.size and (arr.min() < lo or arr.max() > hi):
+                bad = arr[(arr < lo) | (arr > hi)]
+                raise GraphError(f"neuron parameter {name} (decay per step) is out of range",
+                                 needed=f"[{lo:g}, {hi:g}]", available=_values(bad),
+                                 hint="a decay factor is 1 - dt/tau or exp(-dt/tau)")
+        if self.kind in SPIKING_KINDS and self.threshold.size and self.threshold.min() <= 0:
+            raise GraphError("threshold of a spiking neuron must be positive", needed="> 0",
+                             available=_values(self.threshold[self.threshold <= 0]),
+                             hint="a threshold <= 0 fires on every step")
+        checks.choice(self.comparison, COMPARISONS, "comparison", None, GraphError)
+        checks.choice(self.reset, RESETS, "reset", None, GraphError)
+        checks.choice(self.reset_timing, RESET_TIMINGS, "reset_timing", None, GraphError)
+        object.__setattr__(self, "refractory", checks.integer(self.refractory, "refractory (steps)", None,
+                                                              GraphError, lo=0, hi=2**31 - 1))
+        object.__setattr__(self, "ports", checks.integer(self.ports, "ports", None, GraphError, lo=1, hi=1024))
         if self.ports > 1 and self.kind not in CURRENT_KINDS:
             raise GraphError(f"{self.kind} neurons have one input; several synaptic ports need a current-based kind",
                              needed=f"kind in {sorted(CURRENT_KINDS)}", available=self.kind,
                              hint="use CubaLIF / CubaLI with ports=K")
         for name in ("v_min", "v_max"):  # plain Python scalars (JSON-serialisable)
             v = getattr(self, name)
-            object.__setattr__(self, name, None if v is None else float(v))
-        for name in ("weight_bits", "state_bits"):
+            object.__setattr__(self, name, None if v is None else checks.real(v, name, None, GraphError))
+        for name, hi in (("weight_bits", 32), ("state_bits", 62)):
             v = getattr(self, name)
-            if v is not None and (int(v) != v or v < 1):
-                raise GraphError(f"{name} must be a positive integer", available=v)
-            object.__setattr__(self, name, None if v is None else int(v))
+            object.__setattr__(self, name, None if v is None else checks.integer(v, name, None, GraphError, lo=1,
+                                                                                 hi=hi))
         if self.v_min is not None and self.v_max is not None and self.v_min > self.v_max:
             raise GraphError("state bounds are empty (v_min > v_max)", needed="v_min <= v_max",
                              available=(self.v_min, self.v_max))
-        for name in ARRAY_PARAMS:
-            if not np.all(np.isfinite(getattr(self, name))):
-                raise GraphError(f"neuron parameter {name} is not finite", hint="check the source model")
 
     @property
     def spiking(self) -> bool:
@@ -171,6 +180,12 @@ class Neuron:
 
     @classmethod
     def from_dict(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Neuron:
+        checks.mapping(meta, "neuron", None, GraphError)
+        allowed = {f.name for f in fields(cls)} - set(ARRAY_PARAMS)
+        unknown = sorted(set(meta) - allowed)
+        if unknown or "kind" not in meta:
+            raise GraphError(f"unknown neuron field {unknown[0]!r}" if unknown else "neuron has no kind",
+                             needed="fields " + ", ".join(sorted(allowed)), available=", ".join(map(str, meta)))
         return cls(**meta, **{k: arrays[k] for k in ARRAY_PARAMS if k in arrays})
 
     def __eq__(self, other: object) -> bool:
@@ -186,6 +201,13 @@ class Neuron:
         return True
 
     __hash__ = None  # type: ignore[assignment]
+
+
+def _values(arr: np.ndarray) -> str:
+    """A few distinct values of ``arr`` for a message."""
+    vals = np.unique(np.asarray(arr).reshape(-1))
+    text = ", ".join(f"{v:g}" for v in vals[:3])
+    return text + (", ..." if vals.size > 3 else "")
 
 
 def IF(threshold: Any = 1.0, **kw: Any) -> Neuron:

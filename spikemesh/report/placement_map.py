@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from spikemesh.fileio import atomic_write_json
+from spikemesh.fileio import atomic_open, atomic_write_json, atomic_write_with
 from spikemesh.routing.routes import link_loads
 from spikemesh.target.topology import STEP, Mesh
 
@@ -92,29 +90,21 @@ def draw(program: Any, path: Path, fmt: str) -> None:
     ax.set_ylim(-0.6, H - 0.4)
     ax.set_aspect("equal")
     ax.set_title(f"{t.name}: {len(rows)} cores, placer {program.placement.placer}")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
     try:
         with plt.rc_context({"svg.hashsalt": "spikemesh"}):  # fixed clip-path ids: same inputs, same bytes
-            fig.savefig(tmp, format=fmt, bbox_inches="tight", dpi=110,
-                        metadata={"Date": None} if fmt == "svg" else {"Software": None})
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
+            atomic_write_with(path, lambda tmp: fig.savefig(
+                tmp, format=fmt, bbox_inches="tight", dpi=110,
+                metadata={"Date": None} if fmt == "svg" else {"Software": None}))
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def export_placement(program: Any, path: Path, fmt: str) -> Path:
     if fmt == "json":
         atomic_write_json(path, placement_json(program))
     elif fmt == "csv":
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        with os.fdopen(fd, "w") as f:
+        with atomic_open(path, "w") as f:
             f.write(placement_csv(program))
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
     else:
         draw(program, path, fmt)
     return path

@@ -247,8 +247,9 @@ def test_network_scale_and_given_scales():
 def test_threshold_rounding_to_zero_warns():
     g = Graph([Input("in", (2,))], [Population("p", (1,), IF(1e-4))],
               [Proj("pr", "in", "p", [Dense([[100.0, -3.0]])])], [])
-    _, rep = quantize(g)
+    q, rep = quantize(g)
     assert any("threshold rounds to 0" in w for w in rep["p"]["warnings"])
+    assert float(q.population["p"].neuron.threshold.min()) == 1.0
 
 
 def test_quantize_argument_errors():

@@ -83,11 +83,11 @@ def test_port_validation_errors():
         two_inputs(CubaLIF(alpha=0.5, beta=0.5))
     with pytest.raises(GraphError, match="current-based kind"):
         Neuron("LIF", beta=0.5, ports=2)
-    with pytest.raises(GraphError, match="ports must be a positive integer"):
+    with pytest.raises(GraphError, match="ports is out of range"):
         CubaLIF(alpha=0.5, beta=0.5, ports=0)
     with pytest.raises(GraphError, match="does not broadcast"):  # 3 decays for 2 ports
         two_inputs(CubaLIF(alpha=[0.5, 0.5, 0.5], beta=0.5, ports=2))
-    with pytest.raises(GraphError, match="non-negative"):
+    with pytest.raises(GraphError, match="port is out of range"):
         Projection("x", "a", "p", (Identity(),), port=-1)
 
 

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from spikemesh import checks
 from spikemesh.errors import GraphError
 from spikemesh.lazy import LazyModule
 
@@ -22,22 +23,33 @@ sp = LazyModule("scipy.sparse")  # imported when a CSR matrix is first built
 Shape = tuple[int, ...]
 
 
-def frozen_array(value: Any, dtype: Any = np.float64) -> np.ndarray:
-    """``value`` as a read-only array of ``dtype`` (operator fields are immutable)."""
-    arr = np.array(value, dtype=dtype)
+def frozen_array(value: Any, dtype: Any = np.float64, what: str = "operator array") -> np.ndarray:
+    """``value`` as a read-only array of ``dtype`` (operator fields are immutable): finite real numbers, and whole
+    numbers within int64 for an integer ``dtype`` (checks.number_array's rules)."""
+    if isinstance(value, np.ndarray) and value.dtype == np.dtype(dtype) and value.dtype.kind in "iu":
+        arr = np.array(value)
+    else:
+        arr = checks.number_array(value, what, None, GraphError, finite=False)  # Graph names a NaN's projection
+        if np.dtype(dtype).kind in "iu":
+            whole = np.all(np.isfinite(arr)) and np.all(arr == np.round(arr))
+            if not whole or (arr.size and np.abs(arr).max() >= 2**53):
+                raise GraphError(f"{what} must hold whole numbers", needed="integers below 2**53")
+        arr = arr.astype(dtype)
     arr.setflags(write=False)
     return arr
 
 
-def int_tuple(v: Any, n: int) -> tuple[int, ...]:
-    """``n`` ints from one int (repeated) or a sequence of 1 or ``n`` values (stride, padding, kernel...)."""
-    if isinstance(v, (int, np.integer)):
-        return (int(v),) * n
-    t = tuple(int(x) for x in np.asarray(v).reshape(-1))
+def int_tuple(v: Any, n: int, what: str = "value", lo: int | None = None) -> tuple[int, ...]:
+    """``n`` ints (each >= ``lo``) from one int (repeated) or a sequence of 1 or ``n`` values (stride, padding,
+    kernel...)."""
+    if isinstance(v, str | bytes) or v is None:
+        raise GraphError(f"{what} must be integers", needed=f"{n} integers", available=repr(v))
+    items = list(np.asarray(v, dtype=object).reshape(-1)) if not isinstance(v, int | np.integer) else [v]
+    t = tuple(checks.integer(x, what, None, GraphError, lo=lo, hi=2**31 - 1) for x in items)
     if len(t) == 1:
         return t * n
     if len(t) != n:
-        raise GraphError(f"expected {n} values", available=t)
+        raise GraphError(f"{what} expects {n} values", needed=n, available=t)
     return t
 
 

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from spikemesh import checks
 from spikemesh.errors import GraphError
 from spikemesh.ir.operators.base import Op, Shape, frozen_array, int_tuple, sp
 
@@ -44,15 +45,19 @@ class Conv(Op):
     weighted: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "weight", frozen_array(self.weight))
+        object.__setattr__(self, "weight", frozen_array(self.weight, what="Conv weight"))
         nd = self.weight.ndim - 2
-        if nd < 1:
-            raise GraphError("Conv weight must be [out, in/groups, *kernel]", available=self.weight.shape)
-        for name in ("stride", "padding", "dilation"):
-            object.__setattr__(self, name, int_tuple(getattr(self, name), nd))
-        object.__setattr__(self, "groups", int(self.groups))
+        if nd < 1 or nd > 3 or 0 in self.weight.shape:
+            raise GraphError("Conv weight must be [out, in/groups, *kernel] with 1 to 3 kernel axes, none empty",
+                             available=self.weight.shape)
+        for name, lo in (("stride", 1), ("padding", 0), ("dilation", 1)):
+            object.__setattr__(self, name, int_tuple(getattr(self, name), nd, f"Conv {name}", lo))
+        object.__setattr__(self, "groups", checks.integer(self.groups, "Conv groups", None, GraphError, lo=1))
         if self.bias is not None:
-            object.__setattr__(self, "bias", frozen_array(self.bias).reshape(-1))
+            object.__setattr__(self, "bias", frozen_array(self.bias, what="Conv bias").reshape(-1))
+            if self.bias.size not in (1, self.weight.shape[0]):
+                raise GraphError("Conv bias needs one value per output channel", needed=self.weight.shape[0],
+                                 available=self.bias.size)
         if self.weight.shape[0] % self.groups:
             raise GraphError("Conv out channels not divisible by groups",
                              needed=f"multiple of {self.groups}", available=self.weight.shape[0])
@@ -206,9 +211,10 @@ class SumPool2d(Op):
     padding: tuple[int, int] = (0, 0)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "kernel", int_tuple(self.kernel, 2))
-        object.__setattr__(self, "stride", int_tuple(self.stride if self.stride is not None else self.kernel, 2))
-        object.__setattr__(self, "padding", int_tuple(self.padding, 2))
+        object.__setattr__(self, "kernel", int_tuple(self.kernel, 2, "pool kernel", 1))
+        object.__setattr__(self, "stride", int_tuple(self.stride if self.stride is not None else self.kernel, 2,
+                                                     "pool stride", 1))
+        object.__setattr__(self, "padding", int_tuple(self.padding, 2, "pool padding", 0))
 
     def _conv(self, channels: int) -> Conv:
         w = np.zeros((channels, 1, *self.kernel))

@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from spikemesh import checks
 from spikemesh.errors import GraphError
 from spikemesh.ir.operators.base import Op, Shape, frozen_array, sp
 
@@ -21,11 +22,14 @@ class Dense(Op):
     weighted: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "weight", frozen_array(self.weight))
-        if self.weight.ndim != 2:
-            raise GraphError("Dense weight must be 2-D [out, in]", available=self.weight.shape)
+        object.__setattr__(self, "weight", frozen_array(self.weight, what="Dense weight"))
+        if self.weight.ndim != 2 or 0 in self.weight.shape:
+            raise GraphError("Dense weight must be 2-D [out, in], not empty", available=self.weight.shape)
         if self.bias is not None:
-            object.__setattr__(self, "bias", frozen_array(self.bias).reshape(-1))
+            object.__setattr__(self, "bias", frozen_array(self.bias, what="Dense bias").reshape(-1))
+            if self.bias.size not in (1, self.weight.shape[0]):
+                raise GraphError("Dense bias needs one value per output", needed=self.weight.shape[0],
+                                 available=self.bias.size)
 
     def out_shape(self, in_shape: Shape) -> Shape:
         if tuple(in_shape) != (self.weight.shape[1],):
@@ -67,15 +71,20 @@ class Sparse(Op):
     weighted: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "indptr", frozen_array(self.indptr, np.int64))
-        object.__setattr__(self, "indices", frozen_array(self.indices, np.int64))
-        object.__setattr__(self, "data", frozen_array(self.data))
-        object.__setattr__(self, "n_out", int(self.n_out))
+        object.__setattr__(self, "indptr", frozen_array(self.indptr, np.int64, "Sparse indptr").reshape(-1))
+        object.__setattr__(self, "indices", frozen_array(self.indices, np.int64, "Sparse indices").reshape(-1))
+        object.__setattr__(self, "data", frozen_array(self.data, what="Sparse data").reshape(-1))
+        object.__setattr__(self, "n_out", checks.integer(self.n_out, "Sparse n_out", None, GraphError, lo=1,
+                                                         hi=checks.MAX_ELEMENTS))
         if self.indices.size and (self.indices.min() < 0 or self.indices.max() >= self.n_out):
-            raise GraphError("Sparse indices out of range", needed=f"< {self.n_out}",
-                             available=int(self.indices.max()))
-        if len(self.indices) != len(self.data) or self.indptr[-1] != len(self.data):
-            raise GraphError("Sparse CSR arrays are inconsistent")
+            raise GraphError("Sparse indices out of range", needed=f"0..{self.n_out - 1}",
+                             available=f"{int(self.indices.min())}..{int(self.indices.max())}")
+        p = self.indptr
+        if (p.size < 2 or p[0] != 0 or np.any(np.diff(p) < 0) or len(self.indices) != len(self.data)
+                or p[-1] != len(self.data)):
+            raise GraphError("Sparse CSR arrays are inconsistent", needed="indptr[0] = 0, non-decreasing, "
+                             "indptr[-1] = len(indices) = len(data)",
+                             available=f"indptr {p.size} entries, {len(self.indices)} indices, {len(self.data)} data")
 
     @classmethod
     def from_matrix(cls, m: sp.spmatrix) -> Sparse:

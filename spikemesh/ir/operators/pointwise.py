@@ -9,8 +9,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from spikemesh import checks
 from spikemesh.errors import GraphError
 from spikemesh.ir.operators.base import Op, Shape, frozen_array, sp
+
+#: longest transmission delay in steps (each step of delay is a buffer slot per neuron)
+MAX_DELAY = 2**16 - 1
 
 
 @dataclass(frozen=True, eq=False)
@@ -20,7 +24,14 @@ class Reshape(Op):
     shape: tuple[int, ...] = (-1,)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "shape", tuple(int(s) for s in self.shape))
+        raw = [self.shape] if isinstance(self.shape, int | np.integer) else self.shape
+        if isinstance(raw, str | bytes) or not isinstance(raw, tuple | list | np.ndarray):
+            raise GraphError("Reshape shape must be a list of sizes", available=repr(self.shape))
+        dims = tuple(checks.integer(d, "Reshape shape", None, GraphError, lo=-1, hi=checks.MAX_ELEMENTS)
+                     for d in np.asarray(raw, dtype=object).reshape(-1))
+        if not dims or len(dims) > checks.MAX_NDIM or 0 in dims or dims.count(-1) > 1:
+            raise GraphError("Reshape shape must be 1 to 8 positive sizes (one may be -1)", available=dims)
+        object.__setattr__(self, "shape", dims)
 
     def out_shape(self, in_shape: Shape) -> Shape:
         n = math.prod(in_shape)
@@ -54,6 +65,9 @@ class Identity(Reshape):
 
     shape: tuple[int, ...] = ()
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "shape", ())
+
     def out_shape(self, in_shape: Shape) -> Shape:
         return tuple(in_shape)
 
@@ -70,7 +84,7 @@ class Scale(Op):
     weighted: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "factor", frozen_array(self.factor))
+        object.__setattr__(self, "factor", frozen_array(self.factor, what="Scale factor"))
 
     def out_shape(self, in_shape: Shape) -> Shape:
         try:
@@ -113,10 +127,11 @@ class Delay(Op):
         return np.ones(in_shape, dtype=np.int64)
 
     def __post_init__(self) -> None:
-        s = np.array(self.steps)
-        if s.size and (np.any(s < 0) or np.any(s != np.round(s))):
-            raise GraphError("Delay steps must be non-negative integers", available=s.tolist())
-        object.__setattr__(self, "steps", frozen_array(s, np.int64))
+        s = frozen_array(self.steps, np.int64, "Delay steps")
+        if s.size and (s.min() < 0 or s.max() > MAX_DELAY):
+            raise GraphError("Delay steps are out of range", needed=f"0..{MAX_DELAY}",
+                             available=f"{int(s.min())}..{int(s.max())}")
+        object.__setattr__(self, "steps", s)
 
     @property
     def min_steps(self) -> int:
@@ -148,8 +163,12 @@ class BatchNorm(Op):
 
     def __post_init__(self) -> None:
         for name in self.array_fields:
-            object.__setattr__(self, name, frozen_array(getattr(self, name)).reshape(-1))
-        object.__setattr__(self, "eps", float(self.eps))
+            object.__setattr__(self, name, frozen_array(getattr(self, name), what=f"BatchNorm {name}").reshape(-1))
+        object.__setattr__(self, "eps", checks.real(self.eps, "BatchNorm eps", None, GraphError, lo=0.0))
+        n = self.mean.size
+        if any(getattr(self, k).size != n for k in self.array_fields) or np.any(self.var + self.eps <= 0):
+            raise GraphError("BatchNorm needs mean, var, gamma and beta of one length and var + eps > 0",
+                             available=[getattr(self, k).size for k in self.array_fields])
 
     def scale_shift(self) -> tuple[np.ndarray, np.ndarray]:
         a = self.gamma / np.sqrt(self.var + self.eps)

@@ -306,14 +306,15 @@ def quantize(graph: Graph, weight_bits: int = 8, state_bits: int = 16, per: str 
             clipped += k
             n_values += sum(int(v.size) for v in c.values())
         thr = np.clip(np.rint(n.threshold * s), lo_s, hi_s)
+        if n.spiking and np.any(thr <= 0):  # the smallest positive threshold: a spiking threshold is > 0
+            thr = np.maximum(thr, 1.0)
+            warnings.append("threshold rounds to 0 at this scale: raised to 1, the smallest integer threshold")
         vr = np.clip(np.rint(n.v_reset * s), lo_s, hi_s)
         leak = np.clip(np.rint(n.leak * s), lo_s, hi_s)
         clipped += int(np.sum(np.rint(n.threshold * s) != thr)) if n.spiking else 0
         clipped += int(np.sum(np.rint(n.leak * s) != leak))
         v_min = float(lo_s) if n.v_min is None else float(max(lo_s, math.ceil(n.v_min * s)))
         v_max = float(hi_s) if n.v_max is None else float(min(hi_s, math.floor(n.v_max * s)))
-        if n.spiking and np.any(thr == 0) and np.any(n.threshold != 0):
-            warnings.append("threshold rounds to 0: the neuron fires on any non-negative input")
         if clipped:
             warnings.append(f"{clipped} values saturated at the bit widths")
         neuron = n.replace(
