@@ -198,7 +198,7 @@ def test_neuron_parameter_errors():
         IF(comparison="<")
     with pytest.raises(GraphError, match="unknown reset_timing"):
         IF(reset_timing="later")
-    with pytest.raises(GraphError, match="state_bits must be a positive integer"):
+    with pytest.raises(GraphError, match="state_bits must be an integer"):
         IF(state_bits=2.5)
     with pytest.raises(GraphError, match="not finite"):
         IF(threshold=np.inf)
