@@ -6,6 +6,9 @@ value available, and a hint. The CLI prints ``str(err)`` on one line and exits w
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 
 class SpikemeshError(Exception):
     """Base class. ``node`` names the offending node, file or layer when there is one."""
@@ -83,3 +86,19 @@ class OutputError(SpikemeshError):
 
 class SimulationError(SpikemeshError):
     """Bad simulator input, or a detected deadlock / stall."""
+
+
+@contextmanager
+def located(where: str, what: str = "malformed content", cls: type[SpikemeshError] = FileFormatError,
+            hint: str | None = "re-create the file") -> Iterator[None]:
+    """Interpret a file's content: a SpikemeshError raised inside is located in ``where`` (the user's path);
+    a Python error on malformed content (a missing key, a wrong type...) becomes ``cls`` naming ``where``."""
+    try:
+        yield
+    except SpikemeshError as e:
+        raise e.at(where) from None
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError, RecursionError) as e:
+        detail = f"missing key {e}" if isinstance(e, KeyError) else f"{type(e).__name__}: {e}"
+        raise cls(f"{what} ({detail})", node=where, hint=hint) from None
+    except MemoryError:
+        raise cls(f"{what}: too large to hold in memory", node=where, hint=hint) from None

@@ -19,11 +19,13 @@ import ctypes
 import errno
 import io
 import json
+import math
 import os
 import re
 import shutil
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,7 +33,8 @@ from typing import IO, Any
 
 import numpy as np
 
-from spikemesh.errors import OutputError
+from spikemesh import checks
+from spikemesh.errors import FileFormatError, OutputError
 
 
 def _umask() -> int:
@@ -263,3 +266,64 @@ def json_default(o: Any) -> Any:
     if isinstance(o, Path):
         return str(o)
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def _npy_header(fh: IO[bytes]) -> tuple[tuple[int, ...], np.dtype]:
+    version = np.lib.format.read_magic(fh)
+    if version == (1, 0):
+        shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
+    elif version in ((2, 0), (3, 0)):
+        shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
+    else:
+        raise ValueError(f"unsupported .npy version {version}")
+    if dtype.hasobject:
+        raise ValueError("array of Python objects (pickled data is never loaded)")
+    return tuple(shape), dtype
+
+
+def read_arrays(path: str | os.PathLike[str], what: str = "array file") -> dict[str, np.ndarray] | np.ndarray:
+    """The arrays of an ``.npz`` archive (a dict) or one ``.npy`` array, read without pickles and without
+    allocating more than the file holds: every member's declared shape and dtype are checked against its stored
+    size first, so a corrupt or hostile header (e.g. a shape of terabytes) is a FileFormatError, not an allocation.
+    Missing, empty, truncated or corrupt files raise FileFormatError naming ``path``."""
+    p = Path(path)
+    if not p.exists():
+        raise FileFormatError(f"{what} not found", node=str(p), hint="check the path")
+    if p.is_dir():
+        raise FileFormatError(f"{what} is a directory, expected a file", node=str(p))
+    size = p.stat().st_size
+    if size == 0:
+        raise FileFormatError(f"{what} is empty", node=str(p))
+    try:
+        with open(p, "rb") as fh:
+            magic = fh.read(6)
+            fh.seek(0)
+            if magic == b"\x93NUMPY":
+                shape, dtype = _npy_header(fh)
+                if math.prod(shape) * dtype.itemsize > size - fh.tell():
+                    raise ValueError("declared shape larger than the stored data")
+                fh.seek(0)
+                return np.lib.format.read_array(fh, allow_pickle=False)
+            if not zipfile.is_zipfile(fh):
+                raise ValueError("neither a .npy array nor an .npz archive")
+        out: dict[str, np.ndarray] = {}
+        with zipfile.ZipFile(p) as zf:
+            members = [i for i in zf.infolist() if i.filename.endswith(".npy")]
+            for info in members:
+                with zf.open(info) as fh:
+                    shape, dtype = _npy_header(fh)  # type: ignore[arg-type]
+                    if math.prod(shape) * dtype.itemsize > info.file_size:
+                        raise ValueError(f"member {info.filename}: declared shape larger than the stored data")
+            checks.memory(sum(i.file_size for i in members), what, str(p), FileFormatError)
+            for info in members:
+                with zf.open(info) as fh:
+                    out[info.filename[:-4]] = np.lib.format.read_array(fh, allow_pickle=False)  # type: ignore[arg-type]
+        return out
+    except FileFormatError:
+        raise
+    except (zipfile.BadZipFile, zlib.error, ValueError, OSError, EOFError, KeyError, NotImplementedError,
+            UnicodeDecodeError, TypeError, SyntaxError, RuntimeError) as e:
+        raise FileFormatError(f"corrupt or truncated {what} ({type(e).__name__}: {e})", node=str(p),
+                              hint="re-create the file") from None
+    except MemoryError:
+        raise FileFormatError(f"{what} is too large to load", node=str(p)) from None

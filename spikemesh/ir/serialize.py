@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import zipfile
-import zlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from spikemesh.errors import FileFormatError
-from spikemesh.fileio import atomic_open, json_default, npz_bytes
+from spikemesh.errors import FileFormatError, GraphError, located
+from spikemesh.fileio import atomic_open, json_default, npz_bytes, read_arrays
 from spikemesh.ir.graph import Graph, Input, Output, Population, Projection
 from spikemesh.ir.neurons import Neuron
 from spikemesh.ir.operators import op_from_dict
@@ -58,27 +56,54 @@ def graph_to_parts(g: Graph, prefix: str = "") -> tuple[dict[str, Any], dict[str
     return body, arrays
 
 
+def _entries(body: dict[str, Any], key: str, fields: tuple[str, ...]) -> list[dict[str, Any]]:
+    items = body.get(key, [])
+    if not isinstance(items, list) or not all(isinstance(e, dict) and set(fields) <= set(e) for e in items):
+        raise FileFormatError(f"graph {key} must be a list of objects with {', '.join(fields)}", node=key,
+                              available=type(items).__name__ if not isinstance(items, list) else "other entries")
+    return items
+
+
 def graph_from_parts(body: dict[str, Any], arrays: dict[str, np.ndarray], prefix: str = "") -> Graph:
+    """The Graph of ``graph_to_parts``' output; malformed structure raises a SpikemeshError naming the node."""
+    if not isinstance(body, dict):
+        raise FileFormatError("graph structure must be an object", available=type(body).__name__)
+    inputs = _entries(body, "inputs", ("name", "shape"))
+    pop_entries = _entries(body, "populations", ("name", "shape", "neuron"))
+    proj_entries = _entries(body, "projections", ("name", "source", "target", "ops"))
+    outputs = _entries(body, "outputs", ("name", "source"))
+    names = [e["name"] for e in (*inputs, *pop_entries, *proj_entries, *outputs)]
+    for n in names:
+        if not isinstance(n, str) or not n:
+            raise FileFormatError("every node needs a non-empty string name", node=repr(n))
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise FileFormatError("duplicate name", node=dup[0], hint="names of nodes and projections are unique")
     pops = []
-    for p in body["populations"]:
+    for p in pop_entries:
         pre = f"{prefix}pop/{p['name']}/"
         arrs = {k[len(pre):]: v for k, v in arrays.items() if k.startswith(pre)}
-        pops.append(Population(p["name"], tuple(p["shape"]), Neuron.from_dict(p["neuron"], arrs)))
+        with located(p["name"], "malformed population", GraphError, hint=None):
+            pops.append(Population(p["name"], p["shape"], Neuron.from_dict(p["neuron"], arrs)))
     projs = []
-    for pr in body["projections"]:
-        ops = []
-        for i, meta in enumerate(pr["ops"]):
-            pre = f"{prefix}proj/{pr['name']}/{i}/"
-            arrs = {k[len(pre):]: v for k, v in arrays.items() if k.startswith(pre)}
-            ops.append(op_from_dict(meta, arrs))
-        projs.append(Projection(pr["name"], pr["source"], pr["target"], tuple(ops), int(pr.get("port", 0))))
+    for pr in proj_entries:
+        with located(pr["name"], "malformed projection", GraphError, hint=None):
+            if not isinstance(pr["ops"], list):
+                raise FileFormatError("ops must be a list", available=type(pr["ops"]).__name__)
+            ops = []
+            for i, meta in enumerate(pr["ops"]):
+                pre = f"{prefix}proj/{pr['name']}/{i}/"
+                arrs = {k[len(pre):]: v for k, v in arrays.items() if k.startswith(pre)}
+                ops.append(op_from_dict(meta, arrs))
+            projs.append(Projection(pr["name"], pr["source"], pr["target"], tuple(ops), pr.get("port", 0)))
+    metadata = body.get("metadata", {})
     return Graph(
-        inputs=tuple(Input(i["name"], tuple(i["shape"])) for i in body["inputs"]),
+        inputs=tuple(Input(i["name"], i["shape"]) for i in inputs),
         populations=tuple(pops),
         projections=tuple(projs),
-        outputs=tuple(Output(o["name"], o["source"]) for o in body["outputs"]),
-        dt=body["dt"],
-        metadata=body.get("metadata", {}),
+        outputs=tuple(Output(o["name"], o["source"]) for o in outputs),
+        dt=body.get("dt", "missing"),
+        metadata=metadata if isinstance(metadata, dict) else {"metadata": metadata},
     )
 
 
@@ -104,25 +129,15 @@ def write_archive(path: str | Path, fmt: str, version: int, body: dict[str, Any]
 def read_archive(path: str | Path, fmt: str, version: int) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Read and verify an archive written by ``write_archive``."""
     path = Path(path)
-    if not path.exists():
-        raise FileFormatError("file not found", node=str(path), hint="check the path")
-    if path.is_dir():
-        raise FileFormatError("is a directory, expected a file", node=str(path))
-    if path.stat().st_size == 0:
-        raise FileFormatError("file is empty", node=str(path))
+    z = read_arrays(path, f"{fmt} file")
+    if not isinstance(z, dict):
+        raise FileFormatError(f"not a {fmt} file (a plain .npy array)", node=str(path))
+    if "__meta__" not in z:
+        raise FileFormatError(f"not a {fmt} file (no header)", node=str(path))
+    arrays = {k: v for k, v in z.items() if k != "__meta__"}
     try:
-        z = np.load(path, allow_pickle=False)
-        if not isinstance(z, np.lib.npyio.NpzFile):
-            raise FileFormatError(f"not a {fmt} file (a plain .npy array)", node=str(path))
-        with z:
-            if "__meta__" not in z.files:
-                raise FileFormatError(f"not a {fmt} file (no header)", node=str(path))
-            meta = json.loads(z["__meta__"].tobytes().decode())
-            arrays = {k: z[k] for k in z.files if k != "__meta__"}
-    except FileFormatError:
-        raise
-    except (zipfile.BadZipFile, zlib.error, ValueError, OSError, EOFError, KeyError,
-            json.JSONDecodeError, UnicodeDecodeError) as e:
+        meta = json.loads(z["__meta__"].tobytes().decode())
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:
         raise FileFormatError(f"corrupt or truncated {fmt} file ({type(e).__name__})", node=str(path),
                               hint="re-create the file") from None
     if not isinstance(meta, dict):
@@ -148,7 +163,5 @@ def save_graph(g: Graph, path: str | Path) -> None:
 
 def load_graph(path: str | Path) -> Graph:
     body, arrays = read_archive(path, FORMAT, FORMAT_VERSION)
-    try:
+    with located(str(path), "malformed graph structure"):
         return graph_from_parts(body, arrays)
-    except (KeyError, TypeError) as e:
-        raise FileFormatError(f"malformed graph structure ({e})", node=str(path)) from None

@@ -33,11 +33,20 @@ OPS: dict[str, type[Op]] = {
 
 
 def op_from_dict(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Op:
+    if not isinstance(meta, dict):
+        raise GraphError("an operator entry must be an object", needed='{"op": NAME, ...}',
+                         available=type(meta).__name__)
     meta = dict(meta)
-    name = meta.pop("op")
-    cls = OPS.get(name)
+    name = meta.pop("op", None)
+    cls = OPS.get(name) if isinstance(name, str) else None
     if cls is None:
-        raise GraphError(f"unknown projection operator {name!r}", hint=f"known: {', '.join(OPS)}")
+        raise GraphError(f"unknown projection operator {name!r}", needed="one of " + ", ".join(OPS),
+                         available=repr(name))
+    allowed = {f.name for f in fields(cls)} - set(cls.array_fields)  # type: ignore[arg-type]
+    unknown = sorted(set(meta) - allowed)
+    if unknown:
+        raise GraphError(f"unknown field {unknown[0]!r} of operator {name}", needed=", ".join(sorted(allowed)),
+                         available=", ".join(unknown))
     kwargs: dict[str, Any] = {}
     for f in fields(cls):  # type: ignore[arg-type]
         if f.name in cls.array_fields:
