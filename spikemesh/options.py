@@ -9,7 +9,17 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from spikemesh import checks
 from spikemesh.errors import SpikemeshError
+
+#: the values of the choice options (the stages' own tuples; tests/test_errors_fuzz.py checks they agree)
+STRATEGIES = ("slicing", "tiles", "groups", "hypergraph")
+PLACERS = ("auto", "anneal", "cpsat", "rowmajor", "zigzag", "neighbor")
+ROUTINGS = ("select", "xy", "yx", "west_first", "north_last", "negative_first", "odd_even")
+SPECK_ASSIGN = ("auto", "exact", "cpsat")
+#: largest seed (seeds are unsigned 64-bit integers) and longest solver time limit (seconds, one day)
+MAX_SEED = 2**64 - 1
+MAX_TIME_LIMIT = 86400.0
 
 
 @dataclass(frozen=True)
@@ -41,6 +51,35 @@ class CompileOptions:
     layer2core: dict[str, int] | None = None
     device: str = "speck2f"
     dvs: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        E, n = SpikemeshError, "compile option"
+        object.__setattr__(self, "seed", checks.integer(self.seed, "seed", n, E, lo=0, hi=MAX_SEED))
+        object.__setattr__(self, "time_limit", checks.real(self.time_limit, "time_limit (seconds per solver call)", n,
+                                                           E, lo=0.0, hi=MAX_TIME_LIMIT, lo_open=True))
+        for name in ("quantize", "speck_readout"):
+            if not isinstance(getattr(self, name), bool):
+                raise E(f"{name} must be True or False", node=n, available=repr(getattr(self, name)))
+        checks.choice(self.strategy, STRATEGIES, "strategy", n, E)
+        checks.choice(self.placer, PLACERS, "placer", n, E)
+        checks.choice(self.routing, ROUTINGS, "routing", n, E)
+        checks.choice(self.speck_assign, SPECK_ASSIGN, "speck_assign", n, E)
+        if not isinstance(self.speck_min_v_mem, str):
+            checks.real(self.speck_min_v_mem, "speck_min_v_mem", n, E)
+        else:
+            checks.choice(self.speck_min_v_mem, ("threshold", "int16"), "speck_min_v_mem", n, E)
+        if not isinstance(self.device, str) or not self.device:
+            raise E("device must be a device name", node=n, available=repr(self.device))
+        for name in ("rates", "layer2core", "dvs"):
+            v = getattr(self, name)
+            if v is not None:
+                checks.mapping(v, name, n, E)
+        for k, v in (self.rates or {}).items():
+            r = checks.number_array(v, f"rates[{k!r}] (spikes per neuron per step)", n, E)
+            if r.size and r.min() < 0:
+                raise E(f"rates[{k!r}] must be >= 0", node=n, needed=">= 0", available=float(r.min()))
+        for k, v in (self.layer2core or {}).items():
+            checks.integer(v, f"layer2core[{k!r}]", n, E, lo=0)
 
     @classmethod
     def of(cls, options: dict[str, Any]) -> CompileOptions:

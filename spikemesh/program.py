@@ -10,7 +10,9 @@ modules does not break saved builds; the module paths older builds stored are re
 ``Program.save(dir)`` writes ``program.json`` (structure, target, section metadata, report, checksum) and
 ``weights.npz`` (every array), then ``report.json`` and whatever per-section exports the sections provide
 (``placement.json``, ``routes.json``, ``<backend>_config.json``...). The directory is written to a temporary
-sibling and renamed into place, so a failed save leaves no half-written directory.
+sibling and swapped into place in one atomic exchange, so a failed or killed save leaves no half-written
+directory; ``save`` replaces only an absent path, an empty directory or a spikemesh build unless ``force=True``
+(``spikemesh.fileio.check_output_dir``).
 """
 
 from __future__ import annotations
@@ -19,15 +21,22 @@ import importlib
 import json
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
-from spikemesh.errors import FileFormatError
-from spikemesh.fileio import DIR_MODE, atomic_write_json, json_default, npz_bytes
+from spikemesh.errors import FileFormatError, OutputError, SpikemeshError, located
+from spikemesh.fileio import (
+    atomic_write_json,
+    check_output_dir,
+    json_default,
+    new_temp_dir,
+    npz_bytes,
+    read_arrays,
+    replace_dir,
+)
 from spikemesh.ir.graph import Graph
 from spikemesh.ir.serialize import checksum, graph_from_parts, graph_to_parts
 from spikemesh.options import CompileOptions
@@ -123,15 +132,22 @@ class Program:
         body = json.loads(json.dumps(body, default=json_default))
         return body, arrays
 
-    def save(self, directory: str | Path) -> Path:
-        """Write the Program's files into ``directory`` (replaced as a whole), return its path."""
+    def save(self, directory: str | Path, force: bool = False) -> Path:
+        """Write the Program's files into ``directory`` and return its path.
+
+        ``directory`` must not exist, be an empty directory, or be a spikemesh build (its ``program.json``
+        carries a spikemesh format); it is then replaced as a whole, crash-safe (after a kill at any instant it
+        holds the old or the new complete build). Anything else raises OutputError unless ``force=True``."""
+        if not isinstance(directory, str | os.PathLike) or not str(directory):
+            raise OutputError("a build directory must be a path", node="Program.save", needed="str | Path",
+                              available=type(directory).__name__)
         out = Path(directory)
+        check_output_dir(out, force, flag="force=True")
         body, arrays = self._parts()
         head = {"format": FORMAT, "format_version": FORMAT_VERSION, "checksum": checksum(body, arrays), **body}
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-        os.chmod(tmp, DIR_MODE)
+        tmp: Path | None = None
         try:
+            tmp = new_temp_dir(out)
             (tmp / "weights.npz").write_bytes(npz_bytes(arrays))
             atomic_write_json(tmp / "program.json", head)
             atomic_write_json(tmp / "report.json", body["report"])
@@ -144,49 +160,83 @@ class Program:
                 from spikemesh.report.placement_map import write_placement_files
 
                 write_placement_files(tmp, self)
-            _swap_dir(tmp, out)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+            replace_dir(tmp, out)
+        except OSError as e:
+            raise OutputError(f"cannot write the build ({e.strerror or type(e).__name__})", node=str(out),
+                              hint="check that the parent directory exists and is writable") from None
+        except SpikemeshError as e:
+            raise _renamed(e, tmp, out).at(str(out)) from None
+        finally:
+            if tmp is not None and tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
         return out
 
     @staticmethod
     def load(directory: str | Path) -> Program:
-        """Read a Program written by ``save``; a missing, corrupt or newer one raises FileFormatError."""
+        """Read a Program written by ``save``; a missing, corrupt, tampered or newer one raises FileFormatError."""
+        if not isinstance(directory, str | os.PathLike):
+            raise FileFormatError("a build directory must be a path", node="Program.load", needed="str | Path",
+                                  available=type(directory).__name__)
         d = Path(directory)
         pj, wz = d / "program.json", d / "weights.npz"
+        if not d.is_dir():
+            raise FileFormatError("build directory not found" if not d.exists() else "not a directory",
+                                  node=str(d), hint="run `spikemesh compile MODEL --target T --out DIR` first")
         for f in (pj, wz):
             if not f.is_file():
                 raise FileFormatError(f"not a compiled program: {f.name} missing", node=str(d),
                                       hint="run `spikemesh compile MODEL --target T --out DIR` first")
         try:
-            head = json.loads(pj.read_text())
-            with np.load(wz, allow_pickle=False) as z:
-                arrays = {k: z[k] for k in z.files}
-        except (ValueError, OSError, EOFError, UnicodeDecodeError) as e:
-            raise FileFormatError(f"corrupt program files ({type(e).__name__})", node=str(d),
+            head = json.loads(pj.read_bytes().decode())
+        except (ValueError, OSError, UnicodeDecodeError, RecursionError) as e:
+            raise FileFormatError(f"corrupt program.json ({type(e).__name__})", node=str(pj),
                                   hint="compile again") from None
         if not isinstance(head, dict) or head.get("format") != FORMAT:
             raise FileFormatError("program.json is not a spikemesh program", node=str(pj), needed=FORMAT,
                                   available=head.get("format") if isinstance(head, dict) else type(head).__name__)
         v = head.get("format_version")
-        if not isinstance(v, int) or v > FORMAT_VERSION:
+        if not isinstance(v, int) or isinstance(v, bool) or v > FORMAT_VERSION:
             raise FileFormatError("written by a newer spikemesh", node=str(pj),
                                   needed=f"format_version <= {FORMAT_VERSION}", available=v, hint="upgrade spikemesh")
+        arrays = read_arrays(wz, "weights file")
+        if not isinstance(arrays, dict):
+            raise FileFormatError("weights.npz is not an .npz archive", node=str(wz), hint="compile again")
         body = {k: head.get(k) for k in ("graph", "target", "options", "sections", "report")}
         if checksum(body, arrays) != head.get("checksum"):
             raise FileFormatError("checksum mismatch: program.json and weights.npz do not belong together or "
                                   "one is corrupt", node=str(d), hint="compile again")
-        graph = graph_from_parts(body["graph"], arrays, prefix="graph/")
-        sections: dict[str, Any] = {}
-        for name, entry in (body["sections"] or {}).items():
-            if entry is None:
-                continue
-            pre = f"section/{name}/"
-            arrs = {k[len(pre):]: v for k, v in arrays.items() if k.startswith(pre)}
-            sections[name] = section_class(entry["type"], str(pj)).from_parts(entry["meta"], arrs)
-        return Program(graph=graph, target=target_from_dict(body["target"], where=str(pj)), sections=sections,
-                       report=body["report"] or {}, options=_options(body["options"] or {}))
+        with located(str(pj), "malformed build", hint="compile again"):
+            for key, kind in (("graph", dict), ("target", dict), ("options", dict), ("sections", dict),
+                              ("report", dict)):
+                if not isinstance(body[key], kind):
+                    raise FileFormatError(f"{key} must be an object", node=key, needed="an object",
+                                          available=type(body[key]).__name__)
+            graph = graph_from_parts(body["graph"], arrays, prefix="graph/")
+            sections: dict[str, Any] = {}
+            for name, entry in body["sections"].items():
+                if entry is None:
+                    continue
+                if name not in SECTIONS:
+                    raise FileFormatError(f"unknown section {name!r}", node="sections",
+                                          needed="one of " + ", ".join(SECTIONS), available=name)
+                if not isinstance(entry, dict) or not isinstance(entry.get("meta"), dict):
+                    raise FileFormatError("a section entry needs a type and a meta object", node=name)
+                pre = f"section/{name}/"
+                arrs = {k[len(pre):]: v for k, v in arrays.items() if k.startswith(pre)}
+                sections[name] = section_class(entry.get("type"), name).from_parts(entry["meta"], arrs)
+            return Program(graph=graph, target=target_from_dict(body["target"], where="target"), sections=sections,
+                           report=body["report"], options=_options(body["options"]))
+
+
+def _renamed(e: SpikemeshError, tmp: Path | None, out: Path) -> SpikemeshError:
+    """``e`` with the temporary directory's path replaced by the user's ``out``."""
+    def fix(v: Any) -> Any:
+        return v.replace(str(tmp), str(out)) if isinstance(v, str) and tmp is not None else v
+
+    err = type(e).__new__(type(e))
+    SpikemeshError.__init__(err, fix(e.message), node=fix(e.node), needed=e.needed, available=e.available,
+                            hint=e.hint)
+    return err
 
 
 def _options(stored: dict[str, Any]) -> CompileOptions:
@@ -195,12 +245,12 @@ def _options(stored: dict[str, Any]) -> CompileOptions:
     return CompileOptions(**{k: v for k, v in stored.items() if k in known})
 
 
-def section_class(name: str, where: str) -> type:
+def section_class(name: Any, where: str) -> type:
     """The class registered for a section type name (or for the module path an older build stored)."""
-    spec = SECTION_TYPES.get(LEGACY_TYPES.get(name, name))
+    spec = SECTION_TYPES.get(LEGACY_TYPES.get(name, name)) if isinstance(name, str) else None
     if spec is None:
-        raise FileFormatError(f"unknown section type {name!r}", node=where, needed=" | ".join(SECTION_TYPES),
-                              hint="upgrade spikemesh")
+        raise FileFormatError(f"unknown section type {name!r}", node=where,
+                              needed="one of " + ", ".join(SECTION_TYPES), hint="upgrade spikemesh")
     module, _, qual = spec.partition(":")
     try:
         obj: Any = importlib.import_module(module)
@@ -209,18 +259,3 @@ def section_class(name: str, where: str) -> type:
     except (ImportError, AttributeError):
         raise FileFormatError(f"unknown section type {spec!r}", node=where, hint="upgrade spikemesh") from None
     return obj
-
-
-def _swap_dir(tmp: Path, out: Path) -> None:
-    """Put ``tmp`` at ``out``; an existing ``out`` is replaced only after the new one is complete."""
-    if out.exists():
-        if not out.is_dir():
-            raise FileFormatError("output path exists and is not a directory", node=str(out))
-        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
-        os.rmdir(old)
-        os.replace(out, old)
-        os.replace(tmp, out)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, out)
-

@@ -102,7 +102,8 @@ def test_heterogeneous_cores_round_trip() -> None:
         ("[core]\nneurons = 1\naxons = 1\nsynapse_bits = 8\n", "missing key 'name'"),
         ("name = 'x'\n", "missing section [core]"),
         ("name = 'x'\n[core\n", "not valid TOML"),
-        ("name = 'x'\n[chip]\ncores_x = 0\n[core]\nneurons = 1\naxons = 1\nsynapse_bits = 8\n", "cores_x must be"),
+        ("name = 'x'\n[chip]\ncores_x = 0\n[core]\nneurons = 1\naxons = 1\nsynapse_bits = 8\n",
+         "chip.cores_x is out of range"),
         ("name = 'x'\nfeatures = ['IF', 'input_core']\n[core]\nneurons = 1\naxons = 1\nsynapse_bits = 8\n",
          "unknown feature 'input_core'"),
     ],
@@ -127,9 +128,12 @@ def test_target_passthrough() -> None:
 
 
 def test_known_features_cover_every_neuron_kind_and_preset() -> None:
+    from spikemesh.backends import FAMILIES
     from spikemesh.ir.neurons import KINDS
+    from spikemesh.target.model import FAMILIES as TARGET_FAMILIES
     from spikemesh.target.registry import KNOWN_FEATURES, list_targets
 
     assert set(KINDS) <= KNOWN_FEATURES
+    assert set(TARGET_FAMILIES) == set(FAMILIES)
     for t in list_targets():
         assert t.features <= KNOWN_FEATURES, t.name

@@ -13,7 +13,29 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from spikemesh import checks
 from spikemesh.errors import TargetError
+
+#: target families (spikemesh.backends.FAMILIES maps each to its stage list; tests/test_targets.py checks they agree)
+FAMILIES = ("mesh", "speck", "crossbar", "trainer")
+
+#: every feature name a target may list: the IR's neuron kinds (ir.neurons.KINDS, spelled out so that reading a
+#: target file does not import NumPy; tests/test_targets.py checks they agree) and the capabilities of the Target
+#: docstring
+KNOWN_FEATURES = frozenset({"IF", "LIF", "CubaLIF", "LI", "CubaLI", "Integrator", "reset_zero", "reset_subtract",
+                            "reset_none", "refractory", "delay", "multicast", "recurrence", "partial_sums",
+                            "shared_kernels", "training", "input_cores"})
+#: most neurons, axons per core and most bits of synapse memory per core
+MAX_PER_CORE = 2**31 - 1
+MAX_SYNAPSE_BITS = 2**48
+
+
+def _int(obj: object, field: str, section: str, lo: int, hi: int | None = None) -> None:
+    """Check the integer field ``field`` of a spec dataclass (errors name it as the TOML file spells it)."""
+    v = getattr(obj, field)
+    if v is None and field.endswith("_entries"):  # an optional limit (None: does not apply)
+        return
+    object.__setattr__(obj, field, checks.integer(v, f"{section}.{field}", None, TargetError, lo=lo, hi=hi))
 
 
 @dataclass(frozen=True)
@@ -33,6 +55,15 @@ class CoreSpec:
     kernel_entries: int | None = None
     neuron_entries: int | None = None
     bias_entries: int | None = None
+
+    def __post_init__(self) -> None:
+        _int(self, "neurons", "core", 1, MAX_PER_CORE)
+        _int(self, "axons", "core", 1, MAX_PER_CORE)
+        _int(self, "synapse_bits", "core", 0, MAX_SYNAPSE_BITS)
+        _int(self, "weight_bits", "core", 1, 32)
+        _int(self, "state_bits", "core", 2, 62)
+        for name in ("kernel_entries", "neuron_entries", "bias_entries"):
+            _int(self, name, "core", 0, MAX_SYNAPSE_BITS)
 
 
 @dataclass(frozen=True)
@@ -55,6 +86,12 @@ class NocSpec:
     forwarding: str = "phased"
 
     def __post_init__(self) -> None:
+        _int(self, "hop_cycles", "noc", 1, 2**20)
+        _int(self, "link_flits_per_cycle", "noc", 1, 2**20)
+        _int(self, "buffer_flits", "noc", 1, 2**20)
+        _int(self, "interchip_hop_cycles", "noc", 0, 2**20)
+        _int(self, "table_entries", "noc", 1, 2**31 - 1)
+        _int(self, "virtual_channels", "noc", 1, 64)
         if self.forwarding not in ("phased", "cut_through"):
             raise TargetError(f"noc.forwarding = {self.forwarding!r} is not a forwarding mode", node="noc",
                               needed="'phased' or 'cut_through'", available=repr(self.forwarding),
@@ -72,6 +109,13 @@ class EnergyTable:
     synapse_read_bit_pj: float = 0.0
     static_mw: float = 0.0
     sources: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        for f in ("synop_pj", "neuron_update_pj", "router_hop_pj", "interchip_bit_pj", "synapse_read_bit_pj",
+                  "static_mw"):
+            object.__setattr__(self, f, checks.real(getattr(self, f), f"energy.{f}", None, TargetError, lo=0.0,
+                                                    hi=1e15))
+        checks.mapping(self.sources, "energy.sources", None, TargetError)
 
 
 @dataclass(frozen=True)
@@ -100,6 +144,47 @@ class Target:
     features: frozenset[str] = frozenset()
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
     description: str = ""
+
+    def __post_init__(self) -> None:
+        E = TargetError
+        checks.name(self.name, "target name", E)
+        checks.choice(self.family, FAMILIES, "target family", self.name, E,
+                      hint="family is one of the compiler's families (docs/targets.md)")
+        for f, label in (("chips_x", "chips.x"), ("chips_y", "chips.y"), ("cores_x", "chip.cores_x"),
+                         ("cores_y", "chip.cores_y")):
+            object.__setattr__(self, f, checks.integer(getattr(self, f), label, self.name, E, lo=1,
+                                                       hi=checks.MAX_CORES))
+        if self.n_cores > checks.MAX_CORES:
+            raise E("the target has too many cores", node=self.name, needed=f"<= {checks.MAX_CORES:,} cores",
+                    available=f"{self.chips_x}x{self.chips_y} chips x {self.cores_x}x{self.cores_y} cores = "
+                              f"{self.n_cores:,}", hint="use a smaller chip grid (NAME:AxB)")
+        if not isinstance(self.core, CoreSpec):
+            raise E("core must be a CoreSpec", node=self.name, available=type(self.core).__name__)
+        if self.cores is not None:
+            if not isinstance(self.cores, tuple | list) or not all(isinstance(c, CoreSpec) for c in self.cores):
+                raise E("cores must be a list of CoreSpec", node=self.name)
+            object.__setattr__(self, "cores", tuple(self.cores))
+            if len(self.cores) != self.cores_per_chip:
+                raise E("[[cores]] must list one entry per core of a chip", node=self.name,
+                        needed=self.cores_per_chip, available=len(self.cores),
+                        hint="set chip.cores_x * chip.cores_y to the number of [[cores]] entries")
+        object.__setattr__(self, "clock_hz", checks.real(self.clock_hz, "clock_hz", self.name, E, lo=0.0,
+                                                         hi=1e13, lo_open=True))
+        if not isinstance(self.noc, NocSpec) or not isinstance(self.energy, EnergyTable):
+            raise E("noc and energy must be a NocSpec and an EnergyTable", node=self.name)
+        if isinstance(self.features, str) or not isinstance(self.features, set | frozenset | tuple | list):
+            raise E("features must be a list of feature names", node=self.name, needed='e.g. ["LIF", "delay"]',
+                    available=repr(self.features))
+        feats = frozenset(self.features)
+        bad = sorted(map(str, feats - KNOWN_FEATURES))
+        if bad:
+            raise E(f"unknown feature {bad[0]!r} in features", node=self.name,
+                    needed="some of " + ", ".join(sorted(KNOWN_FEATURES)), available=bad[0],
+                    hint="see docs/targets.md (Features)")
+        object.__setattr__(self, "features", feats)
+        checks.mapping(self.extra, "extra", self.name, E)
+        if not isinstance(self.description, str):
+            raise E("description must be text", node=self.name, available=type(self.description).__name__)
 
     @property
     def cores_per_chip(self) -> int:

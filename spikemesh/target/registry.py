@@ -4,22 +4,20 @@ plain-dict form a Program stores. The TOML format is documented in docs/targets.
 from __future__ import annotations
 
 import importlib
+import os
 import re
 import tomllib
 from collections.abc import Callable
-from dataclasses import asdict, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from spikemesh.errors import TargetError
-from spikemesh.target.model import CoreSpec, EnergyTable, NocSpec, Target
+from spikemesh import checks
+from spikemesh.errors import TargetError, located
+from spikemesh.target.model import KNOWN_FEATURES, CoreSpec, EnergyTable, NocSpec, Target
 
-#: every feature name a target may list: the IR's neuron kinds (ir.neurons.KINDS, spelled out so that reading a
-#: target file does not import NumPy; tests/test_targets.py checks they agree) and the capabilities of the Target
-#: docstring
-KNOWN_FEATURES = frozenset({"IF", "LIF", "CubaLIF", "LI", "CubaLI", "Integrator", "reset_zero", "reset_subtract",
-                            "reset_none", "refractory", "delay", "multicast", "recurrence", "partial_sums",
-                            "shared_kernels", "training", "input_cores"})
+__all__ = ["KNOWN_FEATURES", "PRESETS", "list_targets", "load_target_toml", "resources_summary", "target",
+           "target_from_dict", "target_to_dict"]
 
 #: preset name -> "module:function" building it (imported lazily so a preset's module loads only when used)
 PRESETS: dict[str, str] = {
@@ -47,6 +45,10 @@ def target(name_or_path: str | Path | Target) -> Target:
     """The Target for a preset name (``"tianjic"``, ``"tianjic:2x2"`` for a 2x2 grid of chips) or a TOML file."""
     if isinstance(name_or_path, Target):
         return name_or_path
+    if not isinstance(name_or_path, str | os.PathLike) or not str(name_or_path):
+        raise TargetError("a target is a preset name, NAME:AxB, a .toml path or a Target", node="target",
+                          needed="str | Path | Target", available=type(name_or_path).__name__,
+                          hint="run `spikemesh targets` to list presets")
     text = str(name_or_path)
     path = Path(text)
     if text.endswith(".toml") or path.is_file():
@@ -66,6 +68,11 @@ def target(name_or_path: str | Path | Target) -> Target:
         x, y = int(grid["x"]), int(grid["y"])
         if x < 1 or y < 1:
             raise TargetError("chip grid must be at least 1x1", node=text, needed=">= 1x1", available=f"{x}x{y}")
+        n = x * y * t.cores_per_chip
+        if n > checks.MAX_CORES:  # checked before building anything of this size
+            raise TargetError("the target has too many cores", node=text, needed=f"<= {checks.MAX_CORES:,} cores",
+                              available=f"{x}x{y} chips x {t.cores_per_chip} cores = {n:,}",
+                              hint="use a smaller chip grid")
         t = t.with_chips(x, y)
     return t
 
@@ -75,7 +82,8 @@ def list_targets() -> list[Target]:
     return [_preset(n) for n in sorted(PRESETS)]
 
 
-def _known(section: str, data: dict[str, Any], cls: type, where: str) -> dict[str, Any]:
+def _known(section: str, data: Any, cls: type, where: str) -> dict[str, Any]:
+    checks.mapping(data, f"[{section}]", where, TargetError)
     allowed = {f.name for f in fields(cls)}
     unknown = sorted(set(data) - allowed)
     if unknown:
@@ -90,7 +98,9 @@ def _known(section: str, data: dict[str, Any], cls: type, where: str) -> dict[st
 
 
 def target_from_dict(d: dict[str, Any], where: str = "target") -> Target:
-    """Build a Target from the nested dict form (the TOML layout, also what ``target_to_dict`` writes)."""
+    """Build a Target from the nested dict form (the TOML layout, also what ``target_to_dict`` writes). Every
+    value is checked by the Target dataclasses (docs/targets.md lists the rules); errors name ``where``."""
+    checks.mapping(d, "a target", where, TargetError)
     unknown = sorted(set(d) - _TOP_KEYS)
     if unknown:
         raise TargetError(f"unknown top-level key {unknown[0]!r}", node=where,
@@ -98,54 +108,63 @@ def target_from_dict(d: dict[str, Any], where: str = "target") -> Target:
                           hint="see docs/targets.md for the target file format")
     if "name" not in d:
         raise TargetError("missing key 'name'", node=where, hint='add name = "my-chip" at the top of the file')
-    bad = sorted(set(d.get("features", [])) - KNOWN_FEATURES)
-    if bad:
-        raise TargetError(f"unknown feature {bad[0]!r} in features", node=where,
-                          needed="some of " + ", ".join(sorted(KNOWN_FEATURES)), available=bad[0],
-                          hint="see docs/targets.md (Features)")
-    try:
-        chips = d.get("chips", {})
-        chip = d.get("chip", {})
-        core = CoreSpec(**_known("core", d.get("core", {}), CoreSpec, where)) if "core" in d else None
-        cores = tuple(CoreSpec(**_known("cores", c, CoreSpec, where)) for c in d["cores"]) if "cores" in d else None
-        if core is None and cores is None:
+    features = d.get("features", [])
+    if not isinstance(features, list) or not all(isinstance(f, str) for f in features):
+        raise TargetError("features must be a list of feature names", node=where, needed='e.g. ["LIF", "delay"]',
+                          available=repr(features), hint="see docs/targets.md (Features)")
+    with located(where, "bad target description", TargetError, hint="see docs/targets.md for the type of each key"):
+        chips = _known("chips", d.get("chips", {}), _Grid, where)
+        chip = _known("chip", d.get("chip", {}), _ChipGrid, where)
+        if "core" not in d and "cores" not in d:
             raise TargetError("missing section [core]", node=where, hint="add [core] with neurons, axons, synapse_bits")
+        core = CoreSpec(**_known("core", d["core"], CoreSpec, where)) if "core" in d else None
+        cores = None
+        if "cores" in d:
+            if not isinstance(d["cores"], list) or not d["cores"]:
+                raise TargetError("[[cores]] must be a list of tables", node=where,
+                                  available=type(d["cores"]).__name__)
+            n_listed = len(d["cores"])
+            per_chip = checks.integer(chip.get("cores_x", 1), "chip.cores_x", where, TargetError, lo=1) * \
+                checks.integer(chip.get("cores_y", 1), "chip.cores_y", where, TargetError, lo=1)
+            if n_listed != per_chip:
+                raise TargetError("[[cores]] must list one entry per core of a chip", node=where, needed=per_chip,
+                                  available=n_listed, hint="set chip.cores_x * chip.cores_y to the number of "
+                                  "[[cores]] entries")
+            cores = tuple(CoreSpec(**_known("cores", c, CoreSpec, where)) for c in d["cores"])
         energy = dict(_known("energy", d.get("energy", {}), EnergyTable, where))
-        t = Target(
-            name=str(d["name"]),
-            family=str(d.get("family", "mesh")),
-            chips_x=int(chips.get("x", 1)),
-            chips_y=int(chips.get("y", 1)),
-            cores_x=int(chip.get("cores_x", 1)),
-            cores_y=int(chip.get("cores_y", 1)),
-            core=core if core is not None else cores[0],
+        first = core if core is not None else cores[0]  # type: ignore[index]
+        return Target(
+            name=d["name"],
+            family=d.get("family", "mesh"),
+            chips_x=chips.get("x", 1),
+            chips_y=chips.get("y", 1),
+            cores_x=chip.get("cores_x", 1),
+            cores_y=chip.get("cores_y", 1),
+            core=first,
             cores=cores,
-            clock_hz=float(d.get("clock_hz", 1e8)),
+            clock_hz=d.get("clock_hz", 1e8),
             noc=NocSpec(**_known("noc", d.get("noc", {}), NocSpec, where)),
             energy=EnergyTable(**energy),
-            features=frozenset(d.get("features", [])),
-            extra=dict(d.get("extra", {})),
-            description=str(d.get("description", "")),
+            features=frozenset(features),
+            extra=d.get("extra", {}),
+            description=d.get("description", ""),
         )
-    except (TypeError, ValueError) as e:
-        raise TargetError(f"bad value: {e}", node=where, hint="see docs/targets.md for types of each key") from e
-    _check(t, where)
-    return t
 
 
-def _check(t: Target, where: str) -> None:
-    for name, value in (("chips.x", t.chips_x), ("chips.y", t.chips_y), ("chip.cores_x", t.cores_x),
-                        ("chip.cores_y", t.cores_y)):
-        if value < 1:
-            raise TargetError(f"{name} must be positive", node=where, needed=">= 1", available=value)
-    if t.cores is not None and len(t.cores) != t.cores_per_chip:
-        raise TargetError("[[cores]] must list one entry per core of a chip", node=where,
-                          needed=t.cores_per_chip, available=len(t.cores),
-                          hint="set chip.cores_x * chip.cores_y to the number of [[cores]] entries")
-    for spec in t.cores or (t.core,):
-        if spec.neurons < 1 or spec.axons < 1 or spec.synapse_bits < 0:
-            raise TargetError("core resources must be positive", node=where, needed="neurons, axons >= 1",
-                              available=f"neurons={spec.neurons}, axons={spec.axons}")
+@dataclass(frozen=True)
+class _Grid:
+    """The keys of [chips]."""
+
+    x: int = 1
+    y: int = 1
+
+
+@dataclass(frozen=True)
+class _ChipGrid:
+    """The keys of [chip]."""
+
+    cores_x: int = 1
+    cores_y: int = 1
 
 
 def load_target_toml(path: str | Path) -> Target:
@@ -153,10 +172,14 @@ def load_target_toml(path: str | Path) -> Target:
     p = Path(path)
     if not p.is_file():
         raise TargetError("target file not found", node=str(p), hint="give a preset name or an existing .toml file")
+    if p.stat().st_size > 1 << 24:
+        raise TargetError("target file is too large", node=str(p), needed="<= 16 MiB", available=p.stat().st_size)
     try:
-        data = tomllib.loads(p.read_text())
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise TargetError(f"not valid TOML: {e}", node=str(p), hint="check the file against docs/targets.md") from e
+        data = tomllib.loads(p.read_bytes().decode())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as e:
+        raise TargetError(f"not valid TOML: {e}", node=str(p), hint="check the file against docs/targets.md") from None
+    except OSError as e:
+        raise TargetError(f"cannot read the target file ({e.strerror})", node=str(p)) from None
     return target_from_dict(data, where=str(p))
 
 
@@ -182,12 +205,13 @@ def target_to_dict(t: Target) -> dict[str, Any]:
 
 def resources_summary(t: Target) -> dict[str, Any]:
     """Totals a user compares targets by: cores, neurons, axons and synapse memory (bits) over all chips."""
-    specs = [t.core_spec(i) for i in range(t.cores_per_chip)]
+    specs = list(t.cores) if t.cores is not None else [t.core]
+    per = t.cores_per_chip if t.cores is None else 1  # cores one spec stands for within a chip
     return {
         "chips": f"{t.chips_x}x{t.chips_y}",
         "cores": t.n_cores,
-        "neurons": t.n_chips * sum(s.neurons for s in specs),
+        "neurons": t.n_chips * per * sum(s.neurons for s in specs),
         "axons_per_core": sorted({s.axons for s in specs}),
-        "synapse_bits": t.n_chips * sum(s.synapse_bits for s in specs),
+        "synapse_bits": t.n_chips * per * sum(s.synapse_bits for s in specs),
         "clock_hz": t.clock_hz,
     }
