@@ -61,42 +61,65 @@ def cmd_info(args: argparse.Namespace) -> None:
     console.print(table)
 
 
+def _check_out(out: str, force: bool, *inputs: str | None) -> None:
+    """Before any work: ``out`` may be written (fileio.check_output_dir) and replacing it deletes no input."""
+    from spikemesh.errors import OutputError
+    from spikemesh.fileio import check_output_dir
+
+    check_output_dir(out, force)
+    o = Path(out).resolve()
+    for f in inputs:
+        if f is not None and (Path(f).resolve() == o or o in Path(f).resolve().parents) and Path(out).exists():
+            raise OutputError("the output directory holds an input of this run; replacing it would delete it",
+                              node=str(out), available=str(f), hint="choose another --out, or move the input")
+
+
 def cmd_compile(args: argparse.Namespace) -> None:
     import spikemesh
+    from spikemesh.options import CompileOptions
 
     opts: dict[str, Any] = {"seed": args.seed, "time_limit": args.time_limit, "strategy": args.strategy,
                             "placer": args.placer, "routing": args.routing}
+    CompileOptions.of(opts)  # bad values fail before any file is read
+    _check_out(args.out, args.force, args.model, args.target if str(args.target).endswith(".toml") else None)
     program = spikemesh.compile(args.model, args.target, progress=True, **opts)
-    out = program.save(args.out)
+    out = program.save(args.out, force=args.force)
     _print_report(program.report)
     console.print(f"wrote {out}")
 
 
 def _load_inputs(path: str) -> np.ndarray:
+    from spikemesh.fileio import read_arrays
+
     p = Path(path)
     if not p.is_file():
         raise FileFormatError("input file not found", node=str(p), hint="give a .npy array [T, B, *input_shape]")
-    try:
-        data = np.load(p, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as e:
-        raise FileFormatError(f"cannot read input array ({type(e).__name__})", node=str(p),
-                              hint="save inputs with numpy.save as [T, B, *input_shape]") from None
-    if isinstance(data, np.lib.npyio.NpzFile):
-        with data:
-            if "inputs" not in data.files:
-                raise FileFormatError("npz input has no 'inputs' array", node=str(p), available=data.files)
-            return data["inputs"]
+    data = read_arrays(p, "input file")
+    if isinstance(data, dict):
+        if "inputs" not in data:
+            raise FileFormatError("npz input has no 'inputs' array", node=str(p), needed="inputs",
+                                  available=", ".join(data) or "no arrays",
+                                  hint="save with numpy.savez(path, inputs=x) or an event list x, y, p, t")
+        return data["inputs"]
     return data
 
 
-def _fit_steps(x: np.ndarray, steps: int | None) -> np.ndarray:
+def _fit_steps(x: np.ndarray, steps: int | None, path: str = "input") -> np.ndarray:
     """Truncate to, or pad with zero steps up to, ``steps`` time steps."""
-    if steps is None or steps == x.shape[0]:
+    from spikemesh.checks import memory
+
+    if steps is None:
         return x
     if steps < 1:
         raise SimulationError("--steps must be positive", node="simulate", needed=">= 1", available=steps)
+    if x.ndim < 2:
+        raise SimulationError("input array needs [T, B, *input_shape]", node=path, available=list(x.shape))
+    if steps == x.shape[0]:
+        return x
     if steps < x.shape[0]:
         return x[:steps]
+    memory(float(steps) * max(x[0].nbytes, 1), f"{steps:,} steps of input", "--steps", SimulationError,
+           hint="simulate fewer steps")
     pad = np.zeros((steps - x.shape[0], *x.shape[1:]), dtype=x.dtype)
     return np.concatenate([x, pad])
 
@@ -110,8 +133,10 @@ def cmd_simulate(args: argparse.Namespace) -> None:
     from spikemesh.simulator.io import load_input_file
 
     graph = subject if isinstance(subject, spikemesh.Graph) else subject.graph
+    if args.steps is not None and args.steps < 1:
+        raise SimulationError("--steps must be positive", node="simulate", needed=">= 1", available=args.steps)
     x = load_input_file(args.input, graph, args.steps)
-    x = _fit_steps(_load_inputs(args.input), args.steps) if x is None else x
+    x = _fit_steps(_load_inputs(args.input), args.steps, args.input) if x is None else x
     t0 = time.perf_counter()
     kw: dict[str, Any] = {"progress": True} if args.engine in ("fast", "cycle") else {}
     result = spikemesh.simulate(subject, x, engine=args.engine, record=args.record or None, **kw)
@@ -171,28 +196,39 @@ def _print_report(report: dict[str, Any]) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> None:
+    from spikemesh.errors import located
+
     p = Path(args.dir) / "report.json"
     if not p.is_file():
         raise FileFormatError("no report.json", node=str(args.dir), hint="run `spikemesh compile` first")
     try:
-        report = json.loads(p.read_text())
-    except (ValueError, UnicodeDecodeError):
+        report = json.loads(p.read_bytes().decode())
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise FileFormatError("report.json is corrupt", node=str(p), hint="compile again") from None
+    if not isinstance(report, dict):
+        raise FileFormatError("report.json is not a report", node=str(p), needed="a JSON object",
+                              available=type(report).__name__, hint="compile again")
     if args.json:
         print(json.dumps(report, indent=1))
     else:
-        _print_report(report)
+        with located(str(p), "malformed report.json", hint="compile again"):
+            _print_report(report)
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
     import spikemesh
     from spikemesh.data.demo import accuracy, load_demo
+    from spikemesh.simulate import ENGINES
 
+    if args.engine not in ENGINES:  # before any work
+        raise SimulationError(f"unknown engine {args.engine!r}", node="--engine", needed="one of " + ", ".join(ENGINES),
+                              available=args.engine, hint="use --engine reference")
+    _check_out(args.out, args.force)
     t0 = time.perf_counter()
     graph, inputs, labels = load_demo()
     t_load = time.perf_counter() - t0
     program = spikemesh.compile(graph, args.target, progress=True, seed=0)
-    out = program.save(args.out)
+    out = program.save(args.out, force=args.force)
     t0 = time.perf_counter()
     result = spikemesh.simulate(program, inputs, engine=args.engine)
     t_sim = time.perf_counter() - t0
@@ -220,6 +256,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     import spikemesh
     from spikemesh.trainer.report import save_training
 
+    _check_out(args.out, args.force, args.model, args.data, args.eval_data)
     graph = spikemesh.load_model(args.model)
     with Progress(TextColumn("[bold]train[/] {task.description}"), BarColumn(), TextColumn("{task.completed}/"
                   "{task.total} batches"), TimeElapsedColumn(), console=console, transient=False) as bar:
@@ -232,7 +269,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         result = spikemesh.train(graph, args.data, target=args.target, epochs=args.epochs, lr=args.lr,
                                  batch=args.batch, surrogate=args.surrogate, seed=args.seed, workers=args.workers,
                                  federated=args.federated, eval_data=args.eval_data, progress=progress)
-    out = save_training(result, args.out)
+    out = save_training(result, args.out, force=args.force)
     c = result.cost
     table = Table(title=f"training on {args.target}: {args.epochs} epochs")
     table.add_column("item")
@@ -281,7 +318,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("compile", help="compile a model for a target into a build directory")
     s.add_argument("model", help="model file: spikemesh graph (.smg) or NIR (.nir)")
     s.add_argument("--target", "-t", default="tianjic", help="preset name, NAME:AxB for AxB chips, or a .toml file")
-    s.add_argument("--out", "-o", required=True, help="build directory (replaced as a whole)")
+    s.add_argument("--out", "-o", required=True,
+                   help="build directory: a new path, an empty directory or an earlier build (replaced as a whole)")
+    s.add_argument("--force", action="store_true", help="replace --out even if it is not a spikemesh build")
     s.add_argument("--seed", type=int, default=0, help="seed for every random choice (default 0)")
     s.add_argument("--time-limit", type=float, default=10.0, help="seconds per solver call (default 10)")
     s.add_argument("--strategy", default="groups", choices=["slicing", "tiles", "groups", "hypergraph"],
@@ -326,6 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--target", "-t", default="tianjic", help="target (default tianjic)")
     s.add_argument("--engine", "-e", default="reference", help="simulation engine (default reference)")
     s.add_argument("--out", "-o", default="build/demo", help="build directory (default build/demo)")
+    s.add_argument("--force", action="store_true", help="replace --out even if it is not a spikemesh build")
     s.set_defaults(func=cmd_demo)
 
     s = sub.add_parser("train", help="train a model with BPTT on the training engine (target family 'trainer')")
@@ -341,20 +381,44 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--federated", action="store_true", help="federated averaging instead of gradient all-reduce")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--out", "-o", default="build/train", help="build directory (default build/train)")
+    s.add_argument("--force", action="store_true", help="replace --out even if it is not a spikemesh build")
     s.set_defaults(func=cmd_train)
     return p
 
 
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command. A user error (SpikemeshError, an OS error on a user's path, too little memory) prints one
+    line on stderr and returns 2; an internal error (a bug) prints one line and returns 1 (the traceback with
+    SPIKEMESH_DEBUG=1); Ctrl-C returns 130. Writers leave no partial files in any of these cases."""
+    import os
+
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
     except SpikemeshError as e:
-        print(f"spikemesh: error: {e}", file=sys.stderr)
+        print(f"spikemesh: error: {_one_line(str(e))}", file=sys.stderr)
         return 2
     except OSError as e:
-        print(f"spikemesh: error: {e.filename or ''}: {e.strerror or e}", file=sys.stderr)
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"spikemesh: error: {_one_line(where + (e.strerror or str(e)))}", file=sys.stderr)
         return 2
+    except MemoryError:
+        print("spikemesh: error: out of memory; hint: use a smaller model, fewer steps or a smaller batch",
+              file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("spikemesh: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:
+        if os.environ.get("SPIKEMESH_DEBUG"):
+            raise
+        print(f"spikemesh: internal error: {_one_line(f'{type(e).__name__}: {e}')[:300]}; hint: this is a bug, "
+              "please report it (SPIKEMESH_DEBUG=1 shows the traceback)", file=sys.stderr)
+        return 1
     return 0
 
 

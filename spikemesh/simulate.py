@@ -54,11 +54,46 @@ def simulate(subject: Any, inputs: Any, engine: str = "reference", record: Seque
     Program), ``crossbar`` (a crossbar Program or graph), ``trainer`` (float32 forward pass of the training
     chip). ``inputs`` may also be a ``spikemesh.simulator.io.StepInputs`` (sparse per-step values).
     """
+    if not isinstance(engine, str):
+        raise SimulationError("engine must be a name", node="simulate", needed="one of " + ", ".join(ENGINES),
+                              available=type(engine).__name__)
     if engine in RENAMED:
         warnings.warn(f"engine {engine!r} is now called {RENAMED[engine]!r}", DeprecationWarning, stacklevel=2)
         engine = RENAMED[engine]
     if engine not in ENGINES:
         raise SimulationError(f"unknown engine {engine!r}", node="simulate", needed="one of " + ", ".join(ENGINES),
                               available=engine, hint="use engine='reference'")
+    check_run(subject, inputs, record)
     module, _, func = ENGINES[engine].partition(":")
     return getattr(importlib.import_module(module), func)(subject, inputs, record, **options)
+
+
+def check_run(subject: Any, inputs: Any, record: Sequence[str] | None = None) -> None:
+    """The checks every engine shares, before any engine allocates: ``subject`` is a Graph or a Program, the
+    inputs are valid (``normalize_inputs``' rules), ``record`` names populations, and the spike and trace arrays
+    of the run fit in memory."""
+    from spikemesh.checks import memory
+    from spikemesh.ir.reference import normalize_inputs
+    from spikemesh.simulator.io import StepInputs
+
+    graph = subject if isinstance(subject, Graph) else getattr(subject, "graph", None)
+    if not isinstance(graph, Graph):
+        hint = ("load it first: spikemesh.load_model(path) or spikemesh.Program.load(dir)"
+                if isinstance(subject, str) or hasattr(subject, "__fspath__") else None)
+        raise SimulationError("simulate needs a Graph or a Program", node="simulate",
+                              needed="spikemesh.Graph | spikemesh.Program", available=type(subject).__name__, hint=hint)
+    if record is not None:
+        if isinstance(record, str) or not all(isinstance(r, str) for r in record):
+            raise SimulationError("record must be a list of population names", node="simulate",
+                                  available=repr(record)[:80])
+        bad = [r for r in record if r not in graph.population]
+        if bad:
+            raise SimulationError(f"cannot record {bad[0]!r}: not a population", node="simulate",
+                                  needed="one of " + ", ".join(graph.population), available=bad[0])
+    if isinstance(inputs, StepInputs):
+        steps, batch = inputs.steps, inputs.batch
+    else:
+        _, steps, batch = normalize_inputs(graph, inputs)
+    per_step = graph.n_neurons * (2 + len(record or ()))  # spikes, state and recorded traces
+    memory(8.0 * steps * batch * per_step, f"a run of {steps:,} steps x {batch:,} samples", "simulate",
+           SimulationError, hint="simulate fewer steps or a smaller batch")

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from spikemesh.checks import MAX_INPUT
 from spikemesh.errors import GraphError, SimulationError
 from spikemesh.ir.graph import Graph, Input, Projection
 from spikemesh.ir.neurons import ARRAY_PARAMS, DECAY_SHIFT, Neuron
@@ -24,27 +25,49 @@ from spikemesh.ir.result import SimResult
 
 def normalize_inputs(graph: Graph, inputs: Any) -> tuple[dict[str, np.ndarray], int, int]:
     """Map ``inputs`` (an array ``[T, B, *shape]`` for a single-input graph, or a dict per input name) to a
-    dict of arrays; returns (dict, T, B)."""
+    dict of arrays; returns (dict, T, B). Values must be real numbers (bool, integer or float; not text, objects
+    or complex numbers), finite and at most ``checks.MAX_INPUT`` in magnitude; T and B at least 1."""
     if not graph.inputs:
-        raise SimulationError("the graph has no Input node")
+        raise SimulationError("the graph has no Input node", node="inputs")
     if not isinstance(inputs, Mapping):
         if len(graph.inputs) != 1:
-            raise SimulationError("the graph has several inputs; pass a dict name -> array",
+            raise SimulationError("the graph has several inputs; pass a dict name -> array", node="inputs",
                                   needed=[i.name for i in graph.inputs], available="one array")
         inputs = {graph.inputs[0].name: inputs}
     out: dict[str, np.ndarray] = {}
     T = B = None
     for inp in graph.inputs:
         if inp.name not in inputs:
-            raise SimulationError("missing input array", node=inp.name)
-        x = np.asarray(inputs[inp.name])
+            raise SimulationError("missing input array", node=inp.name, needed=[i.name for i in graph.inputs],
+                                  available=list(map(str, inputs)))
+        raw = inputs[inp.name]
+        if isinstance(raw, str | bytes):
+            raise SimulationError("input must be an array of numbers, not text (a file path?)", node=inp.name,
+                                  available=repr(raw)[:80], hint="load the file first, e.g. numpy.load(path)")
+        try:
+            x = np.asarray(raw)
+        except (ValueError, TypeError):
+            raise SimulationError("input is not a rectangular array (ragged nested lists?)", node=inp.name,
+                                  needed=f"[T, B, {', '.join(map(str, inp.shape))}]") from None
+        if x.dtype.kind not in "biuf":
+            raise SimulationError("input must hold real numbers", node=inp.name, needed="bool, integer or float",
+                                  available=f"{x.dtype} ({_KIND_NAMES.get(x.dtype.kind, 'other')})",
+                                  hint="complex, text and object arrays are not inputs")
         if x.ndim == len(inp.shape) + 1:  # [T, *shape] -> batch of one
             x = x[:, None]
         if x.ndim != len(inp.shape) + 2 or tuple(x.shape[2:]) != inp.shape:
             raise SimulationError("input array shape mismatch", node=inp.name,
                                   needed=f"[T, B, {', '.join(map(str, inp.shape))}]", available=list(x.shape))
-        if not np.all(np.isfinite(x)):
-            raise SimulationError("input holds NaN or inf", node=inp.name)
+        if x.shape[0] < 1 or x.shape[1] < 1:
+            raise SimulationError("input has no time steps or no samples", node=inp.name,
+                                  needed="T >= 1 and B >= 1", available=f"T={x.shape[0]}, B={x.shape[1]}")
+        if x.dtype.kind == "f" and not np.all(np.isfinite(x)):
+            raise SimulationError("input holds NaN or inf", node=inp.name, needed="finite values")
+        if x.size and x.dtype.kind != "b":
+            big = max(abs(float(x.max())), abs(float(x.min())))
+            if big > MAX_INPUT:
+                raise SimulationError("input value too large", node=inp.name, needed=f"|x| <= {MAX_INPUT:,}",
+                                      available=f"{big:.4g}", hint="inputs are spikes, counts or currents per step")
         if T is None:
             T, B = x.shape[0], x.shape[1]
         elif (T, B) != x.shape[:2]:
@@ -52,6 +75,10 @@ def normalize_inputs(graph: Graph, inputs: Any) -> tuple[dict[str, np.ndarray], 
         out[inp.name] = x
     assert T is not None and B is not None
     return out, T, B
+
+
+_KIND_NAMES = {"c": "complex", "U": "text", "S": "bytes", "O": "Python objects", "V": "records", "M": "dates",
+               "m": "time deltas"}
 
 
 def resolve_mode(graph: Graph, mode: str) -> str:

@@ -16,7 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from spikemesh.errors import FileFormatError, SimulationError
+from spikemesh import checks
+from spikemesh.errors import FileFormatError, SimulationError, located
+from spikemesh.fileio import read_arrays
 from spikemesh.ir.graph import Graph
 from spikemesh.ir.reference import normalize_inputs
 
@@ -95,10 +97,19 @@ def bin_events(x: np.ndarray, y: np.ndarray, p: np.ndarray, t: np.ndarray, shape
     a dense ``[T, B, C, H, W]`` input with ``shape = (C, H, W)``; step of an event = floor((t - t0) / dt).
     ``counts=True`` sums events per cell (integer counts), else marks presence (0/1). Events at or beyond
     ``steps`` are dropped; coordinates outside ``shape`` raise SimulationError."""
-    x, y, p, t = (np.asarray(a) for a in (x, y, p, t))
+    x, y, p, t = (checks.number_array(a, f"event {k}", "events", SimulationError).reshape(-1)
+                  for k, a in (("x", x), ("y", y), ("p", p), ("t", t)))
     if not (len(x) == len(y) == len(p) == len(t)):
         raise SimulationError("event arrays differ in length", node="events",
                               needed="x, y, p, t of equal length", available=[len(x), len(y), len(p), len(t)])
+    dt = checks.real(dt, "dt", "events", SimulationError, lo=0.0, lo_open=True)
+    t0 = checks.real(t0, "t0", "events", SimulationError)
+    for k, a in (("x", x), ("y", y), ("p", p)):
+        if np.any(a != np.round(a)):
+            raise SimulationError(f"event {k} must be whole numbers", node="events")
+    if len(t) and t.min() < t0:
+        raise SimulationError("event time before the start", node="events", needed=f"t >= {t0:g} s",
+                              available=f"{float(t.min()):g} s", hint="event times are seconds from the start")
     C, H, W = shape
     p = p.astype(np.int64)
     if len(p) and p.min() < 0:
@@ -107,10 +118,26 @@ def bin_events(x: np.ndarray, y: np.ndarray, p: np.ndarray, t: np.ndarray, shape
         if len(a) and (a.min() < 0 or a.max() >= n):
             raise SimulationError(f"event {name} out of range", node="events", needed=f"0..{n - 1}",
                                   available=f"{a.min()}..{a.max()}", hint="check the sensor resolution")
-    k = np.floor((t - t0) / dt + 1e-9).astype(np.int64)
-    T = int(k.max()) + 1 if steps is None else int(steps)
-    bidx = np.zeros(len(x), dtype=np.int64) if batch is None else np.asarray(batch, dtype=np.int64)
+    kf = np.floor((t - t0) / dt + 1e-9)
+    if steps is None:
+        T = int(kf.max()) + 1 if len(kf) else 1
+        if len(kf) and kf.max() >= 2**31:
+            raise SimulationError("events span too many steps", node="events", needed=f"< {2**31:,} steps",
+                                  available=f"{float(kf.max()):.4g} steps", hint="check the time unit (seconds)")
+    else:
+        T = checks.integer(steps, "steps", "events", SimulationError, lo=1)
+    k = np.minimum(kf, T).astype(np.int64)
+    if batch is None:
+        bidx = np.zeros(len(x), dtype=np.int64)
+    else:
+        bf = checks.number_array(batch, "event batch index", "events", SimulationError).reshape(-1)
+        if len(bf) != len(x) or np.any(bf < 0) or np.any(bf != np.round(bf)) or (len(bf) and bf.max() >= 2**31):
+            raise SimulationError("event batch index must be one whole number >= 0 per event", node="events",
+                                  available=f"{len(bf)} values for {len(x)} events")
+        bidx = bf.astype(np.int64)
     B = int(bidx.max()) + 1 if len(bidx) else 1
+    checks.memory(8.0 * T * B * C * H * W, f"binned events ({T:,} steps x {B:,} samples)", "events",
+                  SimulationError, hint="check the event times and dt")
     keep = (k >= 0) & (k < T)
     out = np.zeros((T, B, C, H, W), dtype=np.int64)
     np.add.at(out, (k[keep], bidx[keep], p[keep], y[keep].astype(np.int64), x[keep].astype(np.int64)), 1)
@@ -123,6 +150,8 @@ def from_nir_observable(obs: Any, dt: float, shape: tuple[int, ...]) -> np.ndarr
     if hasattr(obs, "to_time_gridded") and not hasattr(obs, "data"):
         obs = obs.to_time_gridded(dt)
     data = np.asarray(obs.data)
+    if data.dtype.kind not in "biuf":
+        raise FileFormatError("NIR data must hold real numbers", node="nir data", available=str(data.dtype))
     if data.ndim != 3:
         raise FileFormatError("NIR data must be [samples, steps, neurons]", node="nir data", available=data.shape)
     if data.shape[2] != int(np.prod(shape)):
@@ -144,16 +173,22 @@ def read_nir_data(path: str | Path, graph: Graph, node: str | None = None, obser
     p = Path(path)
     if not p.is_file():
         raise FileFormatError("NIR data file not found", node=str(p))
-    data = nir.read_data(str(p))
+    try:
+        data = nir.read_data(str(p))
+    except Exception as e:  # h5py / nir raise many types on a corrupt file: all mean "cannot read this file"
+        raise FileFormatError(f"cannot read NIR data ({type(e).__name__})", node=str(p),
+                              hint="write it with nir.write_data") from None
     out: dict[str, np.ndarray] = {}
-    for inp in graph.inputs:
-        key = node or inp.name
-        if key not in data.nodes:
-            raise FileFormatError("NIR data has no node for this input", node=key, available=list(data.nodes))
-        nd = data.nodes[key]
-        if observable not in nd.observables:
-            raise FileFormatError("missing observable", node=key, needed=observable, available=list(nd.observables))
-        out[inp.name] = from_nir_observable(nd.observables[observable], graph.dt, inp.shape)
+    with located(str(p), "malformed NIR data", hint="write it with nir.write_data"):
+        for inp in graph.inputs:
+            key = node or inp.name
+            if key not in data.nodes:
+                raise FileFormatError("NIR data has no node for this input", node=key, available=list(data.nodes))
+            nd = data.nodes[key]
+            if observable not in nd.observables:
+                raise FileFormatError("missing observable", node=key, needed=observable,
+                                      available=list(nd.observables))
+            out[inp.name] = from_nir_observable(nd.observables[observable], graph.dt, inp.shape)
     return out
 
 
@@ -175,11 +210,11 @@ def load_input_file(path: str | Path, graph: Graph, steps: int | None = None) ->
         return read_nir_data(p, graph)
     if p.suffix != ".npz" or not p.is_file():
         return None
-    with np.load(p, allow_pickle=False) as z:
-        if not {"x", "y", "p", "t"} <= set(z.files):
-            return None
-        ev = {k: z[k] for k in ("x", "y", "p", "t")}
-        batch = z["b"] if "b" in z.files else None
+    z = read_arrays(p, "input file")
+    if not isinstance(z, dict) or not {"x", "y", "p", "t"} <= set(z):
+        return None
+    ev = {k: z[k] for k in ("x", "y", "p", "t")}
+    batch = z.get("b")
     if len(graph.inputs) != 1 or len(graph.inputs[0].shape) != 3:
         raise SimulationError("event lists need a graph with one (C, H, W) input", node=str(p),
                               available=[i.shape for i in graph.inputs])

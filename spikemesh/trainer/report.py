@@ -1,17 +1,42 @@
-"""Writing a training run to a build directory: report.json, the trained model, the loss curve."""
+"""Writing a training run to a build directory: program.json (the build marker), report.json, the trained model,
+the loss curve. The directory is written aside and swapped into place like a compile build (spikemesh.fileio)."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
-from spikemesh.fileio import atomic_write_json, atomic_write_with
+from spikemesh.errors import OutputError
+from spikemesh.fileio import atomic_write_json, atomic_write_with, check_output_dir, new_temp_dir, replace_dir
 from spikemesh.trainer.loop import TrainResult
 
+FORMAT = "spikemesh-training"
+FORMAT_VERSION = 1
 
-def save_training(result: TrainResult, out: str | Path) -> Path:
-    """Write ``report.json`` (history, cost, GPU ratio), ``model.smg`` (trained graph) and ``loss.png``."""
+
+def save_training(result: TrainResult, out: str | Path, force: bool = False) -> Path:
+    """Write ``program.json`` (``{"format": "spikemesh-training"}``), ``report.json`` (history, cost, GPU
+    ratio), ``model.smg`` (trained graph) and ``loss.png`` into ``out``: a new path, an empty directory or a
+    spikemesh build, replaced as a whole (anything else needs ``force=True``)."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    check_output_dir(out, force, flag="force=True")
+    tmp: Path | None = None
+    try:
+        tmp = new_temp_dir(out)
+        _write(result, tmp)
+        replace_dir(tmp, out)
+    except OSError as e:
+        raise OutputError(f"cannot write the training build ({e.strerror or type(e).__name__})", node=str(out),
+                          hint="check that the parent directory exists and is writable") from None
+    finally:
+        if tmp is not None and tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def _write(result: TrainResult, out: Path) -> None:
+    atomic_write_json(out / "program.json", {"format": FORMAT, "format_version": FORMAT_VERSION,
+                                             "files": ["report.json", "model.smg", "loss.png"]})
     atomic_write_json(out / "report.json", {"training": result.report})
     result.graph.save(out / "model.smg")
     import matplotlib
@@ -30,4 +55,3 @@ def save_training(result: TrainResult, out: str | Path) -> Path:
     fig.tight_layout()
     atomic_write_with(out / "loss.png", lambda p: fig.savefig(p, format="png", metadata={"Software": None}))
     plt.close(fig)
-    return out

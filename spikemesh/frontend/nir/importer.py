@@ -22,7 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from spikemesh.errors import FrontendError
+from spikemesh import checks
+from spikemesh.errors import FrontendError, located
 from spikemesh.frontend.common import unique_name, warn
 from spikemesh.frontend.nir.nodes import flatten_shape, neuron_of, op_of, param_shape
 from spikemesh.frontend.nir.read import NEURON_TYPES, OP_TYPES, RawNode, flatten_graph, from_nir_object, read_file
@@ -97,8 +98,11 @@ class _Importer:
         order = self._shape_order(paths)
         shapes: dict[str, tuple[int, ...]] = {}
         for i in self.inputs:
-            shp = np.asarray(self.nodes[i].params.get("shape", ()), dtype=np.int64).reshape(-1)
-            shapes[i] = tuple(int(s) for s in shp)
+            raw = self.nodes[i].params.get("shape")
+            if raw is None:
+                raise FrontendError("NIR Input node has no shape", node=i, hint="re-export the model")
+            shp = checks.number_array(raw, "Input shape", i, FrontendError).reshape(-1)
+            shapes[i] = checks.shape(tuple(shp.tolist()), "Input shape", i, FrontendError)
         self._repair_batch_axis(paths, shapes)
         chains: dict[str, list[tuple[str, list[str], list[Op]]]] = {}
         layer_report: dict[str, Any] = {}
@@ -360,12 +364,15 @@ def load(source: Any, dt: float = 1e-4, discretization: str = "euler", if_conven
         raise FrontendError(f"unknown if_convention {if_convention!r}", node="load", needed=IF_CONVENTIONS,
                             available=if_convention)
     notes: list[str] = []
+    where = str(source) if isinstance(source, str | os.PathLike) else "NIR graph"
     if isinstance(source, (str, os.PathLike)):
         root = read_file(source)
     elif isinstance(source, RawNode):
         root = source
     else:
-        root = from_nir_object(source, notes=notes)
+        with located(where, "malformed NIR graph", FrontendError, hint="check the nir objects"):
+            root = from_nir_object(source, notes=notes)
         if root.type != "NIRGraph":
             raise FrontendError("load() needs a NIRGraph or a .nir path", node=type(source).__name__)
-    return _Importer(root, float(dt), discretization, if_convention, implicit_delay, notes).build()
+    with located(where, "malformed NIR graph", FrontendError, hint="re-export the model"):
+        return _Importer(root, float(dt), discretization, if_convention, implicit_delay, notes).build()

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from spikemesh import checks
 from spikemesh.errors import FrontendError
 from spikemesh.frontend.common import snap, warn
 from spikemesh.frontend.nir.read import RawNode
@@ -33,7 +34,7 @@ def _arr(node: RawNode, key: str, name: str, default: Any = None) -> np.ndarray:
     v = node.params.get(key, default)
     if v is None:
         raise FrontendError(f"NIR {node.type} node lacks parameter {key!r}", node=name)
-    a = np.asarray(v, dtype=np.float64)
+    a = checks.number_array(v, f"NIR {node.type} parameter {key}", name, FrontendError, finite=False)
     if not np.all(np.isfinite(a)):
         raise FrontendError(f"NIR {node.type} parameter {key} holds NaN or inf", node=name,
                             hint="check the trained model")
@@ -41,12 +42,12 @@ def _arr(node: RawNode, key: str, name: str, default: Any = None) -> np.ndarray:
 
 
 def _ints(v: Any, n: int, name: str, what: str) -> tuple[int, ...]:
-    a = np.asarray(v).reshape(-1)
+    a = checks.number_array(v, what, name, FrontendError).reshape(-1)
     if a.size == 1:
-        return (int(a[0]),) * n
+        return (checks.integer(a[0], what, name, FrontendError),) * n
     if a.size != n:
-        raise FrontendError(f"{what} needs {n} values", node=name, available=a.tolist())
-    return tuple(int(x) for x in a)
+        raise FrontendError(f"{what} needs {n} values", node=name, needed=n, available=a.size)
+    return tuple(checks.integer(x, what, name, FrontendError) for x in a)
 
 
 def op_of(node: RawNode, name: str, dt: float, notes: list[str]) -> Op | tuple[str, int, int]:
@@ -79,7 +80,7 @@ def op_of(node: RawNode, name: str, dt: float, notes: list[str]) -> Op | tuple[s
                 raise FrontendError(f"unknown padding {pad!r}", node=name)
         bias = node.params.get("bias")
         b = None if bias is None else _arr(node, "bias", name)
-        groups = int(np.asarray(node.params.get("groups", 1)).reshape(-1)[0])
+        groups = _ints(node.params.get("groups", 1), 1, name, "groups")[0]
         return Conv(w, b, stride, _ints(pad, nd, name, "padding"), dilation, groups)
     if t in ("SumPool2d", "AvgPool2d"):
         k = _ints(node.params["kernel_size"], 2, name, "kernel_size")
@@ -87,8 +88,8 @@ def op_of(node: RawNode, name: str, dt: float, notes: list[str]) -> Op | tuple[s
         p = _ints(node.params.get("padding", 0), 2, name, "padding")
         return (SumPool2d if t == "SumPool2d" else AvgPool2d)(k, s, p)
     if t == "Flatten":
-        return ("flatten", int(np.asarray(node.params.get("start_dim", 1))),
-                int(np.asarray(node.params.get("end_dim", -1))))
+        return ("flatten", _ints(node.params.get("start_dim", 1), 1, name, "start_dim")[0],
+                _ints(node.params.get("end_dim", -1), 1, name, "end_dim")[0])
     if t == "Delay":
         d = _arr(node, "delay", name) / dt
         steps = np.round(d)
@@ -122,8 +123,9 @@ def _decay(tau: np.ndarray, dt: float, exact: bool, name: str, what: str, notes:
         return b, 1.0 - b
     k = dt / tau
     if np.any(k > 1):
-        warn(f"{name}: {what} = {float(tau.min()):g} s < dt = {dt:g} s gives a negative forward-Euler decay; "
-             "Norse files need dt=1e-3 (norse#411), or use discretization='exact'", notes)
+        raise FrontendError(f"{what} shorter than dt gives a negative forward-Euler decay", node=name,
+                            needed=f"{what} >= dt = {dt:g} s", available=f"{float(tau.min()):g} s",
+                            hint="pass a smaller dt (Norse files need dt=1e-3) or discretization='exact'")
     return snap(1.0 - k), snap(k)
 
 
@@ -148,6 +150,8 @@ def _if_gain(r: np.ndarray, dt: float, conv: str, name: str, notes: list[str], r
 def neuron_of(node: RawNode, name: str, shape: tuple[int, ...], dt: float, exact: bool, if_convention: str,
                notes: list[str], report: dict[str, Any]) -> Neuron:
     t = node.type
+    n = math.prod(checks.shape(shape, "layer shape", name, FrontendError))
+    checks.memory(8.0 * 16 * n, "the layer's parameters", name, FrontendError)
     zero_d = [k for k, v in node.params.items() if not k.startswith("_") and np.ndim(v) == 0]
     if zero_d:
         warn(f"{name}: 0-d NIR parameters {', '.join(sorted(zero_d))} broadcast to the layer shape {list(shape)}",

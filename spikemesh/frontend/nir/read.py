@@ -18,7 +18,8 @@ from typing import Any
 import h5py
 import numpy as np
 
-from spikemesh.errors import FileFormatError, FrontendError
+from spikemesh import checks
+from spikemesh.errors import FileFormatError, FrontendError, SpikemeshError
 from spikemesh.frontend.common import to_numpy, warn
 
 NEURON_TYPES = frozenset({"IF", "LIF", "LI", "CubaLIF", "CubaLI", "I", "Threshold"})
@@ -45,24 +46,49 @@ def _str(v: Any) -> Any:
     return v
 
 
-def _read_group(grp: h5py.Group, name: str) -> RawNode:
-    if "type" not in grp:
+def _read_group(grp: Any, name: str, depth: int = 0) -> RawNode:
+    if not isinstance(grp, h5py.Group):
+        raise FileFormatError("NIR node is not a group", node=name, needed="an HDF5 group with a 'type' entry",
+                              available=type(grp).__name__, hint="the file is not a NIR graph")
+    if depth > 32:
+        raise FileFormatError("NIR subgraphs nested too deep", node=name, needed="<= 32 levels")
+    if "type" not in grp or not isinstance(grp["type"], h5py.Dataset):
         raise FileFormatError("NIR node has no 'type' entry", node=name, hint="the file is not a NIR graph")
     typ = _str(grp["type"][()])
+    if not isinstance(typ, str):
+        raise FileFormatError("NIR node type is not a name", node=name, available=repr(typ)[:60])
     if typ not in KNOWN_TYPES:
         raise FrontendError(f"unknown NIR node type {typ!r}", node=name,
                             hint=f"supported: {', '.join(sorted(KNOWN_TYPES))}")
     if typ == "NIRGraph":
-        nodes = {k: _read_group(g, k if name == "<root>" else f"{name}.{k}") for k, g in grp["nodes"].items()}
-        edges_raw = grp["edges"][()] if "edges" in grp else np.zeros((0, 2), dtype="S1")
-        edges = [(_str(a), _str(b)) for a, b in np.asarray(edges_raw).reshape(-1, 2)]
+        if "nodes" not in grp or not isinstance(grp["nodes"], h5py.Group):
+            raise FileFormatError("NIR graph has no 'nodes' group", node=name, hint="the file is not a NIR graph")
+        nodes = {k: _read_group(g, k if name == "<root>" else f"{name}.{k}", depth + 1)
+                 for k, g in grp["nodes"].items()}
+        edges_raw = _dataset(grp["edges"], name, "edges") if "edges" in grp else np.zeros((0, 2), dtype="S1")
+        edges_arr = np.asarray(edges_raw)
+        if edges_arr.size % 2 or edges_arr.dtype.kind not in "SUO":
+            raise FileFormatError("NIR edges must be (source, target) name pairs", node=name,
+                                  available=f"{edges_arr.dtype} {list(edges_arr.shape)}")
+        edges = [(_str(a), _str(b)) for a, b in edges_arr.reshape(-1, 2)]
+        if not all(isinstance(a, str) and isinstance(b, str) for a, b in edges):
+            raise FileFormatError("NIR edges must be (source, target) name pairs", node=name)
         return RawNode("NIRGraph", {}, nodes, edges)
     params: dict[str, Any] = {}
     for k, v in grp.items():
         if k in ("type", "metadata") or not isinstance(v, h5py.Dataset):
             continue
-        params[k] = _str(v[()])
+        params[k] = _str(_dataset(v, name, k))
     return RawNode(typ, params)
+
+
+def _dataset(v: Any, name: str, key: str) -> Any:
+    """A dataset's value, refused before reading when it could not fit in memory (a hostile declared shape)."""
+    if not isinstance(v, h5py.Dataset):
+        raise FileFormatError(f"NIR entry {key!r} is not a dataset", node=name, available=type(v).__name__)
+    size = int(np.prod(v.shape, dtype=np.float64)) if v.shape is not None else 0
+    checks.memory(float(size) * max(v.dtype.itemsize, 1), f"NIR parameter {key}", name, FileFormatError)
+    return v[()]
 
 
 def read_file(path: str | os.PathLike[str]) -> RawNode:
@@ -78,9 +104,14 @@ def read_file(path: str | os.PathLike[str]) -> RawNode:
                 raise FileFormatError("not a NIR file (no 'node' group)", node=str(p),
                                       hint="write it with nir.write or spikemesh.save_nir")
             root = _read_group(f["node"], "<root>")
-    except (OSError, KeyError, ValueError) as e:
+    except SpikemeshError as e:
+        raise e.at(str(p)) from None
+    except (OSError, KeyError, ValueError, TypeError, AttributeError, IndexError, RuntimeError,
+            UnicodeDecodeError, RecursionError) as e:
         raise FileFormatError(f"cannot read NIR file: truncated or corrupt HDF5 ({type(e).__name__})", node=str(p),
                               hint="re-export the model") from None
+    except MemoryError:
+        raise FileFormatError("NIR file too large to read", node=str(p)) from None
     if root.type != "NIRGraph":
         root = RawNode("NIRGraph", {}, {"node": root}, [])
     return root
