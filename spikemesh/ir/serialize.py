@@ -103,7 +103,7 @@ def graph_from_parts(body: dict[str, Any], arrays: dict[str, np.ndarray], prefix
         projections=tuple(projs),
         outputs=tuple(Output(o["name"], o["source"]) for o in outputs),
         dt=body.get("dt", "missing"),
-        metadata=metadata if isinstance(metadata, dict) else {"metadata": metadata},
+        metadata=metadata,
     )
 
 
