@@ -137,6 +137,11 @@ def cmd_simulate(args: argparse.Namespace) -> None:
         raise SimulationError("--steps must be positive", node="simulate", needed=">= 1", available=args.steps)
     x = load_input_file(args.input, graph, args.steps)
     x = _fit_steps(_load_inputs(args.input), args.steps, args.input) if x is None else x
+    from spikemesh.errors import located
+    from spikemesh.simulate import check_run
+
+    with located(args.input, "bad input array", SimulationError, hint=None):
+        check_run(subject, x, args.record or None)  # errors about the input name the user's file
     t0 = time.perf_counter()
     kw: dict[str, Any] = {"progress": True} if args.engine in ("fast", "cycle") else {}
     result = spikemesh.simulate(subject, x, engine=args.engine, record=args.record or None, **kw)

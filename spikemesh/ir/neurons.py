@@ -97,12 +97,10 @@ class Neuron:
                 raise GraphError(f"neuron parameter {name} (decay per step) is out of range",
                                  needed=f"[{lo:g}, {hi:g}]", available=_values(bad),
                                  hint="a decay factor is 1 - dt/tau or exp(-dt/tau)")
-        if self.kind in SPIKING_KINDS and self.threshold.size and self.threshold.min() <= 0:
-            raise GraphError("threshold of a spiking neuron must be positive", needed="> 0",
-                             available=_values(self.threshold[self.threshold <= 0]),
-                             hint="a threshold <= 0 fires on every step")
-        checks.choice(self.comparison, COMPARISONS, "comparison", None, GraphError)
         checks.choice(self.reset, RESETS, "reset", None, GraphError)
+        if self.kind in SPIKING_KINDS:
+            self._check_threshold()
+        checks.choice(self.comparison, COMPARISONS, "comparison", None, GraphError)
         checks.choice(self.reset_timing, RESET_TIMINGS, "reset_timing", None, GraphError)
         object.__setattr__(self, "refractory", checks.integer(self.refractory, "refractory (steps)", None,
                                                               GraphError, lo=0, hi=2**31 - 1))
@@ -121,6 +119,26 @@ class Neuron:
         if self.v_min is not None and self.v_max is not None and self.v_min > self.v_max:
             raise GraphError("state bounds are empty (v_min > v_max)", needed="v_min <= v_max",
                              available=(self.v_min, self.v_max))
+
+    def _check_threshold(self) -> None:
+        """A spiking neuron must be able to stop firing: with a subtractive reset the threshold is positive
+        (subtracting θ <= 0 never lowers the membrane below θ); resetting to ``v_reset``, the threshold is above
+        ``v_reset`` (else the reset value fires again). Absolute units (a threshold of -50 mV resetting to -60 mV)
+        are fine."""
+        thr = self.threshold
+        if self.reset == "subtract" and thr.size and thr.min() <= 0:
+            raise GraphError("threshold of a spiking neuron with subtractive reset must be positive", needed="> 0",
+                             available=_values(thr[thr <= 0]), hint="a threshold <= 0 fires on every step")
+        if self.reset == "zero":
+            try:
+                bad = np.broadcast_arrays(thr, self.v_reset)
+            except ValueError:
+                return  # check_shape names the parameter that does not broadcast
+            low = bad[0] <= bad[1]
+            if np.any(low):
+                raise GraphError("threshold must be above v_reset", needed="threshold > v_reset",
+                                 available=f"threshold {_values(bad[0][low])}, v_reset {_values(bad[1][low])}",
+                                 hint="a neuron reset to v_reset >= threshold fires on every step")
 
     @property
     def spiking(self) -> bool:

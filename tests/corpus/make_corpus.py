@@ -1,6 +1,7 @@
 """Write the bad-input corpus: ``files/`` (mutated models, targets, inputs and builds) and ``cases.json`` (one CLI
 command per case). Run from the repository root: ``python tests/corpus/make_corpus.py``; the output is
-deterministic. Every case must end with exit status 2 and one line on stderr (tests/test_corpus.py).
+deterministic except the solver wall times recorded inside the build reports. ``files/nir/heap_loop.nir`` was found
+by fuzzing and is kept as found. Every case must end with exit status 2 and one line on stderr (tests/test_corpus.py).
 
 Each mutation keeps the file's checksum valid where the format has one, so the case reaches the check it is
 about (a dt that is text, a negative threshold...) instead of stopping at "checksum mismatch".
@@ -434,7 +435,7 @@ def make_builds() -> None:
     if good.exists():
         shutil.rmtree(good)
     program = spikemesh.compile(base_graph(), "tianjic", placer="rowmajor", routing="xy", time_limit=1.0)
-    program.save(good)
+    program.with_report(time={}).save(good)  # no wall times: the files are the same on every run
     keep = {"program.json", "weights.npz", "report.json"}
     for f in good.iterdir():
         if f.name not in keep:
@@ -544,12 +545,16 @@ def make_cli() -> None:
 
 
 def main() -> None:
+    # found by fuzzing, kept as found: a damaged HDF5 heap on which the HDF5 library loops forever
+    heap_loop = (OUT / "nir" / "heap_loop.nir").read_bytes()
     if OUT.exists():
         shutil.rmtree(OUT)
     for sub_dir in ("smg", "nir", "toml", "inputs", "builds"):
         (OUT / sub_dir).mkdir(parents=True)
     make_smg()
     make_nir()
+    (OUT / "nir" / "heap_loop.nir").write_bytes(heap_loop)
+    case("nir-heap_loop", "nir", "info", "{C}/nir/heap_loop.nir", issue="2")
     make_toml()
     make_inputs()
     make_builds()

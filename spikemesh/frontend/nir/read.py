@@ -91,30 +91,74 @@ def _dataset(v: Any, name: str, key: str) -> Any:
     return v[()]
 
 
+#: seconds a NIR file may take to read (plus one second per 20 MB) before the reader is stopped
+READ_TIMEOUT = 30.0
+
+
 def read_file(path: str | os.PathLike[str]) -> RawNode:
-    """Read a ``.nir`` HDF5 file into RawNodes (without nir's type check; shapes are checked on import)."""
+    """Read a ``.nir`` HDF5 file into RawNodes (without nir's type check; shapes are checked on import). The
+    HDF5 library is run in a child process with a time limit (spikemesh.isolate): some corrupt files make it
+    loop forever."""
+    from spikemesh import isolate
+
     p = Path(path)
     if not p.is_file():
         raise FileFormatError("NIR file not found", node=str(p))
     if p.stat().st_size == 0:
         raise FileFormatError("NIR file is empty", node=str(p))
+    timeout = READ_TIMEOUT + p.stat().st_size / 20e6
+    head, arrays = isolate.run(lambda: _encode(_read_hdf5(p), {}), timeout, "reading the NIR file", str(p))
+    root = _decode(head, arrays)
+    if root.type != "NIRGraph":
+        root = RawNode("NIRGraph", {}, {"node": root}, [])
+    return root
+
+
+def _read_hdf5(p: Path) -> RawNode:
     try:
         with h5py.File(p, "r") as f:
             if "node" not in f:
                 raise FileFormatError("not a NIR file (no 'node' group)", node=str(p),
                                       hint="write it with nir.write or spikemesh.save_nir")
-            root = _read_group(f["node"], "<root>")
+            return _read_group(f["node"], "<root>")
     except SpikemeshError as e:
         raise e.at(str(p)) from None
-    except (OSError, KeyError, ValueError, TypeError, AttributeError, IndexError, RuntimeError,
-            UnicodeDecodeError, RecursionError) as e:
-        raise FileFormatError(f"cannot read NIR file: truncated or corrupt HDF5 ({type(e).__name__})", node=str(p),
-                              hint="re-export the model") from None
     except MemoryError:
         raise FileFormatError("NIR file too large to read", node=str(p)) from None
-    if root.type != "NIRGraph":
-        root = RawNode("NIRGraph", {}, {"node": root}, [])
-    return root
+    except Exception as e:  # h5py raises many types (OSError, RuntimeError, KeyError...) on corrupt files
+        raise FileFormatError(f"cannot read NIR file: truncated or corrupt HDF5 ({type(e).__name__})", node=str(p),
+                              hint="re-export the model") from None
+
+
+def _encode(node: RawNode, arrays: dict[str, np.ndarray]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """A RawNode tree as (JSON-able structure, arrays), to cross a process boundary without pickles."""
+    params: dict[str, Any] = {}
+    for k, v in node.params.items():
+        if isinstance(v, np.ndarray | np.generic):
+            a = np.asarray(v)
+            if a.dtype.kind == "O":
+                a = np.array([_str(x) for x in a.reshape(-1)]).reshape(a.shape)
+                if a.dtype.kind == "O":
+                    a = a.astype(str)
+            key = f"a{len(arrays)}"
+            arrays[key] = a
+            params[k] = {"array": key, "scalar": isinstance(v, np.generic)}
+        else:
+            params[k] = {"value": v if v is None or isinstance(v, str | int | float | bool) else str(v)}
+    nodes = {k: _encode(n, arrays)[0] for k, n in node.nodes.items()}
+    return {"type": node.type, "params": params, "nodes": nodes, "edges": [list(e) for e in node.edges]}, arrays
+
+
+def _decode(head: dict[str, Any], arrays: dict[str, np.ndarray]) -> RawNode:
+    params: dict[str, Any] = {}
+    for k, v in head["params"].items():
+        if "array" in v:
+            a = arrays[v["array"]]
+            params[k] = a[()] if v["scalar"] else a
+        else:
+            params[k] = v["value"]
+    nodes = {k: _decode(n, arrays) for k, n in head["nodes"].items()}
+    return RawNode(head["type"], params, nodes, [(a, b) for a, b in head["edges"]])
 
 
 def from_nir_object(node: Any, name: str = "<root>", notes: list[str] | None = None) -> RawNode:

@@ -306,10 +306,13 @@ def quantize(graph: Graph, weight_bits: int = 8, state_bits: int = 16, per: str 
             clipped += k
             n_values += sum(int(v.size) for v in c.values())
         thr = np.clip(np.rint(n.threshold * s), lo_s, hi_s)
-        if n.spiking and np.any(thr <= 0):  # the smallest positive threshold: a spiking threshold is > 0
-            thr = np.maximum(thr, 1.0)
-            warnings.append("threshold rounds to 0 at this scale: raised to 1, the smallest integer threshold")
         vr = np.clip(np.rint(n.v_reset * s), lo_s, hi_s)
+        if n.spiking:  # the threshold rules of Neuron: > 0 (subtractive reset), > v_reset (reset to v_reset)
+            floor = 1.0 if n.reset == "subtract" else (vr + 1.0 if n.reset == "zero" else -np.inf)
+            if np.any(thr < floor):
+                thr = np.maximum(thr, floor)
+                warnings.append("threshold rounds to 0 (or to v_reset) at this scale: raised by 1 step, the "
+                                "smallest integer threshold that can stop firing")
         leak = np.clip(np.rint(n.leak * s), lo_s, hi_s)
         clipped += int(np.sum(np.rint(n.threshold * s) != thr)) if n.spiking else 0
         clipped += int(np.sum(np.rint(n.leak * s) != leak))
