@@ -1,5 +1,5 @@
 """Write the bad-input corpus: ``files/`` (mutated models, targets, inputs and builds) and ``cases.json`` (one CLI
-command per case). Run from the repository root: ``python tests/corpus/make_corpus.py``; the output is
+command per case). Run from the repository root: ``PYTHONPATH=. python tests/corpus/make_corpus.py``; the output is
 deterministic except the solver wall times recorded inside the build reports. ``files/nir/heap_loop.nir`` was found
 by fuzzing and is kept as found. Every case must end with exit status 2 and one line on stderr (tests/test_corpus.py).
 
