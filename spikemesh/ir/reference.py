@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from spikemesh.checks import MAX_INPUT
+from spikemesh.checks import MAX_INPUT, memory
 from spikemesh.errors import GraphError, SimulationError
 from spikemesh.ir.graph import Graph, Input, Projection
 from spikemesh.ir.neurons import ARRAY_PARAMS, DECAY_SHIFT, Neuron
@@ -61,6 +61,10 @@ def normalize_inputs(graph: Graph, inputs: Any) -> tuple[dict[str, np.ndarray], 
         if x.shape[0] < 1 or x.shape[1] < 1:
             raise SimulationError("input has no time steps or no samples", node=inp.name,
                                   needed="T >= 1 and B >= 1", available=f"T={x.shape[0]}, B={x.shape[1]}")
+        steps, batch = x.shape[0], x.shape[1]  # before scanning values: a run too big for memory stops here
+        memory(8.0 * steps * batch * (2 * graph.n_neurons + math.prod(inp.shape)),
+               f"a run of {steps:,} steps x {batch:,} samples", inp.name, SimulationError,
+               hint="simulate fewer steps or a smaller batch")
         if x.dtype.kind == "f" and not np.all(np.isfinite(x)):
             raise SimulationError("input holds NaN or inf", node=inp.name, needed="finite values")
         if x.size and x.dtype.kind != "b":
