@@ -44,24 +44,48 @@ class TrainResult:
 
 
 def load_data(data: Any) -> tuple[np.ndarray, np.ndarray]:
-    """(inputs [T, N, *shape], labels [N]) from a tuple, a dict or an .npz path with 'inputs' and 'labels'."""
+    """(inputs [T, N, *shape], labels [N]) from a tuple, a dict or an .npz path with 'inputs' and 'labels'.
+    Inputs must be finite real numbers and labels whole numbers >= 0 (checks.number_array's rules)."""
+    from spikemesh import checks
+    from spikemesh.errors import FileFormatError
+
+    where = "training data"
     if isinstance(data, (str, Path)):
-        from spikemesh.errors import FileFormatError
+        from spikemesh.fileio import read_arrays
 
         p = Path(data)
+        where = str(p)
         if not p.is_file():
             raise FileFormatError("training data file not found", node=str(p),
                                   hint="an .npz with 'inputs' [T, N, ...] and 'labels' [N]")
+        z = read_arrays(p, "training data")
+        if not isinstance(z, dict) or not {"inputs", "labels"} <= set(z):
+            raise FileFormatError("training data needs 'inputs' and 'labels' arrays", node=str(p),
+                                  needed="npz with 'inputs' and 'labels'",
+                                  available=", ".join(z) if isinstance(z, dict) else "a plain .npy array")
+        x, y = z["inputs"], z["labels"]
+    elif isinstance(data, dict):
+        if not {"inputs", "labels"} <= set(data):
+            raise TrainingError("training data needs 'inputs' and 'labels'", node=where,
+                                available=", ".join(map(str, data)))
+        x, y = data["inputs"], data["labels"]
+    else:
         try:
-            with np.load(p, allow_pickle=False) as z:
-                return np.asarray(z["inputs"]), np.asarray(z["labels"]).astype(np.int64)
-        except (KeyError, ValueError, OSError, EOFError) as e:
-            raise FileFormatError(f"cannot read training data ({type(e).__name__})", node=str(p),
-                                  needed="npz with 'inputs' and 'labels'") from None
-    if isinstance(data, dict):
-        return np.asarray(data["inputs"]), np.asarray(data["labels"]).astype(np.int64)
-    x, y = data
-    return np.asarray(x), np.asarray(y).astype(np.int64)
+            x, y = data
+        except (TypeError, ValueError):
+            raise TrainingError("training data is (inputs, labels), a dict or an .npz path", node=where,
+                                available=type(data).__name__) from None
+    try:
+        x = np.asarray(x)
+    except (TypeError, ValueError):
+        raise TrainingError("training inputs are not a rectangular array", node=where) from None
+    if x.dtype.kind not in "biuf" or (x.dtype.kind == "f" and not np.all(np.isfinite(x))):
+        raise TrainingError("training inputs must be finite real numbers", node=where, available=str(x.dtype))
+    labels = checks.number_array(y, "labels", where, TrainingError)
+    if labels.size and (labels.min() < 0 or np.any(labels != np.round(labels)) or labels.max() >= 2**31):
+        raise TrainingError("labels must be whole numbers >= 0", node=where, available=f"{labels.min():g}.."
+                            f"{labels.max():g}")
+    return x, labels.astype(np.int64)
 
 
 def graph_with_params(graph: Graph, params: dict[str, np.ndarray], metadata: dict[str, Any] | None = None) -> Graph:
@@ -156,9 +180,12 @@ def train(graph: Graph, data: Any, target: str | Target = "trainer", epochs: int
     spec = trainer_spec(tgt)
     if len(graph.inputs) != 1:
         raise TrainingError("training needs a graph with one input", needed=1, available=len(graph.inputs))
-    if epochs < 1 or batch < 1 or workers < 1 or sync_every < 1:
-        raise TrainingError("epochs, batch, workers and sync_every must be positive", node="train",
-                            needed=">= 1", available=(epochs, batch, workers, sync_every))
+    from spikemesh import checks
+
+    for name, v in (("epochs", epochs), ("batch", batch), ("workers", workers), ("sync_every", sync_every)):
+        checks.integer(v, name, "train", TrainingError, lo=1, hi=2**31 - 1)
+    checks.real(lr, "lr (learning rate)", "train", TrainingError, lo=0.0, lo_open=True)
+    checks.integer(seed, "seed", "train", TrainingError, lo=0, hi=2**64 - 1)
     x, y = load_data(data)
     if x.ndim != len(graph.inputs[0].shape) + 2 or tuple(x.shape[2:]) != graph.inputs[0].shape:
         raise TrainingError("training inputs do not match the graph input", node=graph.inputs[0].name,
