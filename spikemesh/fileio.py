@@ -32,7 +32,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from spikemesh import checks
+import spikemesh.checks as checks
 from spikemesh.errors import FileFormatError, OutputError, SpikemeshError
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from spikemesh import errors
+import spikemesh.errors as errors
 from spikemesh.errors import FileFormatError, SpikemeshError
 from spikemesh.fileio import npz_bytes
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from spikemesh import checks
+import spikemesh.checks as checks
 from spikemesh.errors import SpikemeshError
 
 #: the values of the choice options (the stages' own tuples; tests/test_errors_fuzz.py checks they agree)

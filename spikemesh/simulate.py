@@ -73,7 +73,7 @@ def check_run(subject: Any, inputs: Any, record: Sequence[str] | None = None) ->
     inputs are valid (``normalize_inputs``' rules), ``record`` names populations, and the spike and trace arrays
     of the run fit in memory."""
     from spikemesh.checks import memory
-    from spikemesh.ir.reference import normalize_inputs
+    from spikemesh.ir.reference import check_input_values, input_array, normalize_inputs
     from spikemesh.simulator.io import StepInputs
 
     graph = subject if isinstance(subject, Graph) else getattr(subject, "graph", None)
@@ -90,8 +90,13 @@ def check_run(subject: Any, inputs: Any, record: Sequence[str] | None = None) ->
         if bad:
             raise SimulationError(f"cannot record {bad[0]!r}: not a population", node="simulate",
                                   needed="one of " + ", ".join(graph.population), available=bad[0])
+    dvs = None if isinstance(subject, Graph) else getattr(getattr(subject, "config", None), "dvs", None)
     if isinstance(inputs, StepInputs):
         steps, batch = inputs.steps, inputs.batch
+    elif dvs is not None and getattr(dvs, "sensor", False):  # raw sensor events: the engine checks their shape
+        x = input_array(inputs, "sensor events")
+        check_input_values(x, "sensor events")
+        steps, batch = (x.shape[0], x.shape[1]) if x.ndim >= 2 else (1, 1)
     else:
         _, steps, batch = normalize_inputs(graph, inputs)
     per_step = graph.n_neurons * (2 + len(record or ()))  # spikes, state and recorded traces

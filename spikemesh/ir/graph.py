@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from spikemesh import checks
+import spikemesh.checks as checks
 from spikemesh.errors import GraphError
 from spikemesh.ir.neurons import Neuron
 from spikemesh.ir.operators import Delay, Op, Shape

@@ -40,19 +40,7 @@ def normalize_inputs(graph: Graph, inputs: Any) -> tuple[dict[str, np.ndarray], 
         if inp.name not in inputs:
             raise SimulationError("missing input array", node=inp.name, needed=[i.name for i in graph.inputs],
                                   available=list(map(str, inputs)))
-        raw = inputs[inp.name]
-        if isinstance(raw, str | bytes):
-            raise SimulationError("input must be an array of numbers, not text (a file path?)", node=inp.name,
-                                  available=repr(raw)[:80], hint="load the file first, e.g. numpy.load(path)")
-        try:
-            x = np.asarray(raw)
-        except (ValueError, TypeError):
-            raise SimulationError("input is not a rectangular array (ragged nested lists?)", node=inp.name,
-                                  needed=f"[T, B, {', '.join(map(str, inp.shape))}]") from None
-        if x.dtype.kind not in "biuf":
-            raise SimulationError("input must hold real numbers", node=inp.name, needed="bool, integer or float",
-                                  available=f"{x.dtype} ({_KIND_NAMES.get(x.dtype.kind, 'other')})",
-                                  hint="complex, text and object arrays are not inputs")
+        x = input_array(inputs[inp.name], inp.name, inp.shape)
         if x.ndim == len(inp.shape) + 1:  # [T, *shape] -> batch of one
             x = x[:, None]
         if x.ndim != len(inp.shape) + 2 or tuple(x.shape[2:]) != inp.shape:
@@ -65,13 +53,7 @@ def normalize_inputs(graph: Graph, inputs: Any) -> tuple[dict[str, np.ndarray], 
         memory(8.0 * steps * batch * (2 * graph.n_neurons + math.prod(inp.shape)),
                f"a run of {steps:,} steps x {batch:,} samples", inp.name, SimulationError,
                hint="simulate fewer steps or a smaller batch")
-        if x.dtype.kind == "f" and not np.all(np.isfinite(x)):
-            raise SimulationError("input holds NaN or inf", node=inp.name, needed="finite values")
-        if x.size and x.dtype.kind != "b":
-            big = max(abs(float(x.max())), abs(float(x.min())))
-            if big > MAX_INPUT:
-                raise SimulationError("input value too large", node=inp.name, needed=f"|x| <= {MAX_INPUT:,}",
-                                      available=f"{big:.4g}", hint="inputs are spikes, counts or currents per step")
+        check_input_values(x, inp.name)
         if T is None:
             T, B = x.shape[0], x.shape[1]
         elif (T, B) != x.shape[:2]:
@@ -79,6 +61,35 @@ def normalize_inputs(graph: Graph, inputs: Any) -> tuple[dict[str, np.ndarray], 
         out[inp.name] = x
     assert T is not None and B is not None
     return out, T, B
+
+
+def input_array(raw: Any, name: str, shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """``raw`` as an array of real numbers (not text, objects, complex numbers or ragged lists)."""
+    if isinstance(raw, str | bytes):
+        raise SimulationError("input must be an array of numbers, not text (a file path?)", node=name,
+                              available=repr(raw)[:80], hint="load the file first, e.g. numpy.load(path)")
+    try:
+        x = np.asarray(raw)
+    except (ValueError, TypeError):
+        raise SimulationError("input is not a rectangular array (ragged nested lists?)", node=name,
+                              needed="[T, B, *shape]" if shape is None else
+                              f"[T, B, {', '.join(map(str, shape))}]") from None
+    if x.dtype.kind not in "biuf":
+        raise SimulationError("input must hold real numbers", node=name, needed="bool, integer or float",
+                              available=f"{x.dtype} ({_KIND_NAMES.get(x.dtype.kind, 'other')})",
+                              hint="complex, text and object arrays are not inputs")
+    return x
+
+
+def check_input_values(x: np.ndarray, name: str) -> None:
+    """Input values are finite and at most MAX_INPUT in magnitude."""
+    if x.dtype.kind == "f" and not np.all(np.isfinite(x)):
+        raise SimulationError("input holds NaN or inf", node=name, needed="finite values")
+    if x.size and x.dtype.kind != "b":
+        big = max(abs(float(x.max())), abs(float(x.min())))
+        if big > MAX_INPUT:
+            raise SimulationError("input value too large", node=name, needed=f"|x| <= {MAX_INPUT:,}",
+                                  available=f"{big:.4g}", hint="inputs are spikes, counts or currents per step")
 
 
 _KIND_NAMES = {"c": "complex", "U": "text", "S": "bytes", "O": "Python objects", "V": "records", "M": "dates",

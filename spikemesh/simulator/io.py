@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from spikemesh import checks
+import spikemesh.checks as checks
 from spikemesh.errors import FileFormatError, SimulationError, located
 from spikemesh.fileio import read_arrays
 from spikemesh.ir.graph import Graph

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from spikemesh import checks
+import spikemesh.checks as checks
 from spikemesh.errors import TargetError
 
 #: target families (spikemesh.backends.FAMILIES maps each to its stage list; tests/test_targets.py checks they agree)

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from spikemesh import checks
+import spikemesh.checks as checks
 from spikemesh.errors import TargetError, located
 from spikemesh.target.model import KNOWN_FEATURES, CoreSpec, EnergyTable, NocSpec, Target
 

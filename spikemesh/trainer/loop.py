@@ -46,7 +46,7 @@ class TrainResult:
 def load_data(data: Any) -> tuple[np.ndarray, np.ndarray]:
     """(inputs [T, N, *shape], labels [N]) from a tuple, a dict or an .npz path with 'inputs' and 'labels'.
     Inputs must be finite real numbers and labels whole numbers >= 0 (checks.number_array's rules)."""
-    from spikemesh import checks
+    import spikemesh.checks as checks
     from spikemesh.errors import FileFormatError
 
     where = "training data"
@@ -180,7 +180,7 @@ def train(graph: Graph, data: Any, target: str | Target = "trainer", epochs: int
     spec = trainer_spec(tgt)
     if len(graph.inputs) != 1:
         raise TrainingError("training needs a graph with one input", needed=1, available=len(graph.inputs))
-    from spikemesh import checks
+    import spikemesh.checks as checks
 
     for name, v in (("epochs", epochs), ("batch", batch), ("workers", workers), ("sync_every", sync_every)):
         checks.integer(v, name, "train", TrainingError, lo=1, hi=2**31 - 1)

@@ -38,7 +38,7 @@ def neurons(draw: st.DrawFn, n: int, rng: np.random.Generator, integer: bool = T
     vmin = draw(st.sampled_from([None, -8.0, 0.0]))
     kw = dict(
         beta=beta, alpha=alpha, gain=float(draw(st.integers(1, 3))), syn_gain=float(draw(st.integers(1, 2))),
-        leak=float(draw(st.integers(-1, 1))), threshold=thr, v_reset=float(draw(st.integers(-2, 1))),
+        leak=float(draw(st.integers(-1, 1))), threshold=thr, v_reset=float(draw(st.integers(-2, 0))),
         comparison=draw(st.sampled_from([">=", ">"])),
         reset=draw(st.sampled_from(["zero", "subtract", "none"])),
         reset_timing=draw(st.sampled_from(["before_decay", "after_decay"])),

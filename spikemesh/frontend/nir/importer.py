@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from spikemesh import checks
+import spikemesh.checks as checks
 from spikemesh.errors import FrontendError, located
 from spikemesh.frontend.common import unique_name, warn
 from spikemesh.frontend.nir.nodes import flatten_shape, neuron_of, op_of, param_shape

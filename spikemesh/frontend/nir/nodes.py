@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from spikemesh import checks
+import spikemesh.checks as checks
 from spikemesh.errors import FrontendError
 from spikemesh.frontend.common import snap, warn
 from spikemesh.frontend.nir.read import RawNode

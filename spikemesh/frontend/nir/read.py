@@ -18,7 +18,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from spikemesh import checks
+import spikemesh.checks as checks
 from spikemesh.errors import FileFormatError, FrontendError, SpikemeshError
 from spikemesh.frontend.common import to_numpy, warn
 
@@ -99,7 +99,7 @@ def read_file(path: str | os.PathLike[str]) -> RawNode:
     """Read a ``.nir`` HDF5 file into RawNodes (without nir's type check; shapes are checked on import). The
     HDF5 library is run in a child process with a time limit (spikemesh.isolate): some corrupt files make it
     loop forever."""
-    from spikemesh import isolate
+    import spikemesh.isolate as isolate
 
     p = Path(path)
     if not p.is_file():

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from spikemesh import checks
+import spikemesh.checks as checks
 from spikemesh.errors import GraphError
 from spikemesh.ir.operators.base import Op, Shape, frozen_array, int_tuple, sp
 
