@@ -206,25 +206,42 @@ def replace_dir(tmp: Path, out: Path) -> None:
 
 @contextmanager
 def atomic_open(path: str | os.PathLike[str], mode: str = "w") -> Iterator[IO[Any]]:
-    """Open a temporary sibling of ``path``; on success it replaces ``path``, on error it is removed."""
+    """Open a temporary sibling of ``path``; on success it replaces ``path``, on error it is removed. An OS error
+    is an OutputError naming ``path`` (never the temporary)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.is_dir():
-        raise OutputError("output path is a directory, expected a file", node=str(path),
-                          hint="give a file name")
-    clean_stale(path)
-    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path), suffix=".tmp", dir=path.parent)
-    os.chmod(tmp, _FILE_MODE)
+    tmp = _prepare(path, ".tmp")
     try:
-        with os.fdopen(fd, mode) as fh:
+        with os.fdopen(os.open(tmp, os.O_WRONLY), mode) as fh:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(e, OSError):
+            raise _output_error(e, path) from None
         raise
+
+
+def _prepare(path: Path, suffix: str) -> str:
+    """A new empty temporary sibling of ``path`` (stale ones of dead runs removed first)."""
+    if path.is_dir():
+        raise OutputError("output path is a directory, expected a file", node=str(path), hint="give a file name")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        clean_stale(path)
+        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path), suffix=suffix, dir=path.parent)
+        os.close(fd)
+        os.chmod(tmp, _FILE_MODE)
+    except OSError as e:
+        raise _output_error(e, path) from None
+    return tmp
+
+
+def _output_error(e: OSError, path: Path) -> OutputError:
+    return OutputError(f"cannot write the file ({e.strerror or type(e).__name__})", node=str(path),
+                       hint="check that the directory exists and is writable")
 
 
 def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> None:
@@ -234,22 +251,18 @@ def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> None:
 
 
 def atomic_write_with(path: str | os.PathLike[str], writer: Callable[[str], None]) -> None:
-    """Call ``writer(tmp_path)`` (e.g. matplotlib's savefig) then rename onto ``path``."""
+    """Call ``writer(tmp_path)`` (e.g. matplotlib's savefig) then rename onto ``path``; an OS error is an
+    OutputError naming ``path``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.is_dir():
-        raise OutputError("output path is a directory, expected a file", node=str(path),
-                          hint="give a file name")
-    clean_stale(path)
-    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path), suffix=path.suffix or ".tmp", dir=path.parent)
-    os.close(fd)
-    os.chmod(tmp, _FILE_MODE)
+    tmp = _prepare(path, path.suffix or ".tmp")
     try:
         writer(tmp)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(e, OSError):
+            raise _output_error(e, path) from None
         raise
 
 

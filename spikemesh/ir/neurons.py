@@ -122,9 +122,9 @@ class Neuron:
 
     def _check_threshold(self) -> None:
         """A spiking neuron must be able to stop firing: with a subtractive reset the threshold is positive
-        (subtracting θ <= 0 never lowers the membrane below θ); resetting to ``v_reset``, the reset value must not
-        fire again: θ > v_reset with ``>=``, θ >= v_reset with ``>``. Absolute units (a threshold of -50 mV
-        resetting to -60 mV) are fine."""
+        (subtracting θ <= 0 never lowers the membrane below θ); resetting to ``v_reset``, θ > v_reset (at θ <=
+        v_reset the reset value fires again, or with ``>`` any input above the reset value fires). Absolute units
+        (a threshold of -50 mV resetting to -60 mV) are fine."""
         thr = self.threshold
         if self.reset == "subtract" and thr.size and thr.min() <= 0:
             raise GraphError("threshold of a spiking neuron with subtractive reset must be positive", needed="> 0",
@@ -134,10 +134,9 @@ class Neuron:
                 bad = np.broadcast_arrays(thr, self.v_reset)
             except ValueError:
                 return  # check_shape names the parameter that does not broadcast
-            low = (bad[0] <= bad[1]) if self.comparison == ">=" else (bad[0] < bad[1])
+            low = bad[0] <= bad[1]
             if np.any(low):
-                need = "threshold > v_reset" if self.comparison == ">=" else "threshold >= v_reset"
-                raise GraphError("threshold must be above v_reset", needed=need,
+                raise GraphError("threshold must be above v_reset", needed="threshold > v_reset",
                                  available=f"threshold {_values(bad[0][low])}, v_reset {_values(bad[1][low])}",
                                  hint="a neuron reset to v_reset >= threshold fires on every step")
 

@@ -173,6 +173,15 @@ def read_nir_data(path: str | Path, graph: Graph, node: str | None = None, obser
     p = Path(path)
     if not p.is_file():
         raise FileFormatError("NIR data file not found", node=str(p))
+    import spikemesh.isolate as isolate
+    from spikemesh.frontend.nir import read
+
+    timeout = read.READ_TIMEOUT + p.stat().st_size / 20e6  # the HDF5 library can loop on a corrupt file
+    return isolate.run(lambda: ({}, _read_nir_data(nir, p, graph, node, observable)), timeout,
+                       "reading the NIR data file", str(p))[1]
+
+
+def _read_nir_data(nir: Any, p: Path, graph: Graph, node: str | None, observable: str) -> dict[str, np.ndarray]:
     try:
         data = nir.read_data(str(p))
     except Exception as e:  # h5py / nir raise many types on a corrupt file: all mean "cannot read this file"

@@ -308,8 +308,7 @@ def quantize(graph: Graph, weight_bits: int = 8, state_bits: int = 16, per: str 
         thr = np.clip(np.rint(n.threshold * s), lo_s, hi_s)
         vr = np.clip(np.rint(n.v_reset * s), lo_s, hi_s)
         if n.spiking:  # the threshold rules of Neuron: > 0 (subtractive reset), > v_reset (reset to v_reset)
-            above = 1.0 if n.comparison == ">=" else 0.0
-            floor = 1.0 if n.reset == "subtract" else (vr + above if n.reset == "zero" else -np.inf)
+            floor = 1.0 if n.reset == "subtract" else (vr + 1.0 if n.reset == "zero" else -np.inf)
             if np.any(thr < floor):
                 thr = np.maximum(thr, floor)
                 warnings.append("threshold rounds to 0 (or to v_reset) at this scale: raised by 1 step, the "
