@@ -2,7 +2,7 @@
 connectivity, for large functional runs. Spikes equal ``run_reference`` exactly in int mode; in float mode they
 agree up to the order of floating-point summation of synaptic input.
 
-Flow: ``arrays.flatten`` (once per graph and mode) → inputs as a per-step sparse list → ``kernels.run_steps`` in
+Flow: ``arrays.flatten`` (once per graph and mode) → inputs as a per-step sparse list → ``step_kernels.run_steps`` in
 chunks of steps (each chunk returns its spikes as events, scattered into the rasters by NumPy) → SimResult with
 ``stats`` (counts, timings, energy, metrics).
 """
