@@ -126,23 +126,11 @@ def _make_update(spiking: bool, current: bool, after: bool, strict: bool, rmode:
 
 
 @njit
-def _emit_spikes(a, b, t, cur, s_prev, indptr, target, weight, delay, pending, ev_t, ev_n, n_ev,  # type: ignore
+def _emit_spikes(a, b, t, cur, s_prev, indptr, target, weight, delay, pending, prow, ev_t, ev_n, n_ev,  # type: ignore
                  counters, sends):
-    for j in range(np.uint64(a), np.uint64(b)):
-        if s_prev[j] != 0:
-            ev_t[n_ev] = t
-            ev_n[n_ev] = j
-            n_ev += 1
-            sends[j] += 1
-            counters[0] += scatter(j, None, cur, indptr, target, weight, delay, pending)
-    return n_ev
-
-
-@njit
-def _emit_spikes_row(a, b, t, s_prev, indptr, target, weight, prow, ev_t, ev_n, n_ev, counters,  # type: ignore
-                     sends):
-    """_emit_spikes for a population whose outgoing synapses all have one delay d: ``prow`` is the pending row
-    of step t + d (no per-synapse delay load or ring-slot arithmetic)."""
+    """Record the spikes of neurons ``a .. b - 1`` as events and scatter their synapses into ``pending``. ``prow``
+    (not None) is the pending row of step t + d for a population whose outgoing synapses all have the one delay d
+    (no per-synapse delay load or ring-slot arithmetic)."""
     c0 = 0
     for j in range(np.uint64(a), np.uint64(b)):
         if s_prev[j] != 0:
@@ -150,9 +138,12 @@ def _emit_spikes_row(a, b, t, s_prev, indptr, target, weight, prow, ev_t, ev_n, 
             ev_n[n_ev] = j
             n_ev += 1
             sends[j] += 1
-            for k in range(np.uint64(indptr[j]), np.uint64(indptr[j + 1])):
-                prow[np.uint64(target[k])] += weight[k]
-            c0 += indptr[j + 1] - indptr[j]
+            if prow is None:
+                c0 += scatter(j, None, cur, indptr, target, weight, delay, pending)
+            else:
+                for k in range(np.uint64(indptr[j]), np.uint64(indptr[j + 1])):
+                    prow[np.uint64(target[k])] += weight[k]
+                c0 += indptr[j + 1] - indptr[j]
     counters[0] += c0
     return n_ev
 
@@ -207,9 +198,9 @@ def driver(profiles: tuple[Profile, ...], traced: tuple[bool, ...], has_bias: bo
     if hit is not None:
         return hit, 0.0
     t0 = time.perf_counter()
-    ns: dict[str, Any] = {"_emit_spikes": _emit_spikes, "_emit_spikes_row": _emit_spikes_row,
-                          "_emit_values": _emit_values, "_emit_values_now": _emit_values_now,
-                          "_emit_values_one": _emit_values_one, "scatter": scatter, "np": np}
+    ns: dict[str, Any] = {"_emit_spikes": _emit_spikes, "_emit_values": _emit_values,
+                          "_emit_values_now": _emit_values_now, "_emit_values_one": _emit_values_one,
+                          "scatter": scatter, "np": np}
     lines = [
         "def kernel(t0, t1, integer, in_ptr, in_idx, in_val, pop_off, pop_size, pop_spiking, pop_current,",
         "           pop_reset, pop_after, pop_strict, pop_refractory, pop_lo, pop_hi, pop_trace_col, pop_ports,",
@@ -251,11 +242,11 @@ def driver(profiles: tuple[Profile, ...], traced: tuple[bool, ...], has_bias: bo
             lines += [f"        sl = cur + {spike_delay[p]}",
                       "        while sl >= S:",
                       "            sl -= S",
-                      f"        n_ev = _emit_spikes_row({a}, {b}, t, s_prev, indptr, target, weight, pending[sl],"
-                      " ev_t, ev_n, n_ev, counters, sends)"]
+                      f"        n_ev = _emit_spikes({a}, {b}, t, cur, s_prev, indptr, target, weight, delay,"
+                      " pending, pending[sl], ev_t, ev_n, n_ev, counters, sends)"]
         elif prof[0]:
             lines.append(f"        n_ev = _emit_spikes({a}, {b}, t, cur, s_prev, indptr, target, weight, delay,"
-                         " pending, ev_t, ev_n, n_ev, counters, sends)")
+                         " pending, None, ev_t, ev_n, n_ev, counters, sends)")
         elif zero_delay[p] == 2:
             lines.append(f"        _emit_values_one({a}, {b}, v, indptr, target, weight, row, counters, sends)")
         elif zero_delay[p]:
