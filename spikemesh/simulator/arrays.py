@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -100,6 +101,16 @@ class FlatGraph:
     @property
     def populations(self) -> list[str]:
         return [self.order[k] for k in self.pop_node]
+
+
+def neuron_cores(flat: FlatGraph, partition: Any) -> np.ndarray:
+    """Core of every global index from a Partition's ``neuron_core`` (-1 for graph inputs streamed from the host;
+    with the target feature "input_cores" the inputs have source cores and are in ``neuron_core``)."""
+    core = np.full(flat.n, -1, dtype=np.int64)
+    for name, arr in partition.neuron_core.items():
+        a, b = flat.node_range(name)
+        core[a:b] = np.asarray(arr, dtype=np.int64).reshape(-1)
+    return core
 
 
 def _chain_csr(ops: tuple[Op, ...], shape: Shape) -> tuple[sp.csr_matrix, Shape]:

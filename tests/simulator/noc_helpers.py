@@ -15,8 +15,10 @@ from spikemesh.errors import SimulationError
 from spikemesh.partition import partition
 from spikemesh.program import Program
 from spikemesh.routing.routes import Route, tree, xy
+from spikemesh.simulator.arrays import neuron_cores
 from spikemesh.simulator.fast import flat_graph
-from spikemesh.simulator.noc import NocArrays, noc_step
+from spikemesh.simulator.noc import noc_step
+from spikemesh.simulator.noc_routes import NocArrays
 from spikemesh.target.model import NocSpec, Target
 from spikemesh.target.topology import Mesh
 
@@ -50,10 +52,7 @@ def chip_major_coords(n_cores: int, target: Target, seed: int | None = None) -> 
 
 def core_destinations(part: Any, flat: Any, n_inputs: int) -> dict[int, tuple[int, ...]]:
     """Per source (core id, or ``-1 - k`` for graph input k): the other cores its neurons have synapses into."""
-    core = np.full(flat.n, -1, dtype=np.int64)
-    for name, arr in part.neuron_core.items():
-        a, b = flat.node_range(name)
-        core[a:b] = np.asarray(arr).reshape(-1)
+    core = neuron_cores(flat, part)
     for k in range(n_inputs):
         name = flat.graph.inputs[k].name
         if name not in part.neuron_core:  # streamed from the host (no source cores)

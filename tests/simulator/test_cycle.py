@@ -15,7 +15,8 @@ from spikemesh.ir.reference import run_reference
 from spikemesh.partition import partition
 from spikemesh.program import Program
 from spikemesh.simulator.cycle import deadlock_error
-from spikemesh.simulator.noc import flatten_routes, noc_run
+from spikemesh.simulator.noc import noc_run
+from spikemesh.simulator.noc_routes import flatten_routes
 from spikemesh.target.model import CoreSpec, NocSpec
 from tests.simulator.noc_helpers import placed, ring, run_noc_step, xy_tree
 from tests.simulator.strategies import integer_graphs

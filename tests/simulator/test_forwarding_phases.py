@@ -11,7 +11,8 @@ import spikemesh
 from spikemesh.ir import IF, Dense, Graph, Input, Output, Population, Projection
 from spikemesh.ir.reference import run_reference
 from spikemesh.simulator.cycle import route_list, route_phases
-from spikemesh.simulator.noc import flatten_routes, noc_step, watchdog_cycles
+from spikemesh.simulator.noc import noc_step, watchdog_cycles
+from spikemesh.simulator.noc_routes import flatten_routes
 from spikemesh.target.model import CoreSpec, Target
 
 

@@ -86,6 +86,17 @@ def _heap_pop(ht, hi, n):
     return t, row, n
 
 
+@njit(cache=True, inline="always")
+def _reached(i, tap, stride, pad, n_out):
+    """Along one axis: the output position whose kernel tap ``tap`` sits on input position ``i`` (stride, padding),
+    or -1 when there is none."""
+    q = i + pad - tap
+    if q < 0 or q % stride != 0:
+        return -1
+    o = q // stride
+    return o if o < n_out else -1
+
+
 @njit(cache=True)
 def _integrate(V, idx, add, thr, lo, rtz):
     """``v += add``; on ``v >= thr`` reset (to 0 or by −thr); clamp to ``[lo, 2^15 − 1]``. Returns fired."""
@@ -216,18 +227,12 @@ def run_events(geo, W, B, dest, in_t, in_rows, tick_dt, dt, t_end, hop, rate, ba
         nup = 0
         nfire = 0
         for ky in range(k):
-            ny = y + py - ky
-            if ny < 0 or ny % sy != 0:
-                continue
-            oy = ny // sy
-            if oy >= ho:
+            oy = _reached(y, ky, sy, py, ho)
+            if oy < 0:
                 continue
             for kx in range(k):
-                nx = x + px - kx
-                if nx < 0 or nx % sx != 0:
-                    continue
-                ox = nx // sx
-                if ox >= wo:
+                ox = _reached(x, kx, sx, px, wo)
+                if ox < 0:
                     continue
                 for fo in range(f):
                     nup += 1
