@@ -28,34 +28,6 @@ from spikemesh.target.model import Target
 PACKET_BITS = 32
 
 
-@njit(cache=True, inline="always")
-def _can_send(c, now, link_flits, buffer_flits, count, used_cycle, used_n):  # type: ignore[no-untyped-def]
-    """Channel ``c`` takes a flit this cycle: the link has bandwidth left and its downstream buffer a free slot."""
-    return not (used_cycle[c] == now and used_n[c] >= link_flits) and count[c] < buffer_flits
-
-
-@njit(cache=True, inline="always")
-def _send(c, e, now, buffer_flits, ch_latency, buf_e, buf_ready, buf_mask, head, count, used_cycle,  # type: ignore
-          used_n, link_load, fresh, nf):
-    """Put a flit of tree link ``e`` on its channel ``c``: queued at the tail of the downstream buffer, ready after
-    the channel's latency, one more flit on the link this cycle. A channel that was empty is listed in ``fresh``;
-    returns the new length of ``fresh``."""
-    slot = (head[c] + count[c]) % buffer_flits
-    buf_e[c, slot] = e
-    buf_ready[c, slot] = now + ch_latency[c]
-    buf_mask[c, slot] = 0
-    if count[c] == 0:
-        fresh[nf] = c
-        nf += 1
-    count[c] += 1
-    if used_cycle[c] != now:
-        used_cycle[c] = now
-        used_n[c] = 0
-    used_n[c] += 1
-    link_load[c] += 1
-    return nf
-
-
 @njit(cache=True)
 def _noc_core(inject, ch_latency, e_ch, e_eject, e_cptr, e_cidx, r_ptr, r_idx, r_local, buffer_flits,  # type: ignore
               link_flits, watchdog, buf_e, buf_ready, buf_mask, link_load, blocked, head, count, used_cycle, used_n,
@@ -107,66 +79,68 @@ def _noc_core(inject, ch_latency, e_ch, e_eject, e_cptr, e_cidx, r_ptr, r_idx, r
         moved = False
         stalls0 = stalls
         nf = 0
-        # injection: the head packet of each source queue goes to its root links
-        for ir in range(nr):
-            r = rlist[ir]
-            if queue[r] == 0:
-                continue
-            n_roots = r_ptr[r + 1] - r_ptr[r]
-            for q in range(n_roots):
-                bit = np.int64(1) << q
-                if qmask[r] & bit:
+        # every head packet, of each source queue (to its route's root links) and then of each channel buffer (to
+        # the tree links below its link), enters each link it has not entered yet whose channel has bandwidth left
+        # this cycle and a free slot in its downstream buffer; it is done when every such link has its copy
+        r = c = h = e = 0
+        for it in range(nr + nc):
+            inject_it = it < nr
+            if inject_it:
+                r = rlist[it]
+                if queue[r] == 0:
                     continue
-                e = r_idx[r_ptr[r] + q]
-                c = e_ch[e]
-                if not _can_send(c, now, link_flits, buffer_flits, count, used_cycle, used_n):
-                    stalls += 1
+                lo, hi, m = r_ptr[r], r_ptr[r + 1], qmask[r]
+            else:
+                c = clist[it - nr]
+                if count[c] == 0:
                     continue
-                nf = _send(c, e, now, buffer_flits, ch_latency, buf_e, buf_ready, buf_mask, head, count, used_cycle,
-                           used_n, link_load, fresh, nf)
-                in_net += 1
-                hops += 1
-                qmask[r] |= bit
-                moved = True
-            if qmask[r] == (np.int64(1) << n_roots) - 1:
-                queue[r] -= 1
-                pending -= 1
-                qmask[r] = 0
-        # forwarding: the head flit of every channel buffer
-        for ic in range(nc):
-            c = clist[ic]
-            if count[c] == 0:
-                continue
-            h = head[c]
-            if buf_ready[c, h] > now:
-                continue
-            e = buf_e[c, h]
-            m = buf_mask[c, h]
-            nch = e_cptr[e + 1] - e_cptr[e]
+                h = head[c]
+                if buf_ready[c, h] > now:
+                    continue
+                e = buf_e[c, h]
+                lo, hi, m = e_cptr[e], e_cptr[e + 1], buf_mask[c, h]
             done = True
-            for q in range(nch):
+            for q in range(hi - lo):
                 bit = np.int64(1) << q
                 if m & bit:
                     continue
-                ce = e_cidx[e_cptr[e] + q]
-                cc = e_ch[ce]
-                if not _can_send(cc, now, link_flits, buffer_flits, count, used_cycle, used_n):
+                to = r_idx[lo + q] if inject_it else e_cidx[lo + q]  # the tree link to enter, on channel ch
+                ch = e_ch[to]
+                if (used_cycle[ch] == now and used_n[ch] >= link_flits) or count[ch] >= buffer_flits:
                     stalls += 1
                     done = False
                     continue
-                nf = _send(cc, ce, now, buffer_flits, ch_latency, buf_e, buf_ready, buf_mask, head, count,
-                           used_cycle, used_n, link_load, fresh, nf)
+                slot = (head[ch] + count[ch]) % buffer_flits
+                buf_e[ch, slot] = to
+                buf_ready[ch, slot] = now + ch_latency[ch]
+                buf_mask[ch, slot] = 0
+                if count[ch] == 0:
+                    fresh[nf] = ch
+                    nf += 1
+                count[ch] += 1
                 in_net += 1
+                if used_cycle[ch] != now:
+                    used_cycle[ch] = now
+                    used_n[ch] = 0
+                used_n[ch] += 1
+                link_load[ch] += 1
                 hops += 1
                 m |= bit
                 moved = True
-            buf_mask[c, h] = m
-            if done:
-                delivered += e_eject[e]
-                head[c] = (h + 1) % buffer_flits
-                count[c] -= 1
-                in_net -= 1
-                moved = True
+            if inject_it:
+                if done:  # the queue's next packet
+                    queue[r] -= 1
+                    pending -= 1
+                    m = 0
+                qmask[r] = m
+            else:
+                buf_mask[c, h] = m
+                if done:  # the flit leaves the buffer (its destination cores at this router have it)
+                    delivered += e_eject[e]
+                    head[c] = (h + 1) % buffer_flits
+                    count[c] -= 1
+                    in_net -= 1
+                    moved = True
         if jump:  # next cycle's lists: drop finished routes and emptied channels, merge the fresh channels
             k = 0
             for ir in range(nr):
