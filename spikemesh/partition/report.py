@@ -35,7 +35,7 @@ def lower_bounds(graph: Graph, limits: Limits, geoms: dict[str, list[ProjGeom]])
         full = (0, gs[0].dst_view[0], 0, gs[0].dst_view[1], 0, gs[0].dst_view[2]) if gs else None
         for g in gs:
             syn, _ = g.counts(full, 0, g.n_units)
-            if limits.shared_kernels and g.kind == "conv":
+            if limits.shared_kernels and g.kind == "conv" and not g.fine:
                 assert g.conv is not None
                 bits += int(g.conv.weight.size) * limits.weight_bits
             else:
