@@ -14,8 +14,9 @@ cut-through forwarding also the relay dependencies between the chosen trees into
 solved by CP-SAT (one worker, ``time_limit`` seconds of the compile's budget as deterministic time,
 spikemesh.budget; ``report["budget"]`` says whether it stopped there), hinted with the all-XY solution (always
 feasible without relay dependencies; when no acyclic choice is found the XY trees are kept and the certificate
-reports their cycle). Above ``SELECT_MAX_LINKS`` candidate links (checked on the XY trees first, so large
-instances never build the other candidates) selection is skipped and the XY routes are kept; ``report["selection"]`` says so and why.
+reports their cycle). Above ``SELECT_MAX_LINKS`` candidate links (checked on the XY trees first, so large instances
+never build the other candidates) selection is skipped and the XY routes are kept; ``report["selection"]`` says so
+and why.
 """
 
 from __future__ import annotations
