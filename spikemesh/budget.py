@@ -1,11 +1,12 @@
 """The compile's time limit as one budget shared by every solver call (``CompileOptions.time_limit``).
 
-``compile`` grants each stage a share of what is left (``Budget.grant``: the family's ``BUDGET`` weights over the
-stages still to run, so what a stage leaves unused goes to the later ones); the stage splits its grant between its
-solver calls and reports what it spent and why each call stopped (``StageBudget``). Spending is counted in each
-solver's *deterministic* work, converted to seconds at a fixed rate measured on this project's 2-core machine
-under load (the constants below), never by reading the clock: the same inputs and seed give the same result on
-a busy or an idle machine, and the sum of the grants bounds the solvers' work, so the compile takes about
+``compile`` grants each stage a share (``Budget.grant``): with the family's ``BUDGET`` weights, weight / Σ weights
+of the time limit (what a stage leaves unused is not passed on: a later stage that could always use more, like route
+selection, would otherwise take it all); without weights, whatever earlier stages left. The stage splits its grant
+between its solver calls and reports what it spent and why each call stopped (``StageBudget``). Spending is counted
+in each solver's *deterministic* work, converted to seconds at a fixed rate measured on this project's 2-core
+machine under load (the constants below), never by reading the clock: the same inputs and seed give the same result
+on a busy or an idle machine, and the sum of the grants bounds the solvers' work, so the compile takes about
 ``time_limit`` seconds of solver time plus the stages' own (non-solver) work.
 
 A call's status is ``"optimal"`` (it finished: an optimum, a proof, or a search that ran to the end), ``"limit"``
@@ -22,8 +23,8 @@ from typing import Any
 #: deterministic second on the route-selection and chip-assignment models at load ~5 on 2 cores (issue 20)
 CPSAT_DET_PER_SECOND = 0.35
 #: simulated-annealing moves per budget second (placement.anneal / chips.anneal_chips: 3-4 M moves/s measured
-#: on the 185-core snn2conv placement at load ~2, halved for load)
-ANNEAL_MOVES_PER_SECOND = 2_000_000
+#: on the 185-core snn2conv placement at load ~2-3.5)
+ANNEAL_MOVES_PER_SECOND = 3_000_000
 
 
 @dataclass
@@ -83,14 +84,12 @@ class Budget:
     def spent(self) -> float:
         return float(sum(s["spent"] for s in self.stages.values()))
 
-    def grant(self, stage: str, later: list[str]) -> float:
-        """Seconds for ``stage``: what is left × its weight / the weights of it and the ``later`` stages (every
-        stage weighs 1 when the family gives no weights)."""
+    def grant(self, stage: str) -> float:
+        """Seconds for ``stage`` (module docstring); never more than what is left."""
         left = max(0.0, self.total - self.spent)
-        w = self.weights if self.weights else {s: 1.0 for s in [stage, *later]}
-        mine = w.get(stage, 0.0)
-        rest = mine + sum(w.get(s, 0.0) for s in later)
-        return left * mine / rest if rest > 0 else 0.0
+        if not self.weights:
+            return left
+        return min(left, self.total * self.weights.get(stage, 0.0) / sum(self.weights.values()))
 
     def record(self, stage: str, granted: float, entry: dict[str, Any] | None) -> None:
         """Record a stage's own report of its budget (``StageBudget.report``); a stage without one ran no solver."""

@@ -30,7 +30,7 @@ class CompileOptions:
     """
 
     seed: int = 0
-    time_limit: float = 10.0
+    time_limit: float = 8.0
     quantize: bool = True
     strategy: str = "groups"
     placer: str = "auto"
@@ -53,10 +53,10 @@ class CompileOptions:
             raise SpikemeshError(f"unknown compile option {unknown[0]!r}", node="compile", needed="one of "
                                  + ", ".join(valid), available=", ".join(unknown),
                                  hint="the target is the second argument (or target=...); see CompileOptions")
-        tl = options.get("time_limit", 10.0)
+        tl = options.get("time_limit", 8.0)
         if not isinstance(tl, int | float) or not tl > 0:
             raise SpikemeshError("the time limit must be a positive number of seconds", node="time_limit",
-                                 needed="> 0", available=tl, hint="e.g. --time-limit 10 (the default)")
+                                 needed="> 0", available=tl, hint="e.g. --time-limit 8 (the default)")
         return cls(**options)
 
     def to_dict(self) -> dict[str, Any]:

@@ -56,11 +56,10 @@ def compile(graph: Graph | str | Path, target: str | Path | Target = "tianjic", 
                       report={"target": {"name": t.name, "family": t.family, **resources_summary(t)}})
     times: dict[str, float] = {}
     budget = Budget(float(opts.time_limit), family_budget(t.family))
-    names = [n for n, _ in stages]
-    for i, (name, stage) in enumerate(_progress(progress)(stages)):
+    for name, stage in _progress(progress)(stages):
         t0 = time.perf_counter()
         before = program
-        grant = budget.grant(name, names[i + 1:])
+        grant = budget.grant(name)
         program = stage(program, replace(opts, time_limit=grant))
         if program is not before:  # a stage with nothing to do (e.g. no quantization asked) passes it through
             times[name] = round(time.perf_counter() - t0, 6)
