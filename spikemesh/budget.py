@@ -9,6 +9,9 @@ machine under load (the constants below), never by reading the clock: the same i
 on a busy or an idle machine, and the sum of the grants bounds the solvers' work, so the compile takes about
 ``time_limit`` seconds of solver time plus the stages' own (non-solver) work.
 
+A CP-SAT call is charged its whole grant (the deterministic time it reports varies in the last digits between
+runs, and the report must not); annealing and search calls are charged the work they did.
+
 A call's status is ``"optimal"`` (it finished: an optimum, a proof, or a search that ran to the end), ``"limit"``
 (it stopped at its share; more time might improve the result) or ``"skipped"``; a stage's status is ``"limit"``
 when any of its calls stopped at its limit, ``"optimal"`` when all finished, ``"none"`` when it ran no solver.

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from spikemesh.budget import StageBudget, cpsat_charge, cpsat_seconds
+from spikemesh.budget import StageBudget, cpsat_seconds
 from spikemesh.partition.build import Draft
 from spikemesh.partition.geometry import ProjGeom, box_volume
 from spikemesh.partition.resources import LayerProblem, Limits
@@ -128,8 +128,7 @@ def pack_small(items: list[dict[str, Any]], edges: list[tuple[int, int, float]],
     status = solver.Solve(m)
     name = solver.StatusName(status)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return [[i] for i in range(n)], {"status": name, "bins": n,
-                                         "deterministic_time": round(float(solver.deterministic_time), 4)}
+        return [[i] for i in range(n)], {"status": name, "bins": n}
     bins: dict[int, list[int]] = {}
     for i in range(n):
         for b in range(n):
@@ -137,8 +136,7 @@ def pack_small(items: list[dict[str, Any]], edges: list[tuple[int, int, float]],
                 bins.setdefault(b, []).append(i)
     used = sum(solver.Value(v) for v in y)
     info = {"status": name, "bins": int(used), "objective": float(solver.ObjectiveValue()),
-            "bound": float(solver.BestObjectiveBound()), "items": n,
-            "deterministic_time": round(float(solver.deterministic_time), 4)}
+            "bound": float(solver.BestObjectiveBound()), "items": n}
     return [bins[b] for b in sorted(bins)], info
 
 
@@ -190,9 +188,10 @@ def groups_drafts(layers: list[str], geoms: dict[str, list[ProjGeom]], views: di
                 plan, _ = next(iter(choice[ly].classes.values()))
                 edges.append((pos[ly], pos[g.source], mean_rate[g.source] * float(plan.chunks.per_proj_axons[
                     geoms[ly].index(g)])))
-    bins, info = pack_small(items, edges, limits, seed, cpsat_seconds(stage.left))
+    granted = stage.left
+    bins, info = pack_small(items, edges, limits, seed, cpsat_seconds(granted))
     if info["status"] != "trivial":
-        stage.charge("core sharing (CP-SAT)", cpsat_charge(info.get("deterministic_time", 0.0)),
+        stage.charge("core sharing (CP-SAT)", granted,
                      "optimal" if info["status"] in ("OPTIMAL", "INFEASIBLE") else "limit", cp_sat=info["status"])
     # --- drafts
     drafts: list[Draft] = []

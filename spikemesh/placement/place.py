@@ -235,9 +235,8 @@ def place_slots(problem: Problem, mesh: Mesh, placer: str, seed: int, time_limit
                       moves=runs * moves * (1 + reheats))
     det = min(WINDOWS_MAX_DET, cpsat_seconds(budget.left))
     slot, wins = _windows(problem, mesh, slot, region is not None, det, seed)
-    used = float(sum(w.get("deterministic_time", 0.0) for w in wins))
     if wins:
-        budget.charge("CP-SAT windows", cpsat_charge(used), "optimal" if all(
+        budget.charge("CP-SAT windows", cpsat_charge(det), "optimal" if all(
             w.get("status") in ("OPTIMAL", "SKIPPED") for w in wins) else "limit", windows=len(wins))
     info["windows"] = {"solved": len(wins), "improved": sum(1 for w in wins if w.get("gain", 0) > 1e-9),
                        "gain": float(sum(max(0.0, w.get("gain", 0.0)) for w in wins)),

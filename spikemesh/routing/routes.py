@@ -33,7 +33,7 @@ import networkx as nx
 import numpy as np
 from ortools.sat.python import cp_model
 
-from spikemesh.budget import StageBudget, cpsat_charge, cpsat_seconds
+from spikemesh.budget import StageBudget, cpsat_seconds
 from spikemesh.errors import PlacementError
 from spikemesh.fileio import atomic_write_json
 from spikemesh.routing.trees import (
@@ -326,8 +326,7 @@ def _select(flows: list[tuple[int, tuple[int, ...], float]], cands: list[list[Ro
     solver = make_solver(cpsat_seconds(time_limit), seed, workers=1)  # interleaved workers overran 10x in wall time
     code = solver.solve(m)
     info: dict[str, Any] = {"status": solver.status_name(code), "flows": len(flows), "channels": C,
-                            "dependencies": len(dep_uses), "relay_dependencies": len(relay_idx),
-                            "deterministic_time": round(solver.deterministic_time, 4)}
+                            "dependencies": len(dep_uses), "relay_dependencies": len(relay_idx)}
     if code not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return [cs[0] for cs in cands], info
     info.update(max_link_load=solver.objective_value / scale, bound=solver.best_objective_bound / scale)
@@ -380,7 +379,7 @@ def route(coords: np.ndarray, traffic: np.ndarray, target: Target, algorithm: st
                         if relays and target.noc.forwarding == "cut_through" else [])
                 chosen, info["selection"] = _select(fl, cands, time_limit, seed, deps)
                 sel = info["selection"]
-                budget.charge("route selection (CP-SAT)", cpsat_charge(sel["deterministic_time"]),
+                budget.charge("route selection (CP-SAT)", time_limit,
                               "optimal" if sel["status"] in ("OPTIMAL", "INFEASIBLE") else "limit",
                               cp_sat=sel["status"])
                 flat = FlatRoutes.of(chosen)
