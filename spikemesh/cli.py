@@ -283,7 +283,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--target", "-t", default="tianjic", help="preset name, NAME:AxB for AxB chips, or a .toml file")
     s.add_argument("--out", "-o", required=True, help="build directory (replaced as a whole)")
     s.add_argument("--seed", type=int, default=0, help="seed for every random choice (default 0)")
-    s.add_argument("--time-limit", type=float, default=10.0, help="seconds per solver call (default 10)")
+    s.add_argument("--time-limit", type=float, default=8.0,
+                   help="seconds for all solver calls of the compile together (default 8)")
     s.add_argument("--strategy", default="groups", choices=["slicing", "tiles", "groups", "hypergraph"],
                    help="partition strategy (default groups: the network-group optimiser)")
     s.add_argument("--placer", default="auto", choices=["auto", "anneal", "cpsat", "rowmajor", "zigzag", "neighbor"],

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from spikemesh.backends import Stage, family_stages
+from spikemesh.backends import Stage, family_budget, family_stages
+from spikemesh.budget import Budget
 from spikemesh.errors import FrontendError, SpikemeshError
 from spikemesh.ir.graph import Graph
 from spikemesh.options import CompileOptions
@@ -37,9 +39,11 @@ def compile(graph: Graph | str | Path, target: str | Path | Target = "tianjic", 
     """Compile ``graph`` (a Graph or a model file) for ``target`` (a preset name, ``name:AxB``, a TOML path or a
     Target) with the stages of the target's family.
 
-    Options are the fields of ``spikemesh.options.CompileOptions`` (``seed``, ``time_limit`` in seconds per
-    solver call, ``quantize``, ``strategy``, ``placer``, ``routing``, the speck options...); an unknown option
-    is an error. Returns a Program whose ``report["time"]`` holds seconds per stage that ran.
+    Options are the fields of ``spikemesh.options.CompileOptions`` (``seed``, ``time_limit`` in seconds for all
+    solver calls of the compile together, ``quantize``, ``strategy``, ``placer``, ``routing``, the speck
+    options...); an unknown option is an error. Each stage runs with ``time_limit`` = its grant from the shared
+    budget (spikemesh.budget). Returns a Program whose ``report["time"]`` holds seconds per stage that ran and
+    ``report["budget"]`` the time limit's grants, spending and status per stage.
     """
     if not isinstance(graph, Graph | str | Path):
         raise SpikemeshError("compile needs a Graph or a model file path", node="compile",
@@ -51,13 +55,21 @@ def compile(graph: Graph | str | Path, target: str | Path | Target = "tianjic", 
     program = Program(graph=g, target=t, options=opts,
                       report={"target": {"name": t.name, "family": t.family, **resources_summary(t)}})
     times: dict[str, float] = {}
+    budget = Budget(float(opts.time_limit), family_budget(t.family))
     for name, stage in _progress(progress)(stages):
         t0 = time.perf_counter()
         before = program
-        program = stage(program, opts)
+        grant = budget.grant(name)
+        program = stage(program, replace(opts, time_limit=grant))
         if program is not before:  # a stage with nothing to do (e.g. no quantization asked) passes it through
             times[name] = round(time.perf_counter() - t0, 6)
-    return program.with_report(time=times)
+            entry = program.report.get(REPORT_KEY.get(name, name))
+            budget.record(name, grant, entry.get("budget") if isinstance(entry, dict) else None)
+    return program.with_report(time=times, budget=budget.report())
+
+
+#: report.json entry of a stage whose name differs from it (a stage reports its budget there, key "budget")
+REPORT_KEY = {"place": "placement", "route": "routing"}
 
 
 def _progress(enabled: bool) -> Callable[[Iterable[tuple[str, Stage]]], Any]:

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent / "spikemesh"
 
 #: stages in pipeline order; each entry is the set of top-level names (packages or modules) in that layer
 LAYERS: list[set[str]] = [
-    {"errors", "fileio", "lazy", "options"},  # shared plumbing
+    {"errors", "fileio", "lazy", "options", "budget"},  # shared plumbing
     {"target"},  # the chip model and mesh geometry every later stage reads
     {"ir"},
     {"frontend"},
