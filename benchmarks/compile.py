@@ -1,4 +1,4 @@
-"""End-to-end compile benchmark (issue 20): the default ``spikemesh.compile`` of
+"""End-to-end compile benchmark: the default ``spikemesh.compile`` of
 
 - ``snn2conv`` (the snnTorch-style 2-conv SNN, networks.py) on ``tianjic:2x2`` and ``tianjic:3x3``,
 - MLP 784-512-512-256-10 on ``tianjic:2x2``,

@@ -7,7 +7,7 @@
   (64/128/256/512 channels at 32/16/8/4), residual sums as fan-in (identity, or 1x1 stride-2 conv on a
   downsampling block), 4x4 average pool, FC 10: 557,066 neurons.
 - ``mlp``: 784-512-512-256-10.
-- ``snn2conv``: the snnTorch-style SNN of issue 20: input 2x32x32 → conv3x3 2→8 (pad 1) → LIF β 0.9 → 2x2 average
+- ``snn2conv``: a snnTorch-style SNN: input 2x32x32 → conv3x3 2→8 (pad 1) → LIF β 0.9 → 2x2 average
   pool → conv3x3 8→16 (pad 1) → LIF → 2x2 average pool → fc 1024→10 → LIF; 12,298 neurons. Each pool sits in the
   projection after the population it pools (as the torch frontend converts it), so conv2's projection is
   AvgPool2d(2) ∘ Conv2d and fc's is AvgPool2d(2) ∘ Flatten ∘ Dense.

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 #: CP-SAT deterministic seconds granted per budget second: CP-SAT with one worker took 2.5-3 wall seconds per
-#: deterministic second on the route-selection and chip-assignment models at load ~5 on 2 cores (issue 20)
+#: deterministic second on the route-selection and chip-assignment models at load ~5 on 2 cores
 CPSAT_DET_PER_SECOND = 0.35
 #: simulated-annealing moves per budget second (placement.anneal / chips.anneal_chips: 3-4 M moves/s measured
 #: on the 185-core snn2conv placement at load ~2-3.5)

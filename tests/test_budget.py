@@ -1,4 +1,4 @@
-"""The compile's time limit as one budget shared by the stages (spikemesh.budget, issue 20)."""
+"""The compile's time limit as one budget shared by the stages (spikemesh.budget)."""
 
 from __future__ import annotations
 

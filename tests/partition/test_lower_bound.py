@@ -1,6 +1,6 @@
 """The partition report's lower bound (neurons and accumulators, axons, synapse memory) against hand-computed
 values and against the optimum found by exhaustive search over every partition of small layers into partial-sum
-trees (issue 20)."""
+trees."""
 
 from __future__ import annotations
 
