@@ -605,7 +605,7 @@ def emit_config(program: Any) -> MeshConfig:
         "keys": {"neuron_bits": nb, "key_bits": key_bits, "n_inputs": n_inputs},
         "decay_shift": DECAY_SHIFT, "max_delay": D,
         "nodes": _node_table(graph, order), "projections": proj_names, "conv_specs": conv_specs,
-        "inputs": inputs,
+        "inputs": inputs, "outputs": {o.name: o.source for o in graph.outputs},
         "counts": {"cores": C, "slots": int(slot_ptr[-1]), "lanes": L, "axons": int(axon_ptr[-1]),
                    "synapse_entries": int(syn_ptr[-1]), "conv_blocks": len(blocks), "kernel_weights": int(kptr[-1]),
                    "routers": int(rrouters.shape[0]), "table_entries": int(rptr[-1]),

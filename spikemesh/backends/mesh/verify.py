@@ -1,0 +1,391 @@
+"""``spikemesh verify DIR``: re-derive, from the mesh configuration alone (mesh_config.json and the
+``section/config/*`` arrays; not the partition, placement, routes or tables sections), that
+
+- every memory fits the target's limits: neuron slots, axon slots, synapse bits (explicit entries plus conv blocks:
+  kernel weights on ``shared_kernels`` targets, unfolded taps otherwise), kernel entries, routing-table entries per
+  router, weights in the signed ``weight_bits`` range, thresholds / resets / leaks / biases in the ``state_bits``
+  range;
+- the structure is whole: axon tables sorted and unique, every axon key sent by some core or host input and read by
+  some synapse, every partial-sum core forwarding each lane to the same neuron on its merge core;
+- every routing key reaches exactly the cores whose axon tables list it, through the tables (first matching entry
+  per router), with no loop, no missing entry and no port off the mesh; the inter-chip links listed are the ones
+  used;
+- every synapse of the graph appears exactly once (source, target, port, delay, weight), checked against the graph
+  when the build holds one (program.json), else no synapse appears twice.
+
+Each problem is one line; the CLI exits 2 when there is any.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from spikemesh.backends.mesh.config import PARTIAL_SUM, ROLE_CODES, MeshConfig, load_config
+from spikemesh.backends.mesh.image import Entries, Router, deliveries, entries, node_keys, senders
+from spikemesh.ir.graph import Graph
+
+#: problem lines kept per check (a summary line counts the rest)
+MAX_LINES = 20
+
+
+class _Report:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.count: dict[str, int] = defaultdict(int)
+
+    def add(self, check: str, line: str) -> None:
+        self.count[check] += 1
+        if self.count[check] <= MAX_LINES:
+            self.lines.append(f"{check}: {line}")
+
+    def finish(self) -> list[str]:
+        more = [f"{k}: ... {n - MAX_LINES} more problems" for k, n in self.count.items() if n > MAX_LINES]
+        return self.lines + more
+
+
+def _signed_range(bits: int) -> tuple[int, int]:
+    return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+
+
+def _check_arrays(cfg: MeshConfig, rep: _Report) -> bool:
+    """The pointer arrays are consistent (otherwise nothing else can be read)."""
+    a = cfg.arrays
+    C = cfg.n_cores
+    ok = True
+    for name, data in (("slot", "slot_node"), ("lane", "lane_alpha"), ("axon", "axon_key"), ("syn", "syn_axon")):
+        p = a.get(f"{name}_ptr")
+        if p is None or p.size != C + 1 or p[0] != 0 or np.any(np.diff(p) < 0) or p[-1] != a[data].shape[0]:
+            rep.add("format", f"{name}_ptr is not a pointer array over {C} cores into {data}")
+            ok = False
+    if a["rt_ptr"].size != a["rt_router"].reshape(-1, 2).shape[0] + 1 or a["rt_ptr"][-1] != a["rt_key"].size:
+        rep.add("format", "rt_ptr does not index rt_key per router")
+        ok = False
+    if a["conv_kptr"].size != a["conv_core"].size + 1 or a["conv_kptr"][-1] != a["conv_kernel"].size:
+        rep.add("format", "conv_kptr does not index conv_kernel per block")
+        ok = False
+    return ok
+
+
+def _kernel_entries(cfg: MeshConfig, b: int) -> int:
+    """Kernel weights of block ``b`` that some (output, input) channel pair uses."""
+    spec = cfg.header["conv_specs"][int(cfg["conv_spec"][b])]
+    c0, c1 = (int(v) for v in cfg["conv_box"][b][:2])
+    lo, hi = (int(v) for v in cfg["conv_cin"][b])
+    taps = spec["kernel"][0] * spec["kernel"][1]
+    if spec["groups"] == 1:
+        return (c1 - c0) * (hi - lo) * taps
+    g = np.arange(c0, c1) // spec["out_per_group"]
+    n = np.minimum(hi, (g + 1) * spec["in_per_group"]) - np.maximum(lo, g * spec["in_per_group"])
+    return int(np.maximum(n, 0).sum()) * taps
+
+
+def _check_memory(cfg: MeshConfig, ent: Entries, rep: _Report) -> None:
+    lim = cfg.header["target"]["limits"]
+    shared = cfg.header["target"]["shared_kernels"]
+    C = cfg.n_cores
+    wb, sb = int(lim["weight_bits"]), int(lim["state_bits"])
+    slots = np.diff(cfg["slot_ptr"])
+    axons = np.diff(cfg["axon_ptr"])
+    explicit = np.diff(cfg["syn_ptr"])
+    conv_syn = np.zeros(C, np.int64)
+    conv_kern = np.zeros(C, np.int64)
+    if cfg["conv_core"].size:
+        is_conv = np.ones(len(ent), bool)
+        is_conv[:int(cfg["syn_ptr"][-1])] = False  # entries() lists the explicit entries first
+        conv_syn = np.bincount(ent.core[is_conv], minlength=C)
+        kern = np.array([_kernel_entries(cfg, b) for b in range(cfg["conv_core"].size)], np.int64)
+        conv_kern = np.bincount(cfg["conv_core"], weights=kern, minlength=C).astype(np.int64)
+    bits = (explicit + (conv_kern if shared else conv_syn)) * wb
+    kcap = lim.get("kernel_entries")
+    for c in range(C):
+        for what, used, cap in (("neurons", slots[c], lim["neurons"]), ("axons", axons[c], lim["axons"]),
+                                ("synapse_bits", bits[c], lim["synapse_bits"]),
+                                ("kernel_entries", conv_kern[c], kcap)):
+            if cap is not None and used > cap:
+                rep.add("memory", f"core {c}: {what} {int(used)} over the limit {int(cap)}")
+    lo, hi = _signed_range(wb)
+    for name in ("syn_weight", "conv_kernel"):
+        w = cfg[name]
+        bad = np.flatnonzero((w < lo) | (w > hi))
+        if bad.size:
+            rep.add("memory", f"{name}: {bad.size} weights outside the signed {wb}-bit range [{lo}, {hi}] "
+                              f"(first {int(w[bad[0]])} at entry {int(bad[0])})")
+    lo, hi = _signed_range(sb)
+    for name in ("slot_threshold", "slot_v_reset", "slot_leak", "lane_bias"):
+        v = cfg[name]
+        bad = np.flatnonzero(((v < lo) | (v > hi)).reshape(v.shape[0], -1).any(axis=1)) if v.size else []
+        if len(bad):
+            rep.add("memory", f"{name}: {len(bad)} values outside the signed {sb}-bit state range "
+                              f"(first at index {int(bad[0])})")
+    cap = lim.get("table_entries")
+    if cap is not None:
+        n = np.diff(cfg["rt_ptr"])
+        for i in np.flatnonzero(n > cap):
+            x, y = (int(v) for v in cfg["rt_router"].reshape(-1, 2)[i])
+            rep.add("memory", f"router ({x},{y}): {int(n[i])} table entries over the limit {cap}")
+
+
+def _sender_of(cfg: MeshConfig, keys: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sorted sender keys of node elements and their (node, flat index)."""
+    k = np.concatenate(keys) if keys else np.zeros(0, np.int64)
+    node = np.concatenate([np.full(a.size, i) for i, a in enumerate(keys)]) if keys else np.zeros(0, np.int64)
+    idx = np.concatenate([np.arange(a.size) for a in keys]) if keys else np.zeros(0, np.int64)
+    m = k >= 0
+    o = np.argsort(k[m], kind="stable")
+    return k[m][o], node[m][o], idx[m][o]
+
+
+def _check_structure(cfg: MeshConfig, ent: Entries, keys: list[np.ndarray], rep: _Report) -> None:
+    nb = cfg.neuron_bits
+    C = cfg.n_cores
+    ap, ak = cfg["axon_ptr"], cfg["axon_key"]
+    lanes = np.diff(cfg["lane_ptr"])
+    slots = np.diff(cfg["slot_ptr"])
+    role = cfg["core_role"]
+    for c in range(C):
+        t = ak[ap[c]:ap[c + 1]]
+        if t.size > 1 and np.any(np.diff(t) <= 0):
+            rep.add("axons", f"core {c}: axon table not sorted and unique")
+    # every axon key is sent by someone: a node element, or a partial-sum core's lane
+    sk, _, _ = _sender_of(cfg, keys)
+    pre, lane = ak >> nb, ak & ((1 << nb) - 1)
+    psum_key = {int(cfg["core_key"][c]): c for c in np.flatnonzero(role == ROLE_CODES["partial_sum"])}
+    known = np.isin(ak, sk)
+    for i in np.flatnonzero(~known):
+        c = psum_key.get(int(pre[i]))
+        if c is None or lane[i] >= lanes[c]:
+            core = int(np.searchsorted(ap, i, side="right") - 1)
+            rep.add("axons", f"core {core}: axon slot {int(i - ap[core])} listens to key {int(ak[i])}, which no core "
+                             "or host input sends")
+    # every axon is read by a synapse
+    read = np.zeros(ak.size, bool)
+    read[ap[ent.core] + ent.axon] = True
+    for i in np.flatnonzero(~read):
+        core = int(np.searchsorted(ap, i, side="right") - 1)
+        rep.add("axons", f"core {core}: axon slot {int(i - ap[core])} (key {int(ak[i])}) is read by no synapse")
+    # lanes in range
+    bad = np.flatnonzero((ent.lane < 0) | (ent.lane >= lanes[ent.core]) | (ent.axon < 0)
+                         | (ent.axon >= (ap[1:] - ap[:-1])[ent.core]))
+    for i in bad[:3]:
+        rep.add("synapses", f"core {int(ent.core[i])}: an entry addresses axon {int(ent.axon[i])} / lane "
+                            f"{int(ent.lane[i])} outside the core")
+    # partial sums: each lane forwarded once, to the same neuron of the merge core, with unit weight
+    merge = cfg["core_merge"]
+    sp = cfg["slot_ptr"]
+    for c in np.flatnonzero(role == ROLE_CODES["partial_sum"]):
+        m = int(merge[c])
+        if not 0 <= m < C:
+            rep.add("partial_sums", f"core {c}: merges into core {m}, which does not exist")
+            continue
+        seen, r = {int(c)}, m
+        while merge[r] >= 0 and r not in seen:
+            seen.add(r)
+            r = int(merge[r])
+        if role[r] != ROLE_CODES["neurons"]:
+            rep.add("partial_sums", f"core {c}: its merge chain does not end at a neurons core")
+        same = slots[c] == slots[m] and np.array_equal(cfg["slot_node"][sp[c]:sp[c + 1]],
+                                                       cfg["slot_node"][sp[m]:sp[m + 1]]) and \
+            np.array_equal(cfg["slot_index"][sp[c]:sp[c + 1]], cfg["slot_index"][sp[m]:sp[m + 1]])
+        if not same:
+            rep.add("partial_sums", f"core {c}: holds other neurons than its merge core {m}")
+            continue
+        sel = (ent.core == m) & (ent.proj == PARTIAL_SUM)
+        k = ak[ap[m] + ent.axon[sel]]
+        mine = (k >> nb) == cfg["core_key"][c]
+        got = np.zeros(int(lanes[c]), np.int64)
+        ok_lane = mine & ((k & ((1 << nb) - 1)) == ent.lane[sel]) & (ent.weight[sel] == 1)
+        np.add.at(got, np.clip(ent.lane[sel][mine], 0, max(int(lanes[c]) - 1, 0)), 1)
+        if np.any(got != 1) or not np.all(ok_lane[mine]):
+            rep.add("partial_sums", f"core {c}: its {int(lanes[c])} lanes are not each received once, as the same "
+                                    f"lane with unit weight, by merge core {m}")
+
+
+def _check_routing(cfg: MeshConfig, rep: _Report) -> None:
+    nb = cfg.neuron_bits
+    low = (1 << nb) - 1
+    m = cfg["rt_mask"]
+    for i in np.flatnonzero(m & low)[:MAX_LINES]:
+        rep.add("routing", f"table entry {int(i)}: mask {int(m[i]):#x} tests neuron bits (below bit {nb})")
+    router = Router(cfg)
+    reach, probs, used = deliveries(cfg, router)
+    ap, ak = cfg["axon_ptr"], cfg["axon_key"]
+    listen: dict[int, set[int]] = defaultdict(set)
+    core_of_axon = np.repeat(np.arange(cfg.n_cores), np.diff(ap))
+    for pre, c in set(zip((ak >> nb).tolist(), core_of_axon.tolist())):
+        listen[pre].add(c)
+    for key, _, core in senders(cfg):
+        who = f"key {key}" + (f" (core {core})" if core >= 0 else " (host input)")
+        for p in probs[key]:
+            rep.add("routing", f"{who}: {p}")
+        got, want = reach[key], listen.get(key, set()) | ({core} if core >= 0 else set())
+        for c in sorted(want - got):
+            rep.add("routing", f"{who}: does not reach core {c}, whose axon table lists it")
+        for c in sorted(got - want):
+            rep.add("routing", f"{who}: reaches core {c}, which does not listen to it")
+    t = cfg.header["target"]
+    cx, cy = t["cores_per_chip"]
+    crossing = set()
+    step = {0: (1, 0), 1: (-1, 0), 2: (0, 1), 3: (0, -1)}
+    for gx, gy, d in used:
+        nx, ny = gx + step[d][0], gy + step[d][1]
+        if (nx // cx, ny // cy) != (gx // cx, gy // cy):
+            crossing.add((gx // cx, gy // cy, gx % cx, gy % cy, d))
+    listed = {tuple(int(v) for v in row) for row in cfg["link_interchip"].reshape(-1, 5)}
+    for lk in sorted(crossing - listed):
+        rep.add("links", f"inter-chip link {lk} is used but not listed")
+    for lk in sorted(listed - crossing):
+        rep.add("links", f"inter-chip link {lk} is listed but no key uses it")
+
+
+def _synapse_rows(cfg: MeshConfig, ent: Entries, keys: list[np.ndarray]) -> dict[int, np.ndarray]:
+    """Per projection index: int64 rows (source index, target index, port, delay, weight) of its non-zero entries,
+    sorted."""
+    sk, snode, sidx = _sender_of(cfg, keys)
+    ap, ak = cfg["axon_ptr"], cfg["axon_key"]
+    sp = cfg["slot_ptr"]
+    n_slots = np.diff(sp)
+    sel = (ent.proj >= 0) & (ent.weight != 0)
+    core, axon, lane = ent.core[sel], ent.axon[sel], ent.lane[sel]
+    key = ak[ap[core] + axon]
+    pos = np.clip(np.searchsorted(sk, key), 0, max(sk.size - 1, 0))
+    src = np.where(sk[pos] == key, sidx[pos], -1) if sk.size else np.full(key.size, -1)
+    n = np.maximum(n_slots[core], 1)
+    slot = sp[core] + lane % n
+    port = lane // n
+    tgt = cfg["slot_index"][slot].astype(np.int64)
+    rows = np.stack([src, tgt, port, ent.delay[sel], ent.weight[sel]], axis=1).astype(np.int64)
+    proj = ent.proj[sel]
+    out = {}
+    for p in np.unique(proj):
+        r = rows[proj == p]
+        out[int(p)] = r[np.lexsort(r.T[::-1])]
+    return out
+
+
+def _graph_rows(graph: Graph, name: str) -> np.ndarray:
+    from spikemesh.simulator.arrays import _projection_parts
+
+    pr = graph.projection[name]
+    D = max((p.max_delay for p in graph.projections), default=0)
+    parts, _ = _projection_parts(graph, pr, True, D)
+    rows = []
+    for r, c, w, d in parts:
+        keep = w != 0
+        n = int(keep.sum())
+        rows.append(np.stack([r[keep], c[keep], np.full(n, pr.port), np.full(n, d), w[keep]], axis=1)
+                    .astype(np.int64))
+    out = np.concatenate(rows) if rows else np.zeros((0, 5), np.int64)
+    return out[np.lexsort(out.T[::-1])]
+
+
+def _describe(r: np.ndarray, src: str, tgt: str) -> str:
+    return f"{src}[{int(r[0])}] -> {tgt}[{int(r[1])}] port {int(r[2])} delay {int(r[3])} weight {int(r[4])}"
+
+
+def _check_synapses(cfg: MeshConfig, ent: Entries, keys: list[np.ndarray], graph: Graph | None,
+                    rep: _Report) -> None:
+    rows = _synapse_rows(cfg, ent, keys)
+    names = cfg.header["projections"]
+    if graph is not None and set(graph.projection) != set(names):
+        rep.add("synapses", f"the configuration's projections {sorted(names)} are not the graph's "
+                            f"{sorted(graph.projection)}")
+        return
+    for p, name in enumerate(names):
+        got = rows.get(p, np.zeros((0, 5), np.int64))
+        src, tgt = (graph.projection[name].source, graph.projection[name].target) if graph is not None else ("?", "?")
+        if graph is None:
+            u, cnt = np.unique(got[:, :4], axis=0, return_counts=True)
+            for r in u[cnt > 1][:MAX_LINES]:
+                rep.add("synapses", f"{name}: synapse {int(r[0])} -> {int(r[1])} port {int(r[2])} delay {int(r[3])} "
+                                    "appears more than once")
+            continue
+        want = _graph_rows(graph, name)
+        if got.shape == want.shape and np.array_equal(got, want):
+            continue
+        if np.any(got[:, 0] < 0):
+            rep.add("synapses", f"{name}: {int((got[:, 0] < 0).sum())} entries read an axon key of no source element")
+        # compare as multisets of (source, target, port, delay) with their weights
+        gk, gc = np.unique(got[:, :4], axis=0, return_counts=True)
+        wk, wc = np.unique(want[:, :4], axis=0, return_counts=True)
+        for r in gk[gc > 1][:MAX_LINES]:
+            rep.add("synapses", f"{name}: synapse {src}[{int(r[0])}] -> {tgt}[{int(r[1])}] appears more than once")
+        allk = np.concatenate([gk, wk])
+        u, inv = np.unique(allk, axis=0, return_inverse=True)
+        in_got = np.zeros(len(u), bool)
+        in_got[inv[:len(gk)]] = True
+        in_want = np.zeros(len(u), bool)
+        in_want[inv[len(gk):]] = True
+        for r in u[in_want & ~in_got][:MAX_LINES]:
+            rep.add("synapses", f"{name}: synapse {src}[{int(r[0])}] -> {tgt}[{int(r[1])}] port {int(r[2])} delay "
+                                f"{int(r[3])} is missing")
+        for r in u[in_got & ~in_want][:MAX_LINES]:
+            rep.add("synapses", f"{name}: synapse {src}[{int(r[0])}] -> {tgt}[{int(r[1])}] port {int(r[2])} delay "
+                                f"{int(r[3])} is not in the graph")
+        both = in_got & in_want
+        if both.any():  # weights of the synapses both hold (summed per key, so a duplicate shows here too)
+            gsum = _sum_by(got, u)
+            wsum = _sum_by(want, u)
+            for i in np.flatnonzero(both & (gsum != wsum))[:MAX_LINES]:
+                r = u[i]
+                rep.add("synapses", f"{name}: synapse {src}[{int(r[0])}] -> {tgt}[{int(r[1])}] has weight "
+                                    f"{int(gsum[i])}, the graph {int(wsum[i])}")
+
+
+def _sum_by(rows: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Sum of the weights of ``rows`` per key row of ``keys`` (sorted unique)."""
+    out = np.zeros(len(keys), np.int64)
+    if not len(rows):
+        return out
+    allk = np.concatenate([keys, rows[:, :4]])
+    _, inv = np.unique(allk, axis=0, return_inverse=True)
+    # keys are unique and sorted, so the first len(keys) inverse indices are 0..len(keys)-1 in order
+    np.add.at(out, inv[len(keys):], rows[:, 4])
+    return out
+
+
+def verify_config(cfg: MeshConfig, graph: Graph | None = None) -> list[str]:
+    """Problems of ``cfg`` (module docstring), one line each; an empty list when it holds."""
+    rep = _Report()
+    if not _check_arrays(cfg, rep):
+        return rep.finish()
+    keys = node_keys(cfg)
+    ent = entries(cfg, keys=keys)
+    for p in ent.problems:
+        rep.add("synapses", p)
+    _check_memory(cfg, ent, rep)
+    _check_structure(cfg, ent, keys, rep)
+    _check_routing(cfg, rep)
+    _check_synapses(cfg, ent, keys, graph, rep)
+    return rep.finish()
+
+
+def _graph_of(directory: Path) -> Graph | None:
+    """The graph stored in a build's program.json / weights.npz (None when absent or unreadable)."""
+    import json
+
+    from spikemesh.ir.serialize import graph_from_parts
+
+    pj, wz = directory / "program.json", directory / "weights.npz"
+    if not pj.is_file():
+        return None
+    try:
+        head = json.loads(pj.read_text())
+        with np.load(wz, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files if k.startswith("graph/")}
+        return graph_from_parts(head["graph"], arrays, prefix="graph/")
+    except Exception:  # noqa: BLE001  (a build without a readable graph is verified without it)
+        return None
+
+
+def verify_dir(directory: str | Path) -> tuple[list[str], dict[str, Any]]:
+    """Load and verify a build directory's configuration: (problems, summary)."""
+    d = Path(directory)
+    cfg = load_config(d)
+    graph = _graph_of(d)
+    problems = verify_config(cfg, graph)
+    summary = {**cfg.header["counts"], "graph": graph is not None}
+    return problems, summary
