@@ -93,7 +93,7 @@ class MeshConfig:
             cores.append({
                 "core": c, "chip": [cx, cy], "router": [x, y], "role": ROLES[int(a["core_role"][c])],
                 "merge_into": None if a["core_merge"][c] < 0 else int(a["core_merge"][c]),
-                "key": int(a["core_key"][c]), "ports": int(a["core_ports"][c]),
+                "key": int(a["core_key"][c]), "ports": int(a["core_ports"][c]), "sends": bool(a["core_sends"][c]),
                 **{f"{k}s": int(ptr[k][c + 1] - ptr[k][c]) for k in ("slot", "lane", "axon")},
                 "synapse_entries": int(ptr["syn"][c + 1] - ptr["syn"][c]), "conv_blocks": int(nblocks[c]),
             })
@@ -494,31 +494,46 @@ def emit_config(program: Any) -> MeshConfig:
             continue
         parts, _ = _projection_parts(graph, pr, True, D)
         hw = views[pr.source][1] * views[pr.source][2]
+        n_tgt = sizes[pr.target]
+        rs, cs, ws, ds = [], [], [], []
+        for r, col, wv, dv in parts:
+            keep = wv != 0
+            rs.append(r[keep].astype(np.int64))
+            cs.append(col[keep].astype(np.int64))
+            ws.append(_as_int(wv[keep], "synaptic weight", pr.name))
+            ds.append(np.full(int(keep.sum()), dv, np.int64))
+        # structural synapses whose weight is 0 stay as zero-weight entries: the partition counted them and the
+        # routes deliver their sources, so the axon tables list them too
+        st_ = graph.projection_csr(pr, structure=True).tocoo()
+        sr, sc = st_.row.astype(np.int64), st_.col.astype(np.int64)
+        have = np.concatenate([r * n_tgt + col for r, col in zip(rs, cs)]) if rs else np.zeros(0, np.int64)
+        miss = ~np.isin(sr * n_tgt + sc, have)
+        rs.append(sr[miss])
+        cs.append(sc[miss])
+        ws.append(np.zeros(int(miss.sum()), np.int64))
+        ds.append(np.full(int(miss.sum()), pr.min_delay, np.int64))
+        r, col, wv, dv = (np.concatenate(a) for a in (rs, cs, ws, ds))
         if not members:
-            if any(p[0].size for p in parts):
+            if r.size:
                 raise ConfigError("internal: a projection has synapses but no core holds its target",
                                   node=pr.name, hint="please report")
             continue
         mem = np.array(members, dtype=np.int64)
         mem = mem[np.lexsort((mem[:, 1], mem[:, 0]))]
         start = mem[:, 0] * (n_units + 1) + mem[:, 1]
-        for r, col, wv, dv in parts:
-            keep = wv != 0
-            r, col = r[keep].astype(np.int64), col[keep].astype(np.int64)
-            wv = _as_int(wv[keep], "synaptic weight", pr.name)
-            unit = r // hw if geo.kind in ("conv", "elementwise") else r
-            rt = part.neuron_core[pr.target].astype(np.int64)[col]
-            j = np.searchsorted(start, rt * (n_units + 1) + unit, side="right") - 1
-            ok = (j >= 0) & (mem[np.maximum(j, 0), 0] == rt) & (unit < mem[np.maximum(j, 0), 2])
-            if not np.all(ok):
-                raise ConfigError("internal: a synapse's input unit is on no core of its target's tree",
-                                  node=pr.name, hint="please report")
-            mc = mem[j, 3]
-            keys = key_of[pr.source][r]
-            lane = pr.port * n_slots[mc] + local_slot[pr.target][col]
-            syn_parts.append((mc, keys, lane, wv, np.full(r.size, dv, np.int64), np.full(r.size, pi, np.int64)))
-            pairs_core.append(mc)
-            pairs_key.append(keys)
+        unit = r // hw if geo.kind in ("conv", "elementwise") else r
+        rt = part.neuron_core[pr.target].astype(np.int64)[col]
+        j = np.searchsorted(start, rt * (n_units + 1) + unit, side="right") - 1
+        ok = (j >= 0) & (mem[np.maximum(j, 0), 0] == rt) & (unit < mem[np.maximum(j, 0), 2])
+        if not np.all(ok):
+            raise ConfigError("internal: a synapse's input unit is on no core of its target's tree",
+                              node=pr.name, hint="please report")
+        mc = mem[j, 3]
+        keys = key_of[pr.source][r]
+        lane = pr.port * n_slots[mc] + local_slot[pr.target][col]
+        syn_parts.append((mc, keys, lane, wv, dv, np.full(r.size, pi, np.int64)))
+        pairs_core.append(mc)
+        pairs_key.append(keys)
     # partial sums: a partial-sum core sends one value per lane to its merge core, stored there as unit weights
     for c in cores:
         if c.role == "partial_sum":
@@ -563,11 +578,15 @@ def emit_config(program: Any) -> MeshConfig:
     rt_key = rbase << nb
     rt_mask = full & ~((rsize << nb) - 1)
     links = interchip_links(routes, target)
+    from spikemesh.routing.trees import as_flat
+
+    routed = set(as_flat(routes).sources.tolist())  # cores (and host inputs -1 - k) whose packets enter the NoC
+    sends = np.array([c in routed for c in range(C)], dtype=bool)
 
     sdt = np.int32  # neuron parameters and biases: state widths up to 32 bits (docs/config.md)
     arrays: dict[str, np.ndarray] = {
         "core_coords": coords, "core_role": role, "core_merge": merge, "core_key": core_key,
-        "core_ports": ports.astype(np.int8),
+        "core_ports": ports.astype(np.int8), "core_sends": sends,
         "slot_ptr": slot_ptr, "slot_node": slot_node, "slot_index": slot_index,
         **{f"slot_{k}": v.astype(sdt) for k, v in slot_par.items()},
         "lane_ptr": lane_ptr, "lane_alpha": lane_alpha.astype(np.int32), "lane_syn_gain": lane_syn_gain.astype(sdt),
@@ -593,7 +612,7 @@ def emit_config(program: Any) -> MeshConfig:
             inputs.append({"name": inp.name, "shape": list(inp.shape), "entry": "source_cores", "cores": src_cores})
         else:
             inputs.append({"name": inp.name, "shape": list(inp.shape), "entry": "host", "core_key": n_inputs - 1 - k,
-                           "router": [0, 0]})
+                           "router": [0, 0], "sends": (-1 - k) in routed})
     header: dict[str, Any] = {
         "format": FORMAT, "format_version": FORMAT_VERSION,
         "target": {"name": target.name, "chips": [target.chips_x, target.chips_y],

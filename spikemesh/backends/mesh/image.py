@@ -205,9 +205,10 @@ class Router:
         return reached, links, problems
 
 
-def senders(cfg: MeshConfig) -> list[tuple[int, tuple[int, int], int]]:
-    """Every core key that sends, its start router and its source core (-1 for the host): ``neurons`` and
-    ``source`` cores with slots, ``partial_sum`` cores, host inputs (entry router in the header)."""
+def senders(cfg: MeshConfig) -> list[tuple[int, tuple[int, int], int, bool]]:
+    """Every core key with something to send, its start router, its source core (-1 for the host) and whether it
+    injects packets into the NoC (``core_sends``; a core without a route keeps its spikes to itself): ``neurons``,
+    ``source`` and ``partial_sum`` cores with slots, host inputs (entry router in the header)."""
     t = cfg.header["target"]
     cx, cy = t["cores_per_chip"]
     co = cfg["core_coords"].reshape(-1, 4).astype(np.int64)
@@ -215,10 +216,12 @@ def senders(cfg: MeshConfig) -> list[tuple[int, tuple[int, int], int]]:
     n_slots = np.diff(cfg["slot_ptr"])
     for c in range(cfg.n_cores):
         if n_slots[c] > 0:
-            out.append((int(cfg["core_key"][c]), (int(co[c, 0] * cx + co[c, 2]), int(co[c, 1] * cy + co[c, 3])), c))
+            out.append((int(cfg["core_key"][c]), (int(co[c, 0] * cx + co[c, 2]), int(co[c, 1] * cy + co[c, 3])), c,
+                        bool(cfg["core_sends"][c])))
     for inp in cfg.header["inputs"]:
         if inp["entry"] == "host":
-            out.append((int(inp["core_key"]), (int(inp["router"][0]), int(inp["router"][1])), -1))
+            out.append((int(inp["core_key"]), (int(inp["router"][0]), int(inp["router"][1])), -1,
+                        bool(inp.get("sends", True))))
     return out
 
 
@@ -231,8 +234,8 @@ def deliveries(cfg: MeshConfig, router: Router | None = None
     reach: dict[int, set[int]] = {}
     probs: dict[int, list[str]] = {}
     used: set[tuple[int, ...]] = set()
-    for key, start, core in senders(cfg):
-        got, links, problems = router.walk(key << nb, start)
+    for key, start, core, sends in senders(cfg):
+        got, links, problems = router.walk(key << nb, start) if sends else (set(), [], [])
         if core >= 0:
             got = got | {core}
         reach[key] = got

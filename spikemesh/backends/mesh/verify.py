@@ -35,15 +35,17 @@ MAX_LINES = 20
 class _Report:
     def __init__(self) -> None:
         self.lines: list[str] = []
-        self.count: dict[str, int] = defaultdict(int)
+        self.count: dict[tuple[str, str], int] = defaultdict(int)
 
-    def add(self, check: str, line: str) -> None:
-        self.count[check] += 1
-        if self.count[check] <= MAX_LINES:
+    def add(self, check: str, line: str, kind: str = "") -> None:
+        """One problem line of ``check``; at most MAX_LINES are kept per (check, kind)."""
+        self.count[(check, kind)] += 1
+        if self.count[(check, kind)] <= MAX_LINES:
             self.lines.append(f"{check}: {line}")
 
     def finish(self) -> list[str]:
-        more = [f"{k}: ... {n - MAX_LINES} more problems" for k, n in self.count.items() if n > MAX_LINES]
+        more = [f"{k}: ... {n - MAX_LINES} more {kind + ' ' if kind else ''}problems"
+                for (k, kind), n in self.count.items() if n > MAX_LINES]
         return self.lines + more
 
 
@@ -106,7 +108,7 @@ def _check_memory(cfg: MeshConfig, ent: Entries, rep: _Report) -> None:
                                 ("synapse_bits", bits[c], lim["synapse_bits"]),
                                 ("kernel_entries", conv_kern[c], kcap)):
             if cap is not None and used > cap:
-                rep.add("memory", f"core {c}: {what} {int(used)} over the limit {int(cap)}")
+                rep.add("memory", f"core {c}: {what} {int(used)} over the limit {int(cap)}", what)
     lo, hi = _signed_range(wb)
     for name in ("syn_weight", "conv_kernel"):
         w = cfg[name]
@@ -126,7 +128,7 @@ def _check_memory(cfg: MeshConfig, ent: Entries, rep: _Report) -> None:
         n = np.diff(cfg["rt_ptr"])
         for i in np.flatnonzero(n > cap):
             x, y = (int(v) for v in cfg["rt_router"].reshape(-1, 2)[i])
-            rep.add("memory", f"router ({x},{y}): {int(n[i])} table entries over the limit {cap}")
+            rep.add("memory", f"router ({x},{y}): {int(n[i])} table entries over the limit {cap}", "table")
 
 
 def _sender_of(cfg: MeshConfig, keys: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -217,7 +219,7 @@ def _check_routing(cfg: MeshConfig, rep: _Report) -> None:
     core_of_axon = np.repeat(np.arange(cfg.n_cores), np.diff(ap))
     for pre, c in set(zip((ak >> nb).tolist(), core_of_axon.tolist())):
         listen[pre].add(c)
-    for key, _, core in senders(cfg):
+    for key, _, core, _ in senders(cfg):
         who = f"key {key}" + (f" (core {core})" if core >= 0 else " (host input)")
         for p in probs[key]:
             rep.add("routing", f"{who}: {p}")
