@@ -51,7 +51,8 @@ def main() -> None:
     syn = g.summary()["synapses"]
     wb = cfg.header["target"]["limits"]["weight_bits"]
     print(f"cores {c['cores']}, slots {c['slots']:,}, axons {c['axons']:,}, explicit synapse entries "
-          f"{c['synapse_entries']:,}, conv blocks {c['conv_blocks']:,}, kernel weights {c['kernel_weights']:,}, "
+          f"{c['synapse_entries']:,}, conv blocks {c['conv_blocks']:,} (kernel slices "
+          f"{c['kernel_entries']:,} weights; kernels stored once {c['conv_weights']:,}), "
           f"routers {c['routers']:,}, table entries {c['table_entries']:,}, inter-chip links {c['interchip_links']}")
     print(f"emission: config stage {t_emit:.2f} s + mesh_config.json {t_json:.2f} s + arrays npz {t_npz:.2f} s = "
           f"{t_emit + t_json + t_npz:.2f} s (limit 30 s)")

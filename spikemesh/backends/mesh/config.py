@@ -224,7 +224,9 @@ def interchip_links(routes: Any, target: Any) -> np.ndarray:
     gy = lk[:, 1] * target.cores_y + lk[:, 3]
     nx, ny = gx + STEP_X[lk[:, 4]], gy + STEP_Y[lk[:, 4]]
     cross = (nx // target.cores_x != lk[:, 0]) | (ny // target.cores_y != lk[:, 1])
-    return np.unique(lk[cross], axis=0).astype(np.int32).reshape(-1, 5)
+    ids = np.unique(lk[cross] @ np.array([1 << 48, 1 << 32, 1 << 16, 1 << 4, 1], dtype=np.int64))
+    return np.stack([ids >> 48, (ids >> 32) & 0xFFFF, (ids >> 16) & 0xFFFF, (ids >> 4) & 0xFFF, ids & 0xF],
+                    axis=1).astype(np.int32).reshape(-1, 5)
 
 
 # ------------------------------------------------------------------------------------------ emission helpers
@@ -439,7 +441,7 @@ def emit_config(program: Any) -> MeshConfig:
     syn_parts: list[tuple[np.ndarray, ...]] = []  # (core, key, lane, weight, delay, proj)
     conv_specs: list[dict[str, Any]] = []
     blocks: list[tuple[int, int, int, tuple[int, ...], int, int, int]] = []  # core, proj, spec, box, lo, hi, lane0
-    kernels: list[np.ndarray] = []
+    kernels: list[np.ndarray] = []  # per conv spec, its whole kernel (stored once; blocks name their slice)
     by_layer: dict[str, list[int]] = {}
     for c in cores:
         if c.role != "source":
@@ -473,7 +475,7 @@ def emit_config(program: Any) -> MeshConfig:
                                "in_per_group": int(cv.weight.shape[1]),
                                "out_per_group": int(cv.weight.shape[0] // cv.groups),
                                "delay": delay, "port": pr.port})
-            w4 = w.reshape(w.shape[0], w.shape[1], int(kh), int(kw))
+            kernels.append(w.reshape(-1))
             for _root, u0, u1, mc in members:
                 c = cores[mc]
                 for bi, box in enumerate(c.boxes[pr.target]):
@@ -487,8 +489,6 @@ def emit_config(program: Any) -> MeshConfig:
                     keys = key_of[pr.source][src]
                     pairs_core.append(np.full(keys.size, mc, np.int64))
                     pairs_key.append(keys)
-                    ks = w4[box[0]:box[1], lo:hi] if cv.groups == 1 else w4[box[0]:box[1]]
-                    kernels.append(np.ascontiguousarray(ks).reshape(-1))
                     lane0 = pr.port * int(n_slots[mc]) + box_slot0[(mc, pr.target, bi)]
                     blocks.append((mc, pi, spec, tuple(int(v) for v in box), lo, hi, lane0))
             continue
@@ -553,7 +553,8 @@ def emit_config(program: Any) -> MeshConfig:
     z = np.zeros(0, np.int64)
     pc = np.concatenate(pairs_core) if pairs_core else z
     pk = np.concatenate(pairs_key) if pairs_key else z
-    packed = np.unique((pc << key_bits) | pk)
+    packed = np.sort((pc << key_bits) | pk)  # sort + adjacent difference (np.unique hashes, slower here)
+    packed = packed[np.concatenate([[True], packed[1:] != packed[:-1]])] if packed.size else packed
     axon_core = packed >> key_bits
     axon_key = packed & ((1 << key_bits) - 1)
     axon_ptr = np.searchsorted(axon_core, np.arange(C + 1)).astype(np.int64)
@@ -569,7 +570,17 @@ def emit_config(program: Any) -> MeshConfig:
     wmax = int(max(s_w.max(initial=0), kcat.max(initial=0)))
     wdt = _int_dtype(wmin, wmax)
     bk = np.array([b[0] for b in blocks], np.int32)
-    kptr = np.concatenate([[0], np.cumsum([k.size for k in kernels])]).astype(np.int64)
+    wptr = np.concatenate([[0], np.cumsum([k.size for k in kernels])]).astype(np.int64)
+    kern_entries = 0  # weights the blocks' kernel slices hold (what shared-kernel cores store)
+    for _c, _p, spec, box, lo, hi, _l in blocks:
+        sp_ = conv_specs[spec]
+        taps = sp_["kernel"][0] * sp_["kernel"][1]
+        if sp_["groups"] == 1:
+            kern_entries += (box[1] - box[0]) * (hi - lo) * taps
+        else:
+            gi = np.arange(box[0], box[1]) // sp_["out_per_group"]
+            n = np.minimum(hi, (gi + 1) * sp_["in_per_group"]) - np.maximum(lo, gi * sp_["in_per_group"])
+            kern_entries += int(np.maximum(n, 0).sum()) * taps
 
     # ---- routing tables (neuron-key space) and inter-chip links
     routes = program.routes
@@ -598,8 +609,8 @@ def emit_config(program: Any) -> MeshConfig:
         "conv_spec": np.array([b[2] for b in blocks], np.int16),
         "conv_box": np.array([b[3] for b in blocks], np.int32).reshape(-1, 6),
         "conv_cin": np.array([(b[4], b[5]) for b in blocks], np.int32).reshape(-1, 2),
-        "conv_lane0": np.array([b[6] for b in blocks], np.int32), "conv_kptr": kptr,
-        "conv_kernel": kcat.astype(wdt),
+        "conv_lane0": np.array([b[6] for b in blocks], np.int32), "conv_wptr": wptr,
+        "conv_weight": kcat.astype(wdt),
         "rt_router": rrouters, "rt_ptr": rptr, "rt_key": rt_key, "rt_mask": rt_mask, "rt_ports": rports,
         "link_interchip": links,
     }
@@ -626,7 +637,8 @@ def emit_config(program: Any) -> MeshConfig:
         "nodes": _node_table(graph, order), "projections": proj_names, "conv_specs": conv_specs,
         "inputs": inputs, "outputs": {o.name: o.source for o in graph.outputs},
         "counts": {"cores": C, "slots": int(slot_ptr[-1]), "lanes": L, "axons": int(axon_ptr[-1]),
-                   "synapse_entries": int(syn_ptr[-1]), "conv_blocks": len(blocks), "kernel_weights": int(kptr[-1]),
+                   "synapse_entries": int(syn_ptr[-1]), "conv_blocks": len(blocks), "kernel_entries": kern_entries,
+                   "conv_weights": int(wptr[-1]),
                    "routers": int(rrouters.shape[0]), "table_entries": int(rptr[-1]),
                    "interchip_links": int(links.shape[0])},
     }

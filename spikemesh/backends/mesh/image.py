@@ -77,12 +77,12 @@ def unfold_block(cfg: MeshConfig, b: int, keys: list[np.ndarray]) -> tuple[np.nd
     _, H, W = spec["source_view"]
     kh, kw = spec["kernel"]
     (sy, sx), (py, px), (dy, dx) = spec["stride"], spec["padding"], spec["dilation"]
-    cin_g, cout_g, groups = spec["in_per_group"], spec["out_per_group"], spec["groups"]
+    cin_g, cout_g = spec["in_per_group"], spec["out_per_group"]
     c0, c1, y0, y1, x0, x1 = (int(v) for v in cfg["conv_box"][b])
     lo, hi = (int(v) for v in cfg["conv_cin"][b])
-    kern = cfg["conv_kernel"][cfg["conv_kptr"][b]:cfg["conv_kptr"][b + 1]].astype(np.int64)
-    n_ci_store = hi - lo if groups == 1 else cin_g
-    kern = kern.reshape(c1 - c0, n_ci_store, kh, kw)
+    s = int(cfg["conv_spec"][b])
+    kern = cfg["conv_weight"][cfg["conv_wptr"][s]:cfg["conv_wptr"][s + 1]].astype(np.int64)
+    kern = kern.reshape(-1, cin_g, kh, kw)
     co = np.arange(c0, c1)[:, None, None, None, None, None]
     ci = np.arange(lo, hi)[None, :, None, None, None, None]
     y = np.arange(y0, y1)[None, None, :, None, None, None]
@@ -100,8 +100,7 @@ def unfold_block(cfg: MeshConfig, b: int, keys: list[np.ndarray]) -> tuple[np.nd
 
     src = pick((ci * H + iy) * W + ix)
     lane = int(cfg["conv_lane0"][b]) + pick(((co - c0) * (y1 - y0) + (y - y0)) * (x1 - x0) + (x - x0))
-    cidx = ci - lo if groups == 1 else ci - (co // cout_g) * cin_g
-    w = kern[pick(co - c0), pick(cidx), pick(ky), pick(kx)]
+    w = kern[pick(co), pick(ci - (co // cout_g) * cin_g), pick(ky), pick(kx)]
     return src_keys[src], lane, w, np.full(src.size, int(spec["delay"]), dtype=np.int64)
 
 

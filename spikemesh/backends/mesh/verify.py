@@ -66,8 +66,8 @@ def _check_arrays(cfg: MeshConfig, rep: _Report) -> bool:
     if a["rt_ptr"].size != a["rt_router"].reshape(-1, 2).shape[0] + 1 or a["rt_ptr"][-1] != a["rt_key"].size:
         rep.add("format", "rt_ptr does not index rt_key per router")
         ok = False
-    if a["conv_kptr"].size != a["conv_core"].size + 1 or a["conv_kptr"][-1] != a["conv_kernel"].size:
-        rep.add("format", "conv_kptr does not index conv_kernel per block")
+    if a["conv_wptr"].size != len(cfg.header["conv_specs"]) + 1 or a["conv_wptr"][-1] != a["conv_weight"].size:
+        rep.add("format", "conv_wptr does not index conv_weight per conv spec")
         ok = False
     return ok
 
@@ -110,7 +110,7 @@ def _check_memory(cfg: MeshConfig, ent: Entries, rep: _Report) -> None:
             if cap is not None and used > cap:
                 rep.add("memory", f"core {c}: {what} {int(used)} over the limit {int(cap)}", what)
     lo, hi = _signed_range(wb)
-    for name in ("syn_weight", "conv_kernel"):
+    for name in ("syn_weight", "conv_weight"):
         w = cfg[name]
         bad = np.flatnonzero((w < lo) | (w > hi))
         if bad.size:
