@@ -1,4 +1,4 @@
-"""Mesh chip configuration benchmark: CIFAR-10 ResNet-18 (IF, 557,066 neurons, 5.6e8 synapses) compiled for
+"""Mesh chip configuration benchmark: CIFAR-10 ResNet-18 (IF, 557,066 neurons, 4.8e8 synapses) compiled for
 ``tianjic:15x15``; prints the config stage's emission time, the time to write ``mesh_config.json`` and the
 configuration's arrays (compressed, as they are stored in ``weights.npz``), their sizes on disk, what the unfolded
 synapse image would cost, and ``uptime``. Optionally (``--verify``) the verifier's time on the same build.

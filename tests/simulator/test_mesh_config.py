@@ -259,3 +259,44 @@ def test_demo_on_tianjic_grid():
     assert prog.config.header["counts"]["interchip_links"] > 0
     assert_equal_runs(prog, x[:6, :2])
     assert verify_config(prog.config, prog.graph) == []
+
+
+def test_worked_example_of_the_docs(tmp_path, capsys):
+    """docs/config.md "Worked example: two cores", figure by figure."""
+    from spikemesh.cli import main
+    from spikemesh.ir import LIF
+
+    g = Graph(inputs=(Input("in", (3,)),),
+              populations=(Population("h", (4,), IF(threshold=2.0, state_bits=8)),
+                           Population("o", (2,), LIF(0.5, threshold=3.0, reset="zero", state_bits=8))),
+              projections=(Projection("in>h", "in", "h", (Dense([[1., 0, 2], [0, 1, 0], [1, 1, 0], [0, 0, 3]]),)),
+                           Projection("h>o", "h", "o", (Dense([[1., 1, -1, 0], [0, 2, 0, 1]], bias=[0., 1.]),))),
+              outputs=(Output("out", "o"),))
+    t = Target(name="two", cores_x=2, cores_y=1, core=CoreSpec(neurons=4, axons=8, synapse_bits=256),
+               features=frozenset({"IF", "LIF", "reset_zero", "reset_subtract"}))
+    p = spikemesh.compile(g, t, placer="rowmajor", routing="xy")
+    c = p.config
+    assert c.header["keys"] == {"neuron_bits": 2, "key_bits": 4, "n_inputs": 1}
+    assert c["core_key"].tolist() == [1, 2] and c["core_sends"].tolist() == [True, False]
+    assert c["axon_key"].tolist() == [0, 1, 2, 4, 5, 6, 7] and c["axon_ptr"].tolist() == [0, 3, 7]
+    assert c["slot_threshold"].tolist() == [2, 2, 2, 2, 3, 3]
+    assert c["slot_beta"].tolist() == [4096] * 4 + [2048] * 2
+    assert c["lane_bias"][:, 0].tolist() == [0, 0, 0, 0, 0, 1]
+    assert c["syn_ptr"].tolist() == [0, 12, 20]
+    assert c["syn_weight"].tolist() == [1, 0, 1, 0, 0, 1, 1, 0, 2, 0, 0, 3, 1, 0, 1, 2, -1, 0, 0, 1]
+    assert c["rt_router"].tolist() == [[0, 0], [1, 0]] and c["rt_ptr"].tolist() == [0, 2, 3]
+    assert c["rt_key"].tolist() == [0, 4, 0] and c["rt_mask"].tolist() == [12, 12, 8]
+    assert c["rt_ports"].tolist() == [16, 1, 16]
+    x = np.array([[[1, 0, 1]], [[1, 1, 0]], [[0, 1, 1]], [[1, 1, 1]]])
+    r = spikemesh.simulate(p, x, engine="cycle", source="config")
+    assert r.spikes["h"][:, 0].astype(int).tolist() == [[1, 0, 0, 1], [1, 0, 1, 0], [1, 1, 1, 1], [1, 0, 1, 1]]
+    assert r.spikes["o"][:, 0].astype(int).tolist() == [[0, 0], [0, 0], [0, 1], [0, 0]]
+    d = p.save(tmp_path / "two")
+    assert main(["verify", str(d)]) == 0
+    assert capsys.readouterr().out.startswith("ok: 2 cores, 7 axons, 20 synapse entries")
+    head = json.loads((d / "mesh_config.json").read_text())
+    head["target"]["limits"]["neurons"] = 1
+    (d / "mesh_config.json").write_text(json.dumps(head))
+    assert main(["verify", str(d)]) == 2
+    assert capsys.readouterr().out.splitlines() == ["memory: core 0: neurons 4 over the limit 1",
+                                                    "memory: core 1: neurons 2 over the limit 1"]

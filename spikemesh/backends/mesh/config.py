@@ -4,15 +4,16 @@ the ``section/config/*`` arrays of ``weights.npz``. The format is specified fiel
 What a chip loads, per core (logical core ``c`` at its placed router): its neuron slots (node, flat index), the
 neuron parameters of each slot at the target's widths, its role, its *lanes* (one input accumulator per slot and
 synaptic port), its axon table (axon slot ← source routing key, sorted), its synapse memory — explicit
-``(axon, lane, weight, delay)`` entries, and *conv blocks* (a kernel slice plus the geometry that unfolds it into
-``(axon, lane, weight)`` entries) — and the routing key each lane sends with: ``(core_key << neuron_bits) | lane``
-with ``core_key = c + n_inputs`` (host input ``k`` sends with ``core_key = n_inputs - 1 - k``). Per router: the
+``(axon, lane, weight, delay)`` entries, and *conv blocks* (a slice of a kernel stored once per projection, plus
+the geometry that unfolds it into ``(axon, lane, weight)`` entries) — and the routing key each lane sends with:
+``(core_key << neuron_bits) | lane`` with ``core_key = c + n_inputs`` (host input ``k``: ``n_inputs - 1 - k``);
+whether it sends at all (``core_sends``: a core without a route keeps its packets to itself). Per router: the
 routing table after key/mask compression (the rule of ``spikemesh.routing.tables``), ports E/W/N/S/local as bits.
 Plus the inter-chip links used, how inputs are injected and the per-step evaluation order.
 
 Emission is proportional: NumPy over whole arrays, Python loops only over cores, blocks and projections, never over
-synapses of conv projections (ResNet-18 has 5.6e8 synapses; its conv synapses are stored as kernel slices, see
-docs/config.md "Cost of an unfolded image").
+synapses of conv projections (ResNet-18 has 4.8e8 synapses; conv kernels are stored once per projection and each
+conv block names its slice and geometry, see docs/config.md "Cost of an unfolded image").
 """
 
 from __future__ import annotations
