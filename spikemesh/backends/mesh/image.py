@@ -60,6 +60,8 @@ class Entries:
     delay: np.ndarray
     proj: np.ndarray
     problems: list[str] = field(default_factory=list)
+    #: per unfolded conv block: (core, valid taps) — taps whose key is missing from the axon table included
+    block_taps: list[tuple[int, int]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return int(self.core.size)
@@ -104,23 +106,30 @@ def unfold_block(cfg: MeshConfig, b: int, keys: list[np.ndarray]) -> tuple[np.nd
     return src_keys[src], lane, w, np.full(src.size, int(spec["delay"]), dtype=np.int64)
 
 
-def entries(cfg: MeshConfig, cores: np.ndarray | None = None, keys: list[np.ndarray] | None = None) -> Entries:
-    """Every synapse entry of ``cores`` (all cores by default): the explicit ones and the unfolded conv blocks (an
-    unfolded tap whose source key is in no axon slot of its core is reported in ``problems``)."""
+def entries(cfg: MeshConfig, cores: np.ndarray | None = None, keys: list[np.ndarray] | None = None,
+            blocks: np.ndarray | None = None, explicit: bool = True) -> Entries:
+    """Every synapse entry of ``cores`` (all cores by default): the explicit ones (unless ``explicit`` is False) and
+    the unfolded conv blocks of those cores (or the blocks ``blocks``); an unfolded tap whose source key is in no
+    axon slot of its core is reported in ``problems``. Unfolding holds every tap in memory: pass ``blocks`` in
+    groups on large configurations."""
     keys = node_keys(cfg) if keys is None else keys
     sp = cfg["syn_ptr"]
     C = cfg.n_cores
     sel = np.ones(C, bool) if cores is None else np.isin(np.arange(C), cores)
     per = np.diff(sp)
     e_core = np.repeat(np.arange(C), per)
-    m = sel[e_core]
+    m = sel[e_core] & explicit
     parts = {"core": [e_core[m]], "axon": [cfg["syn_axon"][m]], "lane": [cfg["syn_lane"][m]],
              "weight": [cfg["syn_weight"][m]], "delay": [cfg["syn_delay"][m]], "proj": [cfg["syn_proj"][m]]}
     problems: list[str] = []
+    taps: list[tuple[int, int]] = []
     ap, ak = cfg["axon_ptr"], cfg["axon_key"]
-    for b in np.flatnonzero(sel[cfg["conv_core"]]) if cfg["conv_core"].size else ():
+    if blocks is None:
+        blocks = np.flatnonzero(sel[cfg["conv_core"]]) if cfg["conv_core"].size else np.zeros(0, np.int64)
+    for b in blocks:
         c = int(cfg["conv_core"][b])
         k, lane, w, d = unfold_block(cfg, int(b), keys)
+        taps.append((c, int(k.size)))
         table = ak[ap[c]:ap[c + 1]]
         pos = np.searchsorted(table, k)
         found = (pos < table.size) & (table[np.minimum(pos, max(table.size - 1, 0))] == k) if table.size else \
@@ -134,7 +143,7 @@ def entries(cfg: MeshConfig, cores: np.ndarray | None = None, keys: list[np.ndar
         parts["weight"].append(w[found])
         parts["delay"].append(d[found])
         parts["proj"].append(np.full(int(found.sum()), int(cfg["conv_proj"][b])))
-    return Entries(**{k: _cat(v) for k, v in parts.items()}, problems=problems)
+    return Entries(**{k: _cat(v) for k, v in parts.items()}, problems=problems, block_taps=taps)
 
 
 # ------------------------------------------------------------------------------------------ routing walk

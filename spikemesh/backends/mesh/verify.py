@@ -85,7 +85,7 @@ def _kernel_entries(cfg: MeshConfig, b: int) -> int:
     return int(np.maximum(n, 0).sum()) * taps
 
 
-def _check_memory(cfg: MeshConfig, ent: Entries, rep: _Report) -> None:
+def _check_memory(cfg: MeshConfig, conv_syn: np.ndarray, rep: _Report) -> None:
     lim = cfg.header["target"]["limits"]
     shared = cfg.header["target"]["shared_kernels"]
     C = cfg.n_cores
@@ -93,12 +93,8 @@ def _check_memory(cfg: MeshConfig, ent: Entries, rep: _Report) -> None:
     slots = np.diff(cfg["slot_ptr"])
     axons = np.diff(cfg["axon_ptr"])
     explicit = np.diff(cfg["syn_ptr"])
-    conv_syn = np.zeros(C, np.int64)
     conv_kern = np.zeros(C, np.int64)
     if cfg["conv_core"].size:
-        is_conv = np.ones(len(ent), bool)
-        is_conv[:int(cfg["syn_ptr"][-1])] = False  # entries() lists the explicit entries first
-        conv_syn = np.bincount(ent.core[is_conv], minlength=C)
         kern = np.array([_kernel_entries(cfg, b) for b in range(cfg["conv_core"].size)], np.int64)
         conv_kern = np.bincount(cfg["conv_core"], weights=kern, minlength=C).astype(np.int64)
     bits = (explicit + (conv_kern if shared else conv_syn)) * wb
@@ -141,7 +137,8 @@ def _sender_of(cfg: MeshConfig, keys: list[np.ndarray]) -> tuple[np.ndarray, np.
     return k[m][o], node[m][o], idx[m][o]
 
 
-def _check_structure(cfg: MeshConfig, ent: Entries, keys: list[np.ndarray], rep: _Report) -> None:
+def _check_structure(cfg: MeshConfig, ent: Entries, read: np.ndarray, keys: list[np.ndarray], rep: _Report) -> None:
+    """``ent``: the explicit entries; ``read``: per axon slot, whether some entry (explicit or unfolded) reads it."""
     nb = cfg.neuron_bits
     C = cfg.n_cores
     ap, ak = cfg["axon_ptr"], cfg["axon_key"]
@@ -164,8 +161,6 @@ def _check_structure(cfg: MeshConfig, ent: Entries, keys: list[np.ndarray], rep:
             rep.add("axons", f"core {core}: axon slot {int(i - ap[core])} listens to key {int(ak[i])}, which no core "
                              "or host input sends")
     # every axon is read by a synapse
-    read = np.zeros(ak.size, bool)
-    read[ap[ent.core] + ent.axon] = True
     for i in np.flatnonzero(~read):
         core = int(np.searchsorted(ap, i, side="right") - 1)
         rep.add("axons", f"core {core}: axon slot {int(i - ap[core])} (key {int(ak[i])}) is read by no synapse")
@@ -195,7 +190,9 @@ def _check_structure(cfg: MeshConfig, ent: Entries, keys: list[np.ndarray], rep:
         if not same:
             rep.add("partial_sums", f"core {c}: holds other neurons than its merge core {m}")
             continue
-        sel = (ent.core == m) & (ent.proj == PARTIAL_SUM)
+        a, b = int(cfg["syn_ptr"][m]), int(cfg["syn_ptr"][m + 1])  # explicit entries are in core order
+        sel = np.zeros(len(ent), bool)
+        sel[a:b] = (ent.proj[a:b] == PARTIAL_SUM) & (ent.axon[a:b] >= 0) & (ent.axon[a:b] < ap[m + 1] - ap[m])
         k = ak[ap[m] + ent.axon[sel]]
         mine = (k >> nb) == cfg["core_key"][c]
         got = np.zeros(int(lanes[c]), np.int64)
@@ -250,7 +247,8 @@ def _synapse_rows(cfg: MeshConfig, ent: Entries, keys: list[np.ndarray]) -> dict
     ap, ak = cfg["axon_ptr"], cfg["axon_key"]
     sp = cfg["slot_ptr"]
     n_slots = np.diff(sp)
-    sel = (ent.proj >= 0) & (ent.weight != 0)
+    sel = (ent.proj >= 0) & (ent.weight != 0) & (ent.axon >= 0) & (ent.axon < (ap[1:] - ap[:-1])[ent.core])
+    sel &= (ent.lane >= 0) & (ent.lane < np.diff(cfg["lane_ptr"])[ent.core])
     core, axon, lane = ent.core[sel], ent.axon[sel], ent.lane[sel]
     key = ak[ap[core] + axon]
     pos = np.clip(np.searchsorted(sk, key), 0, max(sk.size - 1, 0))
@@ -288,16 +286,35 @@ def _describe(r: np.ndarray, src: str, tgt: str) -> str:
     return f"{src}[{int(r[0])}] -> {tgt}[{int(r[1])}] port {int(r[2])} delay {int(r[3])} weight {int(r[4])}"
 
 
-def _check_synapses(cfg: MeshConfig, ent: Entries, keys: list[np.ndarray], graph: Graph | None,
-                    rep: _Report) -> None:
-    rows = _synapse_rows(cfg, ent, keys)
+def _check_synapses(cfg: MeshConfig, explicit: Entries, keys: list[np.ndarray], graph: Graph | None,
+                    rep: _Report) -> tuple[np.ndarray, np.ndarray]:
+    """Per projection (its conv blocks unfolded one projection at a time, so memory stays bounded by the largest
+    projection): its entries against the graph's synapses, or for duplicates without a graph. Returns per core the
+    unfolded conv taps and per axon slot whether some entry reads it."""
     names = cfg.header["projections"]
+    C = cfg.n_cores
+    ap = cfg["axon_ptr"]
+    conv_syn = np.zeros(C, np.int64)
+    read = np.zeros(cfg["axon_key"].size, bool)
+    ok = (explicit.axon >= 0) & (explicit.axon < (ap[1:] - ap[:-1])[explicit.core])
+    read[ap[explicit.core[ok]] + explicit.axon[ok]] = True
     if graph is not None and set(graph.projection) != set(names):
         rep.add("synapses", f"the configuration's projections {sorted(names)} are not the graph's "
                             f"{sorted(graph.projection)}")
-        return
+        graph = None
+    cproj = cfg["conv_proj"]
     for p, name in enumerate(names):
-        got = rows.get(p, np.zeros((0, 5), np.int64))
+        ent = entries(cfg, keys=keys, blocks=np.flatnonzero(cproj == p), explicit=False)
+        for c, n in ent.block_taps:
+            conv_syn[c] += n
+        for line in ent.problems:
+            rep.add("synapses", line)
+        read[ap[ent.core] + ent.axon] = True
+        m = explicit.proj == p
+        both = Entries(*(np.concatenate([getattr(explicit, f)[m], getattr(ent, f)])
+                         for f in ("core", "axon", "lane", "weight", "delay", "proj")))
+        got = _synapse_rows(cfg, both, keys).get(p, np.zeros((0, 5), np.int64))
+        del ent, both
         src, tgt = (graph.projection[name].source, graph.projection[name].target) if graph is not None else ("?", "?")
         if graph is None:
             u, cnt = np.unique(got[:, :4], axis=0, return_counts=True)
@@ -312,11 +329,10 @@ def _check_synapses(cfg: MeshConfig, ent: Entries, keys: list[np.ndarray], graph
             rep.add("synapses", f"{name}: {int((got[:, 0] < 0).sum())} entries read an axon key of no source element")
         # compare as multisets of (source, target, port, delay) with their weights
         gk, gc = np.unique(got[:, :4], axis=0, return_counts=True)
-        wk, wc = np.unique(want[:, :4], axis=0, return_counts=True)
+        wk = np.unique(want[:, :4], axis=0)
         for r in gk[gc > 1][:MAX_LINES]:
             rep.add("synapses", f"{name}: synapse {src}[{int(r[0])}] -> {tgt}[{int(r[1])}] appears more than once")
-        allk = np.concatenate([gk, wk])
-        u, inv = np.unique(allk, axis=0, return_inverse=True)
+        u, inv = np.unique(np.concatenate([gk, wk]), axis=0, return_inverse=True)
         in_got = np.zeros(len(u), bool)
         in_got[inv[:len(gk)]] = True
         in_want = np.zeros(len(u), bool)
@@ -327,14 +343,14 @@ def _check_synapses(cfg: MeshConfig, ent: Entries, keys: list[np.ndarray], graph
         for r in u[in_got & ~in_want][:MAX_LINES]:
             rep.add("synapses", f"{name}: synapse {src}[{int(r[0])}] -> {tgt}[{int(r[1])}] port {int(r[2])} delay "
                                 f"{int(r[3])} is not in the graph")
-        both = in_got & in_want
-        if both.any():  # weights of the synapses both hold (summed per key, so a duplicate shows here too)
-            gsum = _sum_by(got, u)
-            wsum = _sum_by(want, u)
-            for i in np.flatnonzero(both & (gsum != wsum))[:MAX_LINES]:
+        common = in_got & in_want
+        if common.any():  # weights of the synapses both hold (summed per key, so a duplicate shows here too)
+            gsum, wsum = _sum_by(got, u), _sum_by(want, u)
+            for i in np.flatnonzero(common & (gsum != wsum))[:MAX_LINES]:
                 r = u[i]
                 rep.add("synapses", f"{name}: synapse {src}[{int(r[0])}] -> {tgt}[{int(r[1])}] has weight "
                                     f"{int(gsum[i])}, the graph {int(wsum[i])}")
+    return conv_syn, read
 
 
 def _sum_by(rows: np.ndarray, keys: np.ndarray) -> np.ndarray:
@@ -355,13 +371,11 @@ def verify_config(cfg: MeshConfig, graph: Graph | None = None) -> list[str]:
     if not _check_arrays(cfg, rep):
         return rep.finish()
     keys = node_keys(cfg)
-    ent = entries(cfg, keys=keys)
-    for p in ent.problems:
-        rep.add("synapses", p)
-    _check_memory(cfg, ent, rep)
-    _check_structure(cfg, ent, keys, rep)
+    explicit = entries(cfg, keys=keys, blocks=np.zeros(0, np.int64))
+    conv_syn, read = _check_synapses(cfg, explicit, keys, graph, rep)
+    _check_memory(cfg, conv_syn, rep)
+    _check_structure(cfg, explicit, read, keys, rep)
     _check_routing(cfg, rep)
-    _check_synapses(cfg, ent, keys, graph, rep)
     return rep.finish()
 
 
