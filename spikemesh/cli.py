@@ -114,6 +114,11 @@ def cmd_simulate(args: argparse.Namespace) -> None:
     x = _fit_steps(_load_inputs(args.input), args.steps) if x is None else x
     t0 = time.perf_counter()
     kw: dict[str, Any] = {"progress": True} if args.engine in ("fast", "cycle") else {}
+    if args.source == "config":
+        if args.engine != "cycle":
+            raise SimulationError("--source config runs on the cycle engine", node="simulate", needed="--engine cycle",
+                                  available=args.engine)
+        kw = {"source": "config"}
     result = spikemesh.simulate(subject, x, engine=args.engine, record=args.record or None, **kw)
     if isinstance(x, dict):
         x = next(iter(x.values()))
@@ -321,6 +326,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="reference (default), fast (Numba functional), cycle (NoC timing; a build directory), async "
                         "(Speck event-driven; a speck build), crossbar (memristor arrays), training (FP pass)")
     s.add_argument("--record", nargs="*", default=[], help="populations whose membrane traces to record")
+    s.add_argument("--source", default="program", choices=["program", "config"],
+                   help="cycle engine: run the Program's sections (default) or its mesh configuration alone")
     s.add_argument("--out", help="write spike rasters (npz) here")
     s.set_defaults(func=cmd_simulate)
 

@@ -305,3 +305,14 @@ def test_worked_example_of_the_docs(tmp_path, capsys):
     assert main(["verify", str(d)]) == 2
     assert capsys.readouterr().out.splitlines() == ["memory: core 0: neurons 4 over the limit 1",
                                                     "memory: core 1: neurons 2 over the limit 1"]
+
+
+def test_cli_simulate_from_config(built, tmp_path):
+    from spikemesh.cli import main
+
+    _, x, d = built
+    f = tmp_path / "x.npy"
+    np.save(f, x)
+    assert main(["simulate", str(d), "-i", str(f), "-e", "cycle", "--source", "config"]) == 0
+    assert json.loads((d / "report.json").read_text())["simulation"]["source"] == "config"
+    assert main(["simulate", str(d), "-i", str(f), "-e", "fast", "--source", "config"]) == 2
