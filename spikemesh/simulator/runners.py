@@ -79,13 +79,9 @@ def run_fast_engine(subject: Any, inputs: Any, record: Sequence[str] | None = No
 
 def run_cycle_engine(subject: Any, inputs: Any, record: Sequence[str] | None = None, **kw: Any) -> SimResult:
     """``cycle`` engine on a Program with partition, placement and routes (cycle.py); options mode, progress,
-    specialize. ``source="config"`` runs the Program's mesh configuration alone (spikemesh.backends.mesh.engine)."""
+    specialize."""
     from spikemesh.simulator.cycle import run_cycle
 
-    if kw.pop("source", "program") == "config":
-        from spikemesh.backends.mesh.engine import run_config_engine
-
-        return run_config_engine(subject, inputs, record)
     graph, program = _split(subject)
     if program is None:
         raise SimulationError("the cycle engine needs a compiled Program, not a bare graph", node="simulate",

@@ -187,26 +187,12 @@ def table_entries(routes: Any, coords: np.ndarray, target: Any, n_inputs: int
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Routing-table entries in core-key space: (routers int32 [R, 2] global (x, y), ptr [R+1], base key [E],
     block size [E], output bits [E]); the entry count per router equals ``Tables.compressed``."""
-    from spikemesh.routing.tables import _entries, _events
-    from spikemesh.routing.trees import as_flat
+    from spikemesh.routing.tables import route_entries
     from spikemesh.target.topology import Mesh
 
     mesh = Mesh.of(target)
-    flat = as_flat(routes)
-    gx, gy = mesh.global_xy(coords)
+    rids, rptr, ekey, emask = route_entries(routes, mesh, coords, n_inputs)
     H = mesh.height
-    skey = flat.sources + n_inputs
-    kmin = int(min(0, skey.min(initial=0)))
-    K = int(skey.max(initial=0)) - kmin + 1
-    src = np.maximum(flat.sources, 0)
-    s_rid = np.where(flat.sources < 0, 0, gx[src] * H + gy[src]) if len(flat) else np.zeros(0, np.int64)
-    d_rid = gx[flat.dests] * H + gy[flat.dests]
-    ev = np.empty(len(flat) + flat.n_links + flat.dests.size, dtype=np.int64)
-    _events(flat.ptr, flat.links, flat.dest_ptr, s_rid.astype(np.int64), d_rid.astype(np.int64), skey - kmin, K,
-            mesh.cores_x, mesh.cores_y, H, ev)
-    ev.sort()
-    rids, rptr, ekey, emask = _entries(ev, K)
-    ekey += kmin
     n = ekey.size
     out_r, out_base, out_size, out_ports = (np.zeros(n, np.int64) for _ in range(4))
     m = _cover_entries(rptr, ekey, emask, out_r, out_base, out_size, out_ports)
@@ -315,7 +301,7 @@ def emit_config(program: Any) -> MeshConfig:
     graph). Raises ConfigError naming what is missing."""
     from spikemesh.partition.geometry import box_flat, classify, view_shape
     from spikemesh.partition.resources import limits_for
-    from spikemesh.simulator.arrays import _projection_parts
+    from spikemesh.simulator.arrays import projection_parts
 
     graph, target, part = program.graph, program.target, program.partition
     for s in ("partition", "placement", "routes"):
@@ -493,7 +479,7 @@ def emit_config(program: Any) -> MeshConfig:
                     lane0 = pr.port * int(n_slots[mc]) + box_slot0[(mc, pr.target, bi)]
                     blocks.append((mc, pi, spec, tuple(int(v) for v in box), lo, hi, lane0))
             continue
-        parts, _ = _projection_parts(graph, pr, True, D)
+        parts, _ = projection_parts(graph, pr, True, D)
         hw = views[pr.source][1] * views[pr.source][2]
         n_tgt = sizes[pr.target]
         rs, cs, ws, ds = [], [], [], []
@@ -570,6 +556,13 @@ def emit_config(program: Any) -> MeshConfig:
     wmin = int(min(s_w.min(initial=0), kcat.min(initial=0)))
     wmax = int(max(s_w.max(initial=0), kcat.max(initial=0)))
     wdt = _int_dtype(wmin, wmax)
+    wlo, whi = -(1 << (target.core.weight_bits - 1)), (1 << (target.core.weight_bits - 1)) - 1
+    warnings = []
+    for p_ in np.unique(s_proj[(s_w < wlo) | (s_w > whi)]):
+        sel_ = s_proj == p_
+        warnings.append(f"{proj_names[int(p_)]}: the chain's composed weights span [{int(s_w[sel_].min())}, "
+                        f"{int(s_w[sel_].max())}], outside the signed {target.core.weight_bits}-bit range (the ops "
+                        "multiply into one synapse matrix; spikemesh verify reports it)")
     bk = np.array([b[0] for b in blocks], np.int32)
     wptr = np.concatenate([[0], np.cumsum([k.size for k in kernels])]).astype(np.int64)
     kern_entries = 0  # weights the blocks' kernel slices hold (what shared-kernel cores store)
@@ -636,7 +629,7 @@ def emit_config(program: Any) -> MeshConfig:
         "keys": {"neuron_bits": nb, "key_bits": key_bits, "n_inputs": n_inputs},
         "decay_shift": DECAY_SHIFT, "max_delay": D,
         "nodes": _node_table(graph, order), "projections": proj_names, "conv_specs": conv_specs,
-        "inputs": inputs, "outputs": {o.name: o.source for o in graph.outputs},
+        "inputs": inputs, "outputs": {o.name: o.source for o in graph.outputs}, "warnings": warnings,
         "counts": {"cores": C, "slots": int(slot_ptr[-1]), "lanes": L, "axons": int(axon_ptr[-1]),
                    "synapse_entries": int(syn_ptr[-1]), "conv_blocks": len(blocks), "kernel_entries": kern_entries,
                    "conv_weights": int(wptr[-1]),
@@ -649,14 +642,10 @@ def emit_config(program: Any) -> MeshConfig:
 def config_stage(program: Any, options: Any) -> Any:
     """The ``config`` compile stage of the mesh family: emit the configuration of a placed, routed, integer Program
     (a float model, built with quantize=False, gets none: report ``config.skipped`` says why)."""
-    import time
-
     if program.placement is None or program.routes is None:
         return program
     if not program.graph.is_quantized:
         return program.with_report(config={"skipped": "float model (compile with quantize=True for a configuration)"})
-    t0 = time.perf_counter()
     cfg = emit_config(program)
     return program.with_section("config", cfg).with_report(
-        config={"format_version": FORMAT_VERSION, **cfg.header["counts"],
-                "seconds": round(time.perf_counter() - t0, 6)})
+        config={"format_version": FORMAT_VERSION, **cfg.header["counts"], "warnings": cfg.header["warnings"]})

@@ -240,10 +240,32 @@ def _check_routing(cfg: MeshConfig, rep: _Report) -> None:
         rep.add("links", f"inter-chip link {lk} is listed but no key uses it")
 
 
-def _synapse_rows(cfg: MeshConfig, ent: Entries, keys: list[np.ndarray]) -> dict[int, np.ndarray]:
-    """Per projection index: int64 rows (source index, target index, port, delay, weight) of its non-zero entries,
-    sorted."""
-    sk, snode, sidx = _sender_of(cfg, keys)
+def _dims(cfg: MeshConfig) -> tuple[int, int, int]:
+    """Radices packing (source + 1, target, port, delay) into one int64 key."""
+    n = max((int(np.prod(nd["shape"])) for nd in cfg.header["nodes"]), default=1)
+    ports = max((int(nd.get("ports", 1)) for nd in cfg.header["nodes"]), default=1)
+    return n, ports, int(cfg.header["max_delay"]) + 1
+
+
+def _pack(src: np.ndarray, tgt: np.ndarray, port: np.ndarray, delay: np.ndarray, dims: tuple[int, int, int]
+          ) -> np.ndarray:
+    n, P, R = dims
+    return (((src.astype(np.int64) + 1) * n + tgt) * P + port) * R + delay
+
+
+def _unpack(k: int, dims: tuple[int, int, int]) -> tuple[int, int, int, int]:
+    n, P, R = dims
+    k, d = divmod(int(k), R)
+    k, port = divmod(k, P)
+    s1, t = divmod(k, n)
+    return s1 - 1, t, port, d
+
+
+def _synapse_keys(cfg: MeshConfig, ent: Entries, keys: list[np.ndarray], dims: tuple[int, int, int]
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """(packed synapse keys, weights) of the non-zero graph entries in ``ent``, sorted; source -1 = an axon key of
+    no source element."""
+    sk, _, sidx = _sender_of(cfg, keys)
     ap, ak = cfg["axon_ptr"], cfg["axon_key"]
     sp = cfg["slot_ptr"]
     n_slots = np.diff(sp)
@@ -254,36 +276,36 @@ def _synapse_rows(cfg: MeshConfig, ent: Entries, keys: list[np.ndarray]) -> dict
     pos = np.clip(np.searchsorted(sk, key), 0, max(sk.size - 1, 0))
     src = np.where(sk[pos] == key, sidx[pos], -1) if sk.size else np.full(key.size, -1)
     n = np.maximum(n_slots[core], 1)
-    slot = sp[core] + lane % n
-    port = lane // n
-    tgt = cfg["slot_index"][slot].astype(np.int64)
-    rows = np.stack([src, tgt, port, ent.delay[sel], ent.weight[sel]], axis=1).astype(np.int64)
-    proj = ent.proj[sel]
-    out = {}
-    for p in np.unique(proj):
-        r = rows[proj == p]
-        out[int(p)] = r[np.lexsort(r.T[::-1])]
-    return out
+    tgt = cfg["slot_index"][sp[core] + lane % n].astype(np.int64)
+    k = _pack(src, tgt, lane // n, ent.delay[sel].astype(np.int64), dims)
+    w = ent.weight[sel].astype(np.int64)
+    o = np.lexsort((w, k))
+    return k[o], w[o]
 
 
-def _graph_rows(graph: Graph, name: str) -> np.ndarray:
-    from spikemesh.simulator.arrays import _projection_parts
+def _graph_keys(graph: Graph, name: str, dims: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+    from spikemesh.simulator.arrays import projection_parts
 
     pr = graph.projection[name]
     D = max((p.max_delay for p in graph.projections), default=0)
-    parts, _ = _projection_parts(graph, pr, True, D)
-    rows = []
+    parts, _ = projection_parts(graph, pr, True, D)
+    ks, ws = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
     for r, c, w, d in parts:
         keep = w != 0
         n = int(keep.sum())
-        rows.append(np.stack([r[keep], c[keep], np.full(n, pr.port), np.full(n, d), w[keep]], axis=1)
-                    .astype(np.int64))
-    out = np.concatenate(rows) if rows else np.zeros((0, 5), np.int64)
-    return out[np.lexsort(out.T[::-1])]
+        ks.append(_pack(r[keep], c[keep].astype(np.int64), np.full(n, pr.port), np.full(n, d), dims))
+        ws.append(w[keep].astype(np.int64))
+    k, w = np.concatenate(ks), np.concatenate(ws)
+    o = np.lexsort((w, k))
+    return k[o], w[o]
 
 
-def _describe(r: np.ndarray, src: str, tgt: str) -> str:
-    return f"{src}[{int(r[0])}] -> {tgt}[{int(r[1])}] port {int(r[2])} delay {int(r[3])} weight {int(r[4])}"
+def _runs(k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct values of sorted ``k`` and the start of each run."""
+    if not k.size:
+        return k, np.zeros(0, np.int64)
+    start = np.flatnonzero(np.concatenate([[True], k[1:] != k[:-1]]))
+    return k[start], start
 
 
 def _check_synapses(cfg: MeshConfig, explicit: Entries, keys: list[np.ndarray], graph: Graph | None,
@@ -294,6 +316,7 @@ def _check_synapses(cfg: MeshConfig, explicit: Entries, keys: list[np.ndarray], 
     names = cfg.header["projections"]
     C = cfg.n_cores
     ap = cfg["axon_ptr"]
+    dims = _dims(cfg)
     conv_syn = np.zeros(C, np.int64)
     read = np.zeros(cfg["axon_key"].size, bool)
     ok = (explicit.axon >= 0) & (explicit.axon < (ap[1:] - ap[:-1])[explicit.core])
@@ -313,56 +336,38 @@ def _check_synapses(cfg: MeshConfig, explicit: Entries, keys: list[np.ndarray], 
         m = explicit.proj == p
         both = Entries(*(np.concatenate([getattr(explicit, f)[m], getattr(ent, f)])
                          for f in ("core", "axon", "lane", "weight", "delay", "proj")))
-        got = _synapse_rows(cfg, both, keys).get(p, np.zeros((0, 5), np.int64))
-        del ent, both
-        src, tgt = (graph.projection[name].source, graph.projection[name].target) if graph is not None else ("?", "?")
+        del ent
+        gk, gw = _synapse_keys(cfg, both, keys, dims)
+        del both
+        src, tgt = (graph.projection[name].source, graph.projection[name].target) if graph is not None else ("", "")
+
+        def say(k: int, what: str, name: str = name, src: str = src, tgt: str = tgt) -> None:
+            s_, t_, port, d = _unpack(k, dims)
+            rep.add("synapses", f"{name}: synapse {src}[{s_}] -> {tgt}[{t_}] port {port} delay {d} {what}")
+
+        ku, start = _runs(gk)
+        cnt = np.diff(np.concatenate([start, [gk.size]]))
+        for k in ku[cnt > 1][:MAX_LINES]:
+            say(k, "appears more than once")
+        if np.any(gk < dims[0] * dims[1] * dims[2]):
+            rep.add("synapses", f"{name}: entries read an axon key of no source element")
         if graph is None:
-            u, cnt = np.unique(got[:, :4], axis=0, return_counts=True)
-            for r in u[cnt > 1][:MAX_LINES]:
-                rep.add("synapses", f"{name}: synapse {int(r[0])} -> {int(r[1])} port {int(r[2])} delay {int(r[3])} "
-                                    "appears more than once")
             continue
-        want = _graph_rows(graph, name)
-        if got.shape == want.shape and np.array_equal(got, want):
+        wk, ww = _graph_keys(graph, name, dims)
+        if gk.shape == wk.shape and np.array_equal(gk, wk) and np.array_equal(gw, ww):
             continue
-        if np.any(got[:, 0] < 0):
-            rep.add("synapses", f"{name}: {int((got[:, 0] < 0).sum())} entries read an axon key of no source element")
-        # compare as multisets of (source, target, port, delay) with their weights
-        gk, gc = np.unique(got[:, :4], axis=0, return_counts=True)
-        wk = np.unique(want[:, :4], axis=0)
-        for r in gk[gc > 1][:MAX_LINES]:
-            rep.add("synapses", f"{name}: synapse {src}[{int(r[0])}] -> {tgt}[{int(r[1])}] appears more than once")
-        u, inv = np.unique(np.concatenate([gk, wk]), axis=0, return_inverse=True)
-        in_got = np.zeros(len(u), bool)
-        in_got[inv[:len(gk)]] = True
-        in_want = np.zeros(len(u), bool)
-        in_want[inv[len(gk):]] = True
-        for r in u[in_want & ~in_got][:MAX_LINES]:
-            rep.add("synapses", f"{name}: synapse {src}[{int(r[0])}] -> {tgt}[{int(r[1])}] port {int(r[2])} delay "
-                                f"{int(r[3])} is missing")
-        for r in u[in_got & ~in_want][:MAX_LINES]:
-            rep.add("synapses", f"{name}: synapse {src}[{int(r[0])}] -> {tgt}[{int(r[1])}] port {int(r[2])} delay "
-                                f"{int(r[3])} is not in the graph")
-        common = in_got & in_want
-        if common.any():  # weights of the synapses both hold (summed per key, so a duplicate shows here too)
-            gsum, wsum = _sum_by(got, u), _sum_by(want, u)
-            for i in np.flatnonzero(common & (gsum != wsum))[:MAX_LINES]:
-                r = u[i]
-                rep.add("synapses", f"{name}: synapse {src}[{int(r[0])}] -> {tgt}[{int(r[1])}] has weight "
-                                    f"{int(gsum[i])}, the graph {int(wsum[i])}")
+        wu, wstart = _runs(wk)
+        for k in np.setdiff1d(wu, ku, assume_unique=True)[:MAX_LINES]:
+            say(k, "is missing")
+        for k in np.setdiff1d(ku, wu, assume_unique=True)[:MAX_LINES]:
+            say(k, "is not in the graph")
+        common, gi, wi = np.intersect1d(ku, wu, assume_unique=True, return_indices=True)
+        if common.size:  # weights summed per synapse (a duplicate shows here too)
+            gs = np.add.reduceat(gw, start)[gi] if gw.size else gw
+            ws = np.add.reduceat(ww, wstart)[wi] if ww.size else ww
+            for i in np.flatnonzero(gs != ws)[:MAX_LINES]:
+                say(common[i], f"has weight {int(gs[i])}, the graph {int(ws[i])}")
     return conv_syn, read
-
-
-def _sum_by(rows: np.ndarray, keys: np.ndarray) -> np.ndarray:
-    """Sum of the weights of ``rows`` per key row of ``keys`` (sorted unique)."""
-    out = np.zeros(len(keys), np.int64)
-    if not len(rows):
-        return out
-    allk = np.concatenate([keys, rows[:, :4]])
-    _, inv = np.unique(allk, axis=0, return_inverse=True)
-    # keys are unique and sorted, so the first len(keys) inverse indices are 0..len(keys)-1 in order
-    np.add.at(out, inv[len(keys):], rows[:, 4])
-    return out
 
 
 def verify_config(cfg: MeshConfig, graph: Graph | None = None) -> list[str]:
