@@ -114,6 +114,11 @@ def cmd_simulate(args: argparse.Namespace) -> None:
     x = _fit_steps(_load_inputs(args.input), args.steps) if x is None else x
     t0 = time.perf_counter()
     kw: dict[str, Any] = {"progress": True} if args.engine in ("fast", "cycle") else {}
+    if args.source == "config":
+        if args.engine != "cycle":
+            raise SimulationError("--source config runs on the cycle engine", node="simulate", needed="--engine cycle",
+                                  available=args.engine)
+        kw = {"source": "config"}
     result = spikemesh.simulate(subject, x, engine=args.engine, record=args.record or None, **kw)
     if isinstance(x, dict):
         x = next(iter(x.values()))
@@ -263,6 +268,21 @@ def cmd_export(args: argparse.Namespace) -> None:
     Console().print(f"wrote {out}")
 
 
+def cmd_verify(args: argparse.Namespace) -> int:
+    """Verify a build's mesh configuration from the configuration alone: one line per problem, exit 2 when any."""
+    from spikemesh.backends.mesh.verify import verify_dir
+
+    problems, summary = verify_dir(args.dir)
+    for line in problems:
+        print(line)
+    if problems:
+        return 2
+    print(f"ok: {summary['cores']} cores, {summary['axons']} axons, {summary['synapse_entries']} synapse entries, "
+          f"{summary['conv_blocks']} conv blocks, {summary['table_entries']} table entries in {summary['routers']} "
+          f"routers; synapses checked {'against the graph' if summary['graph'] else 'for duplicates (no graph)'}")
+    return 0
+
+
 # ----------------------------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     from spikemesh import __version__
@@ -308,6 +328,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "(Speck event-driven; a speck build), crossbar (memristor arrays), trainer (training chip "
                         "FP pass)")
     s.add_argument("--record", nargs="*", default=[], help="populations whose membrane traces to record")
+    s.add_argument("--source", default="program", choices=["program", "config"],
+                   help="cycle engine: run the Program's sections (default) or its mesh configuration alone")
     s.add_argument("--out", help="write spike rasters (npz) here")
     s.set_defaults(func=cmd_simulate)
 
@@ -317,6 +339,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--format", "-f", default="png", choices=["png", "svg", "json", "csv"])
     s.add_argument("--out", "-o", help="output file (default DIR/placement.FORMAT)")
     s.set_defaults(func=cmd_export)
+
+    s = sub.add_parser("verify", help="check a build's mesh configuration from the configuration alone (limits, "
+                                      "routing tables, every synapse once); one line per problem, exit 2 if any")
+    s.add_argument("dir", help="build directory (mesh_config.json and weights.npz)")
+    s.set_defaults(func=cmd_verify)
 
     s = sub.add_parser("report", help="print a build directory's report.json")
     s.add_argument("dir", help="build directory")
@@ -349,14 +376,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        args.func(args)
+        rc = args.func(args)
     except SpikemeshError as e:
         print(f"spikemesh: error: {e}", file=sys.stderr)
         return 2
     except OSError as e:
         print(f"spikemesh: error: {e.filename or ''}: {e.strerror or e}", file=sys.stderr)
         return 2
-    return 0
+    return int(rc or 0)
 
 
 if __name__ == "__main__":

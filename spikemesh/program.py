@@ -49,6 +49,7 @@ SECTION_TYPES: dict[str, str] = {
     "certificate": "spikemesh.routing.deadlock:Certificate",
     "speck_config": "spikemesh.backends.speck.config:SpeckConfig",
     "crossbar_config": "spikemesh.backends.crossbar.config:CrossbarProgram",
+    "mesh_config": "spikemesh.backends.mesh.config:MeshConfig",
 }
 
 #: section types as builds saved before registered names spelt them ("module:qualname" -> registered name)

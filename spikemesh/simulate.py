@@ -50,7 +50,8 @@ def simulate(subject: Any, inputs: Any, engine: str = "reference", record: Seque
 
     Engines: ``reference`` (golden NumPy executor), ``fast`` (Numba event-driven, same spikes; options ``mode``,
     ``traces``, ``progress``, ``specialize``, ``target`` for energy on a bare graph), ``cycle`` (a Program with
-    partition/placement/routes: NoC timing, latency and energy; spikes equal reference), ``async`` (a Speck
+    partition/placement/routes: NoC timing, latency and energy; spikes equal reference; ``source="config"`` runs the
+    mesh configuration alone instead, docs/config.md), ``async`` (a Speck
     Program), ``crossbar`` (a crossbar Program or graph), ``trainer`` (float32 forward pass of the training
     chip). ``inputs`` may also be a ``spikemesh.simulator.io.StepInputs`` (sparse per-step values).
     """
@@ -60,5 +61,9 @@ def simulate(subject: Any, inputs: Any, engine: str = "reference", record: Seque
     if engine not in ENGINES:
         raise SimulationError(f"unknown engine {engine!r}", node="simulate", needed="one of " + ", ".join(ENGINES),
                               available=engine, hint="use engine='reference'")
-    module, _, func = ENGINES[engine].partition(":")
+    spec = ENGINES[engine]
+    if engine == "cycle":  # source="config": the Program's mesh configuration alone (docs/config.md)
+        if options.pop("source", "program") == "config":
+            spec = "spikemesh.backends.mesh.engine:run_config_engine"
+    module, _, func = spec.partition(":")
     return getattr(importlib.import_module(module), func)(subject, inputs, record, **options)

@@ -141,7 +141,7 @@ def test_section_types_name_their_classes() -> None:
     """Every registered name leads to a class that saves under that name; every legacy path maps to one."""
     for name in SECTION_TYPES:
         assert section_class(name, "test").section_type == name
-    assert set(LEGACY_TYPES.values()) == set(SECTION_TYPES)
+    assert set(LEGACY_TYPES.values()) <= set(SECTION_TYPES)
 
 
 def test_unknown_option_is_an_error_naming_the_valid_ones() -> None:

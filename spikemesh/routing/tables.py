@@ -160,8 +160,10 @@ def _compress(rptr: np.ndarray, keys: np.ndarray, masks: np.ndarray, out: np.nda
         out[r] = total
 
 
-def build_tables(routes: Any, mesh: Mesh, coords: np.ndarray, n_inputs: int, limit: int | None) -> Tables:
-    """Per-router tables of ``routes`` (FlatRoutes, Routes or Route sequence); key = source + ``n_inputs``."""
+def route_entries(routes: Any, mesh: Mesh, coords: np.ndarray, n_inputs: int
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Uncompressed entries of every router: (router ids ``gx × height + gy``, router segment pointers, key and OR
+    of output bits per entry, keys sorted inside each router); key = source + ``n_inputs``."""
     flat = as_flat(routes)
     gx, gy = mesh.global_xy(coords)
     H = mesh.height
@@ -177,6 +179,13 @@ def build_tables(routes: Any, mesh: Mesh, coords: np.ndarray, n_inputs: int, lim
     rids, rptr, ekey, emask = _entries(ev, K)
     del ev
     ekey += kmin
+    return rids, rptr, ekey, emask
+
+
+def build_tables(routes: Any, mesh: Mesh, coords: np.ndarray, n_inputs: int, limit: int | None) -> Tables:
+    """Per-router tables of ``routes`` (FlatRoutes, Routes or Route sequence); key = source + ``n_inputs``."""
+    H = mesh.height
+    rids, rptr, ekey, emask = route_entries(routes, mesh, coords, n_inputs)
     entries = np.diff(rptr).astype(np.int32)
     compressed = np.zeros(rids.size, dtype=np.int64)
     _compress(rptr, ekey, emask, compressed)

@@ -162,6 +162,10 @@ def _projection_parts(graph: Graph, pr: Projection, integer: bool, max_delay: in
     return blocks, ramp
 
 
+#: public name of ``_projection_parts`` (read by the mesh configuration's emitter and verifier)
+projection_parts = _projection_parts
+
+
 def _cat(xs: list[np.ndarray], dt: type) -> np.ndarray:
     return np.concatenate(xs).astype(dt) if xs else np.zeros(0, dtype=dt)
 

@@ -1,10 +1,12 @@
-"""Compile stages of mesh-family targets: lower, partition (spikemesh.partition), place, route."""
+"""Compile stages of mesh-family targets: lower, partition (spikemesh.partition), place, route, config (the chip
+configuration, config.py)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from spikemesh.backends.lower import lower_stage
+from spikemesh.backends.mesh.config import config_stage
 from spikemesh.partition import partition
 from spikemesh.placement.stage import place_stage
 from spikemesh.routing.stage import route_stage
@@ -24,4 +26,5 @@ def partition_stage(program: Any, options: Any) -> Any:
 #: the max link load below the XY routes' (its hint), so it weighs least
 BUDGET = {"partition": 0.6, "place": 0.3, "route": 0.1}
 
-STAGES = (("lower", lower_stage), ("partition", partition_stage), ("place", place_stage), ("route", route_stage))
+STAGES = (("lower", lower_stage), ("partition", partition_stage), ("place", place_stage), ("route", route_stage),
+          ("config", config_stage))
