@@ -49,7 +49,7 @@ def test_time_limit_bounds_the_solvers_and_results_are_reproducible() -> None:
     b = spikemesh.compile(_pool_net(), "tianjic:2x1", seed=2, time_limit=1.5)
     rep = a.report["budget"]
     assert rep["time_limit"] == 1.5 and rep["spent"] <= 1.5 + 1e-9
-    assert set(rep["stages"]) == {"lower", "partition", "place", "route"}
+    assert set(rep["stages"]) == {"lower", "partition", "place", "route", "config"}
     for st in ("partition", "place", "route"):
         assert rep["stages"][st]["status"] in ("optimal", "limit", "none")
         assert rep["stages"][st]["spent"] <= rep["stages"][st]["granted"] + 1e-9
