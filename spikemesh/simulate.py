@@ -61,4 +61,8 @@ def simulate(subject: Any, inputs: Any, engine: str = "reference", record: Seque
         raise SimulationError(f"unknown engine {engine!r}", node="simulate", needed="one of " + ", ".join(ENGINES),
                               available=engine, hint="use engine='reference'")
     module, _, func = ENGINES[engine].partition(":")
-    return getattr(importlib.import_module(module), func)(subject, inputs, record, **options)
+    result = getattr(importlib.import_module(module), func)(subject, inputs, record, **options)
+    if isinstance(result, SimResult) and result.dt is None:
+        graph = subject if isinstance(subject, Graph) else getattr(subject, "graph", None)
+        result.dt = getattr(graph, "dt", None)
+    return result
