@@ -26,7 +26,6 @@ from typing import Any
 import numpy as np
 
 from spikemesh.fileio import atomic_write_json
-from spikemesh.routing.routes import link_loads
 from spikemesh.target.topology import STEP, Mesh
 
 #: tab20 reordered: the ten saturated hues first, then their light variants, so layers i and i+1 always differ
@@ -145,6 +144,8 @@ def placement_figure(program: Any, sim: Mapping[str, Any] | None = None) -> Any:
     if simulated is not None:
         loads, label = simulated, "link load: flits / step (cycle engine, simulated)"
     else:
+        from spikemesh.routing.routes import link_loads  # imported here: a Speck build never needs routing
+
         routes = program.routes if program.routes is not None and len(program.routes.flat) else None
         loads = link_loads(routes, Mesh.of(t)) if routes else {}
         label = "link load: spike copies / step (compile-time estimate)"
