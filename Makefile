@@ -16,6 +16,7 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
 
+# the digits demo: a mesh target and Speck, reference + timed engine each; writes build/demo/{mesh,speck}/report.html
 demo: $(STAMP)
 	$(BIN)/spikemesh demo
 

@@ -73,11 +73,23 @@ REPORT_KEY = {"place": "placement", "route": "routing"}
 
 
 def _progress(enabled: bool) -> Callable[[Iterable[tuple[str, Stage]]], Any]:
-    if not enabled:
+    """With ``enabled`` and stderr a terminal: a transient line naming the running stage with the elapsed time;
+    otherwise nothing is printed."""
+    import sys
+
+    if not enabled or not sys.stderr.isatty():
         return iter
-    from rich.progress import track
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     def run(stages: Iterable[tuple[str, Stage]]) -> Any:
-        return track(list(stages), description="compiling", transient=True)
+        items = list(stages)
+        with Progress(TextColumn("compiling: [bold]{task.description}[/]"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), console=Console(stderr=True), transient=True) as bar:
+            task = bar.add_task(items[0][0] if items else "", total=len(items))
+            for name, stage in items:
+                bar.update(task, description=name)
+                yield name, stage
+                bar.advance(task)
 
     return run

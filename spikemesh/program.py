@@ -8,8 +8,9 @@ array})`` and a classmethod ``from_parts(meta, arrays)``; a stage that has not r
 modules does not break saved builds; the module paths older builds stored are read through ``LEGACY_TYPES``.
 
 ``Program.save(dir)`` writes ``program.json`` (structure, target, section metadata, report, checksum) and
-``weights.npz`` (every array), then ``report.json`` and whatever per-section exports the sections provide
-(``placement.json``, ``routes.json``, ``<backend>_config.json``...). The directory is written to a temporary
+``weights.npz`` (every array), then ``report.json``, whatever per-section exports the sections provide
+(``routes.json``, ``<backend>_config.json``...), the placement map files and ``report.html``
+(``spikemesh.report.html``). The directory is written to a temporary
 sibling and renamed into place, so a failed save leaves no half-written directory.
 """
 
@@ -88,6 +89,19 @@ class Program:
             return self.sections.get(name)
         raise AttributeError(name)
 
+    def __repr__(self) -> str:
+        from spikemesh.report.html import program_summary
+
+        s = program_summary(self)
+        return (f"Program(model={s['model']!r}, target={s['target']!r} ({s['family']}, {s['chips']} chips), "
+                f"{s['layers']} layers, {s['neurons']:,} neurons, {s['synapses']:,} synapses, {s['cores']} cores, "
+                f"sections={s['sections']}, compiled in {s['compile_s']:.2f} s)")
+
+    def _repr_html_(self) -> str:
+        from spikemesh.report.html import program_html
+
+        return program_html(self)
+
     def with_section(self, name: str, artifact: Any) -> Program:
         if name not in SECTIONS:
             raise ValueError(f"unknown Program section {name!r}")
@@ -141,10 +155,9 @@ class Program:
                 export = getattr(art, "export", None)
                 if export is not None:
                     export(tmp, self)
-            if self.placement is not None:
-                from spikemesh.report.placement_map import write_placement_files
+            from spikemesh.report.html import write_build_views
 
-                write_placement_files(tmp, self)
+            write_build_views(tmp, self)
             _swap_dir(tmp, out)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)

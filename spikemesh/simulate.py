@@ -66,4 +66,8 @@ def simulate(subject: Any, inputs: Any, engine: str = "reference", record: Seque
         if options.pop("source", "program") == "config":
             spec = "spikemesh.backends.mesh.engine:run_config_engine"
     module, _, func = spec.partition(":")
-    return getattr(importlib.import_module(module), func)(subject, inputs, record, **options)
+    result = getattr(importlib.import_module(module), func)(subject, inputs, record, **options)
+    if isinstance(result, SimResult) and result.dt is None:
+        graph = subject if isinstance(subject, Graph) else getattr(subject, "graph", None)
+        result.dt = getattr(graph, "dt", None)
+    return result

@@ -205,6 +205,7 @@ def run_cycle(program: Any, inputs: Any, record: Sequence[str] | None = None, mo
         "link_load_total": int(load.sum()) if C else 0,
         "busiest_links": [{"link": net.channel_name(int(c)), "flits": int(load[c])}
                           for c in np.argsort(-load, kind="stable")[:5] if load[c] > 0] if C else [],
+        "link_flits": [[*(int(v) for v in net.ch_key[c]), int(load[c])] for c in np.flatnonzero(load)] if C else [],
         "channels": C,
         "forwarding": target.noc.forwarding,
         "forwarding_phases": int(phase.max()) + 1 if R else 1,

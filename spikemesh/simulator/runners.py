@@ -47,7 +47,30 @@ def simulation_stats(graph: Graph, flat: FlatGraph, sends: np.ndarray, spikes: d
                                                                           binary_inputs)}
     if target is not None:
         out["energy"] = energy(acts, target.energy).to_dict()
+        out["energy"]["by_layer_pj"] = layer_energy(flat, sends, steps, batch, wbits, target, partition, extra)
     return out
+
+
+def layer_energy(flat: FlatGraph, sends: np.ndarray, steps: int, batch: int, weight_bits: int, target: Target,
+                 partition: Any = None, extra: Actions | None = None) -> dict[str, float]:
+    """Dynamic energy (pJ) per graph node name (populations, and inputs for what their source cores spend):
+    synaptic events are charged to the layer of the target neuron, neuron updates to their own layer, and the
+    per-core ``extra`` actions (NoC) to the first layer of the core they are charged to."""
+    names = list(flat.order)
+    node = np.zeros(flat.n, dtype=np.int64)
+    for k, name in enumerate(names):
+        a, b = flat.node_range(name)
+        node[a:b] = k
+    acts = count_actions(flat, sends, steps, batch, weight_bits, node, len(names))
+    if extra is not None and partition is not None:
+        core_node = np.array([names.index(c.layers[0]) if c.layers and c.layers[0] in names else 0
+                              for c in partition.cores], dtype=np.int64)
+        for k, per_core in extra.counts.items():
+            per_core = np.asarray(per_core)
+            acts.add(k, np.bincount(core_node[:len(per_core)], weights=per_core.astype(np.float64),
+                                    minlength=len(names)))
+    by_node = energy(acts, target.energy).by_core
+    return {name: float(by_node[k]) for k, name in enumerate(names)}
 
 
 def run_fast_engine(subject: Any, inputs: Any, record: Sequence[str] | None = None, target: Any = None,

@@ -328,7 +328,7 @@ def run_crossbar_engine(subject: Any, inputs: Any, record: Sequence[str] | None 
         "dense_ops": ops,
         "steps_used": steps.tolist(),
         "mean_steps": float(steps.mean()),
-        "mapping": {name: layer.summary() for name, layer in sim.layers.items()},
+        "mapping": mapping_by_population(graph, sim.layers),
         "arrays": int(sum(layer.arrays for layer in sim.layers.values())),
         "drift_alpha": sim.alpha,
         "adc_bits": adc_bits,
@@ -338,6 +338,21 @@ def run_crossbar_engine(subject: Any, inputs: Any, record: Sequence[str] | None 
     if isinstance(compiled, CrossbarProgram):
         res.stats["cores"] = len(compiled.tiles)
     return res
+
+
+def mapping_by_population(graph: Graph, layers: dict[str, MappedLayer]) -> dict[str, dict[str, Any]]:
+    """Array mapping per target population (the per-layer key of every engine's statistics): the summary of its
+    crossbar projection with ``projection`` naming it, or, for a population fed by several, ``projections`` (one
+    summary each, with its name) and the summed ``arrays``."""
+    per_pop: dict[str, list[dict[str, Any]]] = {}
+    for proj in graph.projections:
+        if proj.name in layers:
+            per_pop.setdefault(proj.target, []).append({**layers[proj.name].summary(), "projection": proj.name})
+    out: dict[str, dict[str, Any]] = {}
+    for pop, items in per_pop.items():
+        out[pop] = items[0] if len(items) == 1 else {"projections": items,
+                                                     "arrays": int(sum(int(i["arrays"]) for i in items))}
+    return out
 
 
 #: CrossbarConfig keys that decide the tiling and the cell levels of a compiled Program

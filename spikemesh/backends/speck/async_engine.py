@@ -174,7 +174,11 @@ def _energy_stats(program: Any, tot: dict[str, np.ndarray], seconds: float, cfg:
     acts = Actions(seconds=seconds)
     acts.add("synop", per_core["synops"] + per_core["leak_updates"])  # a leak update costs one SynOp (no figure)
     rep = energy(acts, program.target.energy)
+    e = rep.to_dict()
+    pj = float(program.target.energy.synop_pj)
+    e["by_layer_pj"] = {L.name: float((tot["synops"][i] + tot["leak_updates"][i]) * pj)
+                        for i, L in enumerate(cfg.layers)}
     return {"synops_per_core": per_core["synops"].tolist(), "leak_updates_per_core": per_core["leak_updates"].tolist(),
             "dropped_per_core": per_core["dropped"].tolist(), "events_in_per_core": per_core["events_in"].tolist(),
-            "seconds": seconds, "energy": rep.to_dict(),
+            "seconds": seconds, "energy": e,
             "energy_dynamic_pj": float(rep.total_pj - rep.by_action["static"])}
