@@ -1,4 +1,4 @@
-"""CLI conventions (issue 23): one-line usage errors with exit 2, help shows defaults and choices, --json, -q,
+"""CLI conventions: one-line usage errors with exit 2, help shows defaults and choices, --json, -q,
 -o on every writer, the default target named."""
 
 from __future__ import annotations
