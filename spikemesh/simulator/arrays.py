@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -20,7 +21,7 @@ from spikemesh.errors import GraphError
 from spikemesh.ir.graph import Graph, Input, Projection
 from spikemesh.ir.neurons import DECAY_SHIFT
 from spikemesh.ir.operators import Op, Shape
-from spikemesh.ir.reference import apply_ops, decay_q
+from spikemesh.ir.reference import apply_ops, decay_q, require_int
 
 RESET_CODES = {"zero": 0, "subtract": 1, "none": 2}
 #: stand-in for an absent integer bound (the int64 state never reaches it)
@@ -101,9 +102,15 @@ class FlatGraph:
     def populations(self) -> list[str]:
         return [self.order[k] for k in self.pop_node]
 
-    @property
-    def n_synapses(self) -> int:
-        return int(self.indptr[-1])
+
+def neuron_cores(flat: FlatGraph, partition: Any) -> np.ndarray:
+    """Core of every global index from a Partition's ``neuron_core`` (-1 for graph inputs streamed from the host;
+    with the target feature "input_cores" the inputs have source cores and are in ``neuron_core``)."""
+    core = np.full(flat.n, -1, dtype=np.int64)
+    for name, arr in partition.neuron_core.items():
+        a, b = flat.node_range(name)
+        core[a:b] = np.asarray(arr, dtype=np.int64).reshape(-1)
+    return core
 
 
 def _chain_csr(ops: tuple[Op, ...], shape: Shape) -> tuple[sp.csr_matrix, Shape]:
@@ -116,14 +123,6 @@ def _chain_csr(ops: tuple[Op, ...], shape: Shape) -> tuple[sp.csr_matrix, Shape]
     if m is None:
         m = sp.identity(math.prod(shape), format="csr")
     return sp.csr_matrix(m), shape
-
-
-def _as_int(a: np.ndarray, what: str, node: str) -> np.ndarray:
-    if a.dtype.kind in "iub":
-        return a.astype(np.int64)
-    if not np.all(a == np.round(a)):
-        raise GraphError(f"{what} is not integer in int mode", node=node, hint="quantize() the graph first")
-    return a.astype(np.int64)
 
 
 def _projection_parts(graph: Graph, pr: Projection, integer: bool, max_delay: int
@@ -207,7 +206,7 @@ def flatten(graph: Graph, integer: bool) -> FlatGraph:
             for port in range(nrn.ports if k in ("alpha", "syn_gain") else 1):
                 arr = nrn.port_param(k, pop.shape, port).reshape(-1)
                 if integer and k not in ("beta", "alpha"):
-                    arr = _as_int(arr, f"neuron parameter {k}", name)
+                    arr = require_int(arr, f"neuron parameter {k}", name)
                 s0 = a if port == 0 else int(port_off[p]) + (port - 1) * (b - a)
                 par[k][s0:s0 + b - a] = arr
         if integer:
@@ -238,13 +237,13 @@ def flatten(graph: Graph, integer: bool) -> FlatGraph:
         q0 = t0 if pr.port == 0 else (int(port_off[pop_index[pr.target]])
                                       + (pr.port - 1) * int(sizes[index[pr.target]]))
         if integer:
-            ramp = _as_int(np.asarray(ramp), "bias", pr.name)
+            ramp = require_int(np.asarray(ramp), "bias", pr.name)
         bias[:, q0:q0 + ramp.shape[1]] += ramp
         for r, c, w, dv in blocks:
             keep = w != 0
             w = w[keep]
             if integer:
-                w = _as_int(w, "synaptic weight", pr.name)
+                w = require_int(w, "synaptic weight", pr.name)
             c = c[keep].astype(np.int32)
             srcs.append(r[keep].astype(np.int32) + np.int32(s0))
             tgts.append(c + np.int32(t0))

@@ -1,4 +1,4 @@
-"""The ``cycle`` engine: the placed Program on a synchronous multi-core, multi-chip mesh (DESIGN §6).
+"""The ``cycle`` engine: the placed Program on a synchronous multi-core, multi-chip mesh.
 
 Each time step: every core integrates its incoming synaptic events, updates its neurons and fires (the values
 come from the reference-exact kernel, so spikes equal ``reference``: the NoC changes timing, never spikes); then
@@ -10,7 +10,7 @@ the core they merge into; with phased forwarding (the Target's ``noc.forwarding`
 after its children's sums have arrived, so a step's NoC time is the sum over forwarding phases (``route_phases``),
 each drained before the next; with cut-through forwarding all packets share one phase.
 
-Compute model (assumed; no per-core timing figure in the research notes): a core performs one neuron update or
+Compute model (an assumption; the mesh presets publish no per-core timing): a core performs one neuron update or
 one synaptic operation per cycle, so a step's compute phase lasts ``max over cores (neurons + synaptic events
 arriving at the core)`` cycles. Step latency = compute cycles + communication cycles; seconds = cycles /
 ``target.clock_hz``.
@@ -28,9 +28,11 @@ import scipy.sparse as sp
 from spikemesh.errors import SimulationError
 from spikemesh.ir.result import SimResult
 from spikemesh.routing.deadlock import forwarding_levels
+from spikemesh.simulator.arrays import neuron_cores
 from spikemesh.simulator.energy import Actions, synapse_sources
 from spikemesh.simulator.fast import run_fast_detailed
-from spikemesh.simulator.noc import PACKET_BITS, build_network, global_xy, noc_run, watchdog_cycles
+from spikemesh.simulator.noc import PACKET_BITS, noc_run, watchdog_cycles
+from spikemesh.simulator.noc_routes import flatten_routes, global_xy
 from spikemesh.simulator.progress import StepProgress
 
 #: per-step arrays are kept in the stats when steps x batch is at most this
@@ -99,14 +101,10 @@ def run_cycle(program: Any, inputs: Any, record: Sequence[str] | None = None, mo
                               needed=(n_cores, 4), available=coords.shape)
     t_setup = time.perf_counter()
     rl = route_list(routes)
-    net = build_network(rl, coords, target)
+    net = flatten_routes(rl, coords, target)
     R = len(rl)
     route_of = {int(r.source): k for k, r in enumerate(rl)}
-    # global index -> core (-1: graph inputs streamed from the host; source cores are in neuron_core)
-    core = np.full(fg.n, -1, dtype=np.int64)
-    for name, arr in part.neuron_core.items():
-        a, b = fg.node_range(name)
-        core[a:b] = np.asarray(arr, dtype=np.int64).reshape(-1)
+    core = neuron_cores(fg, part)
     input_id = {inp.name: k for k, inp in enumerate(graph.inputs)}
     # a neuron's send goes out on its core's route; an input's on route -1 - k
     src_route = np.full(fg.n, -1, dtype=np.int64)
@@ -225,9 +223,7 @@ def run_cycle(program: Any, inputs: Any, record: Sequence[str] | None = None, mo
     at_router = {}
     for i in range(n_cores):
         at_router.setdefault(global_xy(coords[i], target), i)
-    ch_core = np.array([at_router.get(((int(k[0]) * target.cores_x + int(k[2])),
-                                       (int(k[1]) * target.cores_y + int(k[3]))), 0) for k in net.ch_key],
-                       dtype=np.int64)
+    ch_core = np.array([at_router.get(global_xy(k, target), 0) for k in net.ch_key], dtype=np.int64)
     acts = Actions(seconds=float(latency.sum()) / clock)
     if C:
         acts.add("router_hop", np.bincount(ch_core, weights=load, minlength=n_cores).astype(np.int64))

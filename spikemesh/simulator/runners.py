@@ -12,7 +12,7 @@ import numpy as np
 from spikemesh.errors import SimulationError
 from spikemesh.ir.graph import Graph
 from spikemesh.ir.result import SimResult
-from spikemesh.simulator.arrays import FlatGraph
+from spikemesh.simulator.arrays import FlatGraph, neuron_cores
 from spikemesh.simulator.energy import Actions, count_actions, energy
 from spikemesh.simulator.fast import run_fast_detailed
 from spikemesh.simulator.neurobench import neurobench
@@ -29,26 +29,15 @@ def _split(subject: Any) -> tuple[Graph, Any]:
     return graph, subject
 
 
-def global_neuron_core(flat: FlatGraph, partition: Any) -> tuple[np.ndarray | None, int]:
-    """Core of every global index (-1 for inputs streamed from the host; their source cores with "input_cores")
-    from a Partition's ``neuron_core``; (None, 1) without one."""
-    if partition is None:
-        return None, 1
-    core = np.full(flat.n, -1, dtype=np.int64)
-    for name, arr in partition.neuron_core.items():
-        a, b = flat.node_range(name)
-        core[a:b] = np.asarray(arr, dtype=np.int64).reshape(-1)
-    return core, len(partition.cores)
-
-
 def simulation_stats(graph: Graph, flat: FlatGraph, sends: np.ndarray, spikes: dict[str, np.ndarray], steps: int,
                      batch: int, binary_inputs: set[str], target: Target | None, partition: Any = None,
                      extra: Actions | None = None) -> dict[str, Any]:
     """Action counts, energy (when a target is known) and NeuroBench metrics of one run."""
-    core, n_cores = global_neuron_core(flat, partition)
-    wbits = target.core.weight_bits if target is not None else 8
-    if core is not None:
+    core, n_cores = None, 1
+    if partition is not None:
+        core, n_cores = neuron_cores(flat, partition), len(partition.cores)
         core = np.where(core < 0, 0, core)  # input elements: their synapses still land on neuron cores
+    wbits = target.core.weight_bits if target is not None else 8
     acts = count_actions(flat, sends, steps, batch, wbits, core, n_cores)
     if extra is not None:
         for k, v in extra.counts.items():

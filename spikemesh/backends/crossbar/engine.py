@@ -10,7 +10,6 @@ neuron_update; × CrossbarEnergy → pJ per sample, and dense-equivalent ops / p
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -24,9 +23,9 @@ from spikemesh.backends.crossbar.peripherals import adc, adc_bits_needed, input_
 from spikemesh.backends.crossbar.target import CrossbarConfig, crossbar_config
 from spikemesh.backends.crossbar.tiling import MappedLayer, MappedMatrix, im2col, map_graph
 from spikemesh.errors import SimulationError
-from spikemesh.ir.graph import Graph, Input, Projection
+from spikemesh.ir.graph import Graph, Projection
 from spikemesh.ir.operators import Conv, Dense, Sparse
-from spikemesh.ir.reference import PopState, normalize_inputs, require_int
+from spikemesh.ir.reference import check_record, graph_outputs, normalize_inputs, require_int, step_graph
 from spikemesh.ir.result import SimResult
 from spikemesh.target.model import Target
 from spikemesh.target.registry import target as get_target
@@ -227,66 +226,21 @@ class CrossbarSimulator:
 
     # ------------------------------------------------------------------ run
     def run(self, inputs: Any, record: Sequence[str] | None = None) -> tuple[SimResult, np.ndarray]:
-        """Execute; returns (SimResult, counts [len(ACTIONS), T, B])."""
+        """Execute (the reference's step loop with every projection's ops on the arrays); returns (SimResult,
+        counts [len(ACTIONS), T, B])."""
         graph = self.graph
         xs, T, B = normalize_inputs(graph, inputs)
         xs = {k: require_int(v, "input", k) for k, v in xs.items()}
-        record = list(record or [])
-        for r in record:
-            if r not in graph.population:
-                raise SimulationError("cannot record: not a population", node=r)
-        order = graph.topological_order()
-        states = {p.name: PopState(p.name, p.neuron, p.shape, B, True) for p in graph.populations}
-        delay = {}
-        for pr in graph.projections:
-            d = pr.delay_op
-            if d is not None:
-                k = pr.ops.index(d)
-                shape = graph.chain_shapes(pr)[k]
-                n = math.prod(shape)
-                delay[pr.name] = (k, shape, np.broadcast_to(d.steps, shape).reshape(-1), d.max_steps + 1,
-                                  np.zeros((d.max_steps + 1, B, n), dtype=np.int64))
-        incoming = {n: graph.incoming(n) for n in graph.population}
-        outgoing = {n: [pr for pr in graph.outgoing(n) if pr.name in delay] for n in order}
-        spikes = {p.name: np.zeros((T, B, *p.shape), dtype=bool) for p in graph.populations if p.neuron.spiking}
-        traced = set(record) | {p.name for p in graph.populations if not p.neuron.spiking}
-        v_rec = {n: np.zeros((T, B, *graph.population[n].shape), dtype=np.int64) for n in traced}
+        record = check_record(graph, record)
         counts = np.zeros((len(ACTIONS), T, B))
-        for t in range(T):
-            values: dict[str, np.ndarray] = {}
-            for name in order:
-                node = graph.nodes[name]
-                if isinstance(node, Input):
-                    out = xs[name][t].astype(np.int64)
-                else:
-                    total = np.zeros((B, *node.shape), dtype=np.int64)
-                    for pr in incoming[name]:
-                        if pr.name in delay:
-                            k, shape, dd, slots, buf = delay[pr.name]
-                            src_t = t - dd
-                            got = buf[src_t % slots, :, np.arange(len(dd))].T
-                            got = np.where((src_t >= 0)[None, :], got, 0).reshape((B, *shape))
-                            total = total + self.apply(pr, k + 1, len(pr.ops), got, counts[:, t])
-                        else:
-                            total = total + self.apply(pr, 0, len(pr.ops), values[pr.source], counts[:, t])
-                    s, v = states[name].step(total)
-                    counts[5, t] += node.size
-                    if node.neuron.spiking:
-                        spikes[name][t] = s
-                        out = s.astype(np.int64)
-                    else:
-                        out = v
-                    if name in v_rec:
-                        v_rec[name][t] = v
-                values[name] = out
-                for pr in outgoing[name]:
-                    k, shape, dd, slots, buf = delay[pr.name]
-                    y = self.apply(pr, 0, k, out, counts[:, t])
-                    buf[t % slots] = y.reshape(B, -1)
-        outputs = {}
-        for o in graph.outputs:
-            outputs[o.name] = spikes.get(o.source, v_rec.get(o.source, xs.get(o.source)))
-        res = SimResult(spikes=spikes, v=v_rec, outputs=outputs, engine="crossbar", steps=T, mode="int")
+
+        def on_arrays(proj: Projection, lo: int, hi: int, x: np.ndarray, t: int) -> np.ndarray:
+            return self.apply(proj, lo, hi, x, counts[:, t])
+
+        spikes, v_rec = step_graph(graph, xs, T, B, True, record, on_arrays)
+        counts[ACTIONS.index("neuron_update")] += sum(p.size for p in graph.populations)  # every neuron, every step
+        res = SimResult(spikes=spikes, v=v_rec, outputs=graph_outputs(graph, spikes, v_rec, xs.get),
+                        engine="crossbar", steps=T, mode="int")
         return res, counts
 
 
@@ -306,7 +260,8 @@ def energy_pj(counts: np.ndarray, cfg: CrossbarConfig, adc_bits: int) -> dict[st
 
 
 def early_stop_steps(output: np.ndarray, alpha: float = 2.0, threshold: float = 0.8) -> np.ndarray:
-    """PRIME's input-aware early stop (crossbar_training.md §1.2): per sample, the number of steps until
+    """PRIME's input-aware early stop (Wang et al., Sci. Adv. 11, eads5340, 2025; ``ConvNet_ee`` in the authors' code,
+    github.com/bo-wang-up/PRIME): per sample, the number of steps until
     softmax(running mean of the outputs / α) has top-1 probability > ``threshold`` (T when never). ``output``
     [T, B, n_classes] (spikes or states)."""
     out = np.asarray(output, dtype=np.float64)
