@@ -1,15 +1,9 @@
 """Simulation speed: spikemesh's fast (and cycle) engines beside Brian2 cpp_standalone, in the same run.
 
 Cases:
-<<<<<<< HEAD
-- CUBA-4k: Brian2's examples/CUBA.py (after Brette et al., J. Comput. Neurosci. 2007): 4000 LIF, p = 0.02
-  (in-degree 80), 1 s biological time (10,000 steps of 0.1 ms). spikemesh and Brian2 get the *same* connectivity
-  and initial membrane potentials (passed to Brian2 as arrays).
-=======
 - CUBA-4k: Brian2's examples/CUBA.py network (benchmark 2 of Brette et al., J. Comput. Neurosci. 23:349, 2007):
   4000 LIF, p = 0.02 (in-degree 80), 1 s biological time (10,000 steps of 0.1 ms). spikemesh and Brian2
   get the *same* connectivity and initial membrane potentials (passed to Brian2 as arrays).
->>>>>>> l16-cleanup
 - CUBA-40k: 40,000 LIF, same in-degree (p = 0.002): spikemesh fast with peak RSS (target <= 1 GB).
 - cnn_sinabs.nir (NIR paper file) quantized for `tianjic`: steps/s of the fast engine (and cycle, when available).
 
@@ -45,11 +39,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-<<<<<<< HEAD
-#: the CUBA network in Brian2 (parameters of Brian2's examples/CUBA.py): connectivity and initial v from the npz in
-=======
 #: the CUBA network in Brian2 (its examples/CUBA.py with exact integration): connectivity and initial v from the npz in
->>>>>>> l16-cleanup
 #: sys.argv[1]
 BRIAN2_CUBA_MODEL = r'''
 n = int(d["n"]); ne = int(round(0.8 * n))

@@ -1,4 +1,22 @@
-"""``SimResult``: what every engine returns."""
+"""``SimResult``: what every engine returns, and ``summary()``: the one metrics model every engine reports in.
+
+``make_summary`` builds the summary dict from what an engine measured; an engine stores it in
+``stats["summary"]`` and ``SimResult.summary()`` returns it (engines that model neither energy nor time, such as
+``reference``, get one built from their rasters). Keys and units (docs/report.md, "simulation.summary"):
+
+- ``engine``, ``steps``, ``batch``;
+- ``energy_per_inference_uJ`` (total incl. static ÷ batch), ``energy_dynamic_per_inference_uJ``,
+  ``energy_static_per_inference_uJ``: None with ``notes["energy"]`` when the engine prices no actions;
+- ``average_power_mW``: total energy ÷ simulated hardware time (static included); None when time is not modelled;
+- ``latency_per_sample_s``, ``latency_per_sample_cycles``: mean over samples; ``time_model`` says what the
+  engine models ("cycles", "events" or "none") and ``notes["latency"]`` why a value is None;
+- ``synaptic_operations`` (total over the batch), ``synaptic_operations_per_inference``, ``neuron_updates``;
+- ``spikes_per_layer`` (exact counts, every spike of a neuron in a step counted), ``spikes_total``;
+- ``energy_by_action_pJ``, ``energy_by_layer_pJ``, ``energy_by_core_pJ`` (totals over the batch; None when not
+  modelled);
+- ``fidelity``: for engines with non-idealities, the distance to the reference on the same input (per layer
+  ``differing_fraction`` of (step, sample, neuron) cells, ``output_class_agreement``); None otherwise.
+"""
 
 from __future__ import annotations
 
@@ -31,7 +49,20 @@ class SimResult:
         return next(iter(self.outputs.values()), None)
 
     def spike_counts(self) -> dict[str, int]:
-        return {k: int(v.sum()) for k, v in self.spikes.items()}
+        """Exact spikes per population (an engine whose neurons may fire several times in one step stores counts
+        in ``spikes``, so the sum counts every spike)."""
+        return {k: int(np.asarray(v).sum()) for k, v in self.spikes.items()}
+
+    def summary(self) -> dict[str, Any]:
+        """The engine-independent metrics (module docstring; docs/report.md)."""
+        got = self.stats.get("summary")
+        if got is not None:
+            return got
+        batch = int(next(iter(self.spikes.values())).shape[1]) if self.spikes else 0
+        return make_summary(engine=self.engine, steps=self.steps, batch=batch, spikes_per_layer=self.spike_counts(),
+                            synops=None, neuron_updates=None, energy=None,
+                            energy_note=f"the {self.engine} engine prices no actions",
+                            time_model="none", latency_note=f"the {self.engine} engine does not model time")
 
     def save_rasters(self, path: str | Path) -> None:
         """Spike rasters (and traces) as a compressed npz, written atomically."""
@@ -39,3 +70,85 @@ class SimResult:
         arrays.update({f"v/{k}": v for k, v in self.v.items()})
         with atomic_open(path, "wb") as fh:
             fh.write(npz_bytes(arrays))
+
+
+#: every key of a summary, in order
+SUMMARY_KEYS = ("engine", "steps", "batch", "energy_per_inference_uJ", "energy_dynamic_per_inference_uJ",
+                "energy_static_per_inference_uJ", "average_power_mW", "latency_per_sample_s",
+                "latency_per_sample_cycles", "time_model", "synaptic_operations", "synaptic_operations_per_inference",
+                "neuron_updates", "spikes_per_layer", "spikes_total", "energy_by_action_pJ", "energy_by_layer_pJ",
+                "energy_by_core_pJ", "fidelity", "notes")
+
+
+def make_summary(*, engine: str, steps: int, batch: int, spikes_per_layer: dict[str, int], synops: int | None,
+                 neuron_updates: int | None, energy: dict[str, Any] | None, time_model: str,
+                 latency_s: float | None = None, latency_cycles: float | None = None, seconds: float | None = None,
+                 energy_note: str | None = None, latency_note: str | None = None,
+                 fidelity: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A summary dict (module docstring). ``energy``: ``{"total_pj", "by_action_pj", "by_layer_pj",
+    "by_core_pj"}`` with ``by_action_pj["static"]`` the static part (None: not modelled); ``latency_s`` /
+    ``latency_cycles``: mean per sample; ``seconds``: simulated hardware time of the whole batch (for power)."""
+    b = max(int(batch), 1)
+    notes: dict[str, str] = {}
+    e_tot = e_dyn = e_stat = power = None
+    by_action = by_layer = by_core = None
+    if energy is not None:
+        tot = float(energy["total_pj"])
+        stat = float(energy.get("by_action_pj", {}).get("static", 0.0))
+        e_tot, e_dyn, e_stat = tot / b / 1e6, (tot - stat) / b / 1e6, stat / b / 1e6
+        by_action = {k: float(v) for k, v in energy.get("by_action_pj", {}).items()}
+        by_layer = energy.get("by_layer_pj")
+        by_core = energy.get("by_core_pj")
+        if by_layer is None:
+            notes["energy_by_layer"] = f"the {engine} engine does not attribute energy to layers"
+        if by_core is None:
+            notes["energy_by_core"] = f"the {engine} engine does not attribute energy to cores"
+        if seconds:
+            power = tot * 1e-9 / float(seconds)  # pJ / s = 1e-12 W = 1e-9 mW
+    else:
+        notes["energy"] = energy_note or f"the {engine} engine prices no actions"
+    if power is None:
+        notes["power"] = ("needs energy and simulated time" if energy is None or not seconds else "")
+    if latency_s is None:
+        notes["latency"] = latency_note or f"the {engine} engine does not model time"
+    if latency_cycles is None and latency_s is not None:
+        notes["latency_cycles"] = latency_note or f"the {engine} engine has no clock"
+    return {
+        "engine": engine, "steps": int(steps), "batch": int(batch),
+        "energy_per_inference_uJ": e_tot, "energy_dynamic_per_inference_uJ": e_dyn,
+        "energy_static_per_inference_uJ": e_stat, "average_power_mW": power,
+        "latency_per_sample_s": None if latency_s is None else float(latency_s),
+        "latency_per_sample_cycles": None if latency_cycles is None else float(latency_cycles),
+        "time_model": time_model,
+        "synaptic_operations": None if synops is None else int(synops),
+        "synaptic_operations_per_inference": None if synops is None else int(synops) / b,
+        "neuron_updates": None if neuron_updates is None else int(neuron_updates),
+        "spikes_per_layer": {k: int(v) for k, v in spikes_per_layer.items()},
+        "spikes_total": int(sum(spikes_per_layer.values())),
+        "energy_by_action_pJ": by_action, "energy_by_layer_pJ": by_layer, "energy_by_core_pJ": by_core,
+        "fidelity": fidelity,
+        "notes": {k: v for k, v in notes.items() if v},
+    }
+
+
+def fidelity(result_spikes: dict[str, np.ndarray], reference: SimResult, output: str | None = None,
+             result_output: np.ndarray | None = None) -> dict[str, Any]:
+    """How far an engine's spikes are from the reference's on the same input: per layer the fraction of (step,
+    sample, neuron) cells whose spike count differs, and the fraction of samples whose predicted class (argmax of
+    the output summed over steps; ties to the lowest index) agrees."""
+    per_layer: dict[str, dict[str, float]] = {}
+    for name, ref in reference.spikes.items():
+        got = result_spikes.get(name)
+        if got is None or np.shape(got) != np.shape(ref):
+            continue
+        diff = np.asarray(got, dtype=np.int64) != np.asarray(ref, dtype=np.int64)
+        per_layer[name] = {"differing_fraction": float(diff.mean()) if diff.size else 0.0,
+                           "spikes": int(np.asarray(got).sum()), "reference_spikes": int(np.asarray(ref).sum())}
+    agree = None
+    ref_out = reference.outputs.get(output) if output is not None else reference.output
+    if ref_out is not None and result_output is not None and np.shape(ref_out) == np.shape(result_output):
+        T, B = ref_out.shape[:2]
+        a = np.asarray(result_output, dtype=np.float64).reshape(T, B, -1).sum(axis=0).argmax(axis=1)
+        r = np.asarray(ref_out, dtype=np.float64).reshape(T, B, -1).sum(axis=0).argmax(axis=1)
+        agree = float((a == r).mean())
+    return {"reference": "reference", "layers": per_layer, "output_class_agreement": agree}
