@@ -43,6 +43,45 @@ def cmd_targets(args: argparse.Namespace) -> None:
                       "/".join(map(str, r["axons_per_core"])), f"{r['synapse_bits'] / 8 / 1024:,.0f} KiB",
                       f"{t.clock_hz / 1e6:g} MHz")
     console.print(table)
+    if getattr(args, "energy", False):
+        for t in list_targets():
+            _print_energy(t)
+
+
+def _print_energy(t: Any) -> None:
+    """A target's energy table: value, unit, status (published / assumed / n/a) and source per field; crossbar
+    targets add their array actions."""
+    table = Table(title=f"{t.name}: energy table")
+    for col in ("action", "value", "status", "source"):
+        table.add_column(col)
+    for f, v, src, status in t.energy.rows():
+        unit = "mW" if f.endswith("_mw") else "pJ"
+        table.add_row(f, "-" if v is None else f"{v:g} {unit}", status, src)
+    if t.family == "crossbar":
+        from spikemesh.backends.crossbar.target import crossbar_config
+
+        cfg = crossbar_config(t)
+        e = cfg.energy
+        for k in ("row_drive_pj", "cell_read_pj", "adc_pj", "shift_add_pj", "digital_accumulate_pj",
+                  "neuron_update_pj"):
+            v = e.adc(cfg.adc_bits or 8) if k == "adc_pj" else getattr(e, k)
+            src = e.sources.get(k, "")
+            table.add_row(f"crossbar {k}" + (f" ({cfg.adc_bits or 8} b)" if k == "adc_pj" else ""), f"{v:g} pJ",
+                          "assumed" if not src or src.startswith("assumed") else "published",
+                          src or "assumed: no source given")
+    console.print(table)
+
+
+def cmd_target(args: argparse.Namespace) -> None:
+    from spikemesh.target.registry import resources_summary, target
+
+    t = target(args.name)
+    r = resources_summary(t)
+    console.print(f"[bold]{t.name}[/] ({t.family}): {t.description}")
+    console.print(f"chips {r['chips']}, {r['cores']} cores, {r['neurons']:,} neurons, axons/core "
+                  f"{'/'.join(map(str, r['axons_per_core']))}, synapse memory {r['synapse_bits'] / 8 / 1024:,.0f} "
+                  f"KiB, clock {t.clock_hz / 1e6:g} MHz; features: {', '.join(sorted(t.features))}")
+    _print_energy(t)
 
 
 def cmd_info(args: argparse.Namespace) -> None:
@@ -127,14 +166,37 @@ def cmd_simulate(args: argparse.Namespace) -> None:
         n = arr[0, 0].size * arr.shape[1] * arr.shape[0]
         table.add_row(name, f"{counts[name]:,}", f"{counts[name] / max(n, 1):.4f}")
     console.print(table)
+    summary = result.summary()
+    _print_summary(summary)
     sim = {"engine": args.engine, "steps": result.steps, "batch": int(x.shape[1]), "wall_s": wall,
-           "spikes": counts, **result.stats}
+           "spikes": counts, **result.stats, "summary": summary}
     if src.is_dir():
         report = {**subject.report, "simulation": sim}
         atomic_write_json(src / "report.json", report)
     if args.out:
         result.save_rasters(args.out)
         console.print(f"wrote {args.out}")
+
+
+def _print_summary(sm: dict[str, Any]) -> None:
+    """The engine-independent figures (SimResult.summary); a missing one says why."""
+    notes = sm.get("notes", {})
+    table = Table(title=f"{sm['engine']} engine: summary", show_header=False)
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+
+    def row(label: str, v: Any, fmt: str, why: str) -> None:
+        table.add_row(label, format(v, fmt) if v is not None else f"n/a ({notes.get(why, 'not modelled')})")
+
+    row("energy / inference [uJ]", sm["energy_per_inference_uJ"], ".4g", "energy")
+    row("average power [mW]", sm["average_power_mW"], ".4g", "power")
+    row("latency / sample [s]", sm["latency_per_sample_s"], ".4g", "latency")
+    row("latency / sample [cycles]", sm["latency_per_sample_cycles"], ",.0f", "latency_cycles")
+    row("synaptic operations / inference", sm["synaptic_operations_per_inference"], ",.0f", "synops")
+    fid = sm.get("fidelity")
+    if fid and fid.get("output_class_agreement") is not None:
+        table.add_row("output class agreement with reference", f"{fid['output_class_agreement']:.1%}")
+    console.print(table)
 
 
 def _print_speck(content: dict[str, Any]) -> None:
@@ -272,7 +334,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     s = sub.add_parser("targets", help="list target presets and their resources")
+    s.add_argument("--energy", action="store_true", help="also print each preset's energy table with sources")
     s.set_defaults(func=cmd_targets)
+
+    s = sub.add_parser("target", help="show one target: resources, features and energy table with sources")
+    s.add_argument("action", choices=["show"], help="what to do")
+    s.add_argument("name", help="preset name, NAME:AxB, or a .toml file")
+    s.set_defaults(func=cmd_target)
 
     s = sub.add_parser("info", help="layers, neurons, synapses and per-layer fan-in/fan-out of a model")
     s.add_argument("model", help="model file: spikemesh graph (.smg) or NIR (.nir)")

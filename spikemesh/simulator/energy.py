@@ -182,3 +182,32 @@ def energy(actions: Actions, table: EnergyTable) -> EnergyReport:
         by_layer[STATIC_LAYER] = by_action["static"]
     return EnergyReport(by_action=by_action, by_core=by_core, total_pj=float(sum(by_action.values())),
                         by_layer=by_layer)
+
+
+def sends_from_rasters(flat: Any, spikes: dict[str, np.ndarray], v: dict[str, np.ndarray],
+                       inputs: dict[str, np.ndarray]) -> np.ndarray:
+    """Sends per global index [N] from a run's rasters, as the fast kernel counts them: spikes of spiking
+    populations (every spike of a step counted), non-zero values of non-spiking populations and of inputs."""
+    sends = np.zeros(flat.n, dtype=np.int64)
+    for name in flat.order:
+        a, b = flat.node_range(name)
+        if name in spikes:
+            arr = np.asarray(spikes[name], dtype=np.int64)
+            sends[a:b] = arr.reshape(-1, b - a).sum(axis=0)
+        else:
+            arr = v.get(name) if name in v else inputs.get(name)
+            if arr is not None:
+                sends[a:b] = np.count_nonzero(np.asarray(arr).reshape(-1, b - a), axis=0)
+    return sends
+
+
+def synaptic_operations(graph: Any, result: Any, inputs: Any, integer: bool) -> int:
+    """Synaptic operations of a run counted from its rasters: Σ sends × non-zero fan-out (the ``synop`` count of
+    the fast and cycle engines, for engines whose kernels do not count them)."""
+    from spikemesh.ir.reference import normalize_inputs
+    from spikemesh.simulator.fast import flat_graph
+
+    flat = flat_graph(graph, integer)
+    xs, _, _ = normalize_inputs(graph, inputs)
+    sends = sends_from_rasters(flat, result.spikes, result.v, xs)
+    return int((sends * np.diff(flat.indptr)).sum())

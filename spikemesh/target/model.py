@@ -89,6 +89,8 @@ class EnergyTable:
         out = []
         for f in self.FIELDS:
             src = self.sources.get(f, "")
+            if getattr(self, f) is None:
+                src = src or "not set: north-south hops cost router_hop_pj"
             low = src.lower()
             if not src or low.startswith(("assumed", "calibration")):
                 status = "assumed"
