@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 import spikemesh
-from spikemesh.backends.features import required_features
 from spikemesh.cli import main
 from spikemesh.errors import TargetError
 from spikemesh.ir import IF, LIF, Delay, Dense, Graph, Input, Output, Population, Projection
@@ -40,6 +39,8 @@ def test_lif_subtract_on_an_if_reset_zero_target_is_a_compile_error():
 
 
 def test_refractory_delay_and_recurrence_are_required():
+    from spikemesh.backends.features import required_features
+
     feats = {f for f, _, _ in required_features(_net(IF(refractory=2), recurrent_delay=1))}
     assert feats == {"IF", "reset_subtract", "refractory", "recurrence"}  # a 1-step delay on a cycle: the step
     feats = {f for f, _, _ in required_features(_net(IF(), recurrent_delay=3, forward_delay=1))}
