@@ -188,10 +188,10 @@ def _print_summary(sm: dict[str, Any]) -> None:
     def row(label: str, v: Any, fmt: str, why: str) -> None:
         table.add_row(label, format(v, fmt) if v is not None else f"n/a ({notes.get(why, 'not modelled')})")
 
-    row("energy / inference [uJ]", sm["energy_per_inference_uJ"], ".4g", "energy")
-    row("average power [mW]", sm["average_power_mW"], ".4g", "power")
-    row("latency / sample [s]", sm["latency_per_sample_s"], ".4g", "latency")
-    row("latency / sample [cycles]", sm["latency_per_sample_cycles"], ",.0f", "latency_cycles")
+    row("energy / inference (µJ)", sm["energy_per_inference_uJ"], ".4g", "energy")
+    row("average power (mW)", sm["average_power_mW"], ".4g", "power")
+    row("latency / sample (s)", sm["latency_per_sample_s"], ".4g", "latency")
+    row("latency / sample (cycles)", sm["latency_per_sample_cycles"], ",.0f", "latency_cycles")
     row("synaptic operations / inference", sm["synaptic_operations_per_inference"], ",.0f", "synops")
     fid = sm.get("fidelity")
     if fid and fid.get("output_class_agreement") is not None:

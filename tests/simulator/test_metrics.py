@@ -159,3 +159,21 @@ def test_cli_target_show_prints_sources(capsys):
     assert "23.6 pJ" in out and "Davies et al." in out and "assumed" in out
     assert main(["targets", "--energy"]) == 0
     assert capsys.readouterr().out.count("energy table") >= 5
+
+
+def test_cli_simulate_writes_the_summary(tmp_path, conv_graph, capsys):
+    import json
+
+    from spikemesh.cli import main
+    from spikemesh.ir.result import SUMMARY_KEYS
+
+    model, build = tmp_path / "m.smg", tmp_path / "build"
+    conv_graph.save(model)
+    np.save(tmp_path / "x.npy", (np.random.default_rng(0).random((5, 2, 2, 8, 8)) < 0.4).astype(np.uint8))
+    assert main(["compile", str(model), "--target", "tianjic", "--out", str(build), "--time-limit", "2"]) == 0
+    assert main(["simulate", str(build), "--input", str(tmp_path / "x.npy"), "--engine", "cycle"]) == 0
+    out = capsys.readouterr().out
+    assert "energy / inference (µJ)" in out and "latency / sample (cycles)" in out
+    sim = json.loads((build / "report.json").read_text())["simulation"]
+    assert tuple(sim["summary"]) == SUMMARY_KEYS and sim["summary"]["spikes_per_layer"] == sim["spikes"]
+    assert sim["summary"]["average_power_mW"] > 0
