@@ -54,10 +54,8 @@ def _headline_table(h: Mapping[str, Any], title: str) -> Table:
     table.add_column("value", justify="right")
     for k, v in format_headline(h):
         table.add_row(k, v)
-    if h.get("power_basis"):
+    if h.get("power_mw") is not None and h.get("power_basis"):
         table.add_row("power basis", str(h["power_basis"]))
-    if h.get("latency_basis"):
-        table.add_row("latency basis", str(h["latency_basis"]))
     return table
 
 
@@ -77,6 +75,45 @@ def cmd_targets(args: argparse.Namespace) -> None:
                       "/".join(map(str, r["axons_per_core"])), f"{r['synapse_bits'] / 8 / 1024:,.0f} KiB",
                       f"{t.clock_hz / 1e6:g} MHz")
     console.print(table)
+    if getattr(args, "energy", False):
+        for t in list_targets():
+            _print_energy(t)
+
+
+def _print_energy(t: Any) -> None:
+    """A target's energy table: value, unit, status (published / assumed / n/a) and source per field; crossbar
+    targets add their array actions."""
+    table = Table(title=f"{t.name}: energy table")
+    for col in ("action", "value", "status", "source"):
+        table.add_column(col)
+    for f, v, src, status in t.energy.rows():
+        unit = "mW" if f.endswith("_mw") else "pJ"
+        table.add_row(f, "-" if v is None else f"{v:g} {unit}", status, src)
+    if t.family == "crossbar":
+        from spikemesh.backends.crossbar.target import crossbar_config
+
+        cfg = crossbar_config(t)
+        e = cfg.energy
+        for k in ("row_drive_pj", "cell_read_pj", "adc_pj", "shift_add_pj", "digital_accumulate_pj",
+                  "neuron_update_pj"):
+            v = e.adc(cfg.adc_bits or 8) if k == "adc_pj" else getattr(e, k)
+            src = e.sources.get(k, "")
+            table.add_row(f"crossbar {k}" + (f" ({cfg.adc_bits or 8} b)" if k == "adc_pj" else ""), f"{v:g} pJ",
+                          "assumed" if not src or src.startswith("assumed") else "published",
+                          src or "assumed: no source given")
+    console.print(table)
+
+
+def cmd_target(args: argparse.Namespace) -> None:
+    from spikemesh.target.registry import resources_summary, target
+
+    t = target(args.name)
+    r = resources_summary(t)
+    console.print(f"[bold]{t.name}[/] ({t.family}): {t.description}")
+    console.print(f"chips {r['chips']}, {r['cores']} cores, {r['neurons']:,} neurons, axons/core "
+                  f"{'/'.join(map(str, r['axons_per_core']))}, synapse memory {r['synapse_bits'] / 8 / 1024:,.0f} "
+                  f"KiB, clock {t.clock_hz / 1e6:g} MHz; features: {', '.join(sorted(t.features))}")
+    _print_energy(t)
 
 
 def cmd_info(args: argparse.Namespace) -> None:
@@ -171,22 +208,6 @@ def _labels(args: argparse.Namespace, batch: int) -> np.ndarray | None:
     return np.asarray(y)
 
 
-def fidelity(result: Any, reference: Any) -> dict[str, dict[str, Any]]:
-    """Per population: ``exact`` (same raster), ``agreement`` (spikes in both / spikes in either; 1 when neither
-    fires), ``spikes`` and ``reference_spikes``."""
-    out: dict[str, dict[str, Any]] = {}
-    for name, ref in reference.spikes.items():
-        got = result.spikes.get(name)
-        if got is None or got.shape != ref.shape:
-            continue
-        a, b = got.astype(bool), ref.astype(bool)
-        either = int(np.count_nonzero(a | b))
-        out[name] = {"exact": bool(np.array_equal(a, b)),
-                     "agreement": float(np.count_nonzero(a & b) / either) if either else 1.0,
-                     "spikes": int(a.sum()), "reference_spikes": int(b.sum())}
-    return out
-
-
 def run_and_record(subject: Any, x: Any, engine: str, record: list[str] | None = None,
                    labels: np.ndarray | None = None, compare: bool = True, progress: bool = True,
                    source: str = "program") -> tuple[Any, dict[str, Any]]:
@@ -194,6 +215,7 @@ def run_and_record(subject: Any, x: Any, engine: str, record: list[str] | None =
     engine statistics, ``accuracy`` (with labels) and ``fidelity`` vs the reference engine (``compare``)."""
     import spikemesh
     from spikemesh.data.demo import accuracy
+    from spikemesh.ir.result import fidelity
 
     t0 = time.perf_counter()
     kw: dict[str, Any] = {"progress": progress} if engine in ("fast", "cycle", "async") else {}
@@ -202,16 +224,20 @@ def run_and_record(subject: Any, x: Any, engine: str, record: list[str] | None =
             raise SimulationError("--source config runs on the cycle engine", node="simulate",
                                   needed="--engine cycle", available=engine)
         kw = {"source": "config"}
+    if compare and engine in ("async", "crossbar"):
+        kw["fidelity"] = False  # compared once below, against the same reference run
     result = spikemesh.simulate(subject, x, engine=engine, record=record or None, **kw)
     wall = time.perf_counter() - t0
     x0 = next(iter(x.values())) if isinstance(x, dict) else x
     sim: dict[str, Any] = {"engine": engine, "steps": result.steps, "batch": int(x0.shape[1]), "wall_s": wall,
-                           "spikes": result.spike_counts(), **result.stats}
+                           "spikes": result.spike_counts(), **result.stats, "summary": result.summary()}
     if labels is not None:
         sim["accuracy"] = accuracy(result, labels)
     if compare and engine != "reference":
         ref = spikemesh.simulate(subject, x, engine="reference")
-        sim["fidelity"] = fidelity(result, ref)
+        fid = fidelity(result.spikes, ref, result_output=result.output)
+        sim["fidelity"] = fid["layers"]
+        sim["summary"] = {**sim["summary"], "fidelity": fid}
         if labels is not None:
             sim["reference_accuracy"] = accuracy(ref, labels)
     return result, sim
@@ -346,7 +372,7 @@ def cmd_report(args: argparse.Namespace) -> None:
 def cmd_demo(args: argparse.Namespace) -> None:
     """The digits demo: one model, a mesh target and Speck, the reference and the timed engine on each."""
     import spikemesh
-    from spikemesh.ir.result import headline
+    from spikemesh.ir.result import fidelity, headline
     from spikemesh.report.html import write_build_views
 
     t0 = time.perf_counter()
@@ -364,7 +390,9 @@ def cmd_demo(args: argparse.Namespace) -> None:
         t_compile = time.perf_counter() - t0
         ref, ref_sim = run_and_record(program, x, "reference", labels=y, compare=False)
         res, sim = run_and_record(program, x, engine, labels=y, compare=False, progress=not args.quiet)
-        sim["fidelity"] = fidelity(res, ref)
+        fid = fidelity(res.spikes, ref, result_output=res.output)
+        sim["fidelity"] = fid["layers"]
+        sim["summary"] = {**sim["summary"], "fidelity": fid}
         sim["reference_accuracy"] = ref_sim["accuracy"]
         program = program.with_report(simulation=sim)
         d = program.save(out / label)
@@ -513,7 +541,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = command("targets", "list target presets and their resources")
     s.add_argument("--json", action="store_true", help="print JSON")
+    s.add_argument("--energy", action="store_true", help="also print each preset's energy table with sources")
     s.set_defaults(func=cmd_targets)
+
+    s = command("target", "show one target: resources, features and energy table with sources")
+    s.add_argument("action", choices=["show"], help="what to do")
+    s.add_argument("name", help="preset name, NAME:AxB, or a .toml file")
+    s.set_defaults(func=cmd_target)
 
     s = command("info", "layers, neurons, synapses and per-layer fan-in/fan-out of a model")
     s.add_argument("model", help="model file: spikemesh graph (.smg) or NIR (.nir)")

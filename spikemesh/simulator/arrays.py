@@ -39,8 +39,8 @@ class FlatGraph:
     Neurons (global index): ``beta``/``alpha`` (float) and ``beta_k``/``alpha_k`` (int, β = k / 2**12),
     ``gain``, ``syn_gain``, ``leak``, ``threshold``, ``v_reset``.
     Synapses: CSR over global source neuron ``indptr`` [N + 1], ``target`` (global), ``weight``, ``delay``
-    (steps). ``proj_names`` lists the projections in graph order. ``bias`` [D + 1, n_slots] constant input per
-    step ``min(t, D)``.
+    (steps), ``proj`` (index into ``proj_names``, the projections in graph order). ``bias`` [D + 1, n_slots]
+    constant input per step ``min(t, D)``.
 
     Input slots (multi-port neurons, ``Neuron.ports`` > 1): a synapse delivers into ``slot`` (the kernels' index
     into the pending-input ring, the synaptic currents and ``alpha``/``alpha_k``/``syn_gain``, all ``n_slots``
@@ -78,6 +78,7 @@ class FlatGraph:
     weight: np.ndarray
     delay: np.ndarray
     proj_names: tuple[str, ...]
+    proj: np.ndarray
     bias: np.ndarray
     has_bias: bool
     max_delay: int
@@ -111,6 +112,69 @@ def neuron_cores(flat: FlatGraph, partition: Any) -> np.ndarray:
         a, b = flat.node_range(name)
         core[a:b] = np.asarray(arr, dtype=np.int64).reshape(-1)
     return core
+
+
+def _unit_of_sources(flat: FlatGraph, proj_index: int, src_local: np.ndarray) -> np.ndarray:
+    """Partition unit (spikemesh.partition.geometry) of each local source index of projection ``proj_index``:
+    the source channel for conv and element-wise projections, the source flat index otherwise."""
+    from spikemesh.partition.geometry import classify, view_shape
+
+    graph = flat.graph
+    pr = graph.projections[proj_index]
+    kind = classify(graph, pr).kind if not _is_dense_chain(pr) else "dense"
+    if kind in ("conv", "elementwise"):
+        _, h, w = view_shape(graph.shape_of(pr.source))
+        return src_local // (h * w)
+    return src_local
+
+
+def _is_dense_chain(pr: Projection) -> bool:
+    """Reshape/Flatten ... then Dense: every source is its own unit (skips building a CSR to classify it)."""
+    from spikemesh.ir.operators import Dense, Reshape
+
+    return bool(pr.ops) and isinstance(pr.ops[-1], Dense) and all(isinstance(op, Reshape) for op in pr.ops[:-1])
+
+
+def synapse_cores(flat: FlatGraph, partition: Any) -> np.ndarray:
+    """Core that performs each synapse (int64 [n_synapses]; -1 when its target has no core): the core holding
+    the target neuron, except inside a partial-sum tree (partition/plan.py), where the tree node whose input unit
+    range (``LogicalCore.inputs``) covers the synapse's source unit stores the weight and integrates the event.
+    Cores without boxes (crossbar array groups) keep the neuron core."""
+    core = neuron_cores(flat, partition)
+    out = core[flat.target].astype(np.int64)
+    nodes: dict[int, list[Any]] = {}  # tree root -> its nodes (root included)
+    by_index = {c.index: c for c in partition.cores}
+    for c in partition.cores:
+        if c.role != "partial_sum" or not c.boxes:
+            continue
+        root = c
+        seen = {c.index}
+        while root.role == "partial_sum" and root.merge_into is not None and root.merge_into not in seen:
+            seen.add(root.merge_into)
+            root = by_index[root.merge_into]
+        nodes.setdefault(root.index, [root]).append(c)
+    if not nodes:
+        return out
+    syn = np.nonzero(np.isin(out, np.fromiter(nodes, dtype=np.int64)))[0]
+    if not len(syn):
+        return out
+    src = np.searchsorted(flat.indptr, syn, side="right") - 1
+    proj = flat.proj[syn].astype(np.int64)
+    names = flat.proj_names
+    srcs = [flat.graph.projections[k].source for k in range(len(names))]
+    key = out[syn] * len(names) + proj
+    order = np.lexsort((syn, key))
+    syn, src, proj, key = syn[order], src[order], proj[order], key[order]
+    starts = np.concatenate([[0], np.nonzero(np.diff(key))[0] + 1, [len(key)]])
+    for a, b in zip(starts[:-1], starts[1:]):
+        root, k = int(key[a]) // len(names), int(proj[a])
+        unit = _unit_of_sources(flat, k, src[a:b] - flat.node_range(srcs[k])[0])
+        for node in nodes[root]:
+            rng = node.inputs.get(names[k])
+            if rng is not None:
+                hit = (unit >= rng[0]) & (unit < rng[1])
+                out[syn[a:b][hit]] = node.index
+    return out
 
 
 def _chain_csr(ops: tuple[Op, ...], shape: Shape) -> tuple[sp.csr_matrix, Shape]:
@@ -226,10 +290,11 @@ def flatten(graph: Graph, integer: bool) -> FlatGraph:
         else:
             lo[p], hi[p] = l_, h_
     max_delay = max((pr.max_delay for pr in graph.projections), default=0)
-    srcs, tgts, slots, ws, ds = [], [], [], [], []
+    srcs, tgts, slots, ws, ds, pis = [], [], [], [], [], []
+    proj_dtype = np.int16 if len(graph.projections) < 2**15 else np.int32
     bias = np.zeros((max_delay + 1, n_slots), dtype=dtype)
     pop_index = {n: p for p, n in enumerate(pnames)}
-    for pr in graph.projections:
+    for pi, pr in enumerate(graph.projections):
         try:
             blocks, ramp = _projection_parts(graph, pr, integer, max_delay)
         except GraphError as e:
@@ -255,6 +320,7 @@ def flatten(graph: Graph, integer: bool) -> FlatGraph:
                 slots.append(c + np.int32(q0))
             ws.append(w.astype(dtype))
             ds.append(np.full(int(keep.sum()), dv, dtype=np.int32))
+            pis.append(np.full(int(keep.sum()), pi, dtype=proj_dtype))
     src = _cat(srcs, np.int32)
     del srcs
     perm = np.argsort(src, kind="stable")
@@ -270,7 +336,8 @@ def flatten(graph: Graph, integer: bool) -> FlatGraph:
         syn_gain=par["syn_gain"], leak=par["leak"], threshold=par["threshold"], v_reset=par["v_reset"],
         indptr=indptr, target=target, weight=_cat(ws, dtype)[perm],
         delay=_cat(ds, np.int32)[perm],
-        proj_names=tuple(pr.name for pr in graph.projections), bias=bias, has_bias=bool(np.any(bias != 0)),
+        proj_names=tuple(pr.name for pr in graph.projections), proj=_cat(pis, proj_dtype)[perm], bias=bias,
+        has_bias=bool(np.any(bias != 0)),
         max_delay=max_delay, pop_ports=ports, pop_port_off=port_off, slot=slot, n_slots=n_slots,
     )
 

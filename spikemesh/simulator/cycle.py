@@ -27,8 +27,9 @@ import scipy.sparse as sp
 
 from spikemesh.errors import SimulationError
 from spikemesh.ir.result import SimResult
+from spikemesh.partition.geometry import box_volume
 from spikemesh.routing.deadlock import forwarding_levels
-from spikemesh.simulator.arrays import neuron_cores
+from spikemesh.simulator.arrays import neuron_cores, synapse_cores
 from spikemesh.simulator.energy import Actions, synapse_sources
 from spikemesh.simulator.fast import run_fast_detailed
 from spikemesh.simulator.noc import PACKET_BITS, noc_run, watchdog_cycles
@@ -81,6 +82,22 @@ def route_phases(part: Any, route_of: dict[int, int], n_routes: int, forwarding:
     return out
 
 
+def partial_sums_per_step(part: Any) -> dict[int, int]:
+    """Partial sums each ``partial_sum`` core sends per step: one per neuron it accumulates, i.e. the volume of its
+    boxes (a conv tile's flat ``neurons`` bounds span more than its neurons); cores without boxes (crossbar array
+    groups) send what the partition's traffic matrix lists for them (their covered neurons)."""
+    out: dict[int, int] = {}
+    tm = np.asarray(part.traffic, dtype=np.float64).reshape(-1, 3)
+    for c in part.cores:
+        if c.role != "partial_sum":
+            continue
+        if c.boxes:
+            out[c.index] = int(sum(box_volume(b) for bs in c.boxes.values() for b in bs))
+        else:
+            out[c.index] = int(round(float(tm[tm[:, 0] == c.index, 2].sum())))
+    return out
+
+
 def run_cycle(program: Any, inputs: Any, record: Sequence[str] | None = None, mode: str = "auto",
               progress: bool | None = None, specialize: bool | None = None) -> tuple[SimResult, Any, Actions]:
     """Run ``program`` cycle by cycle. Returns (SimResult with NoC statistics in ``stats["noc"]``, the FastRun,
@@ -116,7 +133,7 @@ def run_cycle(program: Any, inputs: Any, record: Sequence[str] | None = None, mo
     ok = src_route >= 0
     route_mat = sp.csr_matrix((np.ones(int(ok.sum())), (np.nonzero(ok)[0], src_route[ok])), shape=(fg.n, max(R, 1)))
     src = synapse_sources(fg.indptr)
-    tcore = core[fg.target]
+    tcore = synapse_cores(fg, part)  # the core performing each synapse (partial-sum tree nodes included)
     keep = tcore >= 0
     into = sp.csr_matrix((np.ones(int(keep.sum())), (src[keep], tcore[keep])), shape=(fg.n, n_cores))
     neurons_per_core = np.bincount(core[has_core], minlength=n_cores)
@@ -140,11 +157,15 @@ def run_cycle(program: Any, inputs: Any, record: Sequence[str] | None = None, mo
     sends = sp.csr_matrix((np.ones(len(rr)), (rr, cc)), shape=(T * B, fg.n))
     # packets per step and route
     inject = np.ascontiguousarray((sends @ route_mat).toarray()[:, :R], dtype=np.int64)
-    for c in part.cores:  # partial-sum cores forward every accumulated neuron every step
-        if c.role == "partial_sum" and c.index in route_of:
-            inject[:, route_of[c.index]] += sum(int(hi - lo) for lo, hi in c.neurons.values())
-    # synaptic events arriving at each core per step (compute phase)
+    psums = partial_sums_per_step(part)
+    for c, n in psums.items():  # partial-sum cores forward every accumulated neuron
+        if c in route_of:
+            inject[:, route_of[c]] += n
+    # synaptic events each core performs per step (compute phase), plus the partial sums a merge core adds
     syn_per_core = (sends @ into).toarray().astype(np.int64)
+    for c in part.cores:
+        if c.role == "partial_sum" and c.merge_into is not None:
+            syn_per_core[:, c.merge_into] += psums.get(c.index, 0)
     compute = (syn_per_core + neurons_per_core[None, :]).max(axis=1) if n_cores else np.zeros(T * B, np.int64)
     # the NoC, every step in one compiled call per forwarding phase (steps without packets are skipped)
     C = len(net.ch_latency)
@@ -226,8 +247,13 @@ def run_cycle(program: Any, inputs: Any, record: Sequence[str] | None = None, mo
         at_router.setdefault(global_xy(coords[i], target), i)
     ch_core = np.array([at_router.get(global_xy(k, target), 0) for k in net.ch_key], dtype=np.int64)
     acts = Actions(seconds=float(latency.sum()) / clock)
+    src_core = np.array([int(r.source) if int(r.source) >= 0 else 0 for r in rl], dtype=np.int64)
+    acts.add("packet", np.bincount(src_core, weights=inject.sum(axis=0), minlength=n_cores).astype(np.int64)
+             if R else np.zeros(n_cores, dtype=np.int64))
     if C:
-        acts.add("router_hop", np.bincount(ch_core, weights=load, minlength=n_cores).astype(np.int64))
+        ns = net.ch_key[:, 4] >= 2  # north / south links (direction 2 = N, 3 = S)
+        acts.add("router_hop", np.bincount(ch_core[~ns], weights=load[~ns], minlength=n_cores).astype(np.int64))
+        acts.add("router_hop_ns", np.bincount(ch_core[ns], weights=load[ns], minlength=n_cores).astype(np.int64))
         acts.add("link", np.bincount(ch_core[~net.ch_interchip], weights=load[~net.ch_interchip],
                                      minlength=n_cores).astype(np.int64))
         acts.add("interchip_bits", np.bincount(ch_core[net.ch_interchip], weights=load[net.ch_interchip],

@@ -11,8 +11,8 @@ import numpy as np
 
 from spikemesh.errors import SimulationError
 from spikemesh.ir.graph import Graph
-from spikemesh.ir.result import SimResult
-from spikemesh.simulator.arrays import FlatGraph, neuron_cores
+from spikemesh.ir.result import SimResult, make_summary
+from spikemesh.simulator.arrays import FlatGraph
 from spikemesh.simulator.energy import Actions, count_actions, energy
 from spikemesh.simulator.fast import run_fast_detailed
 from spikemesh.simulator.neurobench import neurobench
@@ -32,13 +32,10 @@ def _split(subject: Any) -> tuple[Graph, Any]:
 def simulation_stats(graph: Graph, flat: FlatGraph, sends: np.ndarray, spikes: dict[str, np.ndarray], steps: int,
                      batch: int, binary_inputs: set[str], target: Target | None, partition: Any = None,
                      extra: Actions | None = None) -> dict[str, Any]:
-    """Action counts, energy (when a target is known) and NeuroBench metrics of one run."""
-    core, n_cores = None, 1
-    if partition is not None:
-        core, n_cores = neuron_cores(flat, partition), len(partition.cores)
-        core = np.where(core < 0, 0, core)  # input elements: their synapses still land on neuron cores
+    """Action counts, energy (when a target is known) and NeuroBench metrics of one run; ``extra``: the NoC
+    actions and simulated seconds of the cycle engine."""
     wbits = target.core.weight_bits if target is not None else 8
-    acts = count_actions(flat, sends, steps, batch, wbits, core, n_cores)
+    acts = count_actions(flat, sends, steps, batch, wbits, partition)
     if extra is not None:
         for k, v in extra.counts.items():
             acts.add(k, v)
@@ -47,30 +44,14 @@ def simulation_stats(graph: Graph, flat: FlatGraph, sends: np.ndarray, spikes: d
                                                                           binary_inputs)}
     if target is not None:
         out["energy"] = energy(acts, target.energy).to_dict()
-        out["energy"]["by_layer_pj"] = layer_energy(flat, sends, steps, batch, wbits, target, partition, extra)
     return out
 
 
-def layer_energy(flat: FlatGraph, sends: np.ndarray, steps: int, batch: int, weight_bits: int, target: Target,
-                 partition: Any = None, extra: Actions | None = None) -> dict[str, float]:
-    """Dynamic energy (pJ) per graph node name (populations, and inputs for what their source cores spend):
-    synaptic events are charged to the layer of the target neuron, neuron updates to their own layer, and the
-    per-core ``extra`` actions (NoC) to the first layer of the core they are charged to."""
-    names = list(flat.order)
-    node = np.zeros(flat.n, dtype=np.int64)
-    for k, name in enumerate(names):
-        a, b = flat.node_range(name)
-        node[a:b] = k
-    acts = count_actions(flat, sends, steps, batch, weight_bits, node, len(names))
-    if extra is not None and partition is not None:
-        core_node = np.array([names.index(c.layers[0]) if c.layers and c.layers[0] in names else 0
-                              for c in partition.cores], dtype=np.int64)
-        for k, per_core in extra.counts.items():
-            per_core = np.asarray(per_core)
-            acts.add(k, np.bincount(core_node[:len(per_core)], weights=per_core.astype(np.float64),
-                                    minlength=len(names)))
-    by_node = energy(acts, target.energy).by_core
-    return {name: float(by_node[k]) for k, name in enumerate(names)}
+def _summary(res: SimResult, batch: int, target: Target | None, **kw: Any) -> dict[str, Any]:
+    acts = res.stats["actions"]
+    return make_summary(engine=res.engine, steps=res.steps, batch=batch, spikes_per_layer=res.spike_counts(),
+                        synops=acts["synop"], neuron_updates=acts["neuron_update"], energy=res.stats.get("energy"),
+                        energy_note=None if target is not None else "no target: pass target= (or a Program)", **kw)
 
 
 def run_fast_engine(subject: Any, inputs: Any, record: Sequence[str] | None = None, target: Any = None,
@@ -86,6 +67,8 @@ def run_fast_engine(subject: Any, inputs: Any, record: Sequence[str] | None = No
     res.stats.update(simulation_stats(graph, run.flat, run.sends, res.spikes, res.steps, run.inputs.batch,
                                       run.binary_inputs(), tgt,
                                       getattr(program, "partition", None) if program is not None else None))
+    res.stats["summary"] = _summary(res, run.inputs.batch, tgt, time_model="none",
+                                    latency_note="the fast engine is functional (no time model): use engine='cycle'")
     return res
 
 
@@ -102,4 +85,9 @@ def run_cycle_engine(subject: Any, inputs: Any, record: Sequence[str] | None = N
     res, run, acts = run_cycle(program, inputs, record=record, **kw)
     res.stats.update(simulation_stats(graph, run.flat, run.sends, res.spikes, res.steps, run.inputs.batch,
                                       run.binary_inputs(), program.target, program.partition, extra=acts))
+    noc = res.stats["noc"]
+    cyc = noc["latency_cycles_per_sample"]
+    res.stats["summary"] = _summary(res, run.inputs.batch, program.target, time_model="cycles",
+                                    latency_s=float(np.mean(noc["latency_s_per_sample"])) if cyc else 0.0,
+                                    latency_cycles=float(np.mean(cyc)) if cyc else 0.0, seconds=acts.seconds)
     return res

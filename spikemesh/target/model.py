@@ -63,7 +63,10 @@ class NocSpec:
 
 @dataclass(frozen=True)
 class EnergyTable:
-    """Energy per action in pJ and static power in mW. ``sources`` maps each field name to its citation."""
+    """Energy per action in pJ and static power in mW. ``sources`` maps each field name to its citation (a value
+    starting with "assumed" is a modelling choice, not a published figure). ``router_hop_pj`` is charged per flit
+    traversing an east/west link (and a north/south one unless ``router_hop_ns_pj`` is set); ``packet_pj`` per
+    packet injected (a spike leaving its core); ``interchip_bit_pj`` per bit crossing a chip border."""
 
     synop_pj: float = 1.0
     neuron_update_pj: float = 1.0
@@ -71,7 +74,32 @@ class EnergyTable:
     interchip_bit_pj: float = 10.0
     synapse_read_bit_pj: float = 0.0
     static_mw: float = 0.0
+    router_hop_ns_pj: float | None = None
+    packet_pj: float = 0.0
     sources: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+
+    #: the priced fields in display order
+    FIELDS = ("synop_pj", "synapse_read_bit_pj", "neuron_update_pj", "packet_pj", "router_hop_pj",
+              "router_hop_ns_pj", "interchip_bit_pj", "static_mw")
+
+    def rows(self) -> list[tuple[str, float | None, str, str]]:
+        """(field, value, source, status) per priced field; status ``"published"`` (a citation), ``"assumed"``
+        (a modelling choice, a calibration parameter, or no source given) or ``"n/a"`` (not modelled, not used,
+        or included in another field)."""
+        out = []
+        for f in self.FIELDS:
+            src = self.sources.get(f, "")
+            if getattr(self, f) is None:
+                src = src or "not set: north-south hops cost router_hop_pj"
+            low = src.lower()
+            if not src or low.startswith(("assumed", "calibration")):
+                status = "assumed"
+            elif low.startswith(("not ", "included", "single-chip")):
+                status = "n/a"
+            else:
+                status = "published"
+            out.append((f, getattr(self, f), src or "assumed: no source given", status))
+        return out
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,8 @@ def interchip_flits_by_hand(prog, res, x):
     steps = x.shape[0] * x.shape[1]
     for c in part.cores:  # a partial-sum core sends each of its neurons' sums every step
         if c.role == "partial_sum":
-            packets[c.index] = packets.get(c.index, 0) + steps * sum(hi - lo for lo, hi in c.neurons.values())
+            packets[c.index] = packets.get(c.index, 0) + steps * sum(
+                (b[1] - b[0]) * (b[3] - b[2]) * (b[5] - b[4]) for bs in c.boxes.values() for b in bs)
     total = 0
     for r in prog.routes.routes:
         leaves = [(d == 0 and x_ == t.cores_x - 1) or (d == 1 and x_ == 0) or (d == 2 and y_ == t.cores_y - 1)

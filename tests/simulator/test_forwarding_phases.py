@@ -24,7 +24,7 @@ def tree_program() -> spikemesh.Program:
               projections=(Projection("a", "in", "h", (Dense(rng.integers(-3, 4, size=(32, 200)).astype(float)),)),),
               outputs=(Output("o", "h"),))
     t = Target(name="ps4x4", cores_x=4, cores_y=4, core=CoreSpec(32, 64, 8 * 10**5, weight_bits=8),
-               features=frozenset({"IF", "partial_sums"}))
+               features=frozenset({"IF", "reset_zero", "reset_subtract", "partial_sums"}))
     return spikemesh.compile(g, t, seed=0)
 
 

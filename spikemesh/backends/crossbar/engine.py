@@ -25,8 +25,16 @@ from spikemesh.backends.crossbar.tiling import MappedLayer, MappedMatrix, im2col
 from spikemesh.errors import SimulationError
 from spikemesh.ir.graph import Graph, Projection
 from spikemesh.ir.operators import Conv, Dense, Sparse
-from spikemesh.ir.reference import check_record, graph_outputs, normalize_inputs, require_int, step_graph
-from spikemesh.ir.result import SimResult
+from spikemesh.ir.reference import (
+    check_record,
+    graph_outputs,
+    normalize_inputs,
+    require_int,
+    run_reference,
+    step_graph,
+)
+from spikemesh.ir.result import SimResult, make_summary
+from spikemesh.ir.result import fidelity as fidelity_of
 from spikemesh.target.model import Target
 from spikemesh.target.registry import target as get_target
 
@@ -109,7 +117,7 @@ class CrossbarSimulator:
                 vals[r0:r1] = self._currents(eye, g_a[r0:r1], g_b[r0:r1])
         else:
             vals = (g_a - g_b) / self.dg
-        return adc(vals, cfg.levels, cfg.adc_bits, signed=cfg.scheme == "differential")
+        return adc(vals, cfg.levels, cfg.adc_bits, signed=cfg.scheme == "differential", rng=self.rng)
 
     def _compensation(self, name: str, layer: MappedLayer) -> float:
         """Global drift compensation α = mean|W(0)| / mean|W(t)| of a one-hot read-out of every weight (aihwkit
@@ -177,7 +185,7 @@ class CrossbarSimulator:
                             v = self._currents(xg, pr.g_a[k, r0:r1], pr.g_b[k, r0:r1]) if self.ir_drop \
                                 else xg @ pr.eff[k, r0:r1]
                             fs = (g1 - g0) * cfg.levels
-                            part += adc(v, fs, cfg.adc_bits, signed) * on[:, None]
+                            part += adc(v, fs, cfg.adc_bits, signed, self.rng) * on[:, None]
                             counts[2] += on * conv_cols
                             counts[3] += on * conv_cols
                             counts[4] += on * m.cols
@@ -233,12 +241,19 @@ class CrossbarSimulator:
         xs = {k: require_int(v, "input", k) for k, v in xs.items()}
         record = check_record(graph, record)
         counts = np.zeros((len(ACTIONS), T, B))
+        self.layer_counts = {p.name: np.zeros((len(ACTIONS), T, B)) for p in graph.populations}
 
         def on_arrays(proj: Projection, lo: int, hi: int, x: np.ndarray, t: int) -> np.ndarray:
-            return self.apply(proj, lo, hi, x, counts[:, t])
+            c = np.zeros((len(ACTIONS), x.shape[0]))
+            y = self.apply(proj, lo, hi, x, c)
+            counts[:, t] += c
+            self.layer_counts[proj.target][:, t] += c
+            return y
 
         spikes, v_rec = step_graph(graph, xs, T, B, True, record, on_arrays)
         counts[ACTIONS.index("neuron_update")] += sum(p.size for p in graph.populations)  # every neuron, every step
+        for p in graph.populations:
+            self.layer_counts[p.name][ACTIONS.index("neuron_update")] += p.size
         res = SimResult(spikes=spikes, v=v_rec, outputs=graph_outputs(graph, spikes, v_rec, xs.get),
                         engine="crossbar", steps=T, mode="int")
         return res, counts
@@ -279,10 +294,12 @@ def early_stop_steps(output: np.ndarray, alpha: float = 2.0, threshold: float = 
 def run_crossbar_engine(subject: Any, inputs: Any, record: Sequence[str] | None = None, *,
                         target: str | Target | None = None, config: dict[str, Any] | None = None,
                         device: dev.DeviceModel | dict[str, Any] | None = None, ir_drop: bool = False,
-                        seed: int = 0, early_stop: dict[str, float] | None = None) -> SimResult:
+                        seed: int = 0, early_stop: dict[str, float] | None = None, fidelity: bool = True
+                        ) -> SimResult:
     """Run a Graph (with a crossbar ``target``, default preset ``crossbar``) or a Program compiled for a crossbar
     target. ``config``: overrides of the target's [extra.crossbar] keys; ``device``: a DeviceModel or its fields;
-    ``early_stop``: {"alpha": 2, "threshold": 0.8} enables PRIME's per-sample stop (energy counted to the stop)."""
+    ``early_stop``: {"alpha": 2, "threshold": 0.8} enables PRIME's per-sample stop (energy counted to the stop);
+    ``fidelity``: also run the reference on the same input and report the distance in ``summary()["fidelity"]``."""
     compiled = None
     if isinstance(subject, Graph):
         graph, tgt = subject, get_target(target or "crossbar")
@@ -337,6 +354,11 @@ def run_crossbar_engine(subject: Any, inputs: Any, record: Sequence[str] | None 
     }
     if isinstance(compiled, CrossbarProgram):
         res.stats["cores"] = len(compiled.tiles)
+    by_layer = {name: float(sum((c * used[None])[i].sum() * energy_pj_unit(cfg, adc_bits)[a]
+                                for i, a in enumerate(ACTIONS)))
+                for name, c in sim.layer_counts.items()}
+    res.stats["summary"] = crossbar_summary(graph, res, inputs, B, res.stats, by_layer,
+                                            reference=run_reference(graph, inputs) if fidelity else None)
     return res
 
 
@@ -353,6 +375,35 @@ def mapping_by_population(graph: Graph, layers: dict[str, MappedLayer]) -> dict[
         out[pop] = items[0] if len(items) == 1 else {"projections": items,
                                                      "arrays": int(sum(int(i["arrays"]) for i in items))}
     return out
+
+
+def energy_pj_unit(cfg: CrossbarConfig, adc_bits: int) -> dict[str, float]:
+    """pJ per count of each crossbar action."""
+    e = cfg.energy
+    return {"row_drive": e.row_drive_pj, "cell_read": e.cell_read_pj, "adc_conversion": e.adc(adc_bits),
+            "shift_add": e.shift_add_pj, "digital_accumulate": e.digital_accumulate_pj,
+            "neuron_update": e.neuron_update_pj}
+
+
+def crossbar_summary(graph: Graph, res: SimResult, inputs: Any, batch: int, stats: dict[str, Any],
+                     by_layer: dict[str, float], reference: SimResult | None) -> dict[str, Any]:
+    """The engine-independent summary (spikemesh.ir.result) of a crossbar run: synaptic operations counted
+    from the rasters like every engine (sends × non-zero fan-out), energy from the crossbar actions, no time
+    model, and the fidelity to the reference on the same input."""
+    from spikemesh.simulator.energy import synaptic_operations
+
+    e = stats["energy"]
+    energy = {"total_pj": e["total_pj"], "by_action_pj": {**e["by_action_pj"], "static": 0.0},
+              "by_layer_pj": by_layer, "by_core_pj": None}
+    fid = None
+    if reference is not None:
+        fid = fidelity_of(res.spikes, reference, result_output=res.output)
+    return make_summary(
+        engine="crossbar", steps=res.steps, batch=batch, spikes_per_layer=res.spike_counts(),
+        synops=synaptic_operations(graph, res, inputs, integer=True), neuron_updates=stats["actions"]["neuron_update"],
+        energy=energy, time_model="none",
+        latency_note="the crossbar engine counts array actions but does not model time (no static energy either)",
+        fidelity=fid)
 
 
 #: CrossbarConfig keys that decide the tiling and the cell levels of a compiled Program

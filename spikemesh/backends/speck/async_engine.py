@@ -3,8 +3,9 @@ async_kernel.py).
 
 Inputs are the reference's ``[T, B, *input_shape]`` count arrays: a count n at step t is n events at time
 ``t·dt`` (sinabs ``raster_to_events``), passed through the DVS layer (dvs.py) and its routes. Spikes are binned
-to the step of the input event that caused them (or of the tick), so with latency < dt and no neuron receiving
-two events in one step the spikes equal the reference's. Per-core latency defaults to 3.36 µs / 9: one event
+to the step of the input event that caused them (or of the tick) and counted (``SimResult.spikes`` holds uint16
+counts per step: a neuron can fire once per input event), so with latency < dt and no neuron receiving two events
+in one step the spikes equal the reference's. Per-core latency defaults to 3.36 µs / 9: one event
 through 9 layers takes 3.36 µs (Richter et al., arXiv:2304.06793). Energy: resting power × simulated time +
 synop_pj × (SynOps + leak updates); the per-SynOp energy is not published for Speck, so ``synop_pj`` is a
 calibration parameter of the target's EnergyTable.
@@ -19,7 +20,7 @@ import numpy as np
 from spikemesh.backends.speck.async_kernel import run_events
 from spikemesh.errors import SimulationError
 from spikemesh.ir.reference import normalize_inputs
-from spikemesh.ir.result import SimResult
+from spikemesh.ir.result import SimResult, make_summary
 
 DEFAULT_HOP_S = 3.36e-6 / 9  # one event through 9 layers in 3.36 µs (Richter et al., arXiv:2304.06793)
 
@@ -82,13 +83,14 @@ def _input_events(x: np.ndarray, dt: float, routes: list[tuple[int, int]], dvs: 
 
 def run_async(program: Any, inputs: Any, record: Any = None, slow_clk_hz: float | None = None,
               synops_per_s: float | None = None, max_backlog_s: float = 1e-3,
-              hop_latency_s: float | None = None, progress: bool = False) -> SimResult:
+              hop_latency_s: float | None = None, progress: bool = False, fidelity: bool = True) -> SimResult:
     """Run a Program compiled for a speck-family target on ``inputs`` ``[T, B, *input_shape]`` (event counts).
 
     ``slow_clk_hz``: leak ticks per second (default 1/dt); ``synops_per_s``: per-core throughput limit (None =
     unlimited: the sinabs documentation says each core has one but publishes no figure); ``max_backlog_s``:
     queueing delay beyond which an event is dropped; ``hop_latency_s``: per-core latency (default: the target's
-    ``event_latency_s`` = 3.36 µs / 9); ``progress``: a progress bar over the samples."""
+    ``event_latency_s`` = 3.36 µs / 9); ``progress``: a progress bar over the samples; ``fidelity``: also run the
+    reference on the Program's (quantized) graph and report the distance in ``summary()["fidelity"]``."""
     cfg = getattr(program, "config", None)
     if cfg is None or not hasattr(cfg, "layers"):
         raise SimulationError("the async engine runs a Program compiled for a speck target", node="async",
@@ -120,7 +122,8 @@ def run_async(program: Any, inputs: Any, record: Any = None, slow_clk_hz: float 
                 else hop_latency_s)
     rate = float(synops_per_s or 0.0)
     layers = cfg.layers
-    spikes = {L.name: np.zeros((T, Bn, *L.pop_shape), dtype=bool) for L in layers}
+    # spike counts, not a boolean raster: a neuron may fire several times in one step (one spike per input event)
+    spikes = {L.name: np.zeros((T, Bn, *L.pop_shape), dtype=np.uint16) for L in layers}
     counts = {L.name: 0 for L in layers}
     n = len(layers)
     tot = {k: np.zeros(n, np.int64) for k in ("synops", "leak_updates", "dropped", "events_in")}
@@ -149,7 +152,7 @@ def run_async(program: Any, inputs: Any, record: Any = None, slow_clk_hz: float 
             ok = (pc >= 0) & (s[:, 4] < T)
             arr = spikes[L.name].reshape(T, Bn, L.out_shape[0] if not L.channels else len(ch), -1)
             flat = s[ok, 2] * L.out_shape[2] + s[ok, 3]
-            arr[s[ok, 4], b, pc[ok], flat] = True
+            np.add.at(arr, (s[ok, 4], b, pc[ok], flat), 1)
         out_lat = lat[np.isin(sp[:, 0], [i for i, L in enumerate(layers) if L.monitor])] if len(sp) else lat
         per_sample.append({
             "input_events": int(len(t_in)), "synops": int(syn.sum()), "spikes": int(len(sp)),
@@ -160,7 +163,35 @@ def run_async(program: Any, inputs: Any, record: Any = None, slow_clk_hz: float 
     stats = _energy_stats(program, tot, T * dt * Bn, cfg)
     stats.update(samples=per_sample, spike_events=counts)
     outputs = {o.name: spikes[o.source] for o in graph.outputs if o.source in spikes}
-    return SimResult(spikes=spikes, v={}, outputs=outputs, engine="async", steps=T, mode="int", stats=stats)
+    res = SimResult(spikes=spikes, v={}, outputs=outputs, engine="async", steps=T, mode="int", stats=stats)
+    fid = None
+    if fidelity and not (dvs is not None and dvs.sensor):
+        from spikemesh.ir.reference import run_reference
+        from spikemesh.ir.result import fidelity as fidelity_of
+
+        fid = fidelity_of(spikes, run_reference(graph, x), result_output=res.output)
+    lat = [s["latency_mean_s"] for s in per_sample if s["latency_mean_s"] is not None]
+    rep = stats["energy"]
+    energy = {**rep, "by_layer_pj": _by_layer(program, tot, cfg, rep)}
+    res.stats["summary"] = make_summary(
+        engine="async", steps=T, batch=Bn, spikes_per_layer=counts, synops=int(tot["synops"].sum()),
+        neuron_updates=int(tot["leak_updates"].sum()), energy=energy, time_model="events",
+        latency_s=T * dt, seconds=T * dt * Bn,
+        latency_note="event-driven: no clock cycles; a sample takes its duration T·dt (the chip keeps pace with "
+                     f"its input); mean event latency to an output spike: {np.mean(lat) if lat else 0.0:.3g} s",
+        fidelity=fid)
+    return res
+
+
+def _by_layer(program: Any, tot: dict[str, np.ndarray], cfg: Any, rep: dict[str, Any]) -> dict[str, float]:
+    """pJ per layer: its SynOps and leak updates at synop_pj, plus the static energy under "(static)"."""
+    from spikemesh.simulator.energy import STATIC_LAYER
+
+    pj = float(program.target.energy.synop_pj)
+    out = {L.name: float(tot["synops"][i] + tot["leak_updates"][i]) * pj for i, L in enumerate(cfg.layers)}
+    if rep["by_action_pj"].get("static"):
+        out[STATIC_LAYER] = float(rep["by_action_pj"]["static"])
+    return out
 
 
 def _energy_stats(program: Any, tot: dict[str, np.ndarray], seconds: float, cfg: Any) -> dict[str, Any]:
