@@ -26,7 +26,7 @@ from spikemesh.backends.crossbar.tiling import MappedLayer, MappedMatrix, im2col
 from spikemesh.errors import SimulationError
 from spikemesh.ir.graph import Graph, Input, Projection
 from spikemesh.ir.operators import Conv, Dense, Sparse
-from spikemesh.ir.reference import PopState, require_int, normalize_inputs
+from spikemesh.ir.reference import PopState, normalize_inputs, require_int
 from spikemesh.ir.result import SimResult
 from spikemesh.target.model import Target
 from spikemesh.target.registry import target as get_target
