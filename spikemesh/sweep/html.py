@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 import io
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -35,11 +36,18 @@ def pareto(rows: Sequence[dict[str, Any]], a: str, b: str) -> list[dict[str, Any
     return front
 
 
-def _svg(fig: Any) -> str:
+def _svg(fig: Any, salt: str) -> str:
+    """The figure as an inline ``<svg>`` element; ``salt`` (unique per figure of a page) seeds its element ids, so
+    the same sweep gives the same page and figures of one page do not share ids."""
+    import matplotlib
+
     buf = io.StringIO()
-    fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
+    with matplotlib.rc_context({"svg.hashsalt": salt, "svg.fonttype": "none"}):  # text as text: the page's font
+        fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
     text = buf.getvalue()
-    return text[text.index("<svg"):]
+    text = text[text.index("<svg"):]
+    prefix = re.sub(r"[^A-Za-z0-9_-]", "_", salt) + "-"  # matplotlib's ids (figure_1, patch_2...) repeat per figure
+    return re.sub(r'(\bid="|href="#|url\(#)', lambda m: m.group(1) + prefix, text)
 
 
 def _figure(width: float = 5.0, height: float = 3.6) -> Any:
@@ -67,7 +75,7 @@ def _front_plot(rows: list[dict[str, Any]], x: tuple[str, str], y: tuple[str, st
     ax.set_title(f"{y[1].split(' [')[0]} vs {x[1].split(' [')[0]}", fontsize=10)
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
-    return _svg(fig)
+    return _svg(fig, f"front-{x[0]}-{y[0]}")
 
 
 def _axis_plot(rows: list[dict[str, Any]], axis: str, values: list[Any], metrics: list[tuple[str, str]]) -> str:
@@ -87,7 +95,7 @@ def _axis_plot(rows: list[dict[str, Any]], axis: str, values: list[Any], metrics
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
     fig.suptitle(f"by {axis} (red: mean)", fontsize=10)
-    return _svg(fig)
+    return _svg(fig, f"axis-{axis}")
 
 
 def _fmt(v: Any) -> str:

@@ -55,6 +55,8 @@ def sweep(spec: str | Path | dict[str, Any], out: str | Path, *, executor: str =
     atomic_write_json(out / "sweep.json", {"format": "spikemesh-sweep", "source": sw.source, "axes": sw.axes,
                                            "settings": sw.settings, "points": len(sw.points),
                                            "peak_memory": "VmHWM after /proc/self/clear_refs (MiB), else ru_maxrss"})
+    for stale in (out / "points").glob(".*.tmp"):  # a point file being written when a sweep was killed
+        stale.unlink(missing_ok=True)
     finished: dict[str, dict[str, Any]] = {}
     for p in sw.points:
         m = read_point(out, p)

@@ -416,7 +416,9 @@ def _compile_filter(expr: str | None, names: list[str], where: str) -> Any:
         if not isinstance(node, _ALLOWED):
             raise SweepError(f"[sweep] filter may not use {type(node).__name__}", node=where, available=expr,
                              hint="comparisons, and/or/not, arithmetic, constants and axis names only")
-        if isinstance(node, ast.Name | ast.Attribute) and _dotted(node) is not None and _dotted(node) not in names:
+    inner = {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Attribute)}  # "core" of core.neurons
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name | ast.Attribute) and id(node) not in inner and _dotted(node) not in names:
             raise SweepError(f"[sweep] filter names {_dotted(node)!r}, which is not an axis of this sweep",
                              node=where, needed="one of " + ", ".join(names), available=_dotted(node))
 
