@@ -55,7 +55,7 @@ def _figure(width: float = 5.0, height: float = 3.6) -> Any:
     from matplotlib.figure import Figure
 
     matplotlib.rcParams["svg.hashsalt"] = "spikemesh-sweep"  # stable element ids: the same sweep, the same page
-    return Figure(figsize=(width, height))
+    return Figure(figsize=(width, height), layout="constrained")
 
 
 def _front_plot(rows: list[dict[str, Any]], x: tuple[str, str], y: tuple[str, str]) -> str | None:
