@@ -151,8 +151,7 @@ def load_sweep(spec: str | Path | dict[str, Any], base: str | Path | None = None
     sweep = Sweep(axes=axes, points=[], settings=settings, source=where, root=root)
     digests = _load_files(sweep, root)
     _check_values(sweep)
-    target_keys = _build_targets(sweep)
-    sweep.points = _expand(sweep, digests, target_keys)
+    sweep.points = _expand(sweep, digests, _Targets(sweep))
     return sweep
 
 
@@ -290,29 +289,33 @@ def _grid(text: str) -> tuple[int, int]:
 
 
 # ----------------------------------------------------------------------------------------------- targets
-def _build_targets(sweep: Sweep) -> dict[tuple[Any, ...], str]:
-    """Every distinct target of the product (base target x overrides x chip grid), built through the target
-    loader so that it checks each override; returns the target-axis values -> target key."""
-    names = [n for n in sweep.axes if is_target_axis(n)]
-    bases = sweep.axes.get("target", ["tianjic"])
-    keys: dict[tuple[Any, ...], str] = {}
-    root = sweep.root
-    base_targets: dict[Any, Target] = {}
-    for b in bases:
-        try:
-            from spikemesh.target.registry import target as find_target
+class _Targets:
+    """The distinct targets of the selected points (base target x overrides x chip grid), each built once through
+    the target loader, so that it checks every override; a point names its target by key."""
 
+    def __init__(self, sweep: Sweep) -> None:
+        from spikemesh.target.registry import target as find_target
+
+        self.sweep = sweep
+        self.names = [n for n in sweep.axes if is_target_axis(n)]
+        self.bases: dict[Any, Target] = {}
+        for b in sweep.axes.get("target", ["tianjic"]):
             text = str(b)
-            base_targets[b] = find_target(root / text if text.endswith(".toml") else text)
-        except SpikemeshError as e:
-            raise _axis_error("target", b, e) from None
-    for combo in itertools.product(*(sweep.axes[n] for n in names)):
-        values = dict(zip(names, combo))
-        t = _override(base_targets[values.get("target", bases[0])], values)
-        key = hashlib.sha256(json.dumps([names, list(combo)], default=str).encode()).hexdigest()[:16]
-        sweep.targets[key] = t
-        keys[combo] = key
-    return keys
+            try:
+                self.bases[b] = find_target(sweep.root / text if text.endswith(".toml") else text)
+            except SpikemeshError as e:
+                raise _axis_error("target", b, e) from None
+        self.keys: dict[tuple[Any, ...], str] = {}
+
+    def key(self, values: dict[str, Any]) -> str:
+        combo = tuple(values[n] for n in self.names)
+        if combo not in self.keys:
+            own = dict(zip(self.names, combo))
+            t = _override(self.bases[own.get("target", next(iter(self.bases)))], own)
+            key = hashlib.sha256(json.dumps([self.names, list(combo)], default=str).encode()).hexdigest()[:16]
+            self.sweep.targets[key] = t
+            self.keys[combo] = key
+        return self.keys[combo]
 
 
 def _override(base: Target, values: dict[str, Any]) -> Target:
@@ -334,12 +337,10 @@ def _override(base: Target, values: dict[str, Any]) -> Target:
         if cls is not None:
             ftype = next(f.type for f in fields(cls) if f.name == key)
             if not _matches(v, str(ftype)):
-                raise SweepError(f"axis {name!r} value {v!r} has the wrong type", node=base.name, needed=str(ftype),
+                raise SweepError(f"axis {name!r} value {v!r} has the wrong type", needed=str(ftype),
                                  available=type(v).__name__)
-        else:
-            if not isinstance(v, int) or isinstance(v, bool):
-                raise SweepError(f"axis {name!r} value {v!r} has the wrong type", node=base.name, needed="int",
-                                 available=type(v).__name__)
+        elif not isinstance(v, int) or isinstance(v, bool):
+            raise SweepError(f"axis {name!r} value {v!r} has the wrong type", needed="int", available=type(v).__name__)
         d.setdefault(section, {})[key] = v
         if section == "core" and "cores" in d:  # heterogeneous chips: the override applies to every core
             for c in d["cores"]:
@@ -372,9 +373,10 @@ def _matches(v: Any, ftype: str) -> bool:
 
 
 # ----------------------------------------------------------------------------------------------- product
-def _expand(sweep: Sweep, digests: dict[tuple[str, Any], str], target_keys: dict[tuple[Any, ...], str]) -> list[Point]:
+def _expand(sweep: Sweep, digests: dict[tuple[str, Any], str], targets: _Targets) -> list[Point]:
+    """The points of the product that pass the filter, up to the ``points`` limit; only their targets are built
+    (a combination the filter removes is never checked)."""
     names = list(sweep.axes)
-    tnames = [n for n in names if is_target_axis(n)]
     check = _compile_filter(sweep.settings.get("filter"), names, sweep.source)
     limit = sweep.settings.get("points")
     settings = {k: sweep.settings[k] for k in ("samples", "steps") if k in sweep.settings}
@@ -389,7 +391,7 @@ def _expand(sweep: Sweep, digests: dict[tuple[str, Any], str], target_keys: dict
                  "settings": settings}
         key = hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:20]
         points.append(Point(index=i, values=values, key=key,
-                            target_key=target_keys[tuple(values[n] for n in tnames)]))
+                            target_key=targets.key(values)))
     if not points:
         why = "[sweep] points = 0" if limit == 0 else f"the filter {sweep.settings['filter']!r} rejects every point"
         raise SweepError(f"the sweep is empty: {why}", node=sweep.source, needed=">= 1 point", available=0)

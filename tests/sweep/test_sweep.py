@@ -266,3 +266,9 @@ def test_pareto_front_is_the_set_of_undominated_rows() -> None:
     undominated = {r["point"] for r in have if not any(
         o["a"] <= r["a"] and o["b"] <= r["b"] and (o["a"], o["b"]) != (r["a"], r["b"]) for o in have)}
     assert front == undominated
+
+
+def test_a_target_the_filter_removes_is_never_built(tmp_path: Path) -> None:
+    spec = _write(tmp_path, '[sweep]\nfilter = "core.neurons > 0"\n[axes]\nmodel = "demo"\ncore.neurons = [0, 64]\n')
+    sw = load_sweep(spec)
+    assert [p.values["core.neurons"] for p in sw.points] == [64] and len(sw.targets) == 1
