@@ -1,13 +1,14 @@
-"""Wall time of one 16-point sweep (the bundled demo: 2 targets x 2 core sizes x 4 seeds, exact placer, cycle
-engine on the 64 demo samples) under the ``serial``, ``local`` and ``ray`` executors, each in a fresh process
-(imports, worker start and Numba warm-up included), with the speed-up over serial and the machine load.
+"""Wall time of one 16-point sweep (the bundled demo: 2 targets x 2 core sizes x 4 seeds, exact placer with a
+deterministic budget of 20 (about 2-12 CPU seconds a point), cycle engine on the 64 demo samples) under the
+``serial``, ``local`` and ``ray`` executors, each in a fresh process (imports, worker start and Numba warm-up
+included), with the speed-up over serial and the machine load.
 
 ``ray`` is timed twice from one process: with the start of a local Ray instance (what ``--executor ray`` without
 ``--address`` costs), and the sweep alone on that running instance (what joining a running cluster costs). Every
 run must give the same rows apart from the timing columns; the script checks it. Other jobs on the machine slow the
 parallel runs most (they compete for the same cores): read the load averages beside the table.
 
-Run: ``.venv/bin/python benchmarks/sweep.py [--workers N]`` (about 4 minutes on 2 quiet cores).
+Run: ``.venv/bin/python benchmarks/sweep.py [--workers N]`` (about 5 minutes on 2 quiet cores).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ inputs = "demo"
 target = ["tianjic", "tianjic:2x2"]
 core.neurons = [128, 256]
 placer = "cpsat"
+time_limit = 20.0
 seed = [0, 1, 2, 3]
 engine = "cycle"
 """
