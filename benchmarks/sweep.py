@@ -18,6 +18,7 @@ import csv
 import io
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -56,6 +57,13 @@ def one(executor: str, spec: Path, out: Path, workers: int) -> dict[str, float]:
     return times
 
 
+def _children_cpu() -> float:
+    """CPU seconds (user + system) of finished child processes and theirs (pool workers are joined; Ray's workers
+    belong to Ray's own processes and are not counted)."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def _design(path: Path) -> list[list[str]]:
     from spikemesh.sweep.point import TIMING
 
@@ -82,12 +90,15 @@ def main() -> None:
         spec.write_text(SPEC)
         results: dict[str, dict[str, float]] = {}
         loads: dict[str, str] = {}
+        cpu: dict[str, float] = {}
         for executor in ("serial", "local", "ray"):
             out = Path(tmp) / executor
             cmd = [sys.executable, __file__, "--one", executor, "--spec", str(spec), "--out", str(out),
                    "--workers", str(args.workers)]
             before = os.getloadavg()[0]
+            cpu0 = _children_cpu()
             r = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
+            cpu[executor] = _children_cpu() - cpu0
             if r.returncode != 0:
                 print(f"{executor}: failed\n{r.stderr}")
                 return
@@ -98,14 +109,17 @@ def main() -> None:
     base = results["serial"]["wall_s"]
     print(f"\n16-point sweep, wall seconds (fresh process each; rows identical apart from timing columns: {same})")
     head = "1-min load before -> after"
-    print(f"| {'executor':<28} | {'wall s':>7} | {'speed-up':>8} | {'failed':>6} | {head:<26} |")
-    print(f"|{'-' * 30}|{'-' * 9}|{'-' * 10}|{'-' * 8}|{'-' * 28}|")
+    print(f"| {'executor':<28} | {'wall s':>7} | {'speed-up':>8} | {'CPU s':>6} | {'failed':>6} | {head:<26} |")
+    print(f"|{'-' * 30}|{'-' * 9}|{'-' * 10}|{'-' * 8}|{'-' * 8}|{'-' * 28}|")
     for name, key, wall in (("serial", "serial", results["serial"]["wall_s"]),
                             ("local (process pool)", "local", results["local"]["wall_s"]),
                             ("ray (starts local Ray)", "ray", results["ray"]["wall_s"]),
                             ("ray (running instance)", "ray", results["ray"]["sweep_s"])):
-        print(f"| {name:<28} | {wall:7.1f} | {base / wall:7.2f}x | {results[key]['failed']:6.0f} | {loads[key]:<26} |")
-    print(f"\nRay start: {results['ray']['ray_start_s']:.1f} s")
+        c = f"{cpu[key]:6.1f}" if key != "ray" else f"{'n/a':>6}"
+        failed = results[key]["failed"]
+        print(f"| {name:<28} | {wall:7.1f} | {base / wall:7.2f}x | {c} | {failed:6.0f} | {loads[key]:<26} |")
+    print(f"\nRay start: {results['ray']['ray_start_s']:.1f} s. CPU s: this process's children (the run and its pool "
+          "workers); with other jobs on the cores, wall / (CPU s / cores) is the cores' share the run got.")
     print(f"uptime after: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}")
 
 
