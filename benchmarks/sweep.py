@@ -118,8 +118,8 @@ def main() -> None:
         c = f"{cpu[key]:6.1f}" if key != "ray" else f"{'n/a':>6}"
         failed = results[key]["failed"]
         print(f"| {name:<28} | {wall:7.1f} | {base / wall:7.2f}x | {c} | {failed:6.0f} | {loads[key]:<26} |")
-    print(f"\nRay start: {results['ray']['ray_start_s']:.1f} s. CPU s: this process's children (the run and its pool "
-          "workers); with other jobs on the cores, wall / (CPU s / cores) is the cores' share the run got.")
+    print(f"\nRay start: {results['ray']['ray_start_s']:.1f} s. CPU s: the run and its pool workers; CPU s / wall s is "
+          "the number of cores the run kept busy (at most 1 serial, 2 local): below that, other jobs had the cores.")
     print(f"uptime after: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}")
 
 
