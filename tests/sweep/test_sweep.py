@@ -108,6 +108,16 @@ def test_ray_executor_gives_the_serial_rows(serial8: Path, tmp_path: Path, ray_l
     assert _design_columns(tmp_path / "out" / "results.csv") == _design_columns(serial8 / "results.csv")
 
 
+def test_cli_joins_a_running_ray_cluster_by_address(serial8: Path, tmp_path: Path, ray_local) -> None:
+    address = ray_local.get_runtime_context().gcs_address  # the test's instance, as a cluster head
+    r = subprocess.run([sys.executable, "-m", "spikemesh.cli", "sweep", str(_write(tmp_path, SWEEP8)), "-o",
+                        str(tmp_path / "out"), "--executor", "ray", "--address", address], cwd=ROOT,
+                       env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert "8 points (8 run, 0 already done, 0 failed)" in r.stdout
+    assert _design_columns(tmp_path / "out" / "results.csv") == _design_columns(serial8 / "results.csv")
+
+
 def test_parquet_holds_the_csv_table(serial8: Path) -> None:
     pq = pytest.importorskip("pyarrow.parquet", reason="pyarrow is not installed (the sweep extra)")
     t = pq.read_table(serial8 / "results.parquet").to_pylist()
