@@ -1,9 +1,9 @@
 """spikemesh: a neuromorphic hardware compiler and simulator.
 
 Public API (see README): ``load`` / ``save_nir`` (NIR), ``from_torch`` (``register_neuron`` for your own neuron
-classes), ``convert_ann``, ``compile``, ``simulate``, ``from_events`` (event streams to inputs), ``plot``,
-``target``, ``targets``, ``Program``, ``Graph`` and the error base class ``SpikemeshError``;
-the IR lives in ``spikemesh.ir``.
+classes), ``convert_ann``, ``compile``, ``simulate``, ``sweep`` (design-space sweeps), ``from_events`` (event
+streams to inputs), ``plot``, ``target``, ``targets``, ``Program``, ``Graph`` and the error base class
+``SpikemeshError``; the IR lives in ``spikemesh.ir``.
 
 The names are imported on first use (PEP 562), so ``import spikemesh`` stays cheap and a command pays only for
 the packages its path needs (e.g. a Speck compile never imports OR-Tools, Numba or torch).
@@ -38,12 +38,13 @@ _LAZY: dict[str, tuple[str, str]] = {
     "load_model": ("spikemesh.pipeline", "load_model"),
     "Program": ("spikemesh.program", "Program"),
     "simulate": ("spikemesh.simulate", "simulate"),
+    "sweep": ("spikemesh.sweep.run", "sweep"),
     "train": ("spikemesh.trainer.loop", "train"),
 }
 
 __all__ = ["Graph", "Program", "SpikemeshError", "__version__", "compile", "convert_ann", "fold_batchnorm",
            "from_events", "from_torch", "load", "load_model", "partition", "quantize", "register_neuron", "save_nir",
-           "simulate", "target", "targets", "train"]
+           "simulate", "sweep", "target", "targets", "train"]
 
 
 def __getattr__(name: str) -> Any:
@@ -58,8 +59,9 @@ def __getattr__(name: str) -> Any:
 
 
 class _Package(types.ModuleType):
-    """``spikemesh.partition`` and ``spikemesh.simulate`` name both a function and a submodule: the public API
-    promises the function, so importing the submodule later must not rebind the name."""
+    """``spikemesh.partition``, ``spikemesh.simulate`` and ``spikemesh.sweep`` name both a function and a
+    submodule: the public API promises the function, so importing the submodule later must not rebind
+    the name."""
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name in _LAZY and isinstance(value, types.ModuleType):
@@ -84,6 +86,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs only
     from spikemesh.program import Program
     from spikemesh.simulate import simulate
     from spikemesh.simulator.io import from_events
+    from spikemesh.sweep.run import sweep
     from spikemesh.target.registry import list_targets as targets
     from spikemesh.target.registry import target
     from spikemesh.trainer.loop import train

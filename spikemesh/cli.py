@@ -492,6 +492,18 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> None:
+    from spikemesh.sweep import sweep
+
+    res = sweep(args.spec, args.out, executor=args.executor, address=args.address, workers=args.workers,
+                keep_builds=args.keep_builds, retry_failed=args.retry_failed, points=args.points, progress=True)
+    files = "results.csv" + (", results.parquet" if res.parquet else "") + ", sweep.html"
+    console.print(f"{len(res.rows)} points ({res.ran} run, {res.skipped} already done, {res.failed} failed) in "
+                  f"{res.wall_s:.1f} s; wrote {files} in {res.out}", soft_wrap=True)
+    if not res.parquet:
+        console.print("results.parquet not written: pyarrow is not installed (pip install 'spikemesh[sweep]')")
+
+
 # ----------------------------------------------------------------------------------------------- parser
 class _Help(argparse.HelpFormatter):
     """Help that shows every option's default and choices."""
@@ -626,6 +638,21 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", "-o", default="build/demo", help="directory for the two builds (mesh/, speck/)")
     s.add_argument("--json", action="store_true", help="print the figures and paths as JSON")
     s.set_defaults(func=cmd_demo)
+
+    s = command("sweep", "compile and simulate the product of a sweep file's axes (resumable)")
+    s.add_argument("spec", help="sweep file (.toml): [axes] model, inputs, target, core.*/noc.*/chips overrides, "
+                                "seed, strategy, placer, routing, engine; [sweep] points, filter, samples, steps")
+    s.add_argument("--out", "-o", required=True, help="results directory (re-running skips finished points)")
+    s.add_argument("--executor", default="local", choices=["local", "ray", "serial"],
+                   help="local (process pool over this machine's cores), ray (a Ray cluster or a local "
+                        "Ray instance), serial (this process)")
+    s.add_argument("--address", default=None, help="Ray cluster to join (HEAD:6379); default: start a local one")
+    s.add_argument("--workers", type=int, default=None, help="processes (local) or CPUs of a local Ray instance "
+                                                             "(default: every core)")
+    s.add_argument("--points", type=int, default=None, help="run at most this many points (overrides the file)")
+    s.add_argument("--keep-builds", action="store_true", help="keep every point's build directory in OUT/builds")
+    s.add_argument("--retry-failed", action="store_true", help="run failed points again")
+    s.set_defaults(func=cmd_sweep)
 
     s = command("train", "train a model with BPTT on the training engine (target family 'trainer')")
     s.add_argument("model", help="model file: spikemesh graph (.smg) or NIR (.nir)")

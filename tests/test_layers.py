@@ -23,7 +23,7 @@ LAYERS: list[set[str]] = [
     {"simulator"},
     {"backends", "trainer"},  # target families: their stages, configurations and engines
     {"report"},  # what a build shows: maps
-    {"program", "pipeline", "simulate", "cli", "data", "plot", "__init__"},  # the API and the command line
+    {"program", "pipeline", "simulate", "sweep", "cli", "data", "plot", "__init__"},  # the API and the command line
 ]
 LAYER_OF = {name: i for i, names in enumerate(LAYERS) for name in names}
 
