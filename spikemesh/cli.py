@@ -228,8 +228,7 @@ def run_and_record(subject: Any, x: Any, engine: str, record: list[str] | None =
         kw["fidelity"] = False  # compared once below, against the same reference run
     result = spikemesh.simulate(subject, x, engine=engine, record=record or None, **kw)
     wall = time.perf_counter() - t0
-    x0 = next(iter(x.values())) if isinstance(x, dict) else x
-    sim: dict[str, Any] = {"engine": engine, "steps": result.steps, "batch": int(x0.shape[1]), "wall_s": wall,
+    sim: dict[str, Any] = {"engine": engine, "steps": result.steps, "batch": result.batch, "wall_s": wall,
                            "spikes": result.spike_counts(), **result.stats, "summary": result.summary()}
     if labels is not None:
         sim["accuracy"] = accuracy(result, labels)
