@@ -24,7 +24,7 @@ def main() -> None:
     from networks import resnet18
 
     import spikemesh
-    from spikemesh.backends.mesh.config import emit_config
+    from spikemesh.backends.mesh.emit import emit_config
     from spikemesh.fileio import npz_bytes
 
     print(subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())

@@ -1,12 +1,12 @@
 """Compile stages of mesh-family targets: lower, partition (spikemesh.partition), place, route, config (the chip
-configuration, config.py)."""
+configuration, emit.py)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from spikemesh.backends.lower import lower_stage
-from spikemesh.backends.mesh.config import config_stage
+from spikemesh.backends.mesh.emit import config_stage
 from spikemesh.partition import partition
 from spikemesh.placement.stage import place_stage
 from spikemesh.routing.stage import route_stage
