@@ -17,6 +17,8 @@ from typing import IO, Any
 
 import numpy as np
 
+from spikemesh.errors import FileFormatError
+
 
 def _umask() -> int:
     mask = os.umask(0)
@@ -98,3 +100,22 @@ def json_default(o: Any) -> Any:
     if isinstance(o, Path):
         return str(o)
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def read_build_files(directory: str | os.PathLike[str], json_name: str, *, missing: str, missing_hint: str,
+                     corrupt: str, corrupt_hint: str | None = None, prefix: str = "") -> tuple[Any, dict[str, Any]]:
+    """A build directory's JSON file ``json_name`` (parsed) and the arrays of its ``weights.npz`` whose names start
+    with ``prefix`` (prefix removed). FileFormatError ``"{missing}: <file> missing"`` when either file is absent,
+    ``"{corrupt} (<error type>)"`` when one cannot be read; the caller checks the format and version."""
+    d = Path(directory)
+    jf, wz = d / json_name, d / "weights.npz"
+    for f in (jf, wz):
+        if not f.is_file():
+            raise FileFormatError(f"{missing}: {f.name} missing", node=str(d), hint=missing_hint)
+    try:
+        head = json.loads(jf.read_text())
+        with np.load(wz, allow_pickle=False) as z:
+            arrays = {k[len(prefix):]: z[k] for k in z.files if k.startswith(prefix)}
+    except (ValueError, OSError, EOFError, UnicodeDecodeError) as e:
+        raise FileFormatError(f"{corrupt} ({type(e).__name__})", node=str(d), hint=corrupt_hint) from None
+    return head, arrays

@@ -28,7 +28,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from spikemesh.errors import FileFormatError
-from spikemesh.fileio import DIR_MODE, atomic_write_json, json_default, npz_bytes
+from spikemesh.fileio import DIR_MODE, atomic_write_json, json_default, npz_bytes, read_build_files
 from spikemesh.ir.graph import Graph
 from spikemesh.ir.serialize import checksum, graph_from_parts, graph_to_parts
 from spikemesh.options import CompileOptions
@@ -168,18 +168,10 @@ class Program:
     def load(directory: str | Path) -> Program:
         """Read a Program written by ``save``; a missing, corrupt or newer one raises FileFormatError."""
         d = Path(directory)
-        pj, wz = d / "program.json", d / "weights.npz"
-        for f in (pj, wz):
-            if not f.is_file():
-                raise FileFormatError(f"not a compiled program: {f.name} missing", node=str(d),
-                                      hint="run `spikemesh compile MODEL --target T --out DIR` first")
-        try:
-            head = json.loads(pj.read_text())
-            with np.load(wz, allow_pickle=False) as z:
-                arrays = {k: z[k] for k in z.files}
-        except (ValueError, OSError, EOFError, UnicodeDecodeError) as e:
-            raise FileFormatError(f"corrupt program files ({type(e).__name__})", node=str(d),
-                                  hint="compile again") from None
+        pj = d / "program.json"
+        head, arrays = read_build_files(
+            d, "program.json", missing="not a compiled program", corrupt="corrupt program files",
+            missing_hint="run `spikemesh compile MODEL --target T --out DIR` first", corrupt_hint="compile again")
         if not isinstance(head, dict) or head.get("format") != FORMAT:
             raise FileFormatError("program.json is not a spikemesh program", node=str(pj), needed=FORMAT,
                                   available=head.get("format") if isinstance(head, dict) else type(head).__name__)

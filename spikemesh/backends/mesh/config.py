@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from spikemesh.errors import FileFormatError, SpikemeshError
-from spikemesh.fileio import atomic_write_json
+from spikemesh.fileio import atomic_write_json, read_build_files
 
 FORMAT = "spikemesh-mesh-config"
 FORMAT_VERSION = 1
@@ -109,18 +109,10 @@ def load_config(directory: str | Path) -> MeshConfig:
     """The configuration of a build directory: ``mesh_config.json`` (header) and the ``section/config/*`` arrays of
     ``weights.npz``, read without the Program's other sections."""
     d = Path(directory)
-    jf, wz = d / "mesh_config.json", d / "weights.npz"
-    for f in (jf, wz):
-        if not f.is_file():
-            raise FileFormatError(f"no mesh configuration: {f.name} missing", node=str(d),
-                                  hint="compile for a mesh-family target (spikemesh compile MODEL -t tianjic -o DIR)")
-    try:
-        head = json.loads(jf.read_text())
-        with np.load(wz, allow_pickle=False) as z:
-            pre = "section/config/"
-            arrays = {k[len(pre):]: z[k] for k in z.files if k.startswith(pre)}
-    except (ValueError, OSError, EOFError, UnicodeDecodeError) as e:
-        raise FileFormatError(f"corrupt configuration files ({type(e).__name__})", node=str(d)) from None
+    jf = d / "mesh_config.json"
+    head, arrays = read_build_files(
+        d, jf.name, missing="no mesh configuration", corrupt="corrupt configuration files", prefix="section/config/",
+        missing_hint="compile for a mesh-family target (spikemesh compile MODEL -t tianjic -o DIR)")
     check_version(head, str(jf))
     header = {k: v for k, v in head.items() if k not in ("cores", "arrays")}
     return MeshConfig(header, arrays)
