@@ -10,12 +10,14 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV) || python3 -m venv $(VENV)
 
 # torch==2.13.0 first: a local CPU build; a bare `torch` requirement would pull a multi-GB CUDA build.
+# The sweep extra (Ray, pyarrow) is part of the test environment so that the tests exercise the ray executor.
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev,sweep]'
 	touch $(STAMP)
 
+# the digits demo: a mesh target and Speck, reference + timed engine each; writes build/demo/{mesh,speck}/report.html
 demo: $(STAMP)
 	$(BIN)/spikemesh demo
 

@@ -7,6 +7,10 @@
   (64/128/256/512 channels at 32/16/8/4), residual sums as fan-in (identity, or 1x1 stride-2 conv on a
   downsampling block), 4x4 average pool, FC 10: 557,066 neurons.
 - ``mlp``: 784-512-512-256-10.
+- ``snn2conv``: a snnTorch-style SNN: input 2x32x32 → conv3x3 2→8 (pad 1) → LIF β 0.9 → 2x2 average
+  pool → conv3x3 8→16 (pad 1) → LIF → 2x2 average pool → fc 1024→10 → LIF; 12,298 neurons. Each pool sits in the
+  projection after the population it pools (as the torch frontend converts it), so conv2's projection is
+  AvgPool2d(2) ∘ Conv2d and fc's is AvgPool2d(2) ∘ Flatten ∘ Dense.
 
 Weights are N(0, 1/fan_in) scaled to unit-ish thresholds; they carry no trained meaning.
 """
@@ -17,6 +21,7 @@ import numpy as np
 
 from spikemesh.ir import (
     IF,
+    LIF,
     AvgPool2d,
     Conv2d,
     Dense,
@@ -86,4 +91,19 @@ def mlp(seed: int = 0, sizes: tuple[int, ...] = (784, 512, 512, 256, 10)) -> Gra
                  outputs=(Output("out", pops[-1].name),))
 
 
-NETWORKS = {"conv52k": conv52k, "resnet18": resnet18, "mlp": mlp}
+def snn2conv(seed: int = 0, beta: float = 0.9) -> Graph:
+    rng = np.random.default_rng(seed)
+    return Graph(
+        inputs=(Input("in", (2, 32, 32)),),
+        populations=(Population("conv1", (8, 32, 32), LIF(beta)), Population("conv2", (16, 16, 16), LIF(beta)),
+                     Population("fc", (10,), LIF(beta))),
+        projections=(
+            Projection("in>conv1", "in", "conv1", (Conv2d(_w(rng, 8, 2, 3, 3), padding=1),)),
+            Projection("conv1>conv2", "conv1", "conv2", (AvgPool2d(2), Conv2d(_w(rng, 16, 8, 3, 3), padding=1))),
+            Projection("conv2>fc", "conv2", "fc", (AvgPool2d(2), Flatten(), Dense(_w(rng, 10, 16 * 8 * 8)))),
+        ),
+        outputs=(Output("out", "fc"),),
+    )
+
+
+NETWORKS = {"conv52k": conv52k, "resnet18": resnet18, "mlp": mlp, "snn2conv": snn2conv}

@@ -1,9 +1,9 @@
 """Simulation speed: spikemesh's fast (and cycle) engines beside Brian2 cpp_standalone, in the same run.
 
 Cases:
-- CUBA-4k: Brian2's examples/CUBA.py (after Brette et al., J. Comput. Neurosci. 2007): 4000 LIF, p = 0.02
-  (in-degree 80), 1 s biological time (10,000 steps of 0.1 ms). spikemesh and Brian2 get the *same* connectivity
-  and initial membrane potentials (passed to Brian2 as arrays).
+- CUBA-4k: Brian2's examples/CUBA.py network (benchmark 2 of Brette et al., J. Comput. Neurosci. 23:349, 2007):
+  4000 LIF, p = 0.02 (in-degree 80), 1 s biological time (10,000 steps of 0.1 ms). spikemesh and Brian2
+  get the *same* connectivity and initial membrane potentials (passed to Brian2 as arrays).
 - CUBA-40k: 40,000 LIF, same in-degree (p = 0.002): spikemesh fast with peak RSS (target <= 1 GB).
 - cnn_sinabs.nir (NIR paper file) quantized for `tianjic`: steps/s of the fast engine (and cycle, when available).
 
@@ -39,7 +39,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-#: the CUBA network in Brian2 (parameters of Brian2's examples/CUBA.py): connectivity and initial v from the npz in
+#: the CUBA network in Brian2 (its examples/CUBA.py with exact integration): connectivity and initial v from the npz in
 #: sys.argv[1]
 BRIAN2_CUBA_MODEL = r'''
 n = int(d["n"]); ne = int(round(0.8 * n))
@@ -143,30 +143,11 @@ def si_short(si, steps: int):  # noqa: ANN001, ANN201
 
 
 def placed_program(graph, target_name: str):  # noqa: ANN001, ANN201
-    """Partition (partition stage) + chip-major placement + XY routes (simulator/noc.py helpers; the placement
-    stage's own routes replace these once it lands)."""
-    from dataclasses import dataclass
+    """Partition (partition stage) + chip-major placement + XY routes (tests/simulator/noc_helpers.py: fixed
+    inputs for the cycle engine, independent of what the placement and routing stages choose)."""
+    from tests.simulator.noc_helpers import placed
 
-    import spikemesh
-    from spikemesh.partition import partition
-    from spikemesh.program import Program
-    from spikemesh.simulator.fast import flat_graph
-    from spikemesh.simulator.noc import chip_major_coords, xy_routes
-
-    @dataclass(frozen=True)
-    class _Coords:
-        coords: np.ndarray
-
-    @dataclass(frozen=True)
-    class _Routes:
-        routes: tuple
-
-    t = spikemesh.target(target_name)
-    part = partition(graph, t)
-    coords = chip_major_coords(len(part.cores), t)
-    routes = xy_routes(part, flat_graph(graph, graph.is_quantized), coords, t)
-    return (Program(graph=graph, target=t).with_section("partition", part)
-            .with_section("placement", _Coords(coords)).with_section("routes", _Routes(routes)))
+    return placed(graph, target_name)
 
 
 def worker_cuba_cycle(n: int, steps: int, target_name: str, repeats: int = 2) -> dict:
@@ -210,7 +191,7 @@ def worker_cuba_cycle(n: int, steps: int, target_name: str, repeats: int = 2) ->
 def worker_sinabs(engine: str, steps: int) -> dict:
     import spikemesh
 
-    path = Path("/work/shared/data/nir_paper/cnn_sinabs.nir")  # github.com/neuromorphs/NIR, paper/02_cnn/
+    path = Path("/work/shared/data/nir_paper/cnn_sinabs.nir")
     g = spikemesh.load(path)
     q, _ = spikemesh.quantize(g, weight_bits=8, state_bits=16)
     rng = np.random.default_rng(0)

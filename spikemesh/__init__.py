@@ -1,8 +1,9 @@
 """spikemesh: a neuromorphic hardware compiler and simulator.
 
-Public API (see README): ``load`` / ``save_nir`` (NIR), ``from_torch``, ``convert_ann``, ``compile``,
-``simulate``, ``target``, ``targets``, ``Program``, ``Graph`` and the error base class ``SpikemeshError``;
-the IR lives in ``spikemesh.ir``.
+Public API (see README): ``load`` / ``save_nir`` (NIR), ``from_torch`` (``register_neuron`` for your own neuron
+classes), ``convert_ann``, ``compile``, ``simulate``, ``sweep`` (design-space sweeps), ``from_events`` (event
+streams to inputs), ``plot``, ``target``, ``targets``, ``Program``, ``Graph`` and the error base class
+``SpikemeshError``; the IR lives in ``spikemesh.ir``.
 
 The names are imported on first use (PEP 562), so ``import spikemesh`` stays cheap and a command pays only for
 the packages its path needs (e.g. a Speck compile never imports OR-Tools, Numba or torch).
@@ -25,6 +26,8 @@ _LAZY: dict[str, tuple[str, str]] = {
     "SpikemeshError": ("spikemesh.errors", "SpikemeshError"),
     "convert_ann": ("spikemesh.frontend", "convert_ann"),
     "from_torch": ("spikemesh.frontend", "from_torch"),
+    "register_neuron": ("spikemesh.frontend", "register_neuron"),
+    "from_events": ("spikemesh.simulator.io", "from_events"),
     "load": ("spikemesh.frontend", "load"),
     "save_nir": ("spikemesh.frontend", "save_nir"),
     "Graph": ("spikemesh.ir", "Graph"),
@@ -35,12 +38,13 @@ _LAZY: dict[str, tuple[str, str]] = {
     "load_model": ("spikemesh.pipeline", "load_model"),
     "Program": ("spikemesh.program", "Program"),
     "simulate": ("spikemesh.simulate", "simulate"),
+    "sweep": ("spikemesh.sweep.run", "sweep"),
     "train": ("spikemesh.trainer.loop", "train"),
 }
 
 __all__ = ["Graph", "Program", "SpikemeshError", "__version__", "compile", "convert_ann", "fold_batchnorm",
-           "from_torch", "load", "load_model", "partition", "quantize", "save_nir", "simulate", "target", "targets",
-           "train"]
+           "from_events", "from_torch", "load", "load_model", "partition", "quantize", "register_neuron", "save_nir",
+           "simulate", "sweep", "target", "targets", "train"]
 
 
 def __getattr__(name: str) -> Any:
@@ -55,8 +59,9 @@ def __getattr__(name: str) -> Any:
 
 
 class _Package(types.ModuleType):
-    """``spikemesh.partition`` and ``spikemesh.simulate`` name both a function and a submodule: the public API
-    promises the function, so importing the submodule later must not rebind the name."""
+    """``spikemesh.partition``, ``spikemesh.simulate`` and ``spikemesh.sweep`` name both a function and a
+    submodule: the public API promises the function, so importing the submodule later must not rebind
+    the name."""
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name in _LAZY and isinstance(value, types.ModuleType):
@@ -73,13 +78,15 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # for type checkers and IDEs only
     from spikemesh.errors import SpikemeshError
-    from spikemesh.frontend import convert_ann, from_torch, load, save_nir
+    from spikemesh.frontend import convert_ann, from_torch, load, register_neuron, save_nir
     from spikemesh.ir import Graph
     from spikemesh.ir.passes import fold_batchnorm, quantize
     from spikemesh.partition import partition
     from spikemesh.pipeline import compile, load_model
     from spikemesh.program import Program
     from spikemesh.simulate import simulate
+    from spikemesh.simulator.io import from_events
+    from spikemesh.sweep.run import sweep
     from spikemesh.target.registry import list_targets as targets
     from spikemesh.target.registry import target
     from spikemesh.trainer.loop import train

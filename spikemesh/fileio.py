@@ -338,3 +338,23 @@ def read_arrays(path: str | os.PathLike[str], what: str = "array file") -> dict[
     except Exception as e:  # zipfile, zlib and numpy's header parser raise many types on corrupt bytes
         raise FileFormatError(f"corrupt or truncated {what} ({type(e).__name__})", node=str(p),
                               hint="re-create the file") from None
+
+
+def read_build_files(directory: str | os.PathLike[str], json_name: str, *, missing: str, missing_hint: str,
+                     corrupt: str, corrupt_hint: str | None = None, prefix: str = "") -> tuple[Any, dict[str, Any]]:
+    """A build directory's JSON file ``json_name`` (parsed) and the arrays of its ``weights.npz`` whose names start
+    with ``prefix`` (prefix removed). FileFormatError ``"{missing}: <file> missing"`` when either file is absent,
+    ``"{corrupt} (<error type>)"`` when one cannot be read; the caller checks the format and version."""
+    d = Path(directory)
+    jf, wz = d / json_name, d / "weights.npz"
+    for f in (jf, wz):
+        if not f.is_file():
+            raise FileFormatError(f"{missing}: {f.name} missing", node=str(d), hint=missing_hint)
+    try:
+        head = json.loads(jf.read_bytes().decode())
+    except (ValueError, OSError, UnicodeDecodeError, RecursionError) as e:
+        raise FileFormatError(f"{corrupt} ({type(e).__name__})", node=str(jf), hint=corrupt_hint) from None
+    z = read_arrays(wz, "weights file")  # no pickles; declared sizes checked before allocating
+    if not isinstance(z, dict):
+        raise FileFormatError(f"{corrupt} (weights.npz is not an .npz archive)", node=str(wz), hint=corrupt_hint)
+    return head, {k[len(prefix):]: v for k, v in z.items() if k.startswith(prefix)}

@@ -26,8 +26,10 @@ MAX_TIME_LIMIT = 86400.0
 class CompileOptions:
     """Options of one compile.
 
-    Every family: ``seed`` (every random choice), ``time_limit`` (seconds per solver call), ``quantize`` (integer
-    weights and states at the target's bit widths).
+    Every family: ``seed`` (every random choice), ``time_limit`` (seconds for every solver call of the compile
+    together, shared between the stages by spikemesh.budget and counted in deterministic work, so results do not
+    depend on the machine's load; ``report["budget"]`` says per stage what it was granted and spent and whether it
+    stopped at its limit), ``quantize`` (integer weights and states at the target's bit widths).
     Mesh and crossbar families: ``strategy`` (partition: slicing, tiles, groups, hypergraph), ``placer``,
     ``routing``, ``rates`` (population -> spikes per neuron per step, for the traffic estimate) or
     ``sample_input`` (an input array ``[T, B, *shape]`` whose reference run gives the rates).
@@ -38,7 +40,7 @@ class CompileOptions:
     """
 
     seed: int = 0
-    time_limit: float = 10.0
+    time_limit: float = 8.0
     quantize: bool = True
     strategy: str = "groups"
     placer: str = "auto"
@@ -55,8 +57,9 @@ class CompileOptions:
     def __post_init__(self) -> None:
         E, n = SpikemeshError, "compile option"
         object.__setattr__(self, "seed", checks.integer(self.seed, "seed", n, E, lo=0, hi=MAX_SEED))
-        object.__setattr__(self, "time_limit", checks.real(self.time_limit, "time_limit (seconds per solver call)", n,
-                                                           E, lo=0.0, hi=MAX_TIME_LIMIT, lo_open=True))
+        # >= 0 here: a stage may be granted nothing left of the compile's budget; of() asks the user for > 0
+        object.__setattr__(self, "time_limit", checks.real(self.time_limit, "time_limit (solver seconds)", n, E,
+                                                           lo=0.0, hi=MAX_TIME_LIMIT))
         for name in ("quantize", "speck_readout"):
             if not isinstance(getattr(self, name), bool):
                 raise E(f"{name} must be True or False", node=n, available=repr(getattr(self, name)))
@@ -90,6 +93,13 @@ class CompileOptions:
             raise SpikemeshError(f"unknown compile option {unknown[0]!r}", node="compile", needed="one of "
                                  + ", ".join(valid), available=", ".join(unknown),
                                  hint="the target is the second argument (or target=...); see CompileOptions")
+        tl = options.get("time_limit", 8.0)
+        if not isinstance(tl, int | float) or not tl > 0:
+            raise SpikemeshError("the time limit must be a positive number of seconds", node="time_limit",
+                                 needed="> 0", available=tl, hint="e.g. --time-limit 8 (the default)")
+        if "time_limit" in options:
+            checks.real(options["time_limit"], "time_limit (solver seconds)", "compile option", SpikemeshError,
+                        lo=0.0, hi=MAX_TIME_LIMIT, lo_open=True)
         return cls(**options)
 
     def to_dict(self) -> dict[str, Any]:

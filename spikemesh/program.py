@@ -8,11 +8,11 @@ array})`` and a classmethod ``from_parts(meta, arrays)``; a stage that has not r
 modules does not break saved builds; the module paths older builds stored are read through ``LEGACY_TYPES``.
 
 ``Program.save(dir)`` writes ``program.json`` (structure, target, section metadata, report, checksum) and
-``weights.npz`` (every array), then ``report.json`` and whatever per-section exports the sections provide
-(``placement.json``, ``routes.json``, ``<backend>_config.json``...). The directory is written to a temporary
-sibling and swapped into place in one atomic exchange, so a failed or killed save leaves no half-written
-directory; ``save`` replaces only an absent path, an empty directory or a spikemesh build unless ``force=True``
-(``spikemesh.fileio.check_output_dir``).
+``weights.npz`` (every array), then ``report.json``, whatever per-section exports the sections provide
+(``routes.json``, ``<backend>_config.json``...), the placement map files and ``report.html``
+(``spikemesh.report.html``). The directory is written to a temporary sibling and swapped into place in one atomic
+exchange, so a failed or killed save leaves no half-written directory; ``save`` replaces only an absent path, an
+empty directory or a spikemesh build unless ``force=True`` (``spikemesh.fileio.check_output_dir``).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from spikemesh.fileio import (
     json_default,
     new_temp_dir,
     npz_bytes,
-    read_arrays,
+    read_build_files,
     replace_dir,
 )
 from spikemesh.ir.graph import Graph
@@ -58,6 +58,7 @@ SECTION_TYPES: dict[str, str] = {
     "certificate": "spikemesh.routing.deadlock:Certificate",
     "speck_config": "spikemesh.backends.speck.config:SpeckConfig",
     "crossbar_config": "spikemesh.backends.crossbar.config:CrossbarProgram",
+    "mesh_config": "spikemesh.backends.mesh.config:MeshConfig",
 }
 
 #: section types as builds saved before registered names spelt them ("module:qualname" -> registered name)
@@ -95,6 +96,19 @@ class Program:
         if name in SECTIONS:
             return self.sections.get(name)
         raise AttributeError(name)
+
+    def __repr__(self) -> str:
+        from spikemesh.report.html import program_summary
+
+        s = program_summary(self)
+        return (f"Program(model={s['model']!r}, target={s['target']!r} ({s['family']}, {s['chips']} chips), "
+                f"{s['layers']} layers, {s['neurons']:,} neurons, {s['synapses']:,} synapses, {s['cores']} cores, "
+                f"sections={s['sections']}, compiled in {s['compile_s']:.2f} s)")
+
+    def _repr_html_(self) -> str:
+        from spikemesh.report.html import program_html
+
+        return program_html(self)
 
     def with_section(self, name: str, artifact: Any) -> Program:
         if name not in SECTIONS:
@@ -156,10 +170,9 @@ class Program:
                 export = getattr(art, "export", None)
                 if export is not None:
                     export(tmp, self)
-            if self.placement is not None:
-                from spikemesh.report.placement_map import write_placement_files
+            from spikemesh.report.html import write_build_views
 
-                write_placement_files(tmp, self)
+            write_build_views(tmp, self)
             replace_dir(tmp, out)
         except OSError as e:
             raise OutputError(f"cannot write the build ({e.strerror or type(e).__name__})", node=str(out),
@@ -178,19 +191,13 @@ class Program:
             raise FileFormatError("a build directory must be a path", node="Program.load", needed="str | Path",
                                   available=type(directory).__name__)
         d = Path(directory)
-        pj, wz = d / "program.json", d / "weights.npz"
+        pj = d / "program.json"
         if not d.is_dir():
             raise FileFormatError("build directory not found" if not d.exists() else "not a directory",
                                   node=str(d), hint="run `spikemesh compile MODEL --target T --out DIR` first")
-        for f in (pj, wz):
-            if not f.is_file():
-                raise FileFormatError(f"not a compiled program: {f.name} missing", node=str(d),
-                                      hint="run `spikemesh compile MODEL --target T --out DIR` first")
-        try:
-            head = json.loads(pj.read_bytes().decode())
-        except (ValueError, OSError, UnicodeDecodeError, RecursionError) as e:
-            raise FileFormatError(f"corrupt program.json ({type(e).__name__})", node=str(pj),
-                                  hint="compile again") from None
+        head, arrays = read_build_files(
+            d, "program.json", missing="not a compiled program", corrupt="corrupt program files",
+            missing_hint="run `spikemesh compile MODEL --target T --out DIR` first", corrupt_hint="compile again")
         if not isinstance(head, dict) or head.get("format") != FORMAT:
             raise FileFormatError("program.json is not a spikemesh program", node=str(pj), needed=FORMAT,
                                   available=head.get("format") if isinstance(head, dict) else type(head).__name__)
@@ -198,9 +205,6 @@ class Program:
         if not isinstance(v, int) or isinstance(v, bool) or v > FORMAT_VERSION:
             raise FileFormatError("written by a newer spikemesh", node=str(pj),
                                   needed=f"format_version <= {FORMAT_VERSION}", available=v, hint="upgrade spikemesh")
-        arrays = read_arrays(wz, "weights file")
-        if not isinstance(arrays, dict):
-            raise FileFormatError("weights.npz is not an .npz archive", node=str(wz), hint="compile again")
         body = {k: head.get(k) for k in ("graph", "target", "options", "sections", "report")}
         if checksum(body, arrays) != head.get("checksum"):
             raise FileFormatError("checksum mismatch: program.json and weights.npz do not belong together or "

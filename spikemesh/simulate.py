@@ -50,7 +50,8 @@ def simulate(subject: Any, inputs: Any, engine: str = "reference", record: Seque
 
     Engines: ``reference`` (golden NumPy executor), ``fast`` (Numba event-driven, same spikes; options ``mode``,
     ``traces``, ``progress``, ``specialize``, ``target`` for energy on a bare graph), ``cycle`` (a Program with
-    partition/placement/routes: NoC timing, latency and energy; spikes equal reference), ``async`` (a Speck
+    partition/placement/routes: NoC timing, latency and energy; spikes equal reference; ``source="config"`` runs the
+    mesh configuration alone instead, docs/config.md), ``async`` (a Speck
     Program), ``crossbar`` (a crossbar Program or graph), ``trainer`` (float32 forward pass of the training
     chip). ``inputs`` may also be a ``spikemesh.simulator.io.StepInputs`` (sparse per-step values).
     """
@@ -64,8 +65,16 @@ def simulate(subject: Any, inputs: Any, engine: str = "reference", record: Seque
         raise SimulationError(f"unknown engine {engine!r}", node="simulate", needed="one of " + ", ".join(ENGINES),
                               available=engine, hint="use engine='reference'")
     check_run(subject, inputs, record)
-    module, _, func = ENGINES[engine].partition(":")
-    return getattr(importlib.import_module(module), func)(subject, inputs, record, **options)
+    spec = ENGINES[engine]
+    if engine == "cycle":  # source="config": the Program's mesh configuration alone (docs/config.md)
+        if options.pop("source", "program") == "config":
+            spec = "spikemesh.backends.mesh.engine:run_config_engine"
+    module, _, func = spec.partition(":")
+    result = getattr(importlib.import_module(module), func)(subject, inputs, record, **options)
+    if isinstance(result, SimResult) and result.dt is None:
+        graph = subject if isinstance(subject, Graph) else getattr(subject, "graph", None)
+        result.dt = getattr(graph, "dt", None)
+    return result
 
 
 def check_run(subject: Any, inputs: Any, record: Sequence[str] | None = None) -> None:

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent / "spikemesh"
 
 #: stages in pipeline order; each entry is the set of top-level names (packages or modules) in that layer
 LAYERS: list[set[str]] = [
-    {"errors", "checks", "fileio", "isolate", "lazy", "options"},  # shared plumbing
+    {"errors", "checks", "fileio", "isolate", "lazy", "options", "budget"},  # shared plumbing
     {"target"},  # the chip model and mesh geometry every later stage reads
     {"ir"},
     {"frontend"},
@@ -23,7 +23,7 @@ LAYERS: list[set[str]] = [
     {"simulator"},
     {"backends", "trainer"},  # target families: their stages, configurations and engines
     {"report"},  # what a build shows: maps
-    {"program", "pipeline", "simulate", "cli", "data", "__init__"},  # the API and the command line
+    {"program", "pipeline", "simulate", "sweep", "cli", "data", "plot", "__init__"},  # the API and the command line
 ]
 LAYER_OF = {name: i for i, names in enumerate(LAYERS) for name in names}
 

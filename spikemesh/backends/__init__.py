@@ -36,3 +36,10 @@ def family_stages(family: str) -> tuple[tuple[str, Stage], ...]:
         raise TargetError(f"unknown target family {family!r}", node="family", needed=" | ".join(FAMILIES),
                           available=family)
     return tuple(importlib.import_module(FAMILIES[family]).STAGES)
+
+
+def family_budget(family: str) -> dict[str, float]:
+    """Weights by which the family's stages share the compile's time limit (``BUDGET`` in its stages module;
+    empty: every stage weighs the same; spikemesh.budget)."""
+    family_stages(family)  # the same error for an unknown family
+    return dict(getattr(importlib.import_module(FAMILIES[family]), "BUDGET", {}))

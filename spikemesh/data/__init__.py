@@ -1,4 +1,5 @@
-"""Bundled example model and inputs for `spikemesh demo` (see demo.py) and the generated "shapes" data set."""
+"""The `spikemesh demo` data and model (digits.py: scikit-learn's digits), the bundled "shapes" model and inputs the
+tests use (demo.py) and the generated "shapes" data set."""
 
 from spikemesh.data.demo import accuracy, load_demo, predictions
 from spikemesh.data.shapes import CLASS_NAMES, make_shapes

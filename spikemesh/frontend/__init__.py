@@ -13,9 +13,12 @@ from typing import TYPE_CHECKING, Any
 from spikemesh.frontend.common import FrontendWarning
 from spikemesh.frontend.nir import load, save_nir, to_nir
 
-_LAZY = {"convert_ann": "spikemesh.frontend.convert", "from_torch": "spikemesh.frontend.torch"}
+_LAZY = {"convert_ann": "spikemesh.frontend.convert", "from_torch": "spikemesh.frontend.torch",
+         "register_neuron": "spikemesh.frontend.torch_adapters",
+         "unregister_neuron": "spikemesh.frontend.torch_adapters"}
 
-__all__ = ["FrontendWarning", "convert_ann", "from_torch", "load", "save_nir", "to_nir"]
+__all__ = ["FrontendWarning", "convert_ann", "from_torch", "load", "register_neuron", "save_nir", "to_nir",
+           "unregister_neuron"]
 
 
 def __getattr__(name: str) -> Any:

@@ -16,7 +16,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from spikemesh.errors import FrontendError
-from spikemesh.frontend.torch_adapters import Shape, flatten_op, is_class, layer_op, module_kind, neuron_of
+from spikemesh.frontend.torch_adapters import (
+    Shape,
+    flatten_op,
+    is_class,
+    layer_op,
+    module_kind,
+    neuron_of,
+    unknown_neuron_error,
+)
 from spikemesh.ir.graph import Graph, Input, Output, Population, Projection
 from spikemesh.ir.neurons import Neuron
 from spikemesh.ir.operators import Conv, Dense, Op, Reshape, Scale
@@ -177,6 +185,8 @@ def _trace(module: Any, b: _Builder, samples: list[Any]) -> None:
             if kind is None and b.relu_neuron is not None and is_class(m, "torch", "ReLU"):
                 env[node.name] = b.relu(node.target, args[0])
                 continue
+            if kind == "unknown_neuron":
+                raise unknown_neuron_error(m, node.target)
             if kind is None:
                 raise FrontendError(f"unsupported module {type(m).__module__}.{type(m).__name__}", node=node.target,
                                     hint="supported: Linear, Conv1d/2d, AvgPool2d, SumPool2d, Flatten, BatchNorm, "
@@ -294,6 +304,8 @@ def _walk(module: Any, b: _Builder, sample: Any) -> None:
             return b.layer(m, prefix, v)
         if kind == "neuron":
             return b.neuron(m, prefix, v)
+        if kind == "unknown_neuron":
+            raise unknown_neuron_error(m, prefix)
         if type(m).__name__ == "Sequential" or is_class(m, "torch", "Sequential"):
             for name, child in m.named_children():
                 v = run(child, f"{prefix}.{name}" if prefix else name, v)

@@ -24,6 +24,8 @@ Neurons follow docs/semantics.md §6; the facts come from the neuron classes' so
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -59,14 +61,74 @@ LAYERS = {"Linear", "Conv1d", "Conv2d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d
           "Identity", "SumPool2d"}
 
 
+#: neuron converters users registered: class -> converter(module, name, shape) -> Neuron or (Neuron, ops | None)
+CUSTOM_NEURONS: dict[type, Callable[..., Any]] = {}
+
+#: packages whose modules are spiking neurons when they are not known layers (an unknown one is an error)
+NEURON_PACKAGES = ("snntorch", "spikingjelly", "sinabs", "norse", "lava", "spyx", "rockpool", "bindsnet")
+#: class-name words of neuron modules (an unknown module named like this is an error, not traced into)
+NEURON_WORDS = re.compile(r"(LIF|IAF|IF(Node|Cell)?$|Leaky|Neuron|Spik|Node$|Synaptic|Izhikevich|AdEx|ALIF|Cuba)")
+
+
+def register_neuron(cls: type, converter: Callable[..., Any]) -> None:
+    """Teach ``from_torch`` a neuron class of your own: ``converter(module, name, shape)`` returns the IR neuron
+    (a ``spikemesh.ir.neurons.Neuron``, e.g. ``LIF(beta=..., threshold=...)``) for an instance of ``cls`` (or a
+    subclass) whose output has ``shape`` (without the batch axis), or ``(neuron, recurrent_ops)`` with the operator
+    chain of a recurrent projection. One call to the module is one time step."""
+    if not isinstance(cls, type) or not callable(converter):
+        raise FrontendError("register_neuron needs a class and a callable", node=str(cls),
+                            hint="register_neuron(MyNeuron, lambda m, name, shape: LIF(beta=m.beta))")
+    CUSTOM_NEURONS[cls] = converter
+
+
+def unregister_neuron(cls: type) -> None:
+    """Forget a converter added with ``register_neuron``."""
+    CUSTOM_NEURONS.pop(cls, None)
+
+
+def _custom(m: Any) -> Callable[..., Any] | None:
+    for c in type(m).__mro__:
+        if c in CUSTOM_NEURONS:
+            return CUSTOM_NEURONS[c]
+    return None
+
+
+def recognised_neurons() -> list[str]:
+    """The neuron classes ``from_torch`` converts: built-in adapters, then registered ones."""
+    names = [f"{pkg}.{name}" for pkg, name in sorted(NEURONS)]
+    return names + [f"{c.__module__}.{c.__qualname__}" for c in CUSTOM_NEURONS]
+
+
+def looks_like_neuron(m: Any) -> bool:
+    """An unknown module from a spiking framework, or named like a neuron (not a torch layer or container)."""
+    if _custom(m) is not None:
+        return False
+    pkg, name = _classes(m)[0]
+    if pkg == "torch" or name in ("Sequential", "ModuleList", "ModuleDict"):
+        return False
+    return pkg in NEURON_PACKAGES or bool(NEURON_WORDS.search(name))
+
+
+def unknown_neuron_error(m: Any, name: str) -> FrontendError:
+    cls = type(m)
+    full = f"{cls.__module__}.{cls.__qualname__}"
+    return FrontendError(f"unknown neuron module {full}", node=name or "<module>",
+                         needed="one of " + ", ".join(recognised_neurons()), available=full,
+                         hint="register a converter: spikemesh.register_neuron(cls, fn(module, name, shape) -> Neuron)")
+
+
 def module_kind(m: Any) -> str | None:
-    """'neuron', 'layer' or None (a container / unknown)."""
+    """'neuron', 'layer', 'unknown_neuron' (see ``looks_like_neuron``) or None (a container / unknown)."""
+    if _custom(m) is not None:
+        return "neuron"
     for pkg, name in _classes(m):
         if (pkg, name) in NEURONS:
             return "neuron"
     for pkg, name in _classes(m):
         if pkg in ("torch", "sinabs") and name in LAYERS:
             return "layer"
+    if looks_like_neuron(m):
+        return "unknown_neuron"
     return None
 
 
@@ -131,6 +193,16 @@ def _full(x: Any, shape: Shape, name: str, what: str) -> np.ndarray:
 
 def neuron_of(m: Any, name: str, shape: Shape, notes: list[str]) -> tuple[Neuron, list[Op] | None]:
     """(IR neuron, recurrent op chain or None) for a framework neuron module."""
+    conv = _custom(m)
+    if conv is not None:
+        out = conv(m, name, tuple(shape))
+        neuron, ops = out if isinstance(out, tuple) else (out, None)
+        if not isinstance(neuron, Neuron):
+            raise FrontendError("a registered neuron converter must return a Neuron", node=name,
+                                available=type(neuron).__name__, hint="return e.g. spikemesh.ir.LIF(beta=0.9)")
+        return neuron, (list(ops) if ops is not None else None)
+    if not any((pkg, n) in NEURONS for pkg, n in _classes(m)):
+        raise unknown_neuron_error(m, name)
     if is_class(m, "snntorch", "Leaky", "Synaptic", "RLeaky"):
         return _snntorch(m, name, shape, notes)
     if is_class(m, "spikingjelly", "LIFNode", "IFNode"):

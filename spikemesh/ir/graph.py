@@ -143,6 +143,13 @@ class Graph:
             raise GraphError("metadata must be a dict", node="graph", available=type(self.metadata).__name__)
         self._validate()
 
+    def __repr__(self) -> str:
+        """One line: inputs with shapes, populations with kinds and sizes, projections, outputs, dt (no arrays)."""
+        ins = ", ".join(f"{i.name}{tuple(i.shape)}" for i in self.inputs)
+        pops = ", ".join(f"{p.name}:{p.neuron.kind}{tuple(p.shape)}" for p in self.populations)
+        return (f"Graph(inputs=[{ins}], populations=[{pops}], projections={len(self.projections)}, "
+                f"outputs={[o.name for o in self.outputs]}, dt={self.dt:g})")
+
     # -- lookup ------------------------------------------------------------------------------------
     @cached_property
     def nodes(self) -> dict[str, Input | Population | Output]:

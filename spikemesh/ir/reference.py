@@ -10,7 +10,7 @@ parameters, and decay factors representable as ``k / 2**DECAY_SHIFT``. "auto" pi
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -228,60 +228,89 @@ def apply_ops(ops: Sequence[Op], x: np.ndarray) -> np.ndarray:
     return x
 
 
+#: ``apply(projection, lo, hi, x, t)``: ops ``lo .. hi - 1`` of the projection applied to ``x`` [B, *shape] at step t
+ApplyOps = Callable[[Projection, int, int, np.ndarray, int], np.ndarray]
+
+
+def numpy_ops(proj: Projection, lo: int, hi: int, x: np.ndarray, t: int) -> np.ndarray:
+    """The reference's ``ApplyOps``: every op in NumPy (``Op.apply``)."""
+    return apply_ops(proj.ops[lo:hi], x)
+
+
 class _DelayLine:
     """Ring buffer of a projection's signal at its Delay op, with per-element delays."""
 
-    def __init__(self, proj: Projection, graph: Graph, B: int, dtype: Any) -> None:
+    def __init__(self, proj: Projection, graph: Graph, B: int, dtype: Any, apply: ApplyOps) -> None:
         d = proj.delay_op
         assert d is not None
-        k = proj.ops.index(d)
-        self.pre, self.post = proj.ops[:k], proj.ops[k + 1:]
-        shape = graph.chain_shapes(proj)[k]
+        self.proj, self.apply = proj, apply
+        self.k = proj.ops.index(d)
+        shape = graph.chain_shapes(proj)[self.k]
         self.n = math.prod(shape)
         self.shape = shape
         self.slots = d.max_steps + 1
         self.d = np.broadcast_to(d.steps, shape).reshape(-1)
         self.buf = np.zeros((self.slots, B, self.n), dtype=dtype)
-        self.written = -1
 
     def push(self, t: int, src: np.ndarray) -> None:
-        y = apply_ops(self.pre, src)
+        y = self.apply(self.proj, 0, self.k, src, t)
         self.buf[t % self.slots] = y.reshape(y.shape[0], -1)
-        self.written = t
 
     def read(self, t: int) -> np.ndarray:
         src_t = t - self.d
         got = self.buf[src_t % self.slots, :, np.arange(self.n)].T  # [B, n]
         got = np.where((src_t >= 0)[None, :], got, 0)
-        return apply_ops(self.post, got.reshape((got.shape[0], *self.shape)))
+        return self.apply(self.proj, self.k + 1, len(self.proj.ops), got.reshape((got.shape[0], *self.shape)), t)
 
 
-def run_reference(graph: Graph, inputs: Any, record: Sequence[str] | None = None, mode: str = "auto") -> SimResult:
-    """Execute ``graph`` on ``inputs`` (``[T, B, *input_shape]`` or a dict per input name).
-
-    Returns spikes of every spiking population (bool ``[T, B, *shape]``), the state of populations named in
-    ``record`` and of every non-spiking population (``v``), and the output node values.
-    """
-    mode = resolve_mode(graph, mode)
-    integer = mode == "int"
-    xs, T, B = normalize_inputs(graph, inputs)
-    dtype = np.int64 if integer else np.float64
-    if integer:
-        xs = {k: require_int(v, "input", k) for k, v in xs.items()}
+def check_record(graph: Graph, record: Sequence[str] | None) -> list[str]:
+    """``record`` as a list; a name that is not a population raises SimulationError."""
     record = list(record or [])
     for r in record:
         if r not in graph.population:
             raise SimulationError("cannot record: not a population", node=r,
                                   hint=f"populations: {', '.join(graph.population)}")
+    return record
+
+
+def graph_outputs(graph: Graph, spikes: Mapping[str, np.ndarray], states: Mapping[str, np.ndarray],
+                  inputs: Callable[[str], np.ndarray | None]) -> dict[str, np.ndarray]:
+    """Each Output node's value: its source's spikes, else its recorded state, else ``inputs(name)`` (the source
+    is an Input); an output whose value is not available (``inputs`` returns None) is left out."""
+    out = {}
+    for o in graph.outputs:
+        if o.source in spikes:
+            out[o.name] = spikes[o.source]
+        elif o.source in states:
+            out[o.name] = states[o.source]
+        else:
+            x = inputs(o.source)
+            if x is not None:
+                out[o.name] = x
+    return out
+
+
+def step_graph(graph: Graph, xs: Mapping[str, np.ndarray], steps: int, batch: int, integer: bool,
+              record: Sequence[str] = (), apply: ApplyOps = numpy_ops) -> tuple[dict[str, np.ndarray],
+                                                                                 dict[str, np.ndarray]]:
+    """The step loop of the reference semantics over ``xs`` (``normalize_inputs``' arrays; integer arrays in int
+    mode): per step, every node in topological order sums its incoming projections (``apply`` computes a
+    projection's ops; a Delay splits them into the ops before it, applied when the source's value is pushed into
+    the delay line, and the ops after it, applied when the value is read ``d`` steps later) and advances its
+    population one step. Returns (spikes of every spiking population ``[T, B, *shape]``, states of the
+    populations in ``record`` and of every non-spiking population)."""
+    dtype = np.int64 if integer else np.float64
+    B = batch
     order = graph.topological_order()
     states = {p.name: PopState(p.name, p.neuron, p.shape, B, integer) for p in graph.populations}
-    delays = {pr.name: _DelayLine(pr, graph, B, dtype) for pr in graph.projections if pr.delay_op is not None}
+    delays = {pr.name: _DelayLine(pr, graph, B, dtype, apply) for pr in graph.projections
+              if pr.delay_op is not None}
     incoming = {n: graph.incoming(n) for n in graph.population}
     outgoing_delayed = {n: [delays[pr.name] for pr in graph.outgoing(n) if pr.name in delays] for n in order}
-    spikes = {p.name: np.zeros((T, B, *p.shape), dtype=bool) for p in graph.populations if p.neuron.spiking}
+    spikes = {p.name: np.zeros((steps, B, *p.shape), dtype=bool) for p in graph.populations if p.neuron.spiking}
     traced = set(record) | {p.name for p in graph.populations if not p.neuron.spiking}
-    v_rec = {n: np.zeros((T, B, *graph.population[n].shape), dtype=dtype) for n in traced}
-    for t in range(T):
+    v_rec = {n: np.zeros((steps, B, *graph.population[n].shape), dtype=dtype) for n in traced}
+    for t in range(steps):
         values: dict[str, np.ndarray] = {}
         for name in order:
             node = graph.nodes[name]
@@ -291,7 +320,8 @@ def run_reference(graph: Graph, inputs: Any, record: Sequence[str] | None = None
                 st = states[name]
                 total = np.zeros(st.input_shape(B), dtype=dtype)
                 for pr in incoming[name]:
-                    got = delays[pr.name].read(t) if pr.name in delays else apply_ops(pr.ops, values[pr.source])
+                    got = delays[pr.name].read(t) if pr.name in delays else apply(pr, 0, len(pr.ops),
+                                                                                  values[pr.source], t)
                     if st.ports > 1:
                         total[..., pr.port] = total[..., pr.port] + got
                     else:
@@ -307,14 +337,21 @@ def run_reference(graph: Graph, inputs: Any, record: Sequence[str] | None = None
             values[name] = out
             for dl in outgoing_delayed[name]:
                 dl.push(t, out)
-    outputs = {}
-    for o in graph.outputs:
-        if o.source in spikes:
-            outputs[o.name] = spikes[o.source]
-        elif o.source in v_rec:
-            outputs[o.name] = v_rec[o.source]
-        else:
-            outputs[o.name] = xs[o.source]
-    return SimResult(
-        spikes=spikes, v={k: v_rec[k] for k in v_rec}, outputs=outputs, engine="reference", steps=T, mode=mode,
-    )
+    return spikes, v_rec
+
+
+def run_reference(graph: Graph, inputs: Any, record: Sequence[str] | None = None, mode: str = "auto") -> SimResult:
+    """Execute ``graph`` on ``inputs`` (``[T, B, *input_shape]`` or a dict per input name).
+
+    Returns spikes of every spiking population (bool ``[T, B, *shape]``), the state of populations named in
+    ``record`` and of every non-spiking population (``v``), and the output node values.
+    """
+    mode = resolve_mode(graph, mode)
+    integer = mode == "int"
+    xs, T, B = normalize_inputs(graph, inputs)
+    if integer:
+        xs = {k: require_int(v, "input", k) for k, v in xs.items()}
+    record = check_record(graph, record)
+    spikes, v_rec = step_graph(graph, xs, T, B, integer, record)
+    return SimResult(spikes=spikes, v=v_rec, outputs=graph_outputs(graph, spikes, v_rec, xs.__getitem__),
+                     engine="reference", steps=T, mode=mode)

@@ -63,7 +63,7 @@ def core_sources(d: Draft, geoms: dict[str, list[ProjGeom]], limits: Limits
             syn, kern = g.counts(b, u0, u1)
             syn_total += syn
             kern_total += kern
-            bits += (kern if (limits.shared_kernels and g.kind == "conv") else syn) * wb
+            bits += (kern if (limits.shared_kernels and g.kind == "conv" and not g.fine) else syn) * wb
     sets = {src: (lst[0] if len(lst) == 1 else np.unique(np.concatenate(lst))) for src, lst in lists.items()}
     return sets, syn_total, bits, kern_total
 

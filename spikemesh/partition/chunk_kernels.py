@@ -34,20 +34,6 @@ def _end(cs: np.ndarray, active: np.ndarray, start: int, caps_row: np.ndarray) -
 
 
 @njit(cache=True)
-def greedy_ends_nb(cs: np.ndarray, caps: np.ndarray, active: np.ndarray, ends: np.ndarray) -> bool:
-    """Fill ``ends[j]`` with the end of greedy chunk j (chunk j within ``caps[j]``); True when they cover all units."""
-    n = cs.shape[0] - 1
-    start = 0
-    for j in range(caps.shape[0]):
-        e = start
-        if start < n:
-            e = _end(cs, active, start, caps[j])
-        ends[j] = e
-        start = e
-    return start >= n
-
-
-@njit(cache=True)
 def first_tree_k(cs: np.ndarray, cap: np.ndarray, edge: np.ndarray, active: np.ndarray, fan: int, k_lo: int,
                  k_hi: int) -> int:
     """Smallest k in [k_lo, k_hi] whose heap-shaped tree of fan ``fan`` covers every unit greedily (node j has

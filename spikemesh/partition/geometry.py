@@ -135,7 +135,9 @@ class ProjGeom:
     is_input: bool
     conv: Conv | None = None
     csc: sp.csc_matrix | None = None
-    _axis_cache: dict[tuple[int, int, int], tuple[np.ndarray, int]] = field(default_factory=dict)
+    #: units are single source neurons, as for csr (a pool composed into ``conv``, ``_pool_conv``)
+    fine: bool = False
+    _axis_cache: dict[tuple[int, int, int], tuple[np.ndarray, int, np.ndarray]] = field(default_factory=dict)
 
     # -- conv helpers ----------------------------------------------------------------------------
     @property
@@ -156,6 +158,11 @@ class ProjGeom:
     def axis(self, a: int, o0: int, o1: int) -> tuple[np.ndarray, int]:
         """Axis ``a`` (0 = rows, 1 = columns) of a conv: (sorted distinct input indices touched by outputs
         [o0, o1), number of valid (output, tap) pairs)."""
+        idx, n, _ = self.axis_counts(a, o0, o1)
+        return idx, n
+
+    def axis_counts(self, a: int, o0: int, o1: int) -> tuple[np.ndarray, int, np.ndarray]:
+        """``axis`` plus the (output, tap) pairs of each input index."""
         key = (a, o0, o1)
         got = self._axis_cache.get(key)
         if got is not None:
@@ -164,14 +171,28 @@ class ProjGeom:
         assert conv is not None
         n_in = self.src_view[1 + a]
         if a >= conv.ndim:
-            got = (np.arange(o0, o1, dtype=np.int64), o1 - o0)
+            got = (np.arange(o0, o1, dtype=np.int64), o1 - o0, np.ones(o1 - o0, dtype=np.int64))
         else:
             k, s, p, d = conv.kernel[a], conv.stride[a], conv.padding[a], conv.dilation[a]
             idx = np.arange(o0, o1, dtype=np.int64)[:, None] * s - p + np.arange(k, dtype=np.int64)[None, :] * d
             ok = (idx >= 0) & (idx < n_in)
-            got = (np.unique(idx[ok]), int(ok.sum()))
+            u, c = np.unique(idx[ok], return_counts=True)
+            got = (u, int(ok.sum()), c.astype(np.int64))
         self._axis_cache[key] = got
         return got
+
+    def fine_sources(self, b: Box) -> tuple[np.ndarray, np.ndarray]:
+        """Fine conv: the distinct source neurons of box ``b`` (sorted flat indices) and the synapses of each."""
+        _, sh, sw = self.src_view
+        ca, cb = self.conv_channels(b)
+        c = np.arange(ca, cb, dtype=np.int64)
+        nco = self.n_co(b, c)
+        c, nco = c[nco > 0], nco[nco > 0]
+        rows, _, ry = self.axis_counts(0, b[2], b[3])
+        cols, _, rx = self.axis_counts(1, b[4], b[5])
+        src = ((c[:, None, None] * sh + rows[None, :, None]) * sw + cols[None, None, :]).reshape(-1)
+        syn = (nco[:, None, None] * ry[None, :, None] * rx[None, None, :]).reshape(-1)
+        return src, syn
 
     def conv_channels(self, b: Box) -> tuple[int, int]:
         """Source channel range [ca, cb) the output channels of box ``b`` read."""
@@ -191,7 +212,7 @@ class ProjGeom:
     # -- units (absolute: source channel for conv/elementwise, source flat index for dense/csr) -----------
     @property
     def n_units(self) -> int:
-        if self.kind in ("conv", "elementwise"):
+        if self.kind in ("conv", "elementwise") and not self.fine:
             return self.src_view[0]
         return int(math.prod(self.src_view))
 
@@ -205,6 +226,17 @@ class ProjGeom:
     def unit_costs(self, b: Box, weight_bits: int, shared_kernels: bool) -> tuple[int, np.ndarray]:
         """Per-unit costs of box ``b`` over its active unit range: (first unit, int64 [n, 4] of axons, synapse bits,
         kernel entries, synapses)."""
+        if self.fine:
+            src, syn = self.fine_sources(b)
+            if not len(src):
+                return 0, np.zeros((0, N_COST), dtype=np.int64)
+            out = np.zeros((int(src[-1]) + 1 - int(src[0]), N_COST), dtype=np.int64)
+            at = src - src[0]
+            out[at, AX] = 1
+            out[at, SYN] = syn
+            out[at, KERN] = syn
+            out[at, BITS] = syn * weight_bits
+            return int(src[0]), out
         if self.kind == "conv":
             rows, th = self.axis(0, b[2], b[3])
             cols, tw = self.axis(1, b[4], b[5])
@@ -237,7 +269,14 @@ class ProjGeom:
     def total_costs(self, b: Box, weight_bits: int, shared_kernels: bool) -> np.ndarray:
         """``unit_costs(b, ...)[1].sum(axis=0)`` computed arithmetically (conv, element-wise, dense)."""
         out = np.zeros(N_COST, dtype=np.int64)
-        if self.kind == "conv":
+        if self.fine:
+            ca, cb = self.conv_channels(b)
+            nco = self.n_co(b, np.arange(ca, cb, dtype=np.int64))
+            rows, th = self.axis(0, b[2], b[3])
+            cols, tw = self.axis(1, b[4], b[5])
+            syn = int(nco.sum()) * th * tw
+            out[:] = (int((nco > 0).sum()) * len(rows) * len(cols), syn * weight_bits, syn, syn)
+        elif self.kind == "conv":
             rows, th = self.axis(0, b[2], b[3])
             cols, tw = self.axis(1, b[4], b[5])
             ca, cb = self.conv_channels(b)
@@ -260,6 +299,9 @@ class ProjGeom:
     def source_flat(self, b: Box, u0: int, u1: int) -> np.ndarray:
         """Flat indices of the distinct sources that units [u0, u1) of box ``b`` deliver (sorted)."""
         _, sh, sw = self.src_view
+        if self.fine:
+            src = self.fine_sources(b)[0]
+            return src[(src >= u0) & (src < u1)]
         if self.kind == "conv":
             ca, cb = self.conv_channels(b)
             lo, hi = max(ca, u0), min(cb, u1)
@@ -283,6 +325,10 @@ class ProjGeom:
 
     def counts(self, b: Box, u0: int, u1: int) -> tuple[int, int]:
         """Exact (synapses, kernel entries) of units [u0, u1) of box ``b``."""
+        if self.fine:
+            src, syn = self.fine_sources(b)
+            s = int(syn[(src >= u0) & (src < u1)].sum())
+            return s, s
         if self.kind == "conv":
             ca, cb = self.conv_channels(b)
             lo, hi = max(ca, u0), min(cb, u1)
@@ -322,11 +368,37 @@ def classify(graph: Graph, proj: Projection) -> ProjGeom:
         conv = op._conv(src_shape[0]) if isinstance(op, SumPool2d | AvgPool2d) else op
         if conv.ndim == len(src_shape) - 1:
             return ProjGeom(kind="conv", conv=conv, **base)
+    pooled = _pool_conv(core, tuple(src_shape))
+    if pooled is not None:  # other ops are element-wise (shape-preserving)
+        return ProjGeom(kind="conv", conv=pooled, fine=True, **base)
     if core and isinstance(core[-1], Dense) and all(isinstance(op, Reshape) and not isinstance(op, Identity)
                                                    for op in core[:-1]):
         return ProjGeom(kind="dense", **base)
     m = graph.projection_csr(proj, structure=True)
+    if m.nnz == m.shape[0] * m.shape[1]:  # e.g. pool -> flatten -> dense: every source feeds every target
+        return ProjGeom(kind="dense", **base)
     return ProjGeom(kind="csr", csc=m.tocsc(), **base)
+
+
+def _pool_conv(core: list[Any], src_shape: tuple[int, ...]) -> Conv | None:
+    """A non-overlapping 2-D pool (stride = kernel, no padding, dividing the input) then an undilated 2-D conv, as
+    one conv on the pool's input with the same synapses: per axis the conv's output ``o`` reads pooled rows
+    ``o·s − p + t`` (t < k), i.e. input rows ``kp·(o·s − p + t) + u`` (u < kp) = ``o·(s·kp) − p·kp + j`` for
+    j < k·kp: kernel ``k·kp``, stride ``s·kp``, padding ``p·kp`` (a pooled row out of range maps to input rows out
+    of range because the pool tiles the input). Its units are single source neurons (``ProjGeom.fine``): a unit per
+    source channel would make partial-sum chunks whole channels of a receptive field several times larger than the
+    conv's own. None when the ops are not of that form."""
+    if len(core) != 2 or not isinstance(core[0], SumPool2d) or not isinstance(core[1], Conv) or len(src_shape) != 3:
+        return None
+    pool, conv = core
+    if (conv.ndim != 2 or tuple(pool.stride) != tuple(pool.kernel) or any(pool.padding)
+            or any(d != 1 for d in conv.dilation) or any(n % k for n, k in zip(src_shape[1:], pool.kernel))):
+        return None
+    kp = tuple(int(k) for k in pool.kernel)
+    scale = 1.0 / math.prod(kp) if isinstance(pool, AvgPool2d) else 1.0
+    w = np.kron(np.asarray(conv.weight, dtype=np.float64), np.full((1, 1, *kp), scale))  # w'[.., t·kp + u] = w[.., t]
+    return Conv(w, None, tuple(s * k for s, k in zip(conv.stride, kp)), tuple(p * k for p, k in zip(conv.padding, kp)),
+                (1, 1), conv.groups)
 
 
 def geometry(graph: Graph) -> dict[str, list[ProjGeom]]:

@@ -10,27 +10,35 @@ consumer core — they depend only on the *consumer's* split (plus its partial-s
 1. **split choice — exact enumeration** per layer over every distinct block-size triple (``sizes()`` per axis) with
    at most a core's neurons per tile, each checked exactly (tiles planned per cost class, ``tiles.grid_plan``),
    choosing the lexicographic minimum (cores, estimated copies). This is exact (gap 0) for the split stage when
-   it finishes within its budget (``EVALS_PER_SECOND × time_limit`` evaluations — counted, not timed, so results
-   are reproducible); otherwise the best split found so far is kept and ``split_optimal`` is false.
+   it finishes within its budget (``EVALS_PER_SECOND × SPLIT_SHARE × time_limit`` evaluations — counted, not
+   timed, so results are reproducible); otherwise the best split found so far is kept and ``split_optimal`` is
+   false.
 2. **core sharing — CP-SAT**: layers whose best split is a single core are bin-packed into shared cores
    (neurons, axons, synapse bits and entry memories summed — an upper bound of the exact union, which the build
    then recomputes), minimising cores first and remote copies second (a projection between two layers on one core
-   becomes local). Seeded, 1 worker, ``time_limit`` in CP-SAT's deterministic time (reproducible); the CP-SAT
-   status, objective and bound are reported.
+   becomes local). Seeded, 1 worker, what the split search left of ``time_limit`` in CP-SAT's deterministic time
+   (``budget.cpsat_seconds``, reproducible); the CP-SAT status, objective and bound are reported.
+
+``time_limit`` is the partition stage's share of the compile's budget (spikemesh.budget); the report's ``budget``
+says what each call spent and whether it stopped at its limit.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from spikemesh.budget import StageBudget, cpsat_seconds
 from spikemesh.partition.build import Draft
 from spikemesh.partition.geometry import ProjGeom, box_volume
 from spikemesh.partition.resources import LayerProblem, Limits
 from spikemesh.partition.tiles import GridPlan, Split, grid_drafts, grid_plan, sizes
 
 #: split evaluations (grid plans) granted per second of ``time_limit``: the search budget is counted in evaluations,
-#: not wall time, so the same inputs and seed give the same partition on a loaded machine (~1000/s measured here)
-EVALS_PER_SECOND = 1000
+#: not wall time, so the same inputs and seed give the same partition on a loaded machine (1,160/s on ResNet-18 at
+#: load 4.6 on 2 cores, ~2,300/s at load 3)
+EVALS_PER_SECOND = 1500
+#: share of ``time_limit`` for the split search; core sharing (CP-SAT) gets what it leaves
+SPLIT_SHARE = 0.9
 
 
 def candidates(view: tuple[int, int, int], neurons: int) -> list[Split]:
@@ -114,6 +122,7 @@ def pack_small(items: list[dict[str, Any]], edges: list[tuple[int, int, float]],
     m.Minimize(big * sum(y) - sum(w * zb for zb, w in save_terms))
     solver = cp_model.CpSolver()
     solver.parameters.max_deterministic_time = float(time_limit)  # deterministic budget: reproducible results
+    solver.parameters.max_time_in_seconds = 10.0 * float(time_limit) + 1.0  # guard only (spikemesh.budget)
     solver.parameters.random_seed = int(seed)
     solver.parameters.num_workers = 1
     status = solver.Solve(m)
@@ -134,7 +143,8 @@ def pack_small(items: list[dict[str, Any]], edges: list[tuple[int, int, float]],
 def groups_drafts(layers: list[str], geoms: dict[str, list[ProjGeom]], views: dict[str, tuple[int, int, int]],
                   limits: Limits, mean_rate: dict[str, float], seed: int, time_limit: float
                   ) -> tuple[list[Draft], list[LayerProblem], dict[str, Any]]:
-    budget = max(len(layers), int(time_limit * EVALS_PER_SECOND))
+    stage = StageBudget(float(time_limit))
+    budget = max(len(layers), int(time_limit * SPLIT_SHARE * EVALS_PER_SECOND))
     choice: dict[str, GridPlan] = {}
     problems: list[LayerProblem] = []
     evaluated = 0
@@ -151,6 +161,8 @@ def groups_drafts(layers: list[str], geoms: dict[str, list[ProjGeom]], views: di
             problems.append(got)
         else:
             choice[layer] = got
+    stage.charge("split search", evaluated / EVALS_PER_SECOND, "optimal" if finished_all else "limit",
+                 evaluations=evaluated, evaluation_limit=budget)
     if problems:
         return [], sorted(problems, key=lambda p: layers.index(p.layer)), {}
     # --- core sharing among single-core layers
@@ -176,7 +188,11 @@ def groups_drafts(layers: list[str], geoms: dict[str, list[ProjGeom]], views: di
                 plan, _ = next(iter(choice[ly].classes.values()))
                 edges.append((pos[ly], pos[g.source], mean_rate[g.source] * float(plan.chunks.per_proj_axons[
                     geoms[ly].index(g)])))
-    bins, info = pack_small(items, edges, limits, seed, max(0.5, time_limit))
+    granted = stage.left
+    bins, info = pack_small(items, edges, limits, seed, cpsat_seconds(granted))
+    if info["status"] != "trivial":
+        stage.charge("core sharing (CP-SAT)", granted,
+                     "optimal" if info["status"] in ("OPTIMAL", "INFEASIBLE") else "limit", cp_sat=info["status"])
     # --- drafts
     drafts: list[Draft] = []
     group = 0
@@ -199,5 +215,6 @@ def groups_drafts(layers: list[str], geoms: dict[str, list[ProjGeom]], views: di
                          "split_optimal": finished_all, "sharing": info,
                          "splits": {ly: list(choice[ly].split) for ly in layers},
                          "partial_sum_tree_cores": {ly: max(p.k for p, _ in choice[ly].classes.values())
-                                                    for ly in layers}}}
+                                                    for ly in layers}},
+              "budget": stage.report()}
     return drafts, problems, report

@@ -5,17 +5,17 @@ Resources of a core (``LogicalCore.use``):
 - ``neurons``: neurons whose state the core holds; a partial-sum core counts its accumulators (one per target
   neuron it sums for), which occupy neuron units on a Tianjic-like core.
 - ``axons``: distinct presynaptic sources delivered to the core — distinct source neurons over all incoming
-  projections (a source feeding the core through two projections counts once), not the synapse count
-  (mapping.md §2: "axons / fan-in rows per core ... *not* the synapse count"). A merge core's axons are the
-  partial sums it receives (one per neuron per partial-sum core).
+  projections (a source feeding the core through two projections counts once), not the synapse count (a Tianjic
+  core's fan-in of 256 counts input rows: Pei et al., Nature 572:106, 2019). A merge core's axons are the partial
+  sums it receives (one per neuron per partial-sum core).
 - ``synapse_bits``: stored weights × ``weight_bits``. **Storage rule** (a target property): by default a core
   stores one weight per synapse — a conv layer's kernel is expanded to per-synapse weights, as Tianjic's crossbar
-  does ("unfolded mapping converts all topologies to FC without data reuse", Nature Extended Data Fig. 3,
-  mapping.md §1). A target that stores each kernel once per core (Speck/DYNAP-CNN style, mapping.md §2 "weights
-  [16K, …]" in kernel entries) says so with the feature ``"shared_kernels"`` (or ``extra["partition"]
-  ["shared_kernels"] = true``); then a conv's bits are (output channels × input channels × kernel taps) of the
-  slice the core holds. Dense, sparse and element-wise synapses are always stored one weight each. A merge core
-  stores one unit weight per partial-sum input.
+  does ("unfolded mapping converts all topologies to FC without data reuse", Pei et al. 2019, Extended Data
+  Fig. 3). A target that stores each kernel once per core (Speck/DYNAP-CNN style: 16Ki to 64Ki kernel entries per
+  core, sinabs ``DynapcnnConfigBuilder.get_constraints``) says so with the feature ``"shared_kernels"`` (or
+  ``extra["partition"]["shared_kernels"] = true``); then a conv's bits are (output channels × input channels ×
+  kernel taps) of the slice the core holds. Dense, sparse and element-wise synapses are always stored one weight
+  each. A merge core stores one unit weight per partial-sum input.
 - ``kernel_entries`` / ``neuron_entries`` / ``bias_entries`` are accounted only on cores whose spec sets them.
 
 Heterogeneous targets: designs are checked against the component-wise minimum of the target's distinct core
@@ -62,12 +62,17 @@ class Limits:
         return c
 
     def as_dict(self) -> dict[str, int]:
-        d = {"neurons": self.neurons, "axons": self.axons, "synapse_bits": self.synapse_bits}
-        for k in ("kernel_entries", "neuron_entries", "bias_entries"):
-            v = getattr(self, k)
-            if v is not None:
-                d[k] = v
-        return d
+        return limit_dict(self)
+
+
+def limit_dict(x: Limits | CoreSpec) -> dict[str, int]:
+    """The per-core limits of ``x`` by resource: neurons, axons, synapse bits and the entry counts it sets."""
+    d = {"neurons": x.neurons, "axons": x.axons, "synapse_bits": x.synapse_bits}
+    for k in ("kernel_entries", "neuron_entries", "bias_entries"):
+        v = getattr(x, k)
+        if v is not None:
+            d[k] = v
+    return d
 
 
 def shared_kernels(target: Target) -> bool:
@@ -106,18 +111,9 @@ def spec_index(target: Target, use: dict[str, int]) -> int | None:
     if target.cores is None:
         return None
     for i, s in enumerate(target.cores):
-        if not violations(use, spec_limits(s)):
+        if not violations(use, limit_dict(s)):
             return i
     return None
-
-
-def spec_limits(s: CoreSpec) -> dict[str, int]:
-    d = {"neurons": s.neurons, "axons": s.axons, "synapse_bits": s.synapse_bits}
-    for k in ("kernel_entries", "neuron_entries", "bias_entries"):
-        v = getattr(s, k)
-        if v is not None:
-            d[k] = v
-    return d
 
 
 def violations(use: dict[str, int], limits: dict[str, int]) -> list[tuple[str, int, int]]:
@@ -168,40 +164,25 @@ def chunk(costs: np.ndarray, pidx: np.ndarray, units: np.ndarray, cap: np.ndarra
     total = costs.sum(axis=0) if n else np.zeros(N_COST, np.int64)
     per_proj = np.bincount(pidx, weights=costs[:, AX], minlength=n_proj) if n else np.zeros(n_proj)
     if n == 0 or np.all(total <= cap):
-        rng: dict[int, tuple[int, int]] = {}
-        seg0 = np.searchsorted(pidx, np.arange(n_proj + 1))
-        for p in range(n_proj):
-            lo, hi = int(seg0[p]), int(seg0[p + 1])
-            if lo < hi:
-                rng[p] = (int(units[lo]), int(units[hi - 1]) + 1)
-        return Chunks((rng,), total[None, :], total, per_proj)
+        seg = np.searchsorted(pidx, np.arange(n_proj + 1))
+        return Chunks((_unit_ranges(seg, units, 0, n, n_proj),), total[None, :], total, per_proj)
     cs = np.zeros((n + 1, N_COST), dtype=np.int64)
     np.cumsum(costs, axis=0, out=cs[1:])
-    seg = np.searchsorted(pidx, np.arange(n_proj + 1))  # projection p occupies [seg[p], seg[p+1])
     active = [r for r in range(N_COST) if cap[r] < BIG]
     cols = [cs[:, r] for r in active]
-    ranges: list[dict[int, tuple[int, int]]] = []
-    sums = []
+    ends: list[int] = []
     start = 0
     while start < n:
-        base = cs[start]
         end = n
-        c = cap
         for r, col in zip(active, cols):
-            e = int(col.searchsorted(base[r] + c[r], side="right")) - 1
+            e = int(col.searchsorted(cs[start, r] + cap[r], side="right")) - 1
             if e < end:
                 end = e
         if end <= start:
             return None
-        rng = {}
-        for p in range(n_proj):
-            lo, hi = max(start, int(seg[p])), min(end, int(seg[p + 1]))
-            if lo < hi:
-                rng[p] = (int(units[lo]), int(units[hi - 1]) + 1)
-        ranges.append(rng)
-        sums.append(cs[end] - base)
+        ends.append(end)
         start = end
-    return Chunks(tuple(ranges), np.array(sums), total, per_proj)
+    return chunks_from_ends(cs, pidx, units, ends, total, per_proj, n_proj)
 
 
 def greedy_ends(cs: np.ndarray, caps: np.ndarray, active: list[int]) -> list[int] | None:
@@ -225,36 +206,29 @@ def greedy_ends(cs: np.ndarray, caps: np.ndarray, active: list[int]) -> list[int
     return ends if start >= n else None
 
 
+def _unit_ranges(seg: np.ndarray, units: np.ndarray, start: int, end: int, n_proj: int) -> dict[int, tuple[int, int]]:
+    """Per projection p (units ``seg[p] .. seg[p + 1] - 1``): the absolute unit range of its units among
+    ``start .. end - 1``, for the projections that have any."""
+    rng: dict[int, tuple[int, int]] = {}
+    for p in range(n_proj):
+        lo, hi = max(start, int(seg[p])), min(end, int(seg[p + 1]))
+        if lo < hi:
+            rng[p] = (int(units[lo]), int(units[hi - 1]) + 1)
+    return rng
+
+
 def chunks_from_ends(cs: np.ndarray, pidx: np.ndarray, units: np.ndarray, ends: list[int], total: np.ndarray,
                      per_proj: np.ndarray, n_proj: int) -> Chunks:
-    seg = np.searchsorted(pidx, np.arange(n_proj + 1))
+    """The chunks ending (exclusive) at ``ends`` over the cumulative costs ``cs`` ([n + 1, N_COST])."""
+    seg = np.searchsorted(pidx, np.arange(n_proj + 1))  # projection p occupies [seg[p], seg[p+1])
     ranges: list[dict[int, tuple[int, int]]] = []
     sums = np.zeros((len(ends), N_COST), dtype=np.int64)
     start = 0
     for j, end in enumerate(ends):
-        rng: dict[int, tuple[int, int]] = {}
-        for p in range(n_proj):
-            lo, hi = max(start, int(seg[p])), min(end, int(seg[p + 1]))
-            if lo < hi:
-                rng[p] = (int(units[lo]), int(units[hi - 1]) + 1)
-        ranges.append(rng)
+        ranges.append(_unit_ranges(seg, units, start, end, n_proj))
         sums[j] = cs[end] - cs[start]
         start = end
     return Chunks(tuple(ranges), sums, total, per_proj)
-
-
-def chunk_nodes(costs: np.ndarray, pidx: np.ndarray, units: np.ndarray, caps: np.ndarray,
-                n_proj: int) -> Chunks | None:
-    """Greedy consecutive chunks of units, chunk ``j`` within ``caps[j]`` ([k, N_COST]); a chunk may be empty
-    (a node that only merges). None when the k chunks do not cover every unit."""
-    n = len(costs)
-    total = costs.sum(axis=0) if n else np.zeros(N_COST, np.int64)
-    per_proj = np.bincount(pidx, weights=costs[:, AX], minlength=n_proj) if n else np.zeros(n_proj)
-    cs = np.zeros((n + 1, N_COST), dtype=np.int64)
-    np.cumsum(costs, axis=0, out=cs[1:])
-    active = [r for r in range(N_COST) if np.any(caps[:, r] < BIG)]
-    ends = greedy_ends(cs, caps, active)
-    return None if ends is None else chunks_from_ends(cs, pidx, units, ends, total, per_proj, n_proj)
 
 
 # --------------------------------------------------------------------------------------- infeasibility

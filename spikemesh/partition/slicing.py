@@ -22,13 +22,15 @@ from spikemesh.partition.resources import LayerProblem, Limits
 
 def _agnostic(geoms: list[ProjGeom]) -> bool:
     """Unit ranges are the same for every range of the layer (conv with groups=1, dense)."""
-    return all(g.kind == "dense" or (g.kind == "conv" and g.conv is not None and g.conv.groups == 1) for g in geoms)
+    return all(g.kind == "dense" or (g.kind == "conv" and not g.fine and g.conv is not None and g.conv.groups == 1)
+               for g in geoms)
 
 
 def _translatable(geoms: list[ProjGeom]) -> bool:
     """Costs of a range depend only on its offset within a plane and its length (element-wise units move with
     the range's channels, so only their chunk ranges differ)."""
-    return all(g.kind in ("dense", "elementwise") or (g.kind == "conv" and g.conv is not None and g.conv.groups == 1)
+    return all(g.kind in ("dense", "elementwise") or (g.kind == "conv" and not g.fine and g.conv is not None
+                                                       and g.conv.groups == 1)
                for g in geoms)
 
 

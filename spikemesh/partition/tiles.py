@@ -41,7 +41,9 @@ def _axis_keys(geoms: list[ProjGeom], axis: int, bl: list[tuple[int, int]]) -> l
         k: list = [b - a]
         if axis > 0:
             for g in geoms:
-                if g.kind == "conv":
+                if g.fine:  # per-unit costs in unit order: the per-index pair counts
+                    k.append(tuple(g.axis_counts(axis - 1, a, b)[2].tolist()))
+                elif g.kind == "conv":
                     idx, taps = g.axis(axis - 1, a, b)
                     k.append((len(idx), taps))
         keys.append(tuple(k))
@@ -112,7 +114,8 @@ def grid_drafts(layer: str, geoms: list[ProjGeom], view: tuple[int, int, int], s
         for bh, kh in zip(bls[1], keys[1]):
             for bw, kw in zip(bls[2], keys[2]):
                 box: Box = (bc[0], bc[1], bh[0], bh[1], bw[0], bw[1])
-                key = (kc, kh, kw)
+                # fine units are absolute source neurons: a same-class tile has other ranges, so plan it anew
+                key = box if any(g.fine for g in geoms) else (kc, kh, kw)
                 rep = cache.get(key)
                 if rep is None:
                     got = plan_piece(layer, geoms, [box], limits, mean_rate, allow_partial)

@@ -1,6 +1,6 @@
-"""Chip assignment for instances beyond the CP-SAT model (cores × chips booleans over ``CHIP_ASSIGN_MAX_VARS``).
+"""Chip assignment by chip-level annealing (place.py ``auto`` on multi-chip targets).
 
-Same objective and constraints as ``cpsat.chip_assignment``: capacity ``cores_per_chip`` per chip, least
+Capacity ``cores_per_chip`` per chip, least
 Σ copies × chip-grid distance (|Δchip_x| + |Δchip_y|, i.e. inter-chip traffic), host inputs entering at chip
 (0, 0). Start: the zigzag order (cores in index order, which follows the layers, filling chips along a snake of
 the chip grid). Refinement: simulated annealing over (chip, position) pairs in Numba — a move takes a core to a

@@ -1,5 +1,5 @@
-"""CP-SAT models for placement (OR-Tools): exact placement of small instances, chip assignment, and
-large-neighbourhood windows. Every call has a time limit and a seed and reports status, objective and bound.
+"""CP-SAT models for placement (OR-Tools): exact placement of small instances and large-neighbourhood windows.
+Every call has a time limit and a seed and reports status, objective and bound.
 
 Exact placement (``exact``): on meshes of at most ``cutsearch.MAX_SLOTS`` slots the search over column and row
 cuts of ``cutsearch`` first, then the branch and bound of ``bnb`` (each with a deterministic work budget); when
@@ -218,47 +218,6 @@ def _cpsat_exact(problem: Problem, mesh: Mesh, hint: np.ndarray | None, time_lim
         return None, info
     slot = np.array([next(s for s in range(S) if sol.boolean_value(x[c][s])) for c in range(n)], dtype=np.int64)
     return slot, info
-
-
-def chip_assignment(problem: Problem, mesh: Mesh, hint: np.ndarray, time_limit: float, seed: int
-                    ) -> tuple[np.ndarray, dict[str, Any]]:
-    """Chip per core: capacity ``cores_per_chip`` per chip, least Σ copies × chip-grid distance (inter-chip
-    traffic), host inputs on chip (0, 0). ``hint``: a feasible chip per core. Returns (chip per core, info)."""
-    m = cp_model.CpModel()
-    n, k = problem.n, mesh.chips_x * mesh.chips_y
-    a = [[m.new_bool_var("") for _ in range(k)] for _ in range(n)]
-    for c in range(n):
-        m.add_exactly_one(a[c])
-    for q in range(k):
-        m.add(sum(a[c][q] for c in range(n)) <= mesh.per_chip)
-    qx = [q % mesh.chips_x for q in range(k)]
-    qy = [q // mesh.chips_x for q in range(k)]
-    CX = [m.new_int_var(0, mesh.chips_x - 1, "") for _ in range(n)]
-    CY = [m.new_int_var(0, mesh.chips_y - 1, "") for _ in range(n)]
-    for c in range(n):
-        m.add(CX[c] == sum(qx[q] * a[c][q] for q in range(k)))
-        m.add(CY[c] == sum(qy[q] * a[c][q] for q in range(k)))
-    terms = []
-    for i, j, w in problem.pairs:
-        i, j = int(i), int(j)
-        kk = int(round(w * SCALE))
-        if kk:
-            terms.append(kk * (_abs_diff(m, CX[i], CX[j], mesh.chips_x) + _abs_diff(m, CY[i], CY[j], mesh.chips_y)))
-    for c in range(n):
-        kk = int(round(problem.host_w[c] * SCALE))
-        if kk:
-            terms.append(kk * (CX[c] + CY[c]))
-    m.minimize(sum(terms))
-    for c in range(n):
-        for q in range(k):
-            m.add_hint(a[c][q], int(hint[c] == q))
-    sol = solver(time_limit, seed)
-    code = sol.solve(m)
-    info = _status(sol, code, SCALE)
-    if code not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return np.asarray(hint, dtype=np.int64), info
-    chip = np.array([next(q for q in range(k) if sol.value(a[c][q])) for c in range(n)], dtype=np.int64)
-    return chip, info
 
 
 def window(problem: Problem, mesh: Mesh, slot: np.ndarray, slots: np.ndarray, time_limit: float, seed: int

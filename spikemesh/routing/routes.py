@@ -11,10 +11,12 @@ they agree and branch at routers (stored per link: links [L, 5], parent [L], vc 
 ``select``: per flow, choose among the trees of every algorithm to minimise the maximum link load subject to an
 acyclic channel-dependency graph (integer ranks on channels; a used dependency c→d needs rank(c) < rank(d); with
 cut-through forwarding also the relay dependencies between the chosen trees into and out of a forwarding core),
-solved by CP-SAT with a time limit, hinted with the all-XY solution (always feasible without relay dependencies;
-when no acyclic choice is found the XY trees are kept and the certificate reports their cycle). Above
-``SELECT_MAX_LINKS`` candidate links (checked on the XY trees first, so large instances never build the other
-candidates) selection is skipped and the XY routes are kept; ``report["selection"]`` says so and why.
+solved by CP-SAT (one worker, ``time_limit`` seconds of the compile's budget as deterministic time,
+spikemesh.budget; ``report["budget"]`` says whether it stopped there), hinted with the all-XY solution (always
+feasible without relay dependencies; when no acyclic choice is found the XY trees are kept and the certificate
+reports their cycle). Above ``SELECT_MAX_LINKS`` candidate links (checked on the XY trees first, so large instances
+never build the other candidates) selection is skipped and the XY routes are kept; ``report["selection"]`` says so
+and why.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import networkx as nx
 import numpy as np
 from ortools.sat.python import cp_model
 
+from spikemesh.budget import StageBudget, cpsat_seconds
 from spikemesh.errors import PlacementError
 from spikemesh.fileio import atomic_write_json
 from spikemesh.routing.trees import (
@@ -320,7 +323,7 @@ def _select(flows: list[tuple[int, tuple[int, ...], float]], cands: list[list[Ro
             m.add_hint(rank[c], i)
     from spikemesh.placement.cpsat import solver as make_solver
 
-    solver = make_solver(time_limit, seed)
+    solver = make_solver(cpsat_seconds(time_limit), seed, workers=1)  # interleaved workers overran 10x in wall time
     code = solver.solve(m)
     info: dict[str, Any] = {"status": solver.status_name(code), "flows": len(flows), "channels": C,
                             "dependencies": len(dep_uses), "relay_dependencies": len(relay_idx)}
@@ -358,6 +361,7 @@ def route(coords: np.ndarray, traffic: np.ndarray, target: Target, algorithm: st
     mesh = Mesh.of(target)
     flows = Flows.of(traffic)
     info: dict[str, Any] = {}
+    budget = StageBudget(float(time_limit))
     if algorithm == "select":
         flat = build_trees(flows, coords, mesh, "xy")
         if flat.n_links > SELECT_MAX_LINKS:
@@ -374,6 +378,10 @@ def route(coords: np.ndarray, traffic: np.ndarray, target: Target, algorithm: st
                 deps = (_relay_deps(fl, cands, coords, mesh, relays)
                         if relays and target.noc.forwarding == "cut_through" else [])
                 chosen, info["selection"] = _select(fl, cands, time_limit, seed, deps)
+                sel = info["selection"]
+                budget.charge("route selection (CP-SAT)", time_limit,
+                              "optimal" if sel["status"] in ("OPTIMAL", "INFEASIBLE") else "limit",
+                              cp_sat=sel["status"])
                 flat = FlatRoutes.of(chosen)
     elif algorithm in ALGORITHMS:
         flat = build_trees(flows, coords, mesh, algorithm)
@@ -387,5 +395,5 @@ def route(coords: np.ndarray, traffic: np.ndarray, target: Target, algorithm: st
            "max_link_load": float(load.max(initial=0.0)), "interchip_link_traffic": inter,
            "by_algorithm": {flat.names[a]: int(counts[a]) for a in sorted(np.flatnonzero(counts),
                                                                           key=lambda a: flat.names[a])},
-           **info, "seconds": round(time.perf_counter() - t0, 6)}
+           **info, "budget": budget.report(), "seconds": round(time.perf_counter() - t0, 6)}
     return Routes(flat, algorithm, json.loads(json.dumps(rep)))

@@ -118,50 +118,64 @@ def _entries(ev: np.ndarray, K: int) -> tuple[np.ndarray, np.ndarray, np.ndarray
 
 
 @njit(cache=True)
-def _compress(rptr: np.ndarray, keys: np.ndarray, masks: np.ndarray, out: np.ndarray) -> None:
-    """Compressed entries per router: for each output set at the router, ``_cover`` of its keys against the
-    router's other keys (keys sorted inside each router segment). A block around key k is free of other keys
-    exactly when it lies strictly between the nearest keys of another output set below and above k."""
+def cover_router(keys: np.ndarray, masks: np.ndarray, lo: int, hi: int, write: bool, out_base: np.ndarray,
+                 out_size: np.ndarray, out_ports: np.ndarray, n_out: int) -> int:
+    """The compressed entries of one router (its keys ``keys[lo:hi]``, sorted, with output bits ``masks``): for
+    each output set at the router, ``_cover`` of its keys against the router's other keys. A block around key k is
+    free of other keys exactly when it lies strictly between the nearest keys of another output set below and
+    above k. Returns ``n_out`` plus the number of entries; with ``write``, entry ``n_out + j`` is written out as
+    its block base key, block size (a power of two) and output bits."""
     big = 1 << 62
+    n = hi - lo
+    limit = keys[hi - 1] + 1
+    below = np.empty(n, dtype=np.int64)  # nearest key of another output set below each key
+    above = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        if i == 0:
+            below[i] = -big
+        elif masks[lo + i - 1] != masks[lo + i]:
+            below[i] = keys[lo + i - 1]
+        else:
+            below[i] = below[i - 1]
+    for i in range(n - 1, -1, -1):
+        if i == n - 1:
+            above[i] = big
+        elif masks[lo + i + 1] != masks[lo + i]:
+            above[i] = keys[lo + i + 1]
+        else:
+            above[i] = above[i + 1]
+    covered_to = np.full(32, -big, dtype=np.int64)  # per output set (5 bits), keys visited in order
+    for i in range(n):
+        k, m = keys[lo + i], masks[lo + i]
+        if k <= covered_to[m]:
+            continue
+        size = 1
+        while size < limit:
+            blo = (k // (2 * size)) * (2 * size)
+            if below[i] >= blo or above[i] < blo + 2 * size:
+                break
+            size *= 2
+        covered_to[m] = (k // size) * size + size - 1
+        if write:
+            out_base[n_out] = (k // size) * size
+            out_size[n_out] = size
+            out_ports[n_out] = m
+        n_out += 1
+    return n_out
+
+
+@njit(cache=True)
+def _compress(rptr: np.ndarray, keys: np.ndarray, masks: np.ndarray, out: np.ndarray) -> None:
+    """Compressed entry count per router (``cover_router``; keys sorted inside each router segment)."""
+    none = np.empty(0, dtype=np.int64)
     for r in range(rptr.size - 1):
-        lo, hi = rptr[r], rptr[r + 1]
-        n = hi - lo
-        limit = keys[hi - 1] + 1
-        below = np.empty(n, dtype=np.int64)  # nearest key of another output set below each key
-        above = np.empty(n, dtype=np.int64)
-        for i in range(n):
-            if i == 0:
-                below[i] = -big
-            elif masks[lo + i - 1] != masks[lo + i]:
-                below[i] = keys[lo + i - 1]
-            else:
-                below[i] = below[i - 1]
-        for i in range(n - 1, -1, -1):
-            if i == n - 1:
-                above[i] = big
-            elif masks[lo + i + 1] != masks[lo + i]:
-                above[i] = keys[lo + i + 1]
-            else:
-                above[i] = above[i + 1]
-        covered_to = np.full(32, -big, dtype=np.int64)  # per output set (5 bits), keys visited in order
-        total = 0
-        for i in range(n):
-            k, m = keys[lo + i], masks[lo + i]
-            if k <= covered_to[m]:
-                continue
-            size = 1
-            while size < limit:
-                blo = (k // (2 * size)) * (2 * size)
-                if below[i] >= blo or above[i] < blo + 2 * size:
-                    break
-                size *= 2
-            covered_to[m] = (k // size) * size + size - 1
-            total += 1
-        out[r] = total
+        out[r] = cover_router(keys, masks, rptr[r], rptr[r + 1], False, none, none, none, 0)
 
 
-def build_tables(routes: Any, mesh: Mesh, coords: np.ndarray, n_inputs: int, limit: int | None) -> Tables:
-    """Per-router tables of ``routes`` (FlatRoutes, Routes or Route sequence); key = source + ``n_inputs``."""
+def route_entries(routes: Any, mesh: Mesh, coords: np.ndarray, n_inputs: int
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Uncompressed entries of every router: (router ids ``gx × height + gy``, router segment pointers, key and OR
+    of output bits per entry, keys sorted inside each router); key = source + ``n_inputs``."""
     flat = as_flat(routes)
     gx, gy = mesh.global_xy(coords)
     H = mesh.height
@@ -177,6 +191,13 @@ def build_tables(routes: Any, mesh: Mesh, coords: np.ndarray, n_inputs: int, lim
     rids, rptr, ekey, emask = _entries(ev, K)
     del ev
     ekey += kmin
+    return rids, rptr, ekey, emask
+
+
+def build_tables(routes: Any, mesh: Mesh, coords: np.ndarray, n_inputs: int, limit: int | None) -> Tables:
+    """Per-router tables of ``routes`` (FlatRoutes, Routes or Route sequence); key = source + ``n_inputs``."""
+    H = mesh.height
+    rids, rptr, ekey, emask = route_entries(routes, mesh, coords, n_inputs)
     entries = np.diff(rptr).astype(np.int32)
     compressed = np.zeros(rids.size, dtype=np.int64)
     _compress(rptr, ekey, emask, compressed)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -20,7 +21,7 @@ from spikemesh.errors import GraphError
 from spikemesh.ir.graph import Graph, Input, Projection
 from spikemesh.ir.neurons import DECAY_SHIFT
 from spikemesh.ir.operators import Op, Shape
-from spikemesh.ir.reference import apply_ops, decay_q
+from spikemesh.ir.reference import apply_ops, decay_q, require_int
 
 RESET_CODES = {"zero": 0, "subtract": 1, "none": 2}
 #: stand-in for an absent integer bound (the int64 state never reaches it)
@@ -38,8 +39,8 @@ class FlatGraph:
     Neurons (global index): ``beta``/``alpha`` (float) and ``beta_k``/``alpha_k`` (int, β = k / 2**12),
     ``gain``, ``syn_gain``, ``leak``, ``threshold``, ``v_reset``.
     Synapses: CSR over global source neuron ``indptr`` [N + 1], ``target`` (global), ``weight``, ``delay``
-    (steps). ``proj_names`` lists the projections in graph order. ``bias`` [D + 1, n_slots] constant input per
-    step ``min(t, D)``.
+    (steps), ``proj`` (index into ``proj_names``, the projections in graph order). ``bias`` [D + 1, n_slots]
+    constant input per step ``min(t, D)``.
 
     Input slots (multi-port neurons, ``Neuron.ports`` > 1): a synapse delivers into ``slot`` (the kernels' index
     into the pending-input ring, the synaptic currents and ``alpha``/``alpha_k``/``syn_gain``, all ``n_slots``
@@ -77,6 +78,7 @@ class FlatGraph:
     weight: np.ndarray
     delay: np.ndarray
     proj_names: tuple[str, ...]
+    proj: np.ndarray
     bias: np.ndarray
     has_bias: bool
     max_delay: int
@@ -101,9 +103,78 @@ class FlatGraph:
     def populations(self) -> list[str]:
         return [self.order[k] for k in self.pop_node]
 
-    @property
-    def n_synapses(self) -> int:
-        return int(self.indptr[-1])
+
+def neuron_cores(flat: FlatGraph, partition: Any) -> np.ndarray:
+    """Core of every global index from a Partition's ``neuron_core`` (-1 for graph inputs streamed from the host;
+    with the target feature "input_cores" the inputs have source cores and are in ``neuron_core``)."""
+    core = np.full(flat.n, -1, dtype=np.int64)
+    for name, arr in partition.neuron_core.items():
+        a, b = flat.node_range(name)
+        core[a:b] = np.asarray(arr, dtype=np.int64).reshape(-1)
+    return core
+
+
+def _unit_of_sources(flat: FlatGraph, proj_index: int, src_local: np.ndarray) -> np.ndarray:
+    """Partition unit (spikemesh.partition.geometry) of each local source index of projection ``proj_index``:
+    the source channel for conv and element-wise projections, the source flat index otherwise."""
+    from spikemesh.partition.geometry import classify, view_shape
+
+    graph = flat.graph
+    pr = graph.projections[proj_index]
+    kind = classify(graph, pr).kind if not _is_dense_chain(pr) else "dense"
+    if kind in ("conv", "elementwise"):
+        _, h, w = view_shape(graph.shape_of(pr.source))
+        return src_local // (h * w)
+    return src_local
+
+
+def _is_dense_chain(pr: Projection) -> bool:
+    """Reshape/Flatten ... then Dense: every source is its own unit (skips building a CSR to classify it)."""
+    from spikemesh.ir.operators import Dense, Reshape
+
+    return bool(pr.ops) and isinstance(pr.ops[-1], Dense) and all(isinstance(op, Reshape) for op in pr.ops[:-1])
+
+
+def synapse_cores(flat: FlatGraph, partition: Any) -> np.ndarray:
+    """Core that performs each synapse (int64 [n_synapses]; -1 when its target has no core): the core holding
+    the target neuron, except inside a partial-sum tree (partition/plan.py), where the tree node whose input unit
+    range (``LogicalCore.inputs``) covers the synapse's source unit stores the weight and integrates the event.
+    Cores without boxes (crossbar array groups) keep the neuron core."""
+    core = neuron_cores(flat, partition)
+    out = core[flat.target].astype(np.int64)
+    nodes: dict[int, list[Any]] = {}  # tree root -> its nodes (root included)
+    by_index = {c.index: c for c in partition.cores}
+    for c in partition.cores:
+        if c.role != "partial_sum" or not c.boxes:
+            continue
+        root = c
+        seen = {c.index}
+        while root.role == "partial_sum" and root.merge_into is not None and root.merge_into not in seen:
+            seen.add(root.merge_into)
+            root = by_index[root.merge_into]
+        nodes.setdefault(root.index, [root]).append(c)
+    if not nodes:
+        return out
+    syn = np.nonzero(np.isin(out, np.fromiter(nodes, dtype=np.int64)))[0]
+    if not len(syn):
+        return out
+    src = np.searchsorted(flat.indptr, syn, side="right") - 1
+    proj = flat.proj[syn].astype(np.int64)
+    names = flat.proj_names
+    srcs = [flat.graph.projections[k].source for k in range(len(names))]
+    key = out[syn] * len(names) + proj
+    order = np.lexsort((syn, key))
+    syn, src, proj, key = syn[order], src[order], proj[order], key[order]
+    starts = np.concatenate([[0], np.nonzero(np.diff(key))[0] + 1, [len(key)]])
+    for a, b in zip(starts[:-1], starts[1:]):
+        root, k = int(key[a]) // len(names), int(proj[a])
+        unit = _unit_of_sources(flat, k, src[a:b] - flat.node_range(srcs[k])[0])
+        for node in nodes[root]:
+            rng = node.inputs.get(names[k])
+            if rng is not None:
+                hit = (unit >= rng[0]) & (unit < rng[1])
+                out[syn[a:b][hit]] = node.index
+    return out
 
 
 def _chain_csr(ops: tuple[Op, ...], shape: Shape) -> tuple[sp.csr_matrix, Shape]:
@@ -116,14 +187,6 @@ def _chain_csr(ops: tuple[Op, ...], shape: Shape) -> tuple[sp.csr_matrix, Shape]
     if m is None:
         m = sp.identity(math.prod(shape), format="csr")
     return sp.csr_matrix(m), shape
-
-
-def _as_int(a: np.ndarray, what: str, node: str) -> np.ndarray:
-    if a.dtype.kind in "iub":
-        return a.astype(np.int64)
-    if not np.all(a == np.round(a)):
-        raise GraphError(f"{what} is not integer in int mode", node=node, hint="quantize() the graph first")
-    return a.astype(np.int64)
 
 
 def _projection_parts(graph: Graph, pr: Projection, integer: bool, max_delay: int
@@ -161,6 +224,10 @@ def _projection_parts(graph: Graph, pr: Projection, integer: bool, max_delay: in
         mid = np.where(d <= s, pre_bias, 0).astype(dtype).reshape((1, *mid_shape))
         ramp[s] = apply_ops(post, mid).reshape(-1)
     return blocks, ramp
+
+
+#: public name of ``_projection_parts`` (read by the mesh configuration's emitter and verifier)
+projection_parts = _projection_parts
 
 
 def _cat(xs: list[np.ndarray], dt: type) -> np.ndarray:
@@ -207,7 +274,7 @@ def flatten(graph: Graph, integer: bool) -> FlatGraph:
             for port in range(nrn.ports if k in ("alpha", "syn_gain") else 1):
                 arr = nrn.port_param(k, pop.shape, port).reshape(-1)
                 if integer and k not in ("beta", "alpha"):
-                    arr = _as_int(arr, f"neuron parameter {k}", name)
+                    arr = require_int(arr, f"neuron parameter {k}", name)
                 s0 = a if port == 0 else int(port_off[p]) + (port - 1) * (b - a)
                 par[k][s0:s0 + b - a] = arr
         if integer:
@@ -223,10 +290,11 @@ def flatten(graph: Graph, integer: bool) -> FlatGraph:
         else:
             lo[p], hi[p] = l_, h_
     max_delay = max((pr.max_delay for pr in graph.projections), default=0)
-    srcs, tgts, slots, ws, ds = [], [], [], [], []
+    srcs, tgts, slots, ws, ds, pis = [], [], [], [], [], []
+    proj_dtype = np.int16 if len(graph.projections) < 2**15 else np.int32
     bias = np.zeros((max_delay + 1, n_slots), dtype=dtype)
     pop_index = {n: p for p, n in enumerate(pnames)}
-    for pr in graph.projections:
+    for pi, pr in enumerate(graph.projections):
         try:
             blocks, ramp = _projection_parts(graph, pr, integer, max_delay)
         except GraphError as e:
@@ -238,13 +306,13 @@ def flatten(graph: Graph, integer: bool) -> FlatGraph:
         q0 = t0 if pr.port == 0 else (int(port_off[pop_index[pr.target]])
                                       + (pr.port - 1) * int(sizes[index[pr.target]]))
         if integer:
-            ramp = _as_int(np.asarray(ramp), "bias", pr.name)
+            ramp = require_int(np.asarray(ramp), "bias", pr.name)
         bias[:, q0:q0 + ramp.shape[1]] += ramp
         for r, c, w, dv in blocks:
             keep = w != 0
             w = w[keep]
             if integer:
-                w = _as_int(w, "synaptic weight", pr.name)
+                w = require_int(w, "synaptic weight", pr.name)
             c = c[keep].astype(np.int32)
             srcs.append(r[keep].astype(np.int32) + np.int32(s0))
             tgts.append(c + np.int32(t0))
@@ -252,6 +320,7 @@ def flatten(graph: Graph, integer: bool) -> FlatGraph:
                 slots.append(c + np.int32(q0))
             ws.append(w.astype(dtype))
             ds.append(np.full(int(keep.sum()), dv, dtype=np.int32))
+            pis.append(np.full(int(keep.sum()), pi, dtype=proj_dtype))
     src = _cat(srcs, np.int32)
     del srcs
     perm = np.argsort(src, kind="stable")
@@ -267,7 +336,8 @@ def flatten(graph: Graph, integer: bool) -> FlatGraph:
         syn_gain=par["syn_gain"], leak=par["leak"], threshold=par["threshold"], v_reset=par["v_reset"],
         indptr=indptr, target=target, weight=_cat(ws, dtype)[perm],
         delay=_cat(ds, np.int32)[perm],
-        proj_names=tuple(pr.name for pr in graph.projections), bias=bias, has_bias=bool(np.any(bias != 0)),
+        proj_names=tuple(pr.name for pr in graph.projections), proj=_cat(pis, proj_dtype)[perm], bias=bias,
+        has_bias=bool(np.any(bias != 0)),
         max_delay=max_delay, pop_ports=ports, pop_port_off=port_off, slot=slot, n_slots=n_slots,
     )
 

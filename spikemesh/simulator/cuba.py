@@ -1,4 +1,5 @@
-"""The CUBA benchmark network (Brian2 examples/CUBA.py; parameters research/ecosystem.md §3.1) as an IR graph.
+"""The CUBA benchmark network (Brian2 examples/CUBA.py: benchmark 2 of Brette et al., J. Comput. Neurosci. 23:349,
+2007) as an IR graph.
 
 4000 LIF neurons (3200 excitatory, 800 inhibitory), connection probability p = 0.02 (in-degree 80), τm = 20 ms,
 τe = 5 ms, τi = 10 ms, Vt = −50 mV, Vr = −60 mV, El = −49 mV, refractory 5 ms, we = 1.62 mV, wi = −9 mV,

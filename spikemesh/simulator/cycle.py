@@ -1,4 +1,4 @@
-"""The ``cycle`` engine: the placed Program on a synchronous multi-core, multi-chip mesh (DESIGN §6).
+"""The ``cycle`` engine: the placed Program on a synchronous multi-core, multi-chip mesh.
 
 Each time step: every core integrates its incoming synaptic events, updates its neurons and fires (the values
 come from the reference-exact kernel, so spikes equal ``reference``: the NoC changes timing, never spikes); then
@@ -10,7 +10,7 @@ the core they merge into; with phased forwarding (the Target's ``noc.forwarding`
 after its children's sums have arrived, so a step's NoC time is the sum over forwarding phases (``route_phases``),
 each drained before the next; with cut-through forwarding all packets share one phase.
 
-Compute model (assumed; no per-core timing figure in the research notes): a core performs one neuron update or
+Compute model (an assumption; the mesh presets publish no per-core timing): a core performs one neuron update or
 one synaptic operation per cycle, so a step's compute phase lasts ``max over cores (neurons + synaptic events
 arriving at the core)`` cycles. Step latency = compute cycles + communication cycles; seconds = cycles /
 ``target.clock_hz``.
@@ -27,10 +27,13 @@ import scipy.sparse as sp
 
 from spikemesh.errors import SimulationError
 from spikemesh.ir.result import SimResult
+from spikemesh.partition.geometry import box_volume
 from spikemesh.routing.deadlock import forwarding_levels
+from spikemesh.simulator.arrays import neuron_cores, synapse_cores
 from spikemesh.simulator.energy import Actions, synapse_sources
 from spikemesh.simulator.fast import run_fast_detailed
-from spikemesh.simulator.noc import PACKET_BITS, build_network, global_xy, noc_run, watchdog_cycles
+from spikemesh.simulator.noc import PACKET_BITS, noc_run, watchdog_cycles
+from spikemesh.simulator.noc_routes import flatten_routes, global_xy
 from spikemesh.simulator.progress import StepProgress
 
 #: per-step arrays are kept in the stats when steps x batch is at most this
@@ -79,6 +82,22 @@ def route_phases(part: Any, route_of: dict[int, int], n_routes: int, forwarding:
     return out
 
 
+def partial_sums_per_step(part: Any) -> dict[int, int]:
+    """Partial sums each ``partial_sum`` core sends per step: one per neuron it accumulates, i.e. the volume of its
+    boxes (a conv tile's flat ``neurons`` bounds span more than its neurons); cores without boxes (crossbar array
+    groups) send what the partition's traffic matrix lists for them (their covered neurons)."""
+    out: dict[int, int] = {}
+    tm = np.asarray(part.traffic, dtype=np.float64).reshape(-1, 3)
+    for c in part.cores:
+        if c.role != "partial_sum":
+            continue
+        if c.boxes:
+            out[c.index] = int(sum(box_volume(b) for bs in c.boxes.values() for b in bs))
+        else:
+            out[c.index] = int(round(float(tm[tm[:, 0] == c.index, 2].sum())))
+    return out
+
+
 def run_cycle(program: Any, inputs: Any, record: Sequence[str] | None = None, mode: str = "auto",
               progress: bool | None = None, specialize: bool | None = None) -> tuple[SimResult, Any, Actions]:
     """Run ``program`` cycle by cycle. Returns (SimResult with NoC statistics in ``stats["noc"]``, the FastRun,
@@ -99,14 +118,10 @@ def run_cycle(program: Any, inputs: Any, record: Sequence[str] | None = None, mo
                               needed=(n_cores, 4), available=coords.shape)
     t_setup = time.perf_counter()
     rl = route_list(routes)
-    net = build_network(rl, coords, target)
+    net = flatten_routes(rl, coords, target)
     R = len(rl)
     route_of = {int(r.source): k for k, r in enumerate(rl)}
-    # global index -> core (-1: graph inputs streamed from the host; source cores are in neuron_core)
-    core = np.full(fg.n, -1, dtype=np.int64)
-    for name, arr in part.neuron_core.items():
-        a, b = fg.node_range(name)
-        core[a:b] = np.asarray(arr, dtype=np.int64).reshape(-1)
+    core = neuron_cores(fg, part)
     input_id = {inp.name: k for k, inp in enumerate(graph.inputs)}
     # a neuron's send goes out on its core's route; an input's on route -1 - k
     src_route = np.full(fg.n, -1, dtype=np.int64)
@@ -118,7 +133,7 @@ def run_cycle(program: Any, inputs: Any, record: Sequence[str] | None = None, mo
     ok = src_route >= 0
     route_mat = sp.csr_matrix((np.ones(int(ok.sum())), (np.nonzero(ok)[0], src_route[ok])), shape=(fg.n, max(R, 1)))
     src = synapse_sources(fg.indptr)
-    tcore = core[fg.target]
+    tcore = synapse_cores(fg, part)  # the core performing each synapse (partial-sum tree nodes included)
     keep = tcore >= 0
     into = sp.csr_matrix((np.ones(int(keep.sum())), (src[keep], tcore[keep])), shape=(fg.n, n_cores))
     neurons_per_core = np.bincount(core[has_core], minlength=n_cores)
@@ -142,11 +157,15 @@ def run_cycle(program: Any, inputs: Any, record: Sequence[str] | None = None, mo
     sends = sp.csr_matrix((np.ones(len(rr)), (rr, cc)), shape=(T * B, fg.n))
     # packets per step and route
     inject = np.ascontiguousarray((sends @ route_mat).toarray()[:, :R], dtype=np.int64)
-    for c in part.cores:  # partial-sum cores forward every accumulated neuron every step
-        if c.role == "partial_sum" and c.index in route_of:
-            inject[:, route_of[c.index]] += sum(int(hi - lo) for lo, hi in c.neurons.values())
-    # synaptic events arriving at each core per step (compute phase)
+    psums = partial_sums_per_step(part)
+    for c, n in psums.items():  # partial-sum cores forward every accumulated neuron
+        if c in route_of:
+            inject[:, route_of[c]] += n
+    # synaptic events each core performs per step (compute phase), plus the partial sums a merge core adds
     syn_per_core = (sends @ into).toarray().astype(np.int64)
+    for c in part.cores:
+        if c.role == "partial_sum" and c.merge_into is not None:
+            syn_per_core[:, c.merge_into] += psums.get(c.index, 0)
     compute = (syn_per_core + neurons_per_core[None, :]).max(axis=1) if n_cores else np.zeros(T * B, np.int64)
     # the NoC, every step in one compiled call per forwarding phase (steps without packets are skipped)
     C = len(net.ch_latency)
@@ -207,6 +226,7 @@ def run_cycle(program: Any, inputs: Any, record: Sequence[str] | None = None, mo
         "link_load_total": int(load.sum()) if C else 0,
         "busiest_links": [{"link": net.channel_name(int(c)), "flits": int(load[c])}
                           for c in np.argsort(-load, kind="stable")[:5] if load[c] > 0] if C else [],
+        "link_flits": [[*(int(v) for v in net.ch_key[c]), int(load[c])] for c in np.flatnonzero(load)] if C else [],
         "channels": C,
         "forwarding": target.noc.forwarding,
         "forwarding_phases": int(phase.max()) + 1 if R else 1,
@@ -225,12 +245,15 @@ def run_cycle(program: Any, inputs: Any, record: Sequence[str] | None = None, mo
     at_router = {}
     for i in range(n_cores):
         at_router.setdefault(global_xy(coords[i], target), i)
-    ch_core = np.array([at_router.get(((int(k[0]) * target.cores_x + int(k[2])),
-                                       (int(k[1]) * target.cores_y + int(k[3]))), 0) for k in net.ch_key],
-                       dtype=np.int64)
+    ch_core = np.array([at_router.get(global_xy(k, target), 0) for k in net.ch_key], dtype=np.int64)
     acts = Actions(seconds=float(latency.sum()) / clock)
+    src_core = np.array([int(r.source) if int(r.source) >= 0 else 0 for r in rl], dtype=np.int64)
+    acts.add("packet", np.bincount(src_core, weights=inject.sum(axis=0), minlength=n_cores).astype(np.int64)
+             if R else np.zeros(n_cores, dtype=np.int64))
     if C:
-        acts.add("router_hop", np.bincount(ch_core, weights=load, minlength=n_cores).astype(np.int64))
+        ns = net.ch_key[:, 4] >= 2  # north / south links (direction 2 = N, 3 = S)
+        acts.add("router_hop", np.bincount(ch_core[~ns], weights=load[~ns], minlength=n_cores).astype(np.int64))
+        acts.add("router_hop_ns", np.bincount(ch_core[ns], weights=load[ns], minlength=n_cores).astype(np.int64))
         acts.add("link", np.bincount(ch_core[~net.ch_interchip], weights=load[~net.ch_interchip],
                                      minlength=n_cores).astype(np.int64))
         acts.add("interchip_bits", np.bincount(ch_core[net.ch_interchip], weights=load[net.ch_interchip],

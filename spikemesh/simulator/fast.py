@@ -2,7 +2,7 @@
 connectivity, for large functional runs. Spikes equal ``run_reference`` exactly in int mode; in float mode they
 agree up to the order of floating-point summation of synaptic input.
 
-Flow: ``arrays.flatten`` (once per graph and mode) → inputs as a per-step sparse list → ``kernels.run_steps`` in
+Flow: ``arrays.flatten`` (once per graph and mode) → inputs as a per-step sparse list → ``step_kernels.run_steps`` in
 chunks of steps (each chunk returns its spikes as events, scattered into the rasters by NumPy) → SimResult with
 ``stats`` (counts, timings, energy, metrics).
 """
@@ -16,9 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from spikemesh.errors import SimulationError
 from spikemesh.ir.graph import Graph
-from spikemesh.ir.reference import resolve_mode
+from spikemesh.ir.reference import check_record, graph_outputs, resolve_mode
 from spikemesh.ir.result import SimResult
 from spikemesh.simulator.arrays import INT_BIG, FlatGraph, flatten
 from spikemesh.simulator.io import StepInputs, step_inputs
@@ -85,11 +84,7 @@ def run_fast_detailed(graph: Graph, inputs: Any, record: Sequence[str] | None = 
     steps x batch x neurons exceeds ``SPECIALIZE_CELLS``."""
     mode = resolve_mode(graph, mode)
     integer = mode == "int"
-    record = list(record or [])
-    for r in record:
-        if r not in graph.population:
-            raise SimulationError("cannot record: not a population", node=r,
-                                  hint=f"populations: {', '.join(graph.population)}")
+    record = check_record(graph, record)
     t_build = time.perf_counter()
     fg = flat_graph(graph, integer)
     si = step_inputs(graph, inputs, fg, integer)
@@ -191,14 +186,7 @@ def run_fast_detailed(graph: Graph, inputs: Any, record: Sequence[str] | None = 
                         flat_v[name][t0:t1, b] = trace[:t1 - t0, c:c + pop_size[p]]
                 bar.advance(t1 - t0)
     t_run = time.perf_counter() - t_run - jit_s
-    outputs = {}
-    for o in graph.outputs:
-        if o.source in spikes:
-            outputs[o.name] = spikes[o.source]
-        elif o.source in v_rec:
-            outputs[o.name] = v_rec[o.source]
-        elif o.source in si.names:
-            outputs[o.name] = si.dense(o.source)
+    outputs = graph_outputs(graph, spikes, v_rec, lambda name: si.dense(name) if name in si.names else None)
     synaptic_events = int(counters[0])
     stats = {
         "synaptic_events": synaptic_events,

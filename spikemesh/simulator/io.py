@@ -210,23 +210,102 @@ def as_dense_inputs(graph: Graph, inputs: Any) -> Any:
     return inputs
 
 
-def load_input_file(path: str | Path, graph: Graph, steps: int | None = None) -> Any:
-    """Inputs from a file in one of the forms this module reads, or None for a plain array file (the CLI reads
-    those): an ``.npz`` event list with ``x``, ``y``, ``p``, ``t`` (seconds; binned at ``graph.dt`` onto the single
-    input of shape (C, H, W)), or a NIR data file (``.h5``/``.nir``; ``nir.read_data``)."""
+#: the event-stream forms ``from_events`` (and ``spikemesh simulate --input``) accept
+EVENT_FORMS = ("a structured array with fields x, y, t, p (t in microseconds; tonic's layout)",
+               "an (N, 4) array with columns x, y, t, p (t in microseconds)",
+               "a mapping or .npz with arrays x, y, p, t (t in seconds; optional b = sample index)",
+               "a list of these, one per sample")
+
+
+def _event_columns(ev: Any, where: str) -> tuple[dict[str, np.ndarray], float] | None:
+    """(columns x, y, p, t and optional b, seconds per unit of t) of one event stream, or None if not one."""
+    if isinstance(ev, Mapping) or isinstance(ev, np.lib.npyio.NpzFile):
+        keys = set(ev.files if isinstance(ev, np.lib.npyio.NpzFile) else ev)
+        if {"x", "y", "p", "t"} <= keys:
+            cols = {k: np.asarray(ev[k]) for k in ("x", "y", "p", "t")}
+            if "b" in keys:
+                cols["b"] = np.asarray(ev["b"])
+            return cols, 1.0
+        return None
+    a = np.asarray(ev) if not isinstance(ev, np.ndarray) else ev
+    if a.dtype.names is not None:
+        if {"x", "y", "t", "p"} <= set(a.dtype.names):
+            return {k: np.asarray(a[k]) for k in ("x", "y", "p", "t")}, 1e-6
+        return None
+    if a.ndim == 2 and a.shape[1] == 4 and a.dtype.kind in "iufb":
+        return {"x": a[:, 0], "y": a[:, 1], "t": a[:, 2], "p": a[:, 3]}, 1e-6
+    return None
+
+
+def from_events(events: Any, graph: Graph | tuple[int, int, int], dt: float | None = None,
+                steps: int | None = None, t0: float = 0.0, counts: bool = True) -> np.ndarray:
+    """Bin an event stream as DVS users hold it into a dense input ``[T, B, C, H, W]``.
+
+    ``events``: one of ``EVENT_FORMS`` (tonic-style structured array with t in µs, an (N, 4) x, y, t, p array
+    with t in µs, a mapping / npz with x, y, p, t in seconds, or a list of streams = a batch). ``graph``: a Graph
+    with one (C, H, W) input, or that shape. ``dt``: bin width in seconds (default ``graph.dt``); ``t0`` (seconds)
+    is the start of step 0; ``steps`` truncates or pads (default: up to the last event). With C = 1 both
+    polarities land on the single channel; polarities -1/+1 and 0/1 and booleans are accepted."""
+    if isinstance(graph, Graph):
+        if len(graph.inputs) != 1 or len(graph.inputs[0].shape) != 3:
+            raise SimulationError("event streams need a graph with one (C, H, W) input", node="events",
+                                  available=[i.shape for i in graph.inputs])
+        shape = tuple(graph.inputs[0].shape)
+        dt = graph.dt if dt is None else dt
+    else:
+        shape = tuple(int(v) for v in graph)
+    if dt is None or not dt > 0:
+        raise SimulationError("event binning needs a positive dt (seconds)", node="events", available=dt,
+                              hint="pass dt= (or --dt on the command line)")
+    streams = list(events) if isinstance(events, list | tuple) else [events]
+    cols_all: list[dict[str, np.ndarray]] = []
+    for b, ev in enumerate(streams):
+        got = _event_columns(ev, "events")
+        if got is None:
+            kind = getattr(ev, "dtype", type(ev).__name__)
+            raise SimulationError("unrecognised event stream", node=f"events[{b}]" if len(streams) > 1 else "events",
+                                  needed="; ".join(EVENT_FORMS), available=f"{kind} {getattr(ev, 'shape', '')}".strip())
+        cols, unit = got
+        c = {k: cols[k] for k in ("x", "y", "p")}
+        c["t"] = checks.number_array(cols["t"], "event t", "events", SimulationError) * unit
+        c["b"] = cols["b"] if "b" in cols and len(streams) == 1 else np.full(len(c["x"]), b)
+        cols_all.append(c)
+    cat = {k: checks.number_array(np.concatenate([c[k] for c in cols_all]), f"event {k}", "events",
+                                  SimulationError, allow_bool=True).reshape(-1) for k in ("x", "y", "p", "t", "b")}
+    p = np.zeros_like(cat["p"]) if shape[0] == 1 else cat["p"]
+    out = bin_events(cat["x"], cat["y"], p, cat["t"], (shape[0], shape[1], shape[2]), dt, steps=steps, t0=t0,
+                     batch=cat["b"], counts=counts)
+    B = max(len(streams), out.shape[1]) if len(streams) > 1 else out.shape[1]
+    if out.shape[1] < B:  # trailing samples without events
+        out = np.concatenate([out, np.zeros((out.shape[0], B - out.shape[1], *out.shape[2:]), out.dtype)], axis=1)
+    return out
+
+
+def load_input_file(path: str | Path, graph: Graph, steps: int | None = None, dt: float | None = None) -> Any:
+    """Inputs from a file in one of the forms this module reads, or None for a plain dense array file (the CLI
+    reads those): an event stream (``EVENT_FORMS``: ``.npy`` structured x, y, t, p or (N, 4) array with t in µs,
+    ``.npz`` with x, y, p, t in seconds), binned at ``dt`` (default ``graph.dt``) onto the single (C, H, W) input,
+    or a NIR data file (``.h5``/``.nir``; ``nir.read_data``)."""
     p = Path(path)
     if p.suffix in (".h5", ".hdf5", ".nir"):
         return read_nir_data(p, graph)
-    if p.suffix != ".npz" or not p.is_file():
+    if p.suffix not in (".npz", ".npy") or not p.is_file():
         return None
-    z = read_arrays(p, "input file")
-    if not isinstance(z, dict) or not {"x", "y", "p", "t"} <= set(z):
-        return None
-    ev = {k: z[k] for k in ("x", "y", "p", "t")}
-    batch = z.get("b")
-    if len(graph.inputs) != 1 or len(graph.inputs[0].shape) != 3:
-        raise SimulationError("event lists need a graph with one (C, H, W) input", node=str(p),
-                              available=[i.shape for i in graph.inputs])
-    shape = graph.inputs[0].shape
-    return bin_events(ev["x"], ev["y"], ev["p"], ev["t"], (shape[0], shape[1], shape[2]), graph.dt, steps=steps,
-                      batch=batch)
+    loaded = read_arrays(p, "input file")  # no pickles; declared sizes checked before allocating
+    if isinstance(loaded, dict):
+        if not {"x", "y", "p", "t"} <= set(loaded):
+            return None
+        ev: Any = {k: v for k, v in loaded.items() if k in ("x", "y", "p", "t", "b")}
+    else:
+        ev = loaded
+        if ev.dtype.names is None and not (ev.ndim == 2 and ev.shape[1] == 4 and _dense_rank(graph) != 2):
+            return None
+        if ev.dtype.names is not None and not {"x", "y", "t", "p"} <= set(ev.dtype.names):
+            raise SimulationError("structured input array without event fields", node=str(p),
+                                  needed="; ".join(EVENT_FORMS), available=list(ev.dtype.names))
+    return from_events(ev, graph, dt=dt, steps=steps)
+
+
+def _dense_rank(graph: Graph) -> int:
+    """ndim of a dense input array for ``graph`` (2 + the input's rank; 0 for several inputs)."""
+    return 2 + len(graph.inputs[0].shape) if len(graph.inputs) == 1 else 0

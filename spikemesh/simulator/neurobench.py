@@ -1,4 +1,4 @@
-"""NeuroBench-style metrics (definitions: research/ecosystem.md §4, NeuroBench 2.3.0), per sample.
+"""NeuroBench-style metrics, per sample, with the definitions of NeuroBench 2.3.0 (``neurobench.metrics``).
 
 - ``effective_acs``: synaptic operations driven by binary sources (spikes of spiking populations; inputs whose
   values are all in {-1, 0, 1}): Σ over sends of the source's non-zero fan-out, divided by the batch size.
@@ -41,7 +41,7 @@ def weight_stats(graph: Graph) -> tuple[int, int, int]:
 
 def neurobench(graph: Graph, flat: Any, sends: np.ndarray, spikes: dict[str, np.ndarray], steps: int, batch: int,
                binary_inputs: set[str]) -> dict[str, Any]:
-    """The metrics above from a run's per-neuron ``sends`` (see kernels.run_steps) and rasters."""
+    """The metrics above from a run's per-neuron ``sends`` (see step_kernels.run_steps) and rasters."""
     fanout = np.diff(flat.indptr)
     acs = macs = 0
     for k, name in enumerate(flat.order):

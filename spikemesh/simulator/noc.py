@@ -1,9 +1,8 @@
-"""Cycle-level network-on-chip model of one synchronous time step (DESIGN §6, CONTRACT "routes").
+"""Cycle-level network-on-chip model of one synchronous time step.
 
-Routes arrive as multicast trees: per source, ``links`` int32 [L, 5] = (chip_x, chip_y, x, y, direction 0=E 1=W
-2=N 3=S) in traversal order, ``parent`` [L] (-1 for links leaving the source router). ``build_network`` turns
-them into flat arrays: physical channels (one per distinct directed link), tree links with their channel, their
-children (CSR) and the number of destination cores ejecting at their downstream router.
+The kernels read the routes as flat arrays (``NocArrays``, built by ``noc_routes.flatten_routes``): physical
+channels with their latencies, the links of every route's multicast tree with their channel and children, and the
+destination cores ejecting at each link's downstream router.
 
 Model (``noc_step``; ``noc_run`` loops it over a run's steps in one compiled call): single-flit packets (one spike =
 one packet). Each cycle a link carries at most ``link_flits_per_cycle`` flits; a flit entering a router waits
@@ -19,154 +18,14 @@ moved for longer than any latency could explain, and reports the blocked channel
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
-
 import numpy as np
 from numba import njit
 
-from spikemesh.errors import SimulationError
 from spikemesh.target.model import Target
-from spikemesh.target.topology import DIRS, STEP
 
-#: bits per packet on inter-chip links (assumed: a 32-bit address-event word; no figure in the research notes)
+#: bits per packet on inter-chip links. Assumed: one 32-bit address-event word (the mesh presets publish no packet
+#: size; for scale, SpiNNaker's multicast packets are 40 bits, or 72 with a payload: SpiNNaker datasheet v2.02)
 PACKET_BITS = 32
-
-
-@dataclass(frozen=True)
-class RouteTree:
-    """One multicast route (CONTRACT fields): ``source`` core id (or ``-1 - k`` for graph input k),
-    ``destinations`` core ids, ``links`` [L, 5], ``parent`` [L], ``vc`` [L]."""
-
-    source: int
-    destinations: tuple[int, ...]
-    links: np.ndarray
-    parent: np.ndarray
-    vc: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int8))
-
-
-@dataclass(frozen=True)
-class Network:
-    """Flat arrays of the routes on a target. Channels: ``ch_key`` [C, 5] (chip_x, chip_y, x, y, dir),
-    ``ch_latency`` (cycles), ``ch_interchip``. Tree links (all routes): ``e_ch``, ``e_eject`` (destination cores at
-    the downstream router), children CSR ``e_cptr``/``e_cidx``. Per route r: ``r_source``, roots CSR
-    ``r_ptr``/``r_idx`` (links leaving the source router), ``r_local`` (destinations on the source router),
-    ``r_ndest``."""
-
-    ch_key: np.ndarray
-    ch_latency: np.ndarray
-    ch_interchip: np.ndarray
-    e_ch: np.ndarray
-    e_eject: np.ndarray
-    e_cptr: np.ndarray
-    e_cidx: np.ndarray
-    r_source: np.ndarray
-    r_ptr: np.ndarray
-    r_idx: np.ndarray
-    r_local: np.ndarray
-    r_ndest: np.ndarray
-
-    def channel_name(self, c: int) -> str:
-        cx, cy, x, y, d = (int(v) for v in self.ch_key[c])
-        return f"chip({cx},{cy}) router({x},{y}) {DIRS[d]}"
-
-
-def global_xy(coord: np.ndarray, target: Target) -> tuple[int, int]:
-    return int(coord[0]) * target.cores_x + int(coord[2]), int(coord[1]) * target.cores_y + int(coord[3])
-
-
-def xy_tree(source: int, destinations: tuple[int, ...], coords: np.ndarray, target: Target) -> RouteTree:
-    """Dimension-order (X then Y) multicast tree from ``source``'s router (graph inputs: global (0, 0)) to every
-    destination's router, built by the placement stage's router (spikemesh.routing.routes)."""
-    from spikemesh.routing.routes import tree, xy
-    from spikemesh.target.topology import Mesh
-
-    r = tree(source, destinations, np.asarray(coords), Mesh.of(target), xy)
-    return RouteTree(source=r.source, destinations=r.destinations, links=r.links, parent=r.parent, vc=r.vc)
-
-
-def _downstream(link: np.ndarray, target: Target) -> tuple[int, int, bool]:
-    cx, cy, x, y, d = (int(v) for v in link)
-    gx, gy = cx * target.cores_x + x + STEP[d][0], cy * target.cores_y + y + STEP[d][1]
-    inter = (gx // target.cores_x != cx) or (gy // target.cores_y != cy)
-    return gx, gy, inter
-
-
-def _i64(a: list[int]) -> np.ndarray:
-    return np.array(a, dtype=np.int64)
-
-
-def build_network(routes: list[Any], coords: np.ndarray, target: Target) -> Network:
-    """Flatten route trees (objects with source/destinations/links/parent) into a ``Network``. Raises
-    SimulationError when a tree is malformed (a parent that does not end where its child starts, a destination
-    the tree does not reach, a link leaving the mesh)."""
-    W, H = target.chips_x * target.cores_x, target.chips_y * target.cores_y
-    ch_index: dict[tuple[int, ...], int] = {}
-    ch_key: list[tuple[int, ...]] = []
-    ch_lat: list[int] = []
-    ch_inter: list[bool] = []
-    e_ch: list[int] = []
-    e_eject: list[int] = []
-    children: list[list[int]] = []
-    r_source, r_ptr, r_idx, r_local, r_ndest = [], [0], [], [], []
-    for r in routes:
-        links = np.asarray(r.links, dtype=np.int64).reshape(-1, 5)
-        parent = np.asarray(r.parent, dtype=np.int64).reshape(-1)
-        src = int(r.source)
-        sxy = global_xy(coords[src], target) if src >= 0 else (0, 0)
-        dest_xy: dict[tuple[int, int], int] = {}
-        for d in r.destinations:
-            xy = global_xy(coords[int(d)], target)
-            dest_xy[xy] = dest_xy.get(xy, 0) + 1
-        base = len(e_ch)
-        ends: list[tuple[int, int]] = []
-        for i, lk in enumerate(links):
-            gx, gy = int(lk[0]) * target.cores_x + int(lk[2]), int(lk[1]) * target.cores_y + int(lk[3])
-            start = sxy if parent[i] < 0 else ends[parent[i]]
-            if parent[i] >= i or (gx, gy) != start:
-                raise SimulationError("route tree is malformed: a link does not start where its parent ends",
-                                      node=f"route from {src}", needed=start, available=(gx, gy),
-                                      hint="links must be in traversal order with parent indices")
-            dx, dy, inter = _downstream(lk, target)
-            if not (0 <= dx < W and 0 <= dy < H):
-                raise SimulationError("route leaves the mesh", node=f"route from {src}", available=(dx, dy))
-            ends.append((dx, dy))
-            key = tuple(int(v) for v in lk)
-            if key not in ch_index:
-                ch_index[key] = len(ch_key)
-                ch_key.append(key)
-                ch_lat.append(max(1, target.noc.interchip_hop_cycles if inter else target.noc.hop_cycles))
-                ch_inter.append(inter)
-            e_ch.append(ch_index[key])
-            e_eject.append(dest_xy.get((dx, dy), 0))
-            children.append([])
-        reached = {sxy} | set(ends)
-        missing = [xy for xy in dest_xy if xy not in reached]
-        if missing:
-            raise SimulationError("route does not reach a destination", node=f"route from {src}",
-                                  needed=missing[0], hint="route trees must cover every destination core")
-        # each destination router ejects once (at the first link of the tree ending there)
-        seen: set[tuple[int, int]] = {sxy}
-        for i in range(len(links)):
-            if e_eject[base + i] and ends[i] in seen:
-                e_eject[base + i] = 0
-            seen.add(ends[i])
-        for i in range(len(links)):
-            if parent[i] >= 0:
-                children[base + int(parent[i])].append(base + i)
-            else:
-                r_idx.append(base + i)
-        r_ptr.append(len(r_idx))
-        r_source.append(src)
-        r_local.append(dest_xy.get(sxy, 0))
-        r_ndest.append(len(r.destinations))
-    cptr = np.zeros(len(children) + 1, dtype=np.int64)
-    cptr[1:] = np.cumsum([len(c) for c in children])
-    cidx = np.array([c for cs in children for c in cs], dtype=np.int64)
-    return Network(ch_key=np.array(ch_key, dtype=np.int64).reshape(-1, 5), ch_latency=_i64(ch_lat),
-                   ch_interchip=np.array(ch_inter, dtype=np.bool_), e_ch=_i64(e_ch), e_eject=_i64(e_eject),
-                   e_cptr=cptr, e_cidx=cidx, r_source=_i64(r_source), r_ptr=_i64(r_ptr), r_idx=_i64(r_idx),
-                   r_local=_i64(r_local), r_ndest=_i64(r_ndest))
 
 
 @njit(cache=True)
@@ -220,91 +79,68 @@ def _noc_core(inject, ch_latency, e_ch, e_eject, e_cptr, e_cidx, r_ptr, r_idx, r
         moved = False
         stalls0 = stalls
         nf = 0
-        # injection: the head packet of each source queue goes to its root links
-        for ir in range(nr):
-            r = rlist[ir]
-            if queue[r] == 0:
-                continue
-            n_roots = r_ptr[r + 1] - r_ptr[r]
-            for q in range(n_roots):
-                bit = np.int64(1) << q
-                if qmask[r] & bit:
+        # every head packet, of each source queue (to its route's root links) and then of each channel buffer (to
+        # the tree links below its link), enters each link it has not entered yet whose channel has bandwidth left
+        # this cycle and a free slot in its downstream buffer; it is done when every such link has its copy
+        r = c = h = e = 0
+        for it in range(nr + nc):
+            inject_it = it < nr
+            if inject_it:
+                r = rlist[it]
+                if queue[r] == 0:
                     continue
-                e = r_idx[r_ptr[r] + q]
-                c = e_ch[e]
-                if used_cycle[c] == now and used_n[c] >= link_flits:
-                    stalls += 1
-                    continue
-                if count[c] >= buffer_flits:
-                    stalls += 1
-                    continue
-                slot = (head[c] + count[c]) % buffer_flits
-                buf_e[c, slot] = e
-                buf_ready[c, slot] = now + ch_latency[c]
-                buf_mask[c, slot] = 0
+                lo, hi, m = r_ptr[r], r_ptr[r + 1], qmask[r]
+            else:
+                c = clist[it - nr]
                 if count[c] == 0:
-                    fresh[nf] = c
-                    nf += 1
-                count[c] += 1
-                in_net += 1
-                if used_cycle[c] != now:
-                    used_cycle[c] = now
-                    used_n[c] = 0
-                used_n[c] += 1
-                link_load[c] += 1
-                hops += 1
-                qmask[r] |= bit
-                moved = True
-            if qmask[r] == (np.int64(1) << n_roots) - 1:
-                queue[r] -= 1
-                pending -= 1
-                qmask[r] = 0
-        # forwarding: the head flit of every channel buffer
-        for ic in range(nc):
-            c = clist[ic]
-            if count[c] == 0:
-                continue
-            h = head[c]
-            if buf_ready[c, h] > now:
-                continue
-            e = buf_e[c, h]
-            m = buf_mask[c, h]
-            nch = e_cptr[e + 1] - e_cptr[e]
+                    continue
+                h = head[c]
+                if buf_ready[c, h] > now:
+                    continue
+                e = buf_e[c, h]
+                lo, hi, m = e_cptr[e], e_cptr[e + 1], buf_mask[c, h]
             done = True
-            for q in range(nch):
+            for q in range(hi - lo):
                 bit = np.int64(1) << q
                 if m & bit:
                     continue
-                ce = e_cidx[e_cptr[e] + q]
-                cc = e_ch[ce]
-                if (used_cycle[cc] == now and used_n[cc] >= link_flits) or count[cc] >= buffer_flits:
+                to = r_idx[lo + q] if inject_it else e_cidx[lo + q]  # the tree link to enter, on channel ch
+                ch = e_ch[to]
+                if (used_cycle[ch] == now and used_n[ch] >= link_flits) or count[ch] >= buffer_flits:
                     stalls += 1
                     done = False
                     continue
-                slot = (head[cc] + count[cc]) % buffer_flits
-                buf_e[cc, slot] = ce
-                buf_ready[cc, slot] = now + ch_latency[cc]
-                buf_mask[cc, slot] = 0
-                if count[cc] == 0:
-                    fresh[nf] = cc
+                slot = (head[ch] + count[ch]) % buffer_flits
+                buf_e[ch, slot] = to
+                buf_ready[ch, slot] = now + ch_latency[ch]
+                buf_mask[ch, slot] = 0
+                if count[ch] == 0:
+                    fresh[nf] = ch
                     nf += 1
-                count[cc] += 1
+                count[ch] += 1
                 in_net += 1
-                if used_cycle[cc] != now:
-                    used_cycle[cc] = now
-                    used_n[cc] = 0
-                used_n[cc] += 1
-                link_load[cc] += 1
+                if used_cycle[ch] != now:
+                    used_cycle[ch] = now
+                    used_n[ch] = 0
+                used_n[ch] += 1
+                link_load[ch] += 1
                 hops += 1
                 m |= bit
                 moved = True
-            buf_mask[c, h] = m
-            if done:
-                delivered += e_eject[e]
-                head[c] = (h + 1) % buffer_flits
-                count[c] -= 1
-                in_net -= 1
-                moved = True
+            if inject_it:
+                if done:  # the queue's next packet
+                    queue[r] -= 1
+                    pending -= 1
+                    m = 0
+                qmask[r] = m
+            else:
+                buf_mask[c, h] = m
+                if done:  # the flit leaves the buffer (its destination cores at this router have it)
+                    delivered += e_eject[e]
+                    head[c] = (h + 1) % buffer_flits
+                    count[c] -= 1
+                    in_net -= 1
+                    moved = True
         if jump:  # next cycle's lists: drop finished routes and emptied channels, merge the fresh channels
             k = 0
             for ir in range(nr):
@@ -421,46 +257,3 @@ def noc_run(inject, ch_latency, e_ch, e_eject, e_cptr, e_cidx, r_ptr, r_idx, r_l
 def watchdog_cycles(target: Target) -> int:
     """Cycles without any flit movement after which a step is declared deadlocked: longer than any latency."""
     return 4 * max(target.noc.hop_cycles, target.noc.interchip_hop_cycles, 1) + 64
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Route inputs for tests and benchmarks while the placement stage is not available: a chip-major placement and
-# XY multicast trees per source core. Compiled Programs carry the placement engineer's routes instead.
-def chip_major_coords(n_cores: int, target: Target, seed: int | None = None) -> np.ndarray:
-    """(chip_x, chip_y, x, y) per logical core: slots filled chip by chip, row by row (shuffled with ``seed``)."""
-    slots = np.arange(target.n_cores)
-    if seed is not None:
-        slots = np.random.default_rng(seed).permutation(slots)
-    if n_cores > len(slots):
-        raise SimulationError("more logical cores than the target has", node="placement", needed=n_cores,
-                              available=len(slots), hint="use a larger chip grid, e.g. tianjic:2x2")
-    chip, local = np.divmod(slots[:n_cores], target.cores_per_chip)
-    return np.stack([chip % target.chips_x, chip // target.chips_x, local % target.cores_x,
-                     local // target.cores_x], axis=1).astype(np.int32)
-
-
-def core_destinations(partition: Any, flat: Any, n_inputs: int) -> dict[int, tuple[int, ...]]:
-    """Per source (core id, or ``-1 - k`` for graph input k): the other cores its neurons have synapses into."""
-    core = np.full(flat.n, -1, dtype=np.int64)
-    for name, arr in partition.neuron_core.items():
-        a, b = flat.node_range(name)
-        core[a:b] = np.asarray(arr).reshape(-1)
-    for k in range(n_inputs):
-        name = flat.graph.inputs[k].name
-        if name not in partition.neuron_core:  # streamed from the host (no source cores)
-            a, b = flat.node_range(name)
-            core[a:b] = -1 - k
-    src = np.repeat(np.arange(flat.n), np.diff(flat.indptr))
-    pairs = np.unique(np.stack([core[src], core[flat.target]], axis=1), axis=0)
-    out: dict[int, list[int]] = {}
-    for s, d in pairs:
-        if s != d or s < 0:
-            out.setdefault(int(s), []).append(int(d))
-    return {s: tuple(sorted(d)) for s, d in out.items()}
-
-
-def xy_routes(partition: Any, flat: Any, coords: np.ndarray, target: Target) -> tuple[RouteTree, ...]:
-    """XY multicast trees for every source of ``core_destinations`` (inputs enter at global router (0, 0))."""
-    dests = core_destinations(partition, flat, len(flat.graph.inputs))
-    return tuple(xy_tree(s, d, coords, target)
-                 for s, d in sorted(dests.items()))

@@ -1,4 +1,4 @@
-"""A rich progress bar that appears only when a run lasts longer than a second (DESIGN: feedback on long runs)."""
+"""A rich progress bar that appears only when a run lasts longer than a second."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from spikemesh.errors import SimulationError
 from spikemesh.ir.graph import Graph
-from spikemesh.ir.result import SimResult
+from spikemesh.ir.result import SimResult, make_summary
 from spikemesh.simulator.arrays import FlatGraph
 from spikemesh.simulator.energy import Actions, count_actions, energy
 from spikemesh.simulator.fast import run_fast_detailed
@@ -29,27 +29,13 @@ def _split(subject: Any) -> tuple[Graph, Any]:
     return graph, subject
 
 
-def global_neuron_core(flat: FlatGraph, partition: Any) -> tuple[np.ndarray | None, int]:
-    """Core of every global index (-1 for inputs streamed from the host; their source cores with "input_cores")
-    from a Partition's ``neuron_core``; (None, 1) without one."""
-    if partition is None:
-        return None, 1
-    core = np.full(flat.n, -1, dtype=np.int64)
-    for name, arr in partition.neuron_core.items():
-        a, b = flat.node_range(name)
-        core[a:b] = np.asarray(arr, dtype=np.int64).reshape(-1)
-    return core, len(partition.cores)
-
-
 def simulation_stats(graph: Graph, flat: FlatGraph, sends: np.ndarray, spikes: dict[str, np.ndarray], steps: int,
                      batch: int, binary_inputs: set[str], target: Target | None, partition: Any = None,
                      extra: Actions | None = None) -> dict[str, Any]:
-    """Action counts, energy (when a target is known) and NeuroBench metrics of one run."""
-    core, n_cores = global_neuron_core(flat, partition)
+    """Action counts, energy (when a target is known) and NeuroBench metrics of one run; ``extra``: the NoC
+    actions and simulated seconds of the cycle engine."""
     wbits = target.core.weight_bits if target is not None else 8
-    if core is not None:
-        core = np.where(core < 0, 0, core)  # input elements: their synapses still land on neuron cores
-    acts = count_actions(flat, sends, steps, batch, wbits, core, n_cores)
+    acts = count_actions(flat, sends, steps, batch, wbits, partition)
     if extra is not None:
         for k, v in extra.counts.items():
             acts.add(k, v)
@@ -59,6 +45,13 @@ def simulation_stats(graph: Graph, flat: FlatGraph, sends: np.ndarray, spikes: d
     if target is not None:
         out["energy"] = energy(acts, target.energy).to_dict()
     return out
+
+
+def _summary(res: SimResult, batch: int, target: Target | None, **kw: Any) -> dict[str, Any]:
+    acts = res.stats["actions"]
+    return make_summary(engine=res.engine, steps=res.steps, batch=batch, spikes_per_layer=res.spike_counts(),
+                        synops=acts["synop"], neuron_updates=acts["neuron_update"], energy=res.stats.get("energy"),
+                        energy_note=None if target is not None else "no target: pass target= (or a Program)", **kw)
 
 
 def run_fast_engine(subject: Any, inputs: Any, record: Sequence[str] | None = None, target: Any = None,
@@ -74,6 +67,8 @@ def run_fast_engine(subject: Any, inputs: Any, record: Sequence[str] | None = No
     res.stats.update(simulation_stats(graph, run.flat, run.sends, res.spikes, res.steps, run.inputs.batch,
                                       run.binary_inputs(), tgt,
                                       getattr(program, "partition", None) if program is not None else None))
+    res.stats["summary"] = _summary(res, run.inputs.batch, tgt, time_model="none",
+                                    latency_note="the fast engine is functional (no time model): use engine='cycle'")
     return res
 
 
@@ -90,4 +85,9 @@ def run_cycle_engine(subject: Any, inputs: Any, record: Sequence[str] | None = N
     res, run, acts = run_cycle(program, inputs, record=record, **kw)
     res.stats.update(simulation_stats(graph, run.flat, run.sends, res.spikes, res.steps, run.inputs.batch,
                                       run.binary_inputs(), program.target, program.partition, extra=acts))
+    noc = res.stats["noc"]
+    cyc = noc["latency_cycles_per_sample"]
+    res.stats["summary"] = _summary(res, run.inputs.batch, program.target, time_model="cycles",
+                                    latency_s=float(np.mean(noc["latency_s_per_sample"])) if cyc else 0.0,
+                                    latency_cycles=float(np.mean(cyc)) if cyc else 0.0, seconds=acts.seconds)
     return res

@@ -1,10 +1,10 @@
 """Kernels specialised to a graph's population profiles, for long runs.
 
-The generic kernel (kernels.run_steps) branches on each population's flags inside the neuron loop, which keeps
+The generic kernel (step_kernels.run_steps) branches on each population's flags inside the neuron loop, which keeps
 LLVM from vectorising it (about 5 ns per neuron update). Here every population's update loop is compiled with its
 flags (kind, reset mode and timing, comparison, refractory, integer or float) as compile-time constants, and a
 per-graph driver calling them in execution order is generated; the operations and their order are those of
-kernels.run_steps (docs/semantics.md §2), so results are identical. Compilation takes a few seconds and is
+step_kernels.run_steps (docs/semantics.md §2), so results are identical. Compilation takes a few seconds and is
 memoised per profile tuple within the process (``jit_s`` in the stats reports it).
 """
 
@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 from numba import njit
+
+from spikemesh.simulator.step_kernels import scatter
 
 #: spiking, current, after, strict, reset, refractory, integer, uniform (every neuron has the same parameters),
 #: ports (synaptic current ports, Neuron.ports), bounded (a finite state bound exists: clamp; else no clamp code)
@@ -124,28 +126,11 @@ def _make_update(spiking: bool, current: bool, after: bool, strict: bool, rmode:
 
 
 @njit
-def _emit_spikes(a, b, t, cur, S, s_prev, indptr, target, weight, delay, pending, ev_t, ev_n, n_ev,  # type: ignore
+def _emit_spikes(a, b, t, cur, s_prev, indptr, target, weight, delay, pending, prow, ev_t, ev_n, n_ev,  # type: ignore
                  counters, sends):
-    for j in range(np.uint64(a), np.uint64(b)):
-        if s_prev[j] != 0:
-            ev_t[n_ev] = t
-            ev_n[n_ev] = j
-            n_ev += 1
-            sends[j] += 1
-            for k in range(np.uint64(indptr[j]), np.uint64(indptr[j + 1])):
-                sl = cur + delay[k]
-                if sl >= S:
-                    sl -= S
-                pending[sl, np.uint64(target[k])] += weight[k]
-            counters[0] += indptr[j + 1] - indptr[j]
-    return n_ev
-
-
-@njit
-def _emit_spikes_row(a, b, t, s_prev, indptr, target, weight, prow, ev_t, ev_n, n_ev, counters,  # type: ignore
-                     sends):
-    """_emit_spikes for a population whose outgoing synapses all have one delay d: ``prow`` is the pending row
-    of step t + d (no per-synapse delay load or ring-slot arithmetic)."""
+    """Record the spikes of neurons ``a .. b - 1`` as events and scatter their synapses into ``pending``. ``prow``
+    (not None) is the pending row of step t + d for a population whose outgoing synapses all have the one delay d
+    (no per-synapse delay load or ring-slot arithmetic)."""
     c0 = 0
     for j in range(np.uint64(a), np.uint64(b)):
         if s_prev[j] != 0:
@@ -153,25 +138,23 @@ def _emit_spikes_row(a, b, t, s_prev, indptr, target, weight, prow, ev_t, ev_n, 
             ev_n[n_ev] = j
             n_ev += 1
             sends[j] += 1
-            for k in range(np.uint64(indptr[j]), np.uint64(indptr[j + 1])):
-                prow[np.uint64(target[k])] += weight[k]
-            c0 += indptr[j + 1] - indptr[j]
+            if prow is None:
+                c0 += scatter(j, None, cur, indptr, target, weight, delay, pending)
+            else:
+                for k in range(np.uint64(indptr[j]), np.uint64(indptr[j + 1])):
+                    prow[np.uint64(target[k])] += weight[k]
+                c0 += indptr[j + 1] - indptr[j]
     counters[0] += c0
     return n_ev
 
 
 @njit
-def _emit_values(a, b, cur, S, v, indptr, target, weight, delay, pending, counters, sends):  # type: ignore
+def _emit_values(a, b, cur, v, indptr, target, weight, delay, pending, counters, sends):  # type: ignore
     for j in range(np.uint64(a), np.uint64(b)):
         u = v[j]
         if u != 0:
             sends[j] += 1
-            for k in range(np.uint64(indptr[j]), np.uint64(indptr[j + 1])):
-                sl = cur + delay[k]
-                if sl >= S:
-                    sl -= S
-                pending[sl, np.uint64(target[k])] += weight[k] * u
-            counters[1] += indptr[j + 1] - indptr[j]
+            counters[1] += scatter(j, u, cur, indptr, target, weight, delay, pending)
 
 
 @njit
@@ -207,7 +190,7 @@ def driver(profiles: tuple[Profile, ...], traced: tuple[bool, ...], has_bias: bo
     whose state is written to ``trace``; ``zero_delay`` is 1 for non-spiking populations whose outgoing synapses
     all have delay 0, 2 when moreover each neuron has exactly one; ``spike_delay`` is the one delay of every
     outgoing synapse of a spiking population, -1 when they differ) and its compile-setup seconds (0 when
-    memoised). Same call signature as kernels.run_steps."""
+    memoised). Same call signature as step_kernels.run_steps."""
     zero_delay = zero_delay or (0,) * len(profiles)
     spike_delay = spike_delay or (-1,) * len(profiles)
     key = (profiles, traced, has_bias, integer, zero_delay, spike_delay)
@@ -215,9 +198,9 @@ def driver(profiles: tuple[Profile, ...], traced: tuple[bool, ...], has_bias: bo
     if hit is not None:
         return hit, 0.0
     t0 = time.perf_counter()
-    ns: dict[str, Any] = {"_emit_spikes": _emit_spikes, "_emit_spikes_row": _emit_spikes_row,
-                          "_emit_values": _emit_values,
-                          "_emit_values_now": _emit_values_now, "_emit_values_one": _emit_values_one, "np": np}
+    ns: dict[str, Any] = {"_emit_spikes": _emit_spikes, "_emit_values": _emit_values,
+                          "_emit_values_now": _emit_values_now, "_emit_values_one": _emit_values_one,
+                          "scatter": scatter, "np": np}
     lines = [
         "def kernel(t0, t1, integer, in_ptr, in_idx, in_val, pop_off, pop_size, pop_spiking, pop_current,",
         "           pop_reset, pop_after, pop_strict, pop_refractory, pop_lo, pop_hi, pop_trace_col, pop_ports,",
@@ -235,12 +218,7 @@ def driver(profiles: tuple[Profile, ...], traced: tuple[bool, ...], has_bias: bo
         "            val = in_val[e]",
         "            counters[3] += 1",
         "            sends[g] += 1",
-        "            for k in range(np.uint64(indptr[g]), np.uint64(indptr[g + 1])):",
-        "                sl = cur + delay[k]",
-        "                if sl >= S:",
-        "                    sl -= S",
-        "                pending[sl, np.uint64(target[k])] += weight[k] * val",
-        "            counters[1] += indptr[g + 1] - indptr[g]",
+        "            counters[1] += scatter(g, val, cur, indptr, target, weight, delay, pending)",
     ]
     for p, prof in enumerate(profiles):
         ns[f"U{p}"] = _make_update(*prof)
@@ -264,17 +242,17 @@ def driver(profiles: tuple[Profile, ...], traced: tuple[bool, ...], has_bias: bo
             lines += [f"        sl = cur + {spike_delay[p]}",
                       "        while sl >= S:",
                       "            sl -= S",
-                      f"        n_ev = _emit_spikes_row({a}, {b}, t, s_prev, indptr, target, weight, pending[sl],"
-                      " ev_t, ev_n, n_ev, counters, sends)"]
+                      f"        n_ev = _emit_spikes({a}, {b}, t, cur, s_prev, indptr, target, weight, delay,"
+                      " pending, pending[sl], ev_t, ev_n, n_ev, counters, sends)"]
         elif prof[0]:
-            lines.append(f"        n_ev = _emit_spikes({a}, {b}, t, cur, S, s_prev, indptr, target, weight, delay,"
-                         " pending, ev_t, ev_n, n_ev, counters, sends)")
+            lines.append(f"        n_ev = _emit_spikes({a}, {b}, t, cur, s_prev, indptr, target, weight, delay,"
+                         " pending, None, ev_t, ev_n, n_ev, counters, sends)")
         elif zero_delay[p] == 2:
             lines.append(f"        _emit_values_one({a}, {b}, v, indptr, target, weight, row, counters, sends)")
         elif zero_delay[p]:
             lines.append(f"        _emit_values_now({a}, {b}, v, indptr, target, weight, row, counters, sends)")
         else:
-            lines.append(f"        _emit_values({a}, {b}, cur, S, v, indptr, target, weight, delay, pending,"
+            lines.append(f"        _emit_values({a}, {b}, cur, v, indptr, target, weight, delay, pending,"
                          " counters, sends)")
     lines.append("    return n_ev")
     _SOURCES[key] = "\n".join(lines)

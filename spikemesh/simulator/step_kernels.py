@@ -33,6 +33,23 @@ def _reset(u, mode, thr, vr):  # type: ignore[no-untyped-def]
     return u
 
 
+@njit(cache=True, inline="always")
+def scatter(g, scale, cur, indptr, target, weight, delay, pending):  # type: ignore[no-untyped-def]
+    """Source ``g`` sends: each of its synapses ``k`` adds ``weight[k]`` (``scale`` None: a spike) or
+    ``weight[k] * scale`` (a value) to ``pending[(cur + delay[k]) % S, target[k]]``. Returns the number of
+    synapses. (``scale is None`` is resolved when Numba compiles the call, so the spike case has no multiply.)"""
+    S = pending.shape[0]
+    for k in range(np.uint64(indptr[g]), np.uint64(indptr[g + 1])):
+        sl = cur + delay[k]
+        if sl >= S:
+            sl -= S
+        if scale is None:
+            pending[sl, np.uint64(target[k])] += weight[k]
+        else:
+            pending[sl, np.uint64(target[k])] += weight[k] * scale
+    return indptr[g + 1] - indptr[g]
+
+
 @njit(cache=True)
 def run_steps(  # type: ignore[no-untyped-def]
     t0, t1, integer,
@@ -69,12 +86,7 @@ def run_steps(  # type: ignore[no-untyped-def]
             val = in_val[e]
             counters[3] += 1
             sends[g] += 1
-            for k in range(np.uint64(indptr[g]), np.uint64(indptr[g + 1])):
-                sl = cur + delay[k]
-                if sl >= S:
-                    sl -= S
-                pending[sl, np.uint64(target[k])] += weight[k] * val
-            counters[1] += indptr[g + 1] - indptr[g]
+            counters[1] += scatter(g, val, cur, indptr, target, weight, delay, pending)
         bs = t if t < D else D
         for p in range(n_pop):
             a = pop_off[p]
@@ -155,20 +167,10 @@ def run_steps(  # type: ignore[no-untyped-def]
                         ev_n[n_ev] = j
                         n_ev += 1
                         sends[j] += 1
-                        for k in range(np.uint64(indptr[j]), np.uint64(indptr[j + 1])):
-                            sl = cur + delay[k]
-                            if sl >= S:
-                                sl -= S
-                            pending[sl, np.uint64(target[k])] += weight[k]
-                        counters[0] += indptr[j + 1] - indptr[j]
+                        counters[0] += scatter(j, None, cur, indptr, target, weight, delay, pending)
                 elif u != 0:
                     sends[j] += 1
-                    for k in range(np.uint64(indptr[j]), np.uint64(indptr[j + 1])):
-                        sl = cur + delay[k]
-                        if sl >= S:
-                            sl -= S
-                        pending[sl, np.uint64(target[k])] += weight[k] * u
-                    counters[1] += indptr[j + 1] - indptr[j]
+                    counters[1] += scatter(j, u, cur, indptr, target, weight, delay, pending)
     return n_ev
 
 

@@ -100,7 +100,10 @@ class NocSpec:
 
 @dataclass(frozen=True)
 class EnergyTable:
-    """Energy per action in pJ and static power in mW. ``sources`` maps each field name to its citation."""
+    """Energy per action in pJ and static power in mW. ``sources`` maps each field name to its citation (a value
+    starting with "assumed" is a modelling choice, not a published figure). ``router_hop_pj`` is charged per flit
+    traversing an east/west link (and a north/south one unless ``router_hop_ns_pj`` is set); ``packet_pj`` per
+    packet injected (a spike leaving its core); ``interchip_bit_pj`` per bit crossing a chip border."""
 
     synop_pj: float = 1.0
     neuron_update_pj: float = 1.0
@@ -108,14 +111,41 @@ class EnergyTable:
     interchip_bit_pj: float = 10.0
     synapse_read_bit_pj: float = 0.0
     static_mw: float = 0.0
+    router_hop_ns_pj: float | None = None
+    packet_pj: float = 0.0
     sources: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         for f in ("synop_pj", "neuron_update_pj", "router_hop_pj", "interchip_bit_pj", "synapse_read_bit_pj",
-                  "static_mw"):
+                  "static_mw", "packet_pj", "router_hop_ns_pj"):
+            if getattr(self, f) is None and f == "router_hop_ns_pj":  # optional: north-south hops cost router_hop_pj
+                continue
             object.__setattr__(self, f, checks.real(getattr(self, f), f"energy.{f}", None, TargetError, lo=0.0,
                                                     hi=1e15))
         checks.mapping(self.sources, "energy.sources", None, TargetError)
+
+    #: the priced fields in display order
+    FIELDS = ("synop_pj", "synapse_read_bit_pj", "neuron_update_pj", "packet_pj", "router_hop_pj",
+              "router_hop_ns_pj", "interchip_bit_pj", "static_mw")
+
+    def rows(self) -> list[tuple[str, float | None, str, str]]:
+        """(field, value, source, status) per priced field; status ``"published"`` (a citation), ``"assumed"``
+        (a modelling choice, a calibration parameter, or no source given) or ``"n/a"`` (not modelled, not used,
+        or included in another field)."""
+        out = []
+        for f in self.FIELDS:
+            src = self.sources.get(f, "")
+            if getattr(self, f) is None:
+                src = src or "not set: north-south hops cost router_hop_pj"
+            low = src.lower()
+            if not src or low.startswith(("assumed", "calibration")):
+                status = "assumed"
+            elif low.startswith(("not ", "included", "single-chip")):
+                status = "n/a"
+            else:
+                status = "published"
+            out.append((f, getattr(self, f), src or "assumed: no source given", status))
+        return out
 
 
 @dataclass(frozen=True)

@@ -195,7 +195,7 @@ def target_to_dict(t: Target) -> dict[str, Any]:
         "chip": {"cores_x": t.cores_x, "cores_y": t.cores_y},
         "core": {k: v for k, v in asdict(t.core).items() if v is not None},
         "noc": {k: v for k, v in asdict(t.noc).items() if v is not None},
-        "energy": asdict(t.energy),
+        "energy": {k: v for k, v in asdict(t.energy).items() if v is not None},
         "extra": t.extra,
     }
     if t.cores is not None:

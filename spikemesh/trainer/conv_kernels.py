@@ -17,36 +17,62 @@ from numba import njit
 
 
 @njit(cache=True)
+def taps(H, K, p, d, s, Ho):  # noqa: ANN001, ANN201
+    """For each input row ``h`` of one spatial axis, the kernel offsets ``a`` and output rows ``i`` it reaches
+    (``h = i·s − p + a·d``): ``count[h]`` pairs in ``ka[h, :count]``, ``out[h, :count]``."""
+    count = np.zeros(H, dtype=np.int64)
+    ka = np.empty((H, K), dtype=np.int64)
+    out = np.empty((H, K), dtype=np.int64)
+    for h in range(H):
+        for a in range(K):
+            t = h + p - a * d
+            if t >= 0 and t % s == 0 and t // s < Ho:
+                ka[h, count[h]] = a
+                out[h, count[h]] = t // s
+                count[h] += 1
+    return count, ka, out
+
+
+@njit(cache=True)
+def fan_out(xn, groups, cog, th, tw, pos, ker, into_pos):  # noqa: ANN001, ANN201
+    """Visit every nonzero input ``xn[c, h, w]`` of one folded sample with each (output position, kernel tap)
+    of its fan-out, and accumulate ``pos[i, j, o] += x · ker[c_local, a, b, o]`` (``into_pos``, the FP sum)
+    or ``ker[c_local, a, b, o] += x · pos[i, j, o]`` (the WG sum), for the output channels o of its group."""
+    C, H, W = xn.shape
+    Cg = C // groups
+    nh, kh, oh = th
+    nw, kw, ow = tw
+    for c in range(C):
+        cl = c - (c // Cg) * Cg
+        o0 = (c // Cg) * cog
+        for ih in range(H):
+            for iw in range(W):
+                xv = xn[c, ih, iw]
+                if xv == 0:
+                    continue
+                for p in range(nh[ih]):
+                    a, i = kh[ih, p], oh[ih, p]
+                    for q in range(nw[iw]):
+                        b, j = kw[iw, q], ow[iw, q]
+                        if into_pos:
+                            for o in range(o0, o0 + cog):
+                                pos[i, j, o] += xv * ker[cl, a, b, o]
+                        else:
+                            for o in range(o0, o0 + cog):
+                                ker[cl, a, b, o] += xv * pos[i, j, o]
+
+
+@njit(cache=True)
 def conv2d_fwd(x, w, sh, sw, ph, pw, dh, dw, groups, Ho, Wo):  # noqa: ANN001, ANN201
     N, C, H, W = x.shape
     Co, Cg, KH, KW = w.shape
-    cog = Co // groups
     y = np.empty((N, Co, Ho, Wo), dtype=np.float32)
     buf = np.empty((Ho, Wo, Co), dtype=np.float64)
     wt = np.ascontiguousarray(w.transpose(1, 2, 3, 0))  # [Cg, kh, kw, Co]
+    th, tw = taps(H, KH, ph, dh, sh, Ho), taps(W, KW, pw, dw, sw, Wo)
     for n in range(N):
         buf[:] = 0.0
-        for c in range(C):  # scatter every nonzero input over its fan-out
-            grp = c // Cg
-            cl = c - grp * Cg
-            o0 = grp * cog
-            for ih in range(H):
-                for iw in range(W):
-                    xv = x[n, c, ih, iw]
-                    if xv == 0:
-                        continue
-                    for a in range(KH):
-                        t = ih + ph - a * dh
-                        if t < 0 or t % sh != 0 or t // sh >= Ho:
-                            continue
-                        i = t // sh
-                        for b in range(KW):
-                            u = iw + pw - b * dw
-                            if u < 0 or u % sw != 0 or u // sw >= Wo:
-                                continue
-                            j = u // sw
-                            for o in range(cog):
-                                buf[i, j, o0 + o] += xv * wt[cl, a, b, o0 + o]
+        fan_out(x[n], groups, Co // groups, th, tw, buf, wt, True)
         for o in range(Co):
             for i in range(Ho):
                 for j in range(Wo):
@@ -92,35 +118,15 @@ def conv2d_vjp(g, w, H, W, sh, sw, ph, pw, dh, dw, groups):  # noqa: ANN001, ANN
 def conv2d_wgrad(x, g, Cg, KH, KW, sh, sw, ph, pw, dh, dw, groups):  # noqa: ANN001, ANN201
     N, C, H, W = x.shape
     _, Co, Ho, Wo = g.shape
-    cog = Co // groups
     acc = np.zeros((Cg, KH, KW, Co), dtype=np.float64)
     gt = np.empty((Ho, Wo, Co), dtype=np.float32)
+    th, tw = taps(H, KH, ph, dh, sh, Ho), taps(W, KW, pw, dw, sw, Wo)
     for n in range(N):
         for o in range(Co):
             for i in range(Ho):
                 for j in range(Wo):
                     gt[i, j, o] = g[n, o, i, j]
-        for c in range(C):  # every nonzero input meets the δ of its fan-out; zero δ add nothing
-            grp = c // Cg
-            cl = c - grp * Cg
-            o0 = grp * cog
-            for ih in range(H):
-                for iw in range(W):
-                    xv = x[n, c, ih, iw]
-                    if xv == 0:
-                        continue
-                    for a in range(KH):
-                        t = ih + ph - a * dh
-                        if t < 0 or t % sh != 0 or t // sh >= Ho:
-                            continue
-                        i = t // sh
-                        for b in range(KW):
-                            u = iw + pw - b * dw
-                            if u < 0 or u % sw != 0 or u // sw >= Wo:
-                                continue
-                            j = u // sw
-                            for o in range(cog):
-                                acc[cl, a, b, o0 + o] += gt[i, j, o0 + o] * xv
+        fan_out(x[n], groups, Co // groups, th, tw, gt, acc, False)
     out = np.empty((Co, Cg, KH, KW), dtype=np.float32)
     for o in range(Co):
         for c in range(Cg):

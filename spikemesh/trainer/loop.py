@@ -330,4 +330,15 @@ def run_fp(subject: Any, inputs: Any, record: Any = None, surrogate: Any = None)
         if nm not in v:
             v[nm] = tr.H[nm].reshape(T, B, *net.pops[nm].shape)  # membrane before reset
     outputs = {o.name: spikes.get(o.source, v.get(o.source, xs.get(o.source))) for o in graph.outputs}
-    return SimResult(spikes=spikes, v=v, outputs=outputs, engine="trainer", steps=T, mode="float")
+    res = SimResult(spikes=spikes, v=v, outputs=outputs, engine="trainer", steps=T, mode="float")
+    from spikemesh.ir.result import make_summary
+    from spikemesh.simulator.energy import synaptic_operations
+
+    res.stats["summary"] = make_summary(
+        engine="trainer", steps=T, batch=B, spikes_per_layer=res.spike_counts(),
+        synops=synaptic_operations(graph, res, xs, integer=False),
+        neuron_updates=T * B * sum(p.size for p in graph.populations), energy=None, time_model="none",
+        energy_note="the trainer engine is the training chip's forward pass only: its cost comes from "
+                    "spikemesh.train (cycles, energy and DRAM traffic of FP, BP and WG)",
+        latency_note="the trainer engine does not model time (spikemesh.train estimates cycles)")
+    return res

@@ -9,7 +9,6 @@ the weight gradient ∂L/∂W = Σ_t δ[t]·S[t]^T.
 from __future__ import annotations
 
 import itertools
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -292,7 +291,3 @@ def structural(st: ChainStep, x: np.ndarray) -> np.ndarray:
         m = sp.csr_matrix((np.ones(len(op.data), dtype=F32), op.indices, op.indptr), shape=(op.n_in, op.n_out))
         return np.asarray((m.T @ x.T).T, dtype=F32)
     return x.reshape((x.shape[0], *st.out_shape))
-
-
-def n_flat(shape: tuple[int, ...]) -> int:
-    return math.prod(shape)

@@ -514,6 +514,8 @@ def make_cli() -> None:
     user = OUT / "user_dir"
     user.mkdir(exist_ok=True)
     (user / "notes.txt").write_text("the user's own file: never deleted\n")
+    (user / "mesh").mkdir(exist_ok=True)  # demo -o user_dir writes user_dir/mesh and user_dir/speck
+    (user / "mesh" / "notes.txt").write_text("the user's own file: never deleted\n")
     (OUT / "user_file.txt").write_text("a file where a build directory was asked for\n")
     smg, x = "{C}/smg/good.smg", "{C}/inputs/good.npy"
     case("cli-out_user_dir", "cli", "compile", smg, "-o", "{C}/user_dir", issue="1")

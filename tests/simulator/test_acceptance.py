@@ -1,6 +1,7 @@
-"""Issue acceptance: on the frontend tests' integer MLP, conv and recurrent nets and on cnn_sinabs.nir quantized,
-every population's raster from `fast` and from `cycle` equals `reference` (T = 100, several seeds and placements,
-single- and multi-chip targets)."""
+"""On the frontend tests' integer MLP, conv and recurrent nets and on cnn_sinabs.nir quantized, every population's
+raster from `fast` and from `cycle` equals `reference` (T = 100, several seeds and placements, single- and
+multi-chip targets). cnn_sinabs.nir is the N-MNIST CNN of the NIR paper (Pedersen et al., Nature Communications
+15:8122, 2024), from the public repository neuromorphs/NIR, folder paper/; the test skips where it is absent."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 import spikemesh
 from spikemesh.ir.reference import run_reference
 from tests.frontend import models
-from tests.simulator.test_cycle import placed
+from tests.simulator.noc_helpers import placed
 
 SINABS = Path("/work/shared/data/nir_paper/cnn_sinabs.nir")
 

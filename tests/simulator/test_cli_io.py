@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -34,16 +35,20 @@ def test_simulate_fast_writes_simulation_report(tmp_path, conv_graph, capsys):
 
 
 def test_simulate_cycle_on_unplaced_build_exit_2(tmp_path, conv_graph, capsys):
-    model, build = tmp_path / "m.smg", tmp_path / "build"
+    model, build, unplaced = tmp_path / "m.smg", tmp_path / "build", tmp_path / "unplaced"
     conv_graph.save(model)
     np.save(tmp_path / "x.npy", np.zeros((3, 1, 2, 8, 8)))
     assert main(["compile", str(model), "--out", str(build)]) == 0
-    capsys.readouterr()
     prog = spikemesh.Program.load(build)
-    if prog.placement is not None and prog.routes is not None:
-        pytest.skip("placement stage present: covered by the cycle tests")
-    assert main(["simulate", str(build), "--input", str(tmp_path / "x.npy"), "--engine", "cycle"]) == 2
-    assert "needs a placed and routed Program" in capsys.readouterr().err
+    assert prog.partition is not None and prog.placement is not None and prog.routes is not None
+    # the same build with its partition only (a Program saved through the API before placement)
+    replace(prog, sections={"partition": prog.partition}).save(unplaced)
+    capsys.readouterr()
+    assert main(["simulate", str(unplaced), "--input", str(tmp_path / "x.npy"), "--engine", "cycle"]) == 2
+    err = capsys.readouterr().err
+    assert "needs a placed and routed Program" in err and "missing ['placement', 'routes']" in err
+    assert "Traceback" not in err
+    assert main(["simulate", str(unplaced), "--input", str(tmp_path / "x.npy"), "--engine", "fast"]) == 0
 
 
 def test_event_list_binned_and_simulated(tmp_path, conv_graph):

@@ -12,7 +12,8 @@ from spikemesh.target.model import EnergyTable
 
 
 def mlp_20_30_5(seed=0):
-    """NeuroBench probe shape (ecosystem.md §4): 20 -> 30 -> 5 with 5 of 20 input columns pruned."""
+    """An MLP 20 -> 30 -> 5 with 5 of 20 input columns pruned (50 steps: NeuroBench 2.3.0 reports Dense = 37,500
+    and ConnectionSparsity = 0.2 for this shape)."""
     rng = np.random.default_rng(seed)
     w1 = rng.integers(1, 4, (30, 20)).astype(float) * rng.choice([-1, 1], (30, 20))
     w1[:, :5] = 0
@@ -40,7 +41,7 @@ def test_counts_equal_independent_counts_from_reference_rasters():
     assert acts["synapse_read_bits"] == syn * 8
     m = res.stats["metrics"]
     assert m["effective_acs"] == syn / B
-    assert m["dense"] == 37_500  # 50 x 750 weights (ecosystem.md §4)
+    assert m["dense"] == 37_500  # T x weights = 50 x 750 (NeuroBench "Dense")
     assert m["connection_sparsity"] == 0.2  # 150 pruned of 750
     n_spk = ref.spikes["h"].sum() + ref.spikes["o"].sum()
     assert np.isclose(m["activation_sparsity"], 1 - n_spk / (T * B * 35))

@@ -11,7 +11,8 @@ import spikemesh
 from spikemesh.ir import IF, Dense, Graph, Input, Output, Population, Projection
 from spikemesh.ir.reference import run_reference
 from spikemesh.simulator.cycle import route_list, route_phases
-from spikemesh.simulator.noc import build_network, noc_step, watchdog_cycles
+from spikemesh.simulator.noc import noc_step, watchdog_cycles
+from spikemesh.simulator.noc_routes import flatten_routes
 from spikemesh.target.model import CoreSpec, Target
 
 
@@ -23,14 +24,14 @@ def tree_program() -> spikemesh.Program:
               projections=(Projection("a", "in", "h", (Dense(rng.integers(-3, 4, size=(32, 200)).astype(float)),)),),
               outputs=(Output("o", "h"),))
     t = Target(name="ps4x4", cores_x=4, cores_y=4, core=CoreSpec(32, 64, 8 * 10**5, weight_bits=8),
-               features=frozenset({"IF", "partial_sums"}))
+               features=frozenset({"IF", "reset_zero", "reset_subtract", "partial_sums"}))
     return spikemesh.compile(g, t, seed=0)
 
 
 def phase_cycles(prog: spikemesh.Program, per_route: dict[int, int]) -> int:
     """NoC cycles of one step in which route r carries per_route[r] packets, by noc_step directly."""
     rl = route_list(prog.routes)
-    net = build_network(rl, np.asarray(prog.placement.coords, dtype=np.int64), prog.target)
+    net = flatten_routes(rl, np.asarray(prog.placement.coords, dtype=np.int64), prog.target)
     inject = np.zeros(len(rl), dtype=np.int64)
     for r, n in per_route.items():
         inject[r] = n

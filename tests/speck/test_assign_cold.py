@@ -13,7 +13,7 @@ import pytest
 
 import spikemesh
 from spikemesh.backends.speck.assign import _cpsat, _exact, assign, core_memory, fits, headroom, max_matching, objective
-from spikemesh.backends.speck.fit import layer_memory
+from spikemesh.backends.speck.memory import layer_memory
 
 #: the NIR paper's sinabs CNN (github.com/neuromorphs/NIR, paper/02_cnn/cnn_sinabs.nir), where the machine keeps it
 NIR = Path("/work/shared/data/nir_paper/cnn_sinabs.nir")

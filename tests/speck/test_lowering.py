@@ -7,7 +7,7 @@ import pytest
 
 import spikemesh
 from spikemesh.backends.speck.discretize import discretize_layer, sinabs_scale
-from spikemesh.errors import PartitionError
+from spikemesh.errors import PartitionError, TargetError
 from spikemesh.ir import LIF, AvgPool2d, Conv2d, Graph, Input, Output, Population, Projection
 from tests.speck.helpers import chain
 
@@ -68,7 +68,7 @@ def test_readout_remap_times_four() -> None:
 def test_lif_rejected_and_manual_mapping_checked() -> None:
     g = Graph((Input("in", (2, 8, 8)),), (Population("a", (2, 8, 8), LIF(0.5)),),
               (Projection("p", "in", "a", (Conv2d(np.ones((2, 2, 1, 1))),)),), (Output("o", "a"),))
-    with pytest.raises(PartitionError, match="a: LIF neurons are not supported"):
+    with pytest.raises(TargetError, match="a: target speck does not support LIF"):
         spikemesh.compile(g, "speck")
     # H, W = 40 round up to 64: 32 * 64 * 64 = 128Ki neuron entries
     big = chain([{"kind": "conv", "c": 32, "k": 3, "p": 1}], (2, 40, 40))

@@ -5,308 +5,42 @@ slices, added over row tiles and integrated by the digital neurons of the refere
 With every non-ideality off the result equals ``run_reference`` spike for spike on integer graphs. Non-idealities
 (devices.DeviceModel, IR drop, ADC/DAC resolution) are seeded: one ``seed`` fixes programming, drift and faults.
 Counts per action and per (step, sample): row_drive, cell_read, adc_conversion, shift_add, digital_accumulate,
-neuron_update; × CrossbarEnergy → pJ per sample, and dense-equivalent ops / pJ = TOPS/W.
+neuron_update; × CrossbarEnergy → pJ per sample, and dense-equivalent ops / pJ = TOPS/W. The arrays and their
+step-by-step run are ``array_sim.py``; this module is the engine's entry point, its energy, early stop and summary.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from spikemesh.backends.crossbar import devices as dev
+from spikemesh.backends.crossbar.array_sim import ACTIONS, CrossbarSimulator, dense_ops_per_step
 from spikemesh.backends.crossbar.config import CrossbarProgram
-from spikemesh.backends.crossbar.irdrop import ir_drop_closed_form
-from spikemesh.backends.crossbar.peripherals import adc, adc_bits_needed, input_planes
+from spikemesh.backends.crossbar.peripherals import adc_bits_needed
 from spikemesh.backends.crossbar.target import CrossbarConfig, crossbar_config
-from spikemesh.backends.crossbar.tiling import MappedLayer, MappedMatrix, im2col, map_graph
+from spikemesh.backends.crossbar.tiling import MappedLayer, map_graph
 from spikemesh.errors import SimulationError
-from spikemesh.ir.graph import Graph, Input, Projection
-from spikemesh.ir.operators import Conv, Dense, Sparse
-from spikemesh.ir.reference import PopState, normalize_inputs, require_int
-from spikemesh.ir.result import SimResult
+from spikemesh.ir.graph import Graph
+from spikemesh.ir.reference import run_reference
+from spikemesh.ir.result import SimResult, make_summary
+from spikemesh.ir.result import fidelity as fidelity_of
 from spikemesh.target.model import Target
 from spikemesh.target.registry import target as get_target
-
-ACTIONS = ("row_drive", "cell_read", "adc_conversion", "shift_add", "digital_accumulate", "neuron_update")
-
-
-@dataclass
-class _Programmed:
-    """Effective per-slice matrices (cell-level units) of one MappedMatrix after programming and drift, plus the
-    physical conductances (µS) the IR-drop model needs."""
-
-    eff: np.ndarray  # [slices, R, C] (G+ - G-)/ΔG or (G - G_ref)/ΔG
-    g_a: np.ndarray  # [slices, R, C] µS: G+ (differential) or G (offset)
-    g_b: np.ndarray  # [slices, R, C] µS: G- or the tile's reference column, expanded per column
-    event_read: np.ndarray | None  # [slices, R, C] ADC'd single-row reads (event policy)
-    eff_prog: np.ndarray  # [slices, R, C] right after programming (t = 0, no drift): the compensation reference
-
-
-class CrossbarSimulator:
-    """Programs a graph's weights onto arrays and runs it. ``device``: devices.DeviceModel; ``ir_drop``: apply
-    aihwkit's closed form with the config's ``r_wire_ohm``; ``seed``: one integer for every random draw."""
-
-    def __init__(self, graph: Graph, cfg: CrossbarConfig, device: dev.DeviceModel | None = None,
-                 ir_drop: bool = False, seed: int = 0, layers: dict[str, MappedLayer] | None = None) -> None:
-        self.graph, self.cfg = graph, cfg
-        self.device = device or dev.DeviceModel()
-        self.ir_drop = ir_drop
-        self.rng = np.random.default_rng(seed)
-        self.layers = map_graph(graph, cfg) if layers is None else layers
-        self.dg = (cfg.g_max_us - cfg.g_min_us) / cfg.levels
-        self.prog: dict[str, list[_Programmed]] = {}
-        self.alpha: dict[str, float] = {}
-        for name, layer in self.layers.items():
-            self.prog[name] = [self._program(m, layer) for m in layer.matrices]
-            self.alpha[name] = self._compensation(name, layer) if self.device.drift_compensation else 1.0
-
-    # ------------------------------------------------------------------ programming
-    def _conductances(self, levels: np.ndarray, m: MappedMatrix) -> tuple[np.ndarray, np.ndarray]:
-        """Target conductances (µS) [slices, R, C] of the two device sets of each slice."""
-        cfg = self.cfg
-        g_a = cfg.g_min_us + levels[:, 0] * self.dg
-        if cfg.scheme == "differential":
-            g_b = cfg.g_min_us + levels[:, 1] * self.dg
-        else:  # one reference column at g_min per (row tile, column tile) array, shared by that tile's columns
-            ct = -(-m.cols // cfg.weight_cols)
-            ref = np.full((m.slices, m.rows, ct), cfg.g_min_us)
-            g_b = ref  # expanded after programming
-        return g_a, g_b
-
-    def _expand_ref(self, ref: np.ndarray, cols: int) -> np.ndarray:
-        tile = np.arange(cols) // self.cfg.weight_cols
-        return ref[:, :, tile]
-
-    def _program(self, m: MappedMatrix, layer: MappedLayer) -> _Programmed:
-        cfg, d = self.cfg, self.device
-        t_a, t_b = self._conductances(m.levels, m)
-        p_a = dev.program(t_a, d, cfg.g_min_us, cfg.g_max_us, self.rng)
-        p_b = dev.program(t_b, d, cfg.g_min_us, cfg.g_max_us, self.rng)
-        r_a = dev.drift(p_a, t_a, d.t_read_s, d, cfg.g_max_us, self.rng)
-        r_b = dev.drift(p_b, t_b, d.t_read_s, d, cfg.g_max_us, self.rng)
-        if cfg.scheme == "offset":
-            p_b, r_b = self._expand_ref(p_b, m.cols), self._expand_ref(r_b, m.cols)
-        eff_prog = (p_a - p_b) / self.dg  # reference read right after programming (drift compensation)
-        eff = (r_a - r_b) / self.dg
-        event = None
-        if cfg.read_policy == "event":
-            event = np.stack([self._single_row_reads(r_a[k], r_b[k]) for k in range(m.slices)])
-        return _Programmed(eff, r_a, r_b, event, eff_prog)
-
-    def _single_row_reads(self, g_a: np.ndarray, g_b: np.ndarray) -> np.ndarray:
-        """ADC'd value of reading each row alone (event policy): [R, C]."""
-        cfg = self.cfg
-        R = g_a.shape[0]
-        if self.ir_drop:
-            vals = np.zeros_like(g_a)
-            for r0 in range(0, R, cfg.rows):
-                r1 = min(R, r0 + cfg.rows)
-                eye = np.zeros((r1 - r0, cfg.rows))
-                eye[np.arange(r1 - r0), np.arange(r1 - r0)] = 1.0
-                vals[r0:r1] = self._currents(eye, g_a[r0:r1], g_b[r0:r1])
-        else:
-            vals = (g_a - g_b) / self.dg
-        return adc(vals, cfg.levels, cfg.adc_bits, signed=cfg.scheme == "differential")
-
-    def _compensation(self, name: str, layer: MappedLayer) -> float:
-        """Global drift compensation α = mean|W(0)| / mean|W(t)| of a one-hot read-out of every weight (aihwkit
-        GlobalDriftCompensation; W(0) = the devices right after programming)."""
-        num = den = 0.0
-        for m, pr in zip(layer.matrices, self.prog[name], strict=True):
-            scale = (2.0 ** (self.cfg.cell_bits * np.arange(m.slices)))[:, None, None]
-            num += float(np.abs((pr.eff_prog * scale).sum(0)).sum())
-            den += float(np.abs((pr.eff * scale).sum(0)).sum())
-        return num / den if den > 0 else 1.0
-
-    # ------------------------------------------------------------------ reads
-    def _currents(self, x: np.ndarray, g_a: np.ndarray, g_b: np.ndarray) -> np.ndarray:
-        """(I_a − I_b)/ΔG for drive fractions ``x`` [M, n_tile_rows] padded to the array's rows; IR drop when on."""
-        cfg = self.cfg
-        n = g_a.shape[0]
-        xs = x[:, :n]
-        if not self.ir_drop:
-            return xs @ (g_a - g_b) / self.dg
-        pad = cfg.rows - n  # rows of the array below the mapped ones are empty (positions count from the output)
-        ga = np.vstack([g_a, np.zeros((pad, g_a.shape[1]))]) * 1e-6
-        gb = np.vstack([g_b, np.zeros((pad, g_b.shape[1]))]) * 1e-6
-        xp = np.hstack([xs, np.zeros((xs.shape[0], pad))])
-        gmax = cfg.g_max_us * 1e-6
-        ia = ir_drop_closed_form(ga, xp, cfg.r_wire_ohm, gmax)
-        ib = ir_drop_closed_form(gb, xp, cfg.r_wire_ohm, gmax)
-        return (ia - ib) / (self.dg * 1e-6)
-
-    def mvm(self, name: str, gi: int, x: np.ndarray, counts: np.ndarray) -> np.ndarray:
-        """Integer result [M, C] of the layer's matrix ``gi`` on integer inputs ``x`` [M, R]. Adds the read's action
-        counts per input row into ``counts`` [len(ACTIONS), M]."""
-        cfg = self.cfg
-        layer = self.layers[name]
-        m = layer.matrices[gi]
-        pr = self.prog[name][gi]
-        signed = cfg.scheme == "differential"
-        M = x.shape[0]
-        total = np.zeros((M, m.cols), dtype=np.float64)
-        ct = layer.col_tiles
-        phys_cols = (2 * m.cols) if signed else (m.cols + ct)
-        conv_cols = m.cols + (0 if signed else ct)  # conversions per read of all column tiles
-        for weight, plane in input_planes(x, cfg.dac_bits):
-            acc = np.zeros((M, m.cols))
-            active_rows = plane.sum(1)
-            counts[0] += active_rows * ct * m.slices
-            counts[1] += active_rows * phys_cols * m.slices
-            for k in range(m.slices):
-                part = np.zeros((M, m.cols))
-                if cfg.read_policy == "event":
-                    part += plane @ pr.event_read[k]
-                    conv = active_rows * conv_cols
-                    counts[2] += conv
-                    counts[3] += conv
-                    counts[4] += active_rows * m.cols
-                else:
-                    for r0 in range(0, m.rows, cfg.rows):
-                        r1 = min(m.rows, r0 + cfg.rows)
-                        for g0 in range(r0, r1, cfg.rows_parallel):
-                            g1 = min(r1, g0 + cfg.rows_parallel)
-                            xg = np.zeros((M, r1 - r0))
-                            xg[:, g0 - r0:g1 - r0] = plane[:, g0:g1]
-                            on = xg.any(1)
-                            if not on.any():
-                                continue
-                            v = self._currents(xg, pr.g_a[k, r0:r1], pr.g_b[k, r0:r1]) if self.ir_drop \
-                                else xg @ pr.eff[k, r0:r1]
-                            fs = (g1 - g0) * cfg.levels
-                            part += adc(v, fs, cfg.adc_bits, signed) * on[:, None]
-                            counts[2] += on * conv_cols
-                            counts[3] += on * conv_cols
-                            counts[4] += on * m.cols
-                acc += part * float(1 << (k * cfg.cell_bits))
-            if m.offset:
-                acc -= m.offset * active_rows[:, None]  # code offset removed digitally (popcount of the rows)
-            total += weight * acc
-        if self.alpha[name] != 1.0:
-            total = total * self.alpha[name]
-        return np.floor(total + 0.5).astype(np.int64)
-
-    # ------------------------------------------------------------------ ops
-    def apply(self, proj: Projection, lo: int, hi: int, x: np.ndarray, counts: np.ndarray) -> np.ndarray:
-        """Ops ``lo .. hi-1`` of ``proj`` on ``x`` [B, *shape]; the crossbar op runs on the arrays. ``counts``
-        [len(ACTIONS), B] gets the read's actions per sample."""
-        layer = self.layers.get(proj.name)
-        for i in range(lo, hi):
-            op = proj.ops[i]
-            if layer is None or i != layer.op_index:
-                x = op.apply(x)
-                continue
-            B = x.shape[0]
-            if isinstance(op, (Dense, Sparse)):
-                c = np.zeros((len(ACTIONS), B))
-                y = self.mvm(proj.name, 0, x.reshape(B, -1), c)
-                counts += c
-                if isinstance(op, Dense) and op.bias is not None:
-                    y = y + op._arr("bias", x)
-                x = y
-            else:
-                assert isinstance(op, Conv)
-                cols = im2col(op, x)  # [g, B, P, K]
-                out_shape = op.out_shape(x.shape[1:])
-                g, _, P, _ = cols.shape
-                outs = []
-                for gi in range(g):
-                    c = np.zeros((len(ACTIONS), B * P))
-                    y = self.mvm(proj.name, gi, cols[gi].reshape(B * P, -1), c)
-                    counts += c.reshape(len(ACTIONS), B, P).sum(2)
-                    outs.append(y.reshape(B, P, -1).transpose(0, 2, 1))
-                y = np.concatenate(outs, axis=1).reshape((B, *out_shape))
-                if op.bias is not None:
-                    y = y + op._arr("bias", x).reshape((1, -1) + (1,) * op.ndim)
-                x = y
-        return x
-
-    # ------------------------------------------------------------------ run
-    def run(self, inputs: Any, record: Sequence[str] | None = None) -> tuple[SimResult, np.ndarray]:
-        """Execute; returns (SimResult, counts [len(ACTIONS), T, B])."""
-        graph = self.graph
-        xs, T, B = normalize_inputs(graph, inputs)
-        xs = {k: require_int(v, "input", k) for k, v in xs.items()}
-        record = list(record or [])
-        for r in record:
-            if r not in graph.population:
-                raise SimulationError("cannot record: not a population", node=r)
-        order = graph.topological_order()
-        states = {p.name: PopState(p.name, p.neuron, p.shape, B, True) for p in graph.populations}
-        delay = {}
-        for pr in graph.projections:
-            d = pr.delay_op
-            if d is not None:
-                k = pr.ops.index(d)
-                shape = graph.chain_shapes(pr)[k]
-                n = math.prod(shape)
-                delay[pr.name] = (k, shape, np.broadcast_to(d.steps, shape).reshape(-1), d.max_steps + 1,
-                                  np.zeros((d.max_steps + 1, B, n), dtype=np.int64))
-        incoming = {n: graph.incoming(n) for n in graph.population}
-        outgoing = {n: [pr for pr in graph.outgoing(n) if pr.name in delay] for n in order}
-        spikes = {p.name: np.zeros((T, B, *p.shape), dtype=bool) for p in graph.populations if p.neuron.spiking}
-        traced = set(record) | {p.name for p in graph.populations if not p.neuron.spiking}
-        v_rec = {n: np.zeros((T, B, *graph.population[n].shape), dtype=np.int64) for n in traced}
-        counts = np.zeros((len(ACTIONS), T, B))
-        for t in range(T):
-            values: dict[str, np.ndarray] = {}
-            for name in order:
-                node = graph.nodes[name]
-                if isinstance(node, Input):
-                    out = xs[name][t].astype(np.int64)
-                else:
-                    total = np.zeros((B, *node.shape), dtype=np.int64)
-                    for pr in incoming[name]:
-                        if pr.name in delay:
-                            k, shape, dd, slots, buf = delay[pr.name]
-                            src_t = t - dd
-                            got = buf[src_t % slots, :, np.arange(len(dd))].T
-                            got = np.where((src_t >= 0)[None, :], got, 0).reshape((B, *shape))
-                            total = total + self.apply(pr, k + 1, len(pr.ops), got, counts[:, t])
-                        else:
-                            total = total + self.apply(pr, 0, len(pr.ops), values[pr.source], counts[:, t])
-                    s, v = states[name].step(total)
-                    counts[5, t] += node.size
-                    if node.neuron.spiking:
-                        spikes[name][t] = s
-                        out = s.astype(np.int64)
-                    else:
-                        out = v
-                    if name in v_rec:
-                        v_rec[name][t] = v
-                values[name] = out
-                for pr in outgoing[name]:
-                    k, shape, dd, slots, buf = delay[pr.name]
-                    y = self.apply(pr, 0, k, out, counts[:, t])
-                    buf[t % slots] = y.reshape(B, -1)
-        outputs = {}
-        for o in graph.outputs:
-            outputs[o.name] = spikes.get(o.source, v_rec.get(o.source, xs.get(o.source)))
-        res = SimResult(spikes=spikes, v=v_rec, outputs=outputs, engine="crossbar", steps=T, mode="int")
-        return res, counts
-
-
-def dense_ops_per_step(sim: CrossbarSimulator) -> float:
-    """Dense-equivalent operations (2 per MAC) of one step of one sample over every crossbar matrix."""
-    return float(sum(2 * m.rows * m.cols * (layer.positions // len(layer.matrices))
-                     for layer in sim.layers.values() for m in layer.matrices))
 
 
 def energy_pj(counts: np.ndarray, cfg: CrossbarConfig, adc_bits: int) -> dict[str, np.ndarray]:
     """pJ per action and per (step, sample) from ``counts`` [len(ACTIONS), T, B]."""
-    e = cfg.energy
-    unit = {"row_drive": e.row_drive_pj, "cell_read": e.cell_read_pj, "adc_conversion": e.adc(adc_bits),
-            "shift_add": e.shift_add_pj, "digital_accumulate": e.digital_accumulate_pj,
-            "neuron_update": e.neuron_update_pj}
+    unit = energy_pj_unit(cfg, adc_bits)
     return {a: counts[i] * unit[a] for i, a in enumerate(ACTIONS)}
 
 
 def early_stop_steps(output: np.ndarray, alpha: float = 2.0, threshold: float = 0.8) -> np.ndarray:
-    """PRIME's input-aware early stop (crossbar_training.md §1.2): per sample, the number of steps until
+    """PRIME's input-aware early stop (Wang et al., Sci. Adv. 11, eads5340, 2025; ``ConvNet_ee`` in the authors' code,
+    github.com/bo-wang-up/PRIME): per sample, the number of steps until
     softmax(running mean of the outputs / α) has top-1 probability > ``threshold`` (T when never). ``output``
     [T, B, n_classes] (spikes or states)."""
     out = np.asarray(output, dtype=np.float64)
@@ -324,10 +58,12 @@ def early_stop_steps(output: np.ndarray, alpha: float = 2.0, threshold: float = 
 def run_crossbar_engine(subject: Any, inputs: Any, record: Sequence[str] | None = None, *,
                         target: str | Target | None = None, config: dict[str, Any] | None = None,
                         device: dev.DeviceModel | dict[str, Any] | None = None, ir_drop: bool = False,
-                        seed: int = 0, early_stop: dict[str, float] | None = None) -> SimResult:
+                        seed: int = 0, early_stop: dict[str, float] | None = None, fidelity: bool = True
+                        ) -> SimResult:
     """Run a Graph (with a crossbar ``target``, default preset ``crossbar``) or a Program compiled for a crossbar
     target. ``config``: overrides of the target's [extra.crossbar] keys; ``device``: a DeviceModel or its fields;
-    ``early_stop``: {"alpha": 2, "threshold": 0.8} enables PRIME's per-sample stop (energy counted to the stop)."""
+    ``early_stop``: {"alpha": 2, "threshold": 0.8} enables PRIME's per-sample stop (energy counted to the stop);
+    ``fidelity``: also run the reference on the same input and report the distance in ``summary()["fidelity"]``."""
     compiled = None
     if isinstance(subject, Graph):
         graph, tgt = subject, get_target(target or "crossbar")
@@ -373,7 +109,7 @@ def run_crossbar_engine(subject: Any, inputs: Any, record: Sequence[str] | None 
         "dense_ops": ops,
         "steps_used": steps.tolist(),
         "mean_steps": float(steps.mean()),
-        "mapping": {name: layer.summary() for name, layer in sim.layers.items()},
+        "mapping": mapping_by_population(graph, sim.layers),
         "arrays": int(sum(layer.arrays for layer in sim.layers.values())),
         "drift_alpha": sim.alpha,
         "adc_bits": adc_bits,
@@ -382,7 +118,56 @@ def run_crossbar_engine(subject: Any, inputs: Any, record: Sequence[str] | None 
     }
     if isinstance(compiled, CrossbarProgram):
         res.stats["cores"] = len(compiled.tiles)
+    by_layer = {name: float(sum((c * used[None])[i].sum() * energy_pj_unit(cfg, adc_bits)[a]
+                                for i, a in enumerate(ACTIONS)))
+                for name, c in sim.layer_counts.items()}
+    res.stats["summary"] = crossbar_summary(graph, res, inputs, B, res.stats, by_layer,
+                                            reference=run_reference(graph, inputs) if fidelity else None)
     return res
+
+
+def mapping_by_population(graph: Graph, layers: dict[str, MappedLayer]) -> dict[str, dict[str, Any]]:
+    """Array mapping per target population (the per-layer key of every engine's statistics): the summary of its
+    crossbar projection with ``projection`` naming it, or, for a population fed by several, ``projections`` (one
+    summary each, with its name) and the summed ``arrays``."""
+    per_pop: dict[str, list[dict[str, Any]]] = {}
+    for proj in graph.projections:
+        if proj.name in layers:
+            per_pop.setdefault(proj.target, []).append({**layers[proj.name].summary(), "projection": proj.name})
+    out: dict[str, dict[str, Any]] = {}
+    for pop, items in per_pop.items():
+        out[pop] = items[0] if len(items) == 1 else {"projections": items,
+                                                     "arrays": int(sum(int(i["arrays"]) for i in items))}
+    return out
+
+
+def energy_pj_unit(cfg: CrossbarConfig, adc_bits: int) -> dict[str, float]:
+    """pJ per count of each crossbar action."""
+    e = cfg.energy
+    return {"row_drive": e.row_drive_pj, "cell_read": e.cell_read_pj, "adc_conversion": e.adc(adc_bits),
+            "shift_add": e.shift_add_pj, "digital_accumulate": e.digital_accumulate_pj,
+            "neuron_update": e.neuron_update_pj}
+
+
+def crossbar_summary(graph: Graph, res: SimResult, inputs: Any, batch: int, stats: dict[str, Any],
+                     by_layer: dict[str, float], reference: SimResult | None) -> dict[str, Any]:
+    """The engine-independent summary (spikemesh.ir.result) of a crossbar run: synaptic operations counted
+    from the rasters like every engine (sends × non-zero fan-out), energy from the crossbar actions, no time
+    model, and the fidelity to the reference on the same input."""
+    from spikemesh.simulator.energy import synaptic_operations
+
+    e = stats["energy"]
+    energy = {"total_pj": e["total_pj"], "by_action_pj": {**e["by_action_pj"], "static": 0.0},
+              "by_layer_pj": by_layer, "by_core_pj": None}
+    fid = None
+    if reference is not None:
+        fid = fidelity_of(res.spikes, reference, result_output=res.output)
+    return make_summary(
+        engine="crossbar", steps=res.steps, batch=batch, spikes_per_layer=res.spike_counts(),
+        synops=synaptic_operations(graph, res, inputs, integer=True), neuron_updates=stats["actions"]["neuron_update"],
+        energy=energy, time_model="none",
+        latency_note="the crossbar engine counts array actions but does not model time (no static energy either)",
+        fidelity=fid)
 
 
 #: CrossbarConfig keys that decide the tiling and the cell levels of a compiled Program

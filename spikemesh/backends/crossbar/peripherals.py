@@ -6,7 +6,12 @@ Inputs are applied bit-serially as 1-bit row pulses (as in NeuroSim, which has n
 integer input into sign x bit planes after clipping it to the DAC's ``dac_bits`` magnitude (clipping = the DAC's
 range). The ADC digitises a column value v (in units of one cell level) with a power-of-two LSB chosen so that the
 read's full scale fits its codes: exact when ``bits`` covers ⌈log2(full_scale + 1)⌉ (+1 sign bit), coarser
-otherwise, and clipped to the code range.
+otherwise, and clipped to the code range. Rounding is to the nearest code. Integer column sums land exactly on
+ties whenever the LSB is 2 or more, so how ties go matters: rounding them upward adds +0.5 LSB to every such read.
+Without an ``rng`` ties go to the even code (no bias over uniformly spread values); with one (the engine passes its
+seeded generator) each tie goes up or down with probability 1/2, as comparator noise decides a value exactly on a
+code boundary, so the expected error is zero for every value (ties to even still shrink |v| = 1, 5, 9, ... LSB/2
+towards zero, which on spike-driven reads, dominated by small sums, halves a layer's spikes).
 """
 
 from __future__ import annotations
@@ -39,10 +44,17 @@ def adc_lsb(full_scale: float, bits: int | None, signed: bool) -> float:
     return float(2 ** max(0, need - avail))
 
 
-def adc(v: np.ndarray, full_scale: float, bits: int | None, signed: bool) -> np.ndarray:
-    """Digitised value (code · LSB, float) of column values ``v``: round to the LSB, clip to the code range."""
+def adc(v: np.ndarray, full_scale: float, bits: int | None, signed: bool,
+        rng: np.random.Generator | None = None) -> np.ndarray:
+    """Digitised value (code · LSB, float) of column values ``v``: round to the LSB (ties to even, or at random
+    with ``rng``: module docstring), clip to the code range."""
     lsb = adc_lsb(full_scale, bits, signed)
-    code = np.floor(np.asarray(v) / lsb + 0.5)
+    y = np.asarray(v, dtype=np.float64) / lsb
+    code = np.rint(y)
+    if rng is not None and lsb > 1:
+        tie = np.nonzero(np.abs(y - np.floor(y) - 0.5) < 1e-9)
+        if len(tie[0]):
+            code[tie] = np.floor(y[tie]) + (rng.random(len(tie[0])) < 0.5)
     if bits is not None:
         lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
         code = np.clip(code, lo, hi)

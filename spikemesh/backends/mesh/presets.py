@@ -3,9 +3,11 @@
 Chip figures: Tianjic (Pei et al., "Towards artificial general intelligence with hybrid Tianjic chip architecture",
 Nature 572, 2019; Deng et al., "Tianjic: a unified and scalable chip bridging spike-based and continuous neural
 computation", IEEE JSSC 55(8), 2020) and Loihi (Davies et al., "Loihi: a neuromorphic manycore processor with
-on-chip learning", IEEE Micro 38(1), 2018). Per-action energies: Horowitz, "Computing's energy problem (and what we
-can do about it)", ISSCC 2014 (45 nm), and SpikeSim (Moitra et al., IEEE TCAD 2023, 65 nm). Each EnergyTable names
-its sources per field. Values marked "assumed" are not published for that chip and are stated as modelling choices.
+on-chip learning", IEEE Micro 38(1), 2018). Loihi's per-action energies are the chip's own, measured (Davies et
+al. 2018, Table 2); Tianjic publishes none, so its table uses generic circuit figures (Horowitz, "Computing's
+energy problem (and what we can do about it)", ISSCC 2014, 45 nm; SpikeSim, Moitra et al., IEEE TCAD 2023, 65 nm).
+Each EnergyTable names its source per field; values marked "assumed" are modelling choices, not published figures
+(``spikemesh target show NAME`` prints the table).
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ def tianjic() -> Target:
             "synop_pj": "8b mult 0.2 pJ + 32b add 0.1 pJ, 45 nm, Horowitz ISSCC 2014",
             "neuron_update_pj": "LIF neuron update 1.27 pJ, 65 nm, SpikeSim (Moitra et al., IEEE TCAD 2023)",
             "router_hop_pj": "assumed: no per-hop figure published for Tianjic",
+            "router_hop_ns_pj": "not set: north-south hops cost router_hop_pj",
+            "packet_pj": "assumed: 0 (no per-spike figure published for Tianjic)",
             "interchip_bit_pj": "assumed: 10x an on-chip hop per bit",
             "synapse_read_bit_pj": "8 KB SRAM 64-bit read 10 pJ, 45 nm, Horowitz ISSCC 2014",
             "static_mw": "not modelled: Tianjic's 400 mW average is total, not static, power",
@@ -54,19 +58,25 @@ def tianjic() -> Target:
 def loihi() -> Target:
     """Loihi-like chip: 128 neurocores, 1,024 compartments per core, 16 MB synaptic memory per chip
     (Davies et al., IEEE Micro 2018). The 16x8 core grid and 4,096 fan-in axons per core are assumed layouts."""
+    table2 = "Davies et al., IEEE Micro 38(1) 2018, Table 2 (14 nm)"
     energy = EnergyTable(
         synop_pj=23.6,
-        neuron_update_pj=1.27,
-        router_hop_pj=1.0,
+        neuron_update_pj=52.0,
+        router_hop_pj=3.0,
+        router_hop_ns_pj=4.0,
+        packet_pj=1.7,
         interchip_bit_pj=10.0,
         synapse_read_bit_pj=0.0,
         static_mw=0.0,
         sources={
-            "synop_pj": "Loihi synaptic spike op (min) 23.6 pJ, 14 nm, Davies et al. IEEE Micro 2018",
-            "neuron_update_pj": "assumed: LIF update 1.27 pJ, 65 nm, SpikeSim (Moitra et al., IEEE TCAD 2023)",
-            "router_hop_pj": "assumed: no per-hop figure published for Loihi",
-            "interchip_bit_pj": "assumed: 10x an on-chip hop per bit",
-            "synapse_read_bit_pj": "included in synop_pj",
+            "synop_pj": f"synaptic spike op (min) 23.6 pJ, {table2}",
+            "neuron_update_pj": f"neuron update 52 pJ inactive / 81 pJ active, {table2}; every update is charged "
+                                "the inactive figure (a lower bound: the engines do not count active updates)",
+            "router_hop_pj": f"energy per tile hop, east-west 3.0 pJ, {table2}",
+            "router_hop_ns_pj": f"energy per tile hop, north-south 4.0 pJ, {table2}",
+            "packet_pj": f"within-tile spike energy 1.7 pJ, {table2}",
+            "interchip_bit_pj": "assumed: 10 pJ per bit (no chip-to-chip figure in Table 2)",
+            "synapse_read_bit_pj": "included in synop_pj (the synaptic op reads the synapse)",
             "static_mw": "not modelled",
         },
     )

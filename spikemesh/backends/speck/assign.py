@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from spikemesh.backends.speck.fit import MEMORY_KINDS
+from spikemesh.backends.speck.memory import MEMORY_KINDS
 from spikemesh.errors import PartitionError
 from spikemesh.target.model import Target
 

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from spikemesh.backends.speck.dvs import DvsSpec, from_options
-from spikemesh.backends.speck.fit import MAX_DESTINATIONS, POOLINGS, LayerGeometry, check_rules, layer_memory
+from spikemesh.backends.speck.memory import MAX_DESTINATIONS, POOLINGS, LayerGeometry, check_rules, layer_memory
 from spikemesh.errors import PartitionError
 from spikemesh.ir.graph import Graph
 from spikemesh.ir.operators import AvgPool2d, Conv, Delay, Dense, Identity, Reshape, SumPool2d

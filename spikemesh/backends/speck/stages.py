@@ -18,8 +18,8 @@ from spikemesh.backends.lower import lower_stage
 from spikemesh.backends.speck.assign import assign, core_memory, fits
 from spikemesh.backends.speck.config import SpeckConfig
 from spikemesh.backends.speck.discretize import discretize
-from spikemesh.backends.speck.fit import MEMORY_KINDS
 from spikemesh.backends.speck.lowering import lower
+from spikemesh.backends.speck.memory import MEMORY_KINDS
 from spikemesh.errors import PartitionError
 
 

@@ -113,15 +113,25 @@ def flatten_shape(in_shape: tuple[int, ...], start: int, end: int) -> tuple[int,
     return (*in_shape[:s], math.prod(in_shape[s:e + 1]), *in_shape[e + 1:])
 
 
-def _decay(tau: np.ndarray, dt: float, exact: bool, name: str, what: str, notes: list[str]) -> tuple[np.ndarray,
-                                                                                                         np.ndarray]:
-    """(decay per step, the complementary input factor) for a time constant ``tau`` (s)."""
+def file_precision(node: RawNode, key: str) -> type:
+    """The float type a node's parameter is stored in (float32 for a float32 or float16 array, else float64)."""
+    v = node.params.get(key)
+    kind = getattr(v, "dtype", None)
+    return np.float32 if kind is not None and kind.kind == "f" and kind.itemsize <= 4 else np.float64
+
+
+def _decay(tau: np.ndarray, dt: float, exact: bool, name: str, what: str, notes: list[str],
+           precision: type = np.float64) -> tuple[np.ndarray, np.ndarray]:
+    """(decay per step, the complementary input factor) for a time constant ``tau`` (s). The ratio dt/τ is
+    computed in the ``precision`` the file stores τ in: a float32 τ of 2 steps is 2·dt only to float32 precision,
+    and 1 − dt/τ in float64 would give β = 0.49999997 instead of the 0.5 every float32 simulator of the file uses
+    (the decay and gains then follow in float64)."""
     if np.any(tau <= 0):
         raise FrontendError(f"{what} must be positive", node=name, available=float(tau.min()))
+    k = (np.asarray(dt, dtype=precision) / np.asarray(tau, dtype=precision)).astype(np.float64)
     if exact:
-        b = np.exp(-dt / tau)
+        b = np.exp(-k)
         return b, 1.0 - b
-    k = dt / tau
     if np.any(k > 1):
         raise FrontendError(f"{what} shorter than dt gives a negative forward-Euler decay", node=name,
                             needed=f"{what} >= dt = {dt:g} s", available=f"{float(tau.min()):g} s",
@@ -176,15 +186,15 @@ def neuron_of(node: RawNode, name: str, shape: tuple[int, ...], dt: float, exact
         report.update(beta=0.0, gain=1.0)
         return Neuron("LIF", beta=0.0, threshold=p("threshold"), **common)
     if t in ("LIF", "LI"):
-        b, k = _decay(p("tau"), dt, exact, name, "tau", notes)
+        b, k = _decay(p("tau"), dt, exact, name, "tau", notes, file_precision(node, "tau"))
         gain, leak = snap(p("r") * k), snap(p("v_leak", 0.0) * k)
         report.update(beta=_rng(b), gain=_rng(gain), leak=_rng(leak))
         if t == "LI":
             return Neuron("LI", beta=b, gain=gain, leak=leak, reset="none")
         return Neuron("LIF", beta=b, gain=gain, leak=leak, threshold=p("v_threshold"), v_reset=p("v_reset", 0.0),
                       **common)
-    a, ks = _decay(p("tau_syn"), dt, exact, name, "tau_syn", notes)
-    b, k = _decay(p("tau_mem"), dt, exact, name, "tau_mem", notes)
+    a, ks = _decay(p("tau_syn"), dt, exact, name, "tau_syn", notes, file_precision(node, "tau_syn"))
+    b, k = _decay(p("tau_mem"), dt, exact, name, "tau_mem", notes, file_precision(node, "tau_mem"))
     syn_gain = snap(p("w_in", 1.0) * ks)
     gain, leak = snap(p("r") * k), snap(p("v_leak", 0.0) * k)
     report.update(alpha=_rng(a), syn_gain=_rng(syn_gain), beta=_rng(b), gain=_rng(gain), leak=_rng(leak))

@@ -1,0 +1,284 @@
+"""Design-space sweeps: the same rows under every executor, rows equal to compiling and simulating each point by
+hand, resume after a kill, one-line errors on bad input before any point runs, the tables and the page."""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import spikemesh
+from spikemesh.cli import main
+from spikemesh.data.demo import accuracy, load_demo
+from spikemesh.sweep import SweepError, load_sweep
+from spikemesh.sweep.html import pareto
+from spikemesh.sweep.point import TIMING
+
+ROOT = Path(__file__).resolve().parents[2]
+
+SWEEP8 = """
+[axes]
+model = "demo"
+inputs = "demo"
+target = ["tianjic", "tianjic:2x2"]
+placer = ["anneal", "rowmajor"]
+seed = [0, 1]
+engine = "cycle"
+"""
+
+
+def _write(tmp: Path, text: str, name: str = "sweep.toml") -> Path:
+    p = tmp / name
+    p.write_text(text)
+    return p
+
+
+def _design_columns(path: Path) -> list[list[str]]:
+    """results.csv without its timing columns (compile_s, simulate_s, peak_rss_mib)."""
+    rows = list(csv.reader(io.StringIO(path.read_text())))
+    keep = [i for i, c in enumerate(rows[0]) if c not in TIMING]
+    return [[r[i] for i in keep] for r in rows]
+
+
+@pytest.fixture(scope="module")
+def ray_local():
+    """A local Ray instance with 2 CPUs, started by the test (skips, with the reason, where Ray cannot run)."""
+    ray = pytest.importorskip("ray", reason="Ray is not installed (the sweep extra: pip install -e '.[sweep]')")
+    try:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    except Exception as e:  # noqa: BLE001 - any reason Ray cannot start here is a skip, with that reason
+        pytest.skip(f"Ray cannot start here: {type(e).__name__}: {e}")
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def serial8(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp = tmp_path_factory.mktemp("serial8")
+    spikemesh.sweep(_write(tmp, SWEEP8), tmp / "out", executor="serial")
+    return tmp / "out"
+
+
+def test_rows_equal_compiling_and_simulating_each_point_by_hand(serial8: Path) -> None:
+    rows = list(csv.DictReader(io.StringIO((serial8 / "results.csv").read_text())))
+    assert len(rows) == 8
+    graph, x, y = load_demo()
+    expected_order = list(itertools.product(["tianjic", "tianjic:2x2"], ["anneal", "rowmajor"], ["0", "1"]))
+    assert [(r["target"], r["placer"], r["seed"]) for r in rows] == expected_order
+    for r in rows:
+        assert r["status"] == "ok", r["error"]
+        program = spikemesh.compile(graph, r["target"], placer=r["placer"], seed=int(r["seed"]))
+        result = spikemesh.simulate(program, x, engine="cycle")
+        assert int(r["cores"]) == program.report["partition"]["cores"]
+        assert r["chips"] == program.report["target"]["chips"]
+        assert float(r["hop_weighted_traffic"]) == program.report["placement"]["hop_weighted_traffic"]
+        assert float(r["max_link_load"]) == program.report["routing"]["max_link_load"]
+        assert r["deadlock_free"] == "true"
+        energy = result.stats["energy"]["total_pj"] / x.shape[1]
+        latency = float(np.mean(result.stats["noc"]["latency_s_per_sample"]))
+        assert float(r["energy_per_inference_pj"]) == pytest.approx(energy, rel=1e-12)
+        assert float(r["latency_per_sample_s"]) == pytest.approx(latency, rel=1e-12)
+        assert float(r["power_mw"]) == pytest.approx(energy * 1e-12 / latency * 1e3, rel=1e-9)  # pJ/s -> mW
+        assert float(r["accuracy"]) == accuracy(result, y)
+        assert float(r["compile_s"]) > 0 and float(r["simulate_s"]) > 0
+        assert 50 < float(r["peak_rss_mib"]) < 8192  # the whole worker: interpreter, NumPy, Numba, OR-Tools
+
+
+def test_local_executor_gives_the_serial_rows(serial8: Path, tmp_path: Path) -> None:
+    res = spikemesh.sweep(_write(tmp_path, SWEEP8), tmp_path / "out", executor="local", workers=2)
+    assert res.ran == 8 and res.failed == 0
+    assert _design_columns(tmp_path / "out" / "results.csv") == _design_columns(serial8 / "results.csv")
+
+
+def test_ray_executor_gives_the_serial_rows(serial8: Path, tmp_path: Path, ray_local) -> None:
+    res = spikemesh.sweep(_write(tmp_path, SWEEP8), tmp_path / "out", executor="ray")
+    assert ray_local.is_initialized()  # the sweep joined the test's instance and left it running
+    assert res.ran == 8 and res.failed == 0
+    assert _design_columns(tmp_path / "out" / "results.csv") == _design_columns(serial8 / "results.csv")
+
+
+def test_cli_joins_a_running_ray_cluster_by_address(serial8: Path, tmp_path: Path, ray_local) -> None:
+    address = ray_local.get_runtime_context().gcs_address  # the test's instance, as a cluster head
+    r = subprocess.run([sys.executable, "-m", "spikemesh.cli", "sweep", str(_write(tmp_path, SWEEP8)), "-o",
+                        str(tmp_path / "out"), "--executor", "ray", "--address", address], cwd=ROOT,
+                       env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert "8 points (8 run, 0 already done, 0 failed)" in r.stdout
+    assert _design_columns(tmp_path / "out" / "results.csv") == _design_columns(serial8 / "results.csv")
+
+
+def test_parquet_holds_the_csv_table(serial8: Path) -> None:
+    pq = pytest.importorskip("pyarrow.parquet", reason="pyarrow is not installed (the sweep extra)")
+    t = pq.read_table(serial8 / "results.parquet").to_pylist()
+    rows = list(csv.DictReader(io.StringIO((serial8 / "results.csv").read_text())))
+    assert [r["key"] for r in t] == [r["key"] for r in rows]
+    assert [r["cores"] for r in t] == [int(r["cores"]) for r in rows]
+    assert [r["seed"] for r in t] == [int(r["seed"]) for r in rows]
+    assert [r["energy_per_inference_pj"] for r in t] == [float(r["energy_per_inference_pj"]) for r in rows]
+    assert all(r["deadlock_free"] is True for r in t)
+
+
+def test_sweep_html_is_self_contained_with_fronts_and_axis_plots(serial8: Path) -> None:
+    page = (serial8 / "sweep.html").read_text()
+    assert page.count("<svg") == 2 + 3  # two Pareto fronts; one figure per axis with more than one value
+    for banned in ("<script", "<link", "<img", "@import"):
+        assert banned not in page
+    assert not re.findall(r"url\((?!#)|(?:href|src)=[\"'](?!#)", page)  # only references within the page
+    ids = re.findall(r' id="([^"]+)"', page)
+    assert len(ids) == len(set(ids))  # several inline figures: no id clashes
+    assert "by target" in page and "by placer" in page and "by seed" in page
+    assert page.count("<tr") == 1 + 8
+
+
+def test_kill_then_rerun_finishes_the_rest_and_equals_an_uninterrupted_run(serial8: Path, tmp_path: Path) -> None:
+    spec = _write(tmp_path, SWEEP8)
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "spikemesh.cli", "sweep", str(spec), "-o", str(out), "--executor", "local",
+           "--workers", "2"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    points = out / "points"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and proc.poll() is None and len(list(points.glob("*.json"))) < 1:
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGKILL)  # the sweep and its workers, as a killed job
+    proc.wait(timeout=60)
+    done = len(list(points.glob("*.json")))
+    assert 1 <= done < 8, f"{done} points finished before the kill: the test needs a sweep killed midway"
+    assert not (out / "results.csv").exists()
+    r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert f"{8 - done} run, {done} already done" in r.stdout
+    assert not list(points.glob(".*.tmp"))  # temporary files of points killed mid-write are cleared
+    assert _design_columns(out / "results.csv") == _design_columns(serial8 / "results.csv")
+
+
+def test_rerun_skips_finished_points_and_retries_failed_ones_on_request(tmp_path: Path) -> None:
+    spec = _write(tmp_path, '[axes]\nmodel = "demo"\ncore.neurons = [256, 4]\nplacer = "rowmajor"\n')
+    out = tmp_path / "out"
+    first = spikemesh.sweep(spec, out, executor="serial")
+    assert (first.ran, first.failed) == (2, 1)
+    bad = first.rows[1]
+    assert bad["status"] == "failed" and bad["cores"] is None
+    assert "PartitionInfeasible" in bad["error"] and "\n" not in bad["error"]  # one line: why it failed
+    assert first.rows[0]["status"] == "ok" and first.rows[0]["energy_per_inference_pj"] is None  # compile only
+    again = spikemesh.sweep(spec, out, executor="serial")
+    assert (again.ran, again.skipped, again.failed) == (0, 2, 1)
+    retry = spikemesh.sweep(spec, out, executor="serial", retry_failed=True)
+    assert (retry.ran, retry.skipped, retry.failed) == (1, 1, 1)
+    wider = _write(tmp_path, '[axes]\nmodel = "demo"\ncore.neurons = [256, 128]\nplacer = "rowmajor"\n')
+    assert spikemesh.sweep(wider, out, executor="serial").ran == 1  # a new point; the 256 one is reused
+
+
+def test_keep_builds_saves_a_loadable_build_per_point(tmp_path: Path) -> None:
+    spec = _write(tmp_path, '[axes]\nmodel = "demo"\nplacer = ["rowmajor", "zigzag"]\n')
+    res = spikemesh.sweep(spec, tmp_path / "out", executor="serial", keep_builds=True)
+    builds = sorted((tmp_path / "out" / "builds").iterdir())
+    assert [b.name for b in builds] == [f"{r['point']:05d}-{r['key']}" for r in res.rows]
+    for b, r in zip(builds, res.rows):
+        assert spikemesh.Program.load(b).placement.placer == r["placer"]
+
+
+def test_target_overrides_chips_filter_and_points_limit(tmp_path: Path) -> None:
+    spec = _write(tmp_path, """
+[sweep]
+filter = "core.neurons >= 256 or chips == '2x2'"
+points = 3
+[axes]
+model = "demo"
+target = "tianjic"
+core.neurons = [128, 256]
+"noc.buffer_flits" = [2, 8]
+chips = ["1x1", "2x2"]
+""")
+    sw = load_sweep(spec)
+    values = [p.values for p in sw.points]
+    assert [(v["core.neurons"], v["noc.buffer_flits"], v["chips"]) for v in values] == [
+        (128, 2, "2x2"), (128, 8, "2x2"), (256, 2, "1x1")]
+    assert [p.index for p in sw.points] == [1, 3, 4]
+    t = sw.targets[sw.points[1].target_key]
+    assert (t.core.neurons, t.noc.buffer_flits, t.chips_x, t.chips_y) == (128, 8, 2, 2)
+    assert t.core.axons == spikemesh.target("tianjic").core.axons  # untouched fields keep the preset's values
+    assert len({p.key for p in sw.points}) == 3
+
+
+def test_point_key_follows_the_model_file_content(tmp_path: Path) -> None:
+    graph, _, _ = load_demo()
+    graph.save(tmp_path / "m.smg")
+    spec = _write(tmp_path, '[axes]\nmodel = "m.smg"\n')
+    k1 = load_sweep(spec).points[0].key
+    assert load_sweep(spec).points[0].key == k1
+    graph.replace(dt=graph.dt * 2).save(tmp_path / "m.smg")
+    assert load_sweep(spec).points[0].key != k1
+
+
+BAD = {
+    "unknown axis": ('[axes]\nmodel = "demo"\nplacers = ["anneal"]\n', ["unknown axis 'placers'"]),
+    "unknown target": ('[axes]\nmodel = "demo"\ntarget = ["tianjic", "tianjik"]\n', ["'target'", "'tianjik'"]),
+    "loader refuses": ('[axes]\nmodel = "demo"\ncore.neurons = [256, 0]\n', ["'core.neurons'", "value 0"]),
+    "loader refuses mode": ('[axes]\nmodel = "demo"\nnoc.forwarding = ["wormhole"]\n',
+                            ["'noc.forwarding'", "'wormhole'"]),
+    "wrong type": ('[axes]\nmodel = "demo"\nnoc.buffer_flits = [4, "deep"]\n', ["'noc.buffer_flits'", "'deep'"]),
+    "bad placer": ('[axes]\nmodel = "demo"\nplacer = ["anneal", "fastest"]\n', ["'placer'", "'fastest'"]),
+    "empty axis": ('[axes]\nmodel = "demo"\nseed = []\n', ["'seed'", "empty"]),
+    "empty filter": ('[sweep]\nfilter = "seed > 9"\n[axes]\nmodel = "demo"\nseed = [0, 1]\n',
+                     ["empty", "'seed > 9'"]),
+    "filter name": ('[sweep]\nfilter = "sede > 0"\n[axes]\nmodel = "demo"\nseed = [0]\n', ["'sede'"]),
+    "missing model": ('[axes]\nmodel = ["demo", "nets/missing.smg"]\n', ["'model'", "'nets/missing.smg'"]),
+    "missing inputs": ('[axes]\nmodel = "demo"\ninputs = "x.npz"\n', ["'inputs'", "'x.npz'"]),
+    "engine without inputs": ('[axes]\nmodel = "demo"\nengine = "cycle"\n', ["'engine'", "input"]),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_input_one_line_error_before_any_point_runs(tmp_path: Path, case: str,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    text, needles = BAD[case]
+    spec = _write(tmp_path, text)
+    with pytest.raises(SweepError) as e:
+        load_sweep(spec)
+    for n in needles:
+        assert n in str(e.value)
+    assert main(["sweep", str(spec), "-o", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("spikemesh: error:") and all(n in err[0] for n in needles)
+    assert not (tmp_path / "out").exists()  # nothing ran, nothing written
+
+
+def test_cli_prints_one_summary_line_and_no_progress_when_not_a_terminal(tmp_path: Path,
+                                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    spec = _write(tmp_path, '[axes]\nmodel = "demo"\nplacer = ["rowmajor", "zigzag"]\n')
+    assert main(["sweep", str(spec), "-o", str(tmp_path / "out"), "--executor", "serial"]) == 0
+    out, err = capsys.readouterr()
+    assert err == ""
+    assert out.strip().splitlines() == [out.strip()] and "2 points (2 run, 0 already done, 0 failed)" in out
+    assert json.loads((tmp_path / "out" / "sweep.json").read_text())["points"] == 2
+
+
+def test_pareto_front_is_the_set_of_undominated_rows() -> None:
+    rng = np.random.default_rng(3)
+    rows = [{"point": i, "a": float(a), "b": float(b)} for i, (a, b) in enumerate(rng.integers(0, 6, (40, 2)))]
+    rows.append({"point": 40, "a": None, "b": 1.0})
+    front = {r["point"] for r in pareto(rows, "a", "b")}
+    have = [r for r in rows if r["a"] is not None]
+    undominated = {r["point"] for r in have if not any(
+        o["a"] <= r["a"] and o["b"] <= r["b"] and (o["a"], o["b"]) != (r["a"], r["b"]) for o in have)}
+    assert front == undominated
+
+
+def test_a_target_the_filter_removes_is_never_built(tmp_path: Path) -> None:
+    spec = _write(tmp_path, '[sweep]\nfilter = "core.neurons > 0"\n[axes]\nmodel = "demo"\ncore.neurons = [0, 64]\n')
+    sw = load_sweep(spec)
+    assert [p.values["core.neurons"] for p in sw.points] == [64] and len(sw.targets) == 1

@@ -1,0 +1,71 @@
+"""The compile's time limit as one budget shared by the stages (spikemesh.budget)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import spikemesh
+from spikemesh.budget import Budget, StageBudget
+from spikemesh.errors import SpikemeshError
+from spikemesh.ir import IF, AvgPool2d, Conv2d, Dense, Flatten, Graph, Input, Output, Population, Projection
+
+
+def test_grants_by_hand() -> None:
+    b = Budget(8.0, {"partition": 0.6, "place": 0.3, "route": 0.1})
+    assert b.grant("lower") == 0.0
+    assert b.grant("partition") == pytest.approx(4.8)
+    b.record("partition", 4.8, {"granted": 4.8, "spent": 7.5, "status": "limit", "calls": []})
+    assert b.grant("place") == pytest.approx(0.5)  # never more than what is left of 8
+    free = Budget(3.0, {})  # no weights: a stage gets what earlier stages left
+    free.record("a", 3.0, {"granted": 3.0, "spent": 1.0, "status": "optimal", "calls": []})
+    assert free.grant("b") == pytest.approx(2.0)
+
+
+def test_stage_status() -> None:
+    s = StageBudget(2.0)
+    assert s.status == "none"
+    s.charge("x", 0.5, "optimal")
+    assert s.status == "optimal" and s.left == pytest.approx(1.5) and s.share(0.5) == pytest.approx(0.75)
+    s.charge("y", 1.0, "limit")
+    assert s.status == "limit" and s.report()["spent"] == pytest.approx(1.5)
+
+
+def _pool_net() -> Graph:
+    rng = np.random.default_rng(1)
+    return Graph(inputs=(Input("in", (2, 16, 16)),),
+                 populations=(Population("c1", (8, 16, 16), IF()), Population("c2", (16, 8, 8), IF()),
+                              Population("fc", (10,), IF())),
+                 projections=(Projection("a", "in", "c1", (Conv2d(rng.normal(size=(8, 2, 3, 3)), padding=1),)),
+                              Projection("b", "c1", "c2", (AvgPool2d(2), Conv2d(rng.normal(size=(16, 8, 3, 3)),
+                                                                                 padding=1))),
+                              Projection("c", "c2", "fc", (AvgPool2d(2), Flatten(),
+                                                           Dense(rng.normal(size=(10, 256)))))),
+                 outputs=(Output("out", "fc"),))
+
+
+def test_time_limit_bounds_the_solvers_and_results_are_reproducible() -> None:
+    a = spikemesh.compile(_pool_net(), "tianjic:2x1", seed=2, time_limit=1.5)
+    b = spikemesh.compile(_pool_net(), "tianjic:2x1", seed=2, time_limit=1.5)
+    rep = a.report["budget"]
+    assert rep["time_limit"] == 1.5 and rep["spent"] <= 1.5 + 1e-9
+    assert set(rep["stages"]) == {"lower", "partition", "place", "route", "config"}
+    for st in ("partition", "place", "route"):
+        assert rep["stages"][st]["status"] in ("optimal", "limit", "none")
+        assert rep["stages"][st]["spent"] <= rep["stages"][st]["granted"] + 1e-9
+    assert a.report["placement"]["budget"]["status"] == "limit"  # annealing stops at its move budget
+    assert np.array_equal(a.placement.coords, b.placement.coords)
+    assert np.array_equal(a.routes.flat.links, b.routes.flat.links)
+    assert a.report["budget"] == b.report["budget"]
+
+
+def test_a_smaller_limit_gives_smaller_grants() -> None:
+    small = spikemesh.compile(_pool_net(), "tianjic:2x1", time_limit=0.5).report["budget"]["stages"]
+    assert small["place"]["granted"] == pytest.approx(0.15) and small["route"]["granted"] == pytest.approx(0.05)
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, "10"])
+def test_bad_time_limit_is_a_clear_error(bad: object) -> None:
+    with pytest.raises(SpikemeshError, match="time limit") as e:
+        spikemesh.compile(_pool_net(), "tianjic", time_limit=bad)
+    assert "needed > 0" in str(e.value)
