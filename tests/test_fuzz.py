@@ -291,7 +291,7 @@ def test_fuzz_inputs(tmp_path: Path, data: st.DataObject) -> None:
     f.write_bytes(mutate_bytes(f.read_bytes(), data.draw) if data.draw(st.booleans()) else f.read_bytes())
 
     def run() -> None:
-        from spikemesh.cli import _load_inputs
+        from spikemesh.cli.commands import _load_inputs
 
         simulate(g, _load_inputs(str(f)), engine="reference")
 
