@@ -137,3 +137,13 @@ def test_known_features_cover_every_neuron_kind_and_preset() -> None:
     assert set(TARGET_FAMILIES) == set(FAMILIES)
     for t in list_targets():
         assert t.features <= KNOWN_FEATURES, t.name
+
+
+def test_speck_has_no_chip_grid() -> None:
+    """``speck:2x2`` is refused in one line (a Speck board is one chip); ``speck:1x1`` is plain ``speck``."""
+    import spikemesh
+    from spikemesh.errors import TargetError
+
+    with pytest.raises(TargetError, match="no chip grid"):
+        spikemesh.target("speck:2x2")
+    assert spikemesh.target("speck:1x1").cores_per_chip == spikemesh.target("speck").cores_per_chip

@@ -222,6 +222,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SpikemeshError as e:
         print(f"spikemesh: error: {_one_line(str(e))}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader went away (`spikemesh ... | head`): not an error of the command
+        sys.stderr.close()
+        return 0
     except OSError as e:
         where = f"{e.filename}: " if e.filename else ""
         print(f"spikemesh: error: {_one_line(where + (e.strerror or str(e)))}", file=sys.stderr)

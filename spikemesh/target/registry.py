@@ -73,6 +73,9 @@ def target(name_or_path: str | Path | Target) -> Target:
             raise TargetError("the target has too many cores", node=text, needed=f"<= {checks.MAX_CORES:,} cores",
                               available=f"{x}x{y} chips x {t.cores_per_chip} cores = {n:,}",
                               hint="use a smaller chip grid")
+        if t.family == "speck" and (x, y) != (1, 1):
+            raise TargetError("a Speck board is one chip: it has no chip grid", node=text, needed="speck",
+                              available=f"{x}x{y} chips", hint="use --target speck")
         t = t.with_chips(x, y)
     return t
 
