@@ -147,3 +147,13 @@ def test_speck_has_no_chip_grid() -> None:
     with pytest.raises(TargetError, match="no chip grid"):
         spikemesh.target("speck:2x2")
     assert spikemesh.target("speck:1x1").cores_per_chip == spikemesh.target("speck").cores_per_chip
+
+
+@pytest.mark.parametrize("name,hint", [("Tianjic", "did you mean 'tianjic'"), ("tianjic:2by2", "tianjic:2x2"),
+                                       ("loihy", "did you mean 'loihi'"), ("nonsense", "spikemesh targets")])
+def test_unknown_target_hints(name: str, hint: str) -> None:
+    import spikemesh
+    from spikemesh.errors import TargetError
+
+    with pytest.raises(TargetError, match=hint):
+        spikemesh.target(name)

@@ -3,6 +3,7 @@ plain-dict form a Program stores. The TOML format is documented in docs/targets.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import os
 import re
@@ -61,7 +62,7 @@ def target(name_or_path: str | Path | Target) -> Target:
             node=text,
             needed="a preset name or a .toml file",
             available=", ".join(sorted(PRESETS)),
-            hint="run `spikemesh targets` to list presets, or write a TOML file (docs/targets.md)",
+            hint=_target_hint(base),
         )
     t = _preset(base)
     if grid:
@@ -78,6 +79,17 @@ def target(name_or_path: str | Path | Target) -> Target:
                               available=f"{x}x{y} chips", hint="use --target speck")
         t = t.with_chips(x, y)
     return t
+
+
+def _target_hint(name: str) -> str:
+    """A did-you-mean for a misspelt preset or chip grid, then where the presets are listed."""
+    head, sep, tail = name.partition(":")
+    close = difflib.get_close_matches(head.lower(), list(PRESETS), n=1)
+    if sep and (head in PRESETS or close):
+        return f"a grid of chips is written NAME:AxB, e.g. {head if head in PRESETS else close[0]}:2x2"
+    if close:
+        return f"did you mean {close[0]!r}? (`spikemesh targets` lists the presets)"
+    return "run `spikemesh targets` to list presets, or write a TOML file (docs/targets.md)"
 
 
 def list_targets() -> list[Target]:
