@@ -155,7 +155,10 @@ def test_kill_then_rerun_finishes_the_rest_and_equals_an_uninterrupted_run(seria
         time.sleep(0.01)
     os.killpg(proc.pid, signal.SIGKILL)  # the sweep and its workers, as a killed job
     proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL  # the sweep was killed, it did not finish on its own
     done = len(list(points.glob("*.json")))
+    # precondition of what follows (a sweep killed midway), not the behaviour under test: it fails, rather than
+    # passing vacuously, if the kill came before the first point or after the last
     assert 1 <= done < 8, f"{done} points finished before the kill: the test needs a sweep killed midway"
     assert not (out / "results.csv").exists()
     r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
