@@ -183,8 +183,8 @@ def run_and_record(subject: Any, x: Any, engine: str, record: list[str] | None =
             raise SimulationError("--source config runs on the cycle engine", node="simulate",
                                   needed="--engine cycle", available=engine)
         kw = {"source": "config"}
-    if compare and engine in ("async", "crossbar"):
-        kw["fidelity"] = False  # compared once below, against the same reference run
+    if engine in ("async", "crossbar"):
+        kw["fidelity"] = False  # compared below (``compare``) or by the caller, against one reference run
     result = spikemesh.simulate(subject, x, engine=engine, record=record or None, **kw)
     wall = time.perf_counter() - t0
     sim: dict[str, Any] = {"engine": engine, "steps": result.steps, "batch": result.batch, "wall_s": wall,
