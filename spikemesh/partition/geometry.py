@@ -216,6 +216,13 @@ class ProjGeom:
             return self.src_view[0]
         return int(math.prod(self.src_view))
 
+    def unit_of(self, src: np.ndarray) -> np.ndarray:
+        """The absolute unit of each source neuron (flat index): its channel for conv / element-wise projections,
+        the index itself otherwise (dense, csr, and a pool composed into a conv, ``fine``)."""
+        if self.kind in ("conv", "elementwise") and not self.fine:
+            return src // (self.src_view[1] * self.src_view[2])
+        return src
+
     def csr_rows(self, b: Box) -> tuple[np.ndarray, np.ndarray]:
         """csr kind: the box's distinct source rows (sorted) and the synapse count of each."""
         assert self.csc is not None

@@ -204,7 +204,6 @@ def emit_config(program: Any) -> MeshConfig:
                     blocks.append((mc, pi, spec, tuple(int(v) for v in box), lo, hi, lane0))
             continue
         parts, _ = projection_parts(graph, pr, True, D)
-        hw = views[pr.source][1] * views[pr.source][2]
         n_tgt = sizes[pr.target]
         rs, cs, ws, ds = [], [], [], []
         for r, col, wv, dv in parts:
@@ -232,7 +231,7 @@ def emit_config(program: Any) -> MeshConfig:
         mem = np.array(members, dtype=np.int64)
         mem = mem[np.lexsort((mem[:, 1], mem[:, 0]))]
         start = mem[:, 0] * (n_units + 1) + mem[:, 1]
-        unit = r // hw if geo.kind in ("conv", "elementwise") and not geo.fine else r
+        unit = geo.unit_of(r)
         rt = part.neuron_core[pr.target].astype(np.int64)[col]
         j = np.searchsorted(start, rt * (n_units + 1) + unit, side="right") - 1
         ok = (j >= 0) & (mem[np.maximum(j, 0), 0] == rt) & (unit < mem[np.maximum(j, 0), 2])
