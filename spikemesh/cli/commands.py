@@ -173,7 +173,7 @@ def run_and_record(subject: Any, x: Any, engine: str, record: list[str] | None =
     """Simulate and build the ``simulation`` entry of report.json: engine, steps, batch, wall_s, spikes, the
     engine statistics, ``accuracy`` (with labels) and ``fidelity`` vs the reference engine (``compare``)."""
     import spikemesh
-    from spikemesh.data.demo import accuracy
+    from spikemesh.data.demo import accuracy, silent_samples
     from spikemesh.ir.result import fidelity
 
     t0 = time.perf_counter()
@@ -191,6 +191,7 @@ def run_and_record(subject: Any, x: Any, engine: str, record: list[str] | None =
                            "spikes": result.spike_counts(), **result.stats, "summary": result.summary()}
     if labels is not None:
         sim["accuracy"] = accuracy(result, labels)
+        sim["silent_samples"] = silent_samples(result)
     if compare and engine != "reference":
         ref = spikemesh.simulate(subject, x, engine="reference")
         fid = fidelity(result.spikes, ref, result_output=result.output)

@@ -61,7 +61,7 @@ def headline(sim: Mapping[str, Any], dt: float | None = None) -> dict[str, Any]:
             else notes.get("latency"),
             "synops_per_inference": sm.get("synaptic_operations_per_inference"),
             "spikes_per_inference": float(spikes) / batch if spikes is not None else None,
-            "accuracy": sim.get("accuracy")}
+            "accuracy": sim.get("accuracy"), "silent_samples": sim.get("silent_samples")}
 
 
 def format_headline(h: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -72,7 +72,10 @@ def format_headline(h: Mapping[str, Any]) -> list[tuple[str, str]]:
 
     rows = []
     if h.get("accuracy") is not None:
-        rows.append(("accuracy", f"{h['accuracy']:.1%}"))
+        silent = int(h.get("silent_samples") or 0)
+        note = (f" ({silent} of {h.get('batch', '?')} samples: no output spike, predicted as class 0 by the tie "
+                "rule)") if silent else ""
+        rows.append(("accuracy", f"{h['accuracy']:.1%}{note}"))
     e = h.get("energy_per_inference_uj")
     rows.append(("energy per inference", f"{e:.4g} µJ" if e is not None else na(h.get("energy_basis"))))
     p = h.get("power_mw")
