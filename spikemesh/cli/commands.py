@@ -410,7 +410,10 @@ def cmd_export(args: argparse.Namespace) -> None:
         raise FileFormatError("build directory has no placement", node=str(args.dir),
                               hint="compile for a mesh-family target first")
     out = Path(args.out) if args.out else Path(args.dir) / f"placement.{args.format}"
-    export_placement(program, out, args.format)
+    # the map's link heat: the cycle engine's measured flits when `spikemesh simulate DIR` ran it, else the
+    # compile-time estimate (the same choice Program.save makes, so exporting never replaces measured heat)
+    sim = (program.report or {}).get("simulation")
+    export_placement(program, out, args.format, sim)
     console.print(f"wrote {out}")
 
 
