@@ -2,8 +2,9 @@
 when the target prices active and inactive updates apart (``loihi``: 81 / 52 pJ, Davies et al., IEEE Micro 2018,
 Table 2): the whole ``simulate`` call of the fast engine on Brian2's CUBA network (4,000 LIF, in-degree 80,
 10,000 steps of 0.1 ms; benchmark 2 of Brette et al., J. Comput. Neurosci. 23:349, 2007) with target ``loihi``
-(counts them) beside ``tianjic`` (does not), and ``active_updates`` alone on the same run (after its JIT). Defaults as a user
-gets them (traces on, specialised kernel after a warm-up run). Run: ``nice python benchmarks/active_updates.py``.
+(counts them) beside ``tianjic`` (does not), and ``active_updates`` alone on the same run (after its JIT).
+Defaults as a user gets them (traces on, specialised kernel after a warm-up run).
+Run: ``nice python benchmarks/active_updates.py``.
 """
 
 from __future__ import annotations

@@ -85,3 +85,5 @@ def test_cli_simulate_writes_the_float_model_fidelity(tmp_path) -> None:
     res = prog.simulate(x, engine="async", fidelity=False)
     expect = float(np.mean(res.spikes["n"].astype(np.int64) != f_ref.spikes["n"]))
     assert sim["summary"]["fidelity"]["float_model"]["layers"]["n"]["differing_fraction"] == expect
+    html = (d / "report.html").read_text()
+    assert "vs float model" in html and f"{expect:.4f}" in html
