@@ -24,7 +24,7 @@ from spikemesh.errors import SpikemeshError
 from spikemesh.fileio import atomic_open
 from spikemesh.ir.result import format_headline, headline
 from spikemesh.report import plots
-from spikemesh.report.placement_map import figure_bytes, placement_rows, placement_svg
+from spikemesh.report.placement_map import LABELLED_CORES, figure_bytes, placement_rows, placement_svg
 
 REPORT_FILE = "report.html"
 MAX_RASTERS = 6
@@ -183,14 +183,17 @@ def _layers(program: Any, sim: Mapping[str, Any] | None) -> str:
             + _table(head, rows, {3, 4, 5, 6, 7, 8} | ({10} if ffid else set())) + note + "</section>")
 
 
-def _placement(program: Any, sim: Mapping[str, Any] | None) -> str:
+def _placement(program: Any, sim: Mapping[str, Any] | None, svg: str | None = None) -> str:
     if getattr(program, "placement", None) is None or getattr(program, "partition", None) is None:
         return ""
-    svg = placement_svg(program, sim)
+    svg = svg if svg is not None else placement_svg(program, sim)
+    hover = ("Hover a core for its id, layer, role, neurons, utilisation and energy." if
+             program.partition.n_cores <= LABELLED_CORES else f"Core numbers and tooltips are drawn up to "
+             f"{LABELLED_CORES} cores; the table below lists every core.")
     heat = "simulated flits per step (cycle engine)" if ((sim or {}).get("noc") or {}).get("link_flits") is not None \
         else "compile-time estimate of spike copies per step"
     fig = f'<figure class="fig" id="fig-placement">{_inline_svg(svg, "fig-placement")}<figcaption>Link heat: ' \
-          f"{_e(heat)}. Hover a core for its id, layer, role, neurons, utilisation and energy.</figcaption></figure>"
+          f"{_e(heat)}. {_e(hover)}</figcaption></figure>"
     energy_pj = ((sim or {}).get("energy") or {}).get("by_core_pj")
     rows = [[r["core"], f"({r['chip'][0]},{r['chip'][1]})", f"({r['x']},{r['y']})", ", ".join(r["layers"]),
              r["role"], r["neuron_count"], f"{r['utilisation']:.0%}",
@@ -329,13 +332,14 @@ def program_html(program: Any) -> str:
     return f"<div><style>{CSS}</style>{_summary(program, sim)}{_layers(program, sim)}</div>"
 
 
-def render_report(program: Any, sim: Mapping[str, Any] | None = None, result: Any = None) -> str:
-    """The page as a string (see the module docstring)."""
+def render_report(program: Any, sim: Mapping[str, Any] | None = None, result: Any = None,
+                  placement: str | None = None) -> str:
+    """The page as a string (see the module docstring); ``placement``: the map's SVG when already drawn."""
     sim = dict(sim) if sim else (program.report or {}).get("simulation")
     t = (program.report or {}).get("target", {})
     name = program.graph.metadata.get("name", "model") if getattr(program.graph, "metadata", None) else "model"
     title = f"spikemesh report: {name} on {t.get('name', program.target.name)}"
-    body = "".join([_summary(program, sim), _layers(program, sim), _placement(program, sim), _speck(program),
+    body = "".join([_summary(program, sim), _layers(program, sim), _placement(program, sim, placement), _speck(program),
                     _energy(sim), _activity(result), _latency(sim), _routing(program), _quantization(program)])
     return ("<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
             "<meta name='viewport' content='width=device-width, initial-scale=1'>"
@@ -352,16 +356,16 @@ def write_build_views(directory: str | Path, program: Any, sim: Mapping[str, Any
 
     d = Path(directory)
     sim = dict(sim) if sim else (program.report or {}).get("simulation")
-    if getattr(program, "placement", None) is not None:
-        write_placement_files(d, program, sim)
-    return write_report(d, program, sim, result)
+    svg = write_placement_files(d, program, sim) if getattr(program, "placement", None) is not None else None
+    return write_report(d, program, sim, result, placement=svg)
 
 
-def write_report(directory: str | Path, program: Any, sim: Mapping[str, Any] | None = None, result: Any = None
-                 ) -> Path:
-    """Write ``directory/report.html`` atomically; returns its path."""
+def write_report(directory: str | Path, program: Any, sim: Mapping[str, Any] | None = None, result: Any = None,
+                 placement: str | None = None) -> Path:
+    """Write ``directory/report.html`` atomically (``placement``: the map's SVG when already drawn); returns its
+    path."""
     path = Path(directory) / REPORT_FILE
-    text = render_report(program, sim, result)
+    text = render_report(program, sim, result, placement)
     with atomic_open(path, "wb") as fh:
         fh.write(text.encode())
     return path

@@ -2,7 +2,8 @@
 
 The map draws every physical core slot of the target; a used core is a square in its layer's colour (a
 qualitative palette ordered so that neighbouring layers never share a hue family), lighter the fewer of its neuron
-slots it uses, with its core id inside. Partial-sum cores are hatched, source cores (graph inputs replayed on chip)
+slots it uses, with its core id inside (maps of more than ``LABELLED_CORES`` cores leave the ids and tooltips
+out: placement.csv lists every core). Partial-sum cores are hatched, source cores (graph inputs replayed on chip)
 carry a triangle, and a star marks the host entry (graph inputs enter at chip (0,0) router (0,0)). The view is
 cropped to the used slots plus one free row and column (the title says so when slots are left out). Links are drawn
 under the cores, coloured by load: the flits per step the ``cycle`` engine measured when a simulation is given
@@ -112,11 +113,22 @@ def _tooltip(r: Mapping[str, Any]) -> str:
     return " · ".join(parts)
 
 
+def _squares(gx: np.ndarray, gy: np.ndarray, half: float = 0.35) -> np.ndarray:
+    """Vertices [n, 4, 2] of the squares of side ``2 * half`` centred on the slots (gx, gy)."""
+    corners = np.array([[-half, -half], [half, -half], [half, half], [-half, half]])
+    return np.stack([gx, gy], axis=1)[:, None, :] + corners[None, :, :]
+
+
+#: above this many cores the map draws cores as collections without numbers or per-core tooltips (a label per
+#: core is unreadable there, and 34,000 text artists made saving a ResNet-18 build take minutes)
+LABELLED_CORES = 2048
+
+
 def placement_figure(program: Any, sim: Mapping[str, Any] | None = None) -> Any:
     """The placement map as a matplotlib Figure (see the module docstring). ``sim``: a ``simulation`` entry of
     report.json (or a dict with the same keys) whose cycle-engine link loads and per-core energy are shown."""
     import matplotlib
-    from matplotlib.collections import LineCollection, PatchCollection
+    from matplotlib.collections import LineCollection, PolyCollection
     from matplotlib.colors import LinearSegmentedColormap
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch, Rectangle
@@ -135,9 +147,10 @@ def placement_figure(program: Any, sim: Mapping[str, Any] | None = None) -> Any:
     size = min(13.0, max(5.0, 0.55 * max(VW, VH)))
     fig, ax = new_figure(size + 1.6, size * VH / max(VW, 1) + 1.8)
     # free slots: faint outlines, so the grid is readable
-    ax.add_collection(PatchCollection(
-        [Rectangle((gx - 0.35, gy - 0.35), 0.7, 0.7) for gx in range(VW) for gy in range(VH)],
-        facecolor="none", edgecolor="#e4e4e4", linewidth=0.5, zorder=0))
+    labelled = len(rows) <= LABELLED_CORES
+    gx_all, gy_all = np.meshgrid(np.arange(VW), np.arange(VH), indexing="ij")
+    ax.add_collection(PolyCollection(_squares(gx_all.ravel(), gy_all.ravel()), facecolor="none", edgecolor="#e4e4e4",
+                                     linewidth=0.5, zorder=0, rasterized=not labelled))
     simulated = simulated_link_load(sim)
     if simulated is not None:
         loads, label = simulated, "link load: flits / step (cycle engine, simulated)"
@@ -157,26 +170,47 @@ def placement_figure(program: Any, sim: Mapping[str, Any] | None = None) -> Any:
             vals.append(v)
         inferno = matplotlib.colormaps["inferno"]
         heat = LinearSegmentedColormap.from_list("link_heat", inferno(np.linspace(0.85, 0.05, 256)))
-        lc = LineCollection(segs, cmap=heat, linewidths=2.4, zorder=1)
+        lc = LineCollection(segs, cmap=heat, linewidths=2.4 if labelled else 0.8, zorder=1, rasterized=not labelled)
         lc.set_array(np.array(vals))
         lc.set_clim(0, max(vals) if max(vals) > 0 else 1)
         ax.add_collection(lc)
         fig.colorbar(lc, ax=ax, fraction=0.035, pad=0.02, label=label)
     font = max(4.0, min(8.0, 110.0 / max(VW, VH)))
+    faces, edges, xy, hatched, sources = [], [], [], [], []
     for r in rows:
         gx, gy = r["chip"][0] * t.cores_x + r["x"], r["chip"][1] * t.cores_y + r["y"]
         colour = layer_colour(layers.index(r["layer"]))
         face = _mix_white(colour, 0.3 + 0.7 * min(1.0, r["utilisation"])) if r["role"] != "source" else "#ffffff"
-        patch = Rectangle((gx - 0.35, gy - 0.35), 0.7, 0.7, facecolor=face, edgecolor=colour, linewidth=1.2,
-                          hatch="////" if r["role"] == "partial_sum" else None, zorder=2)
-        patch.set_gid(f"core-{r['core']}")
-        ax.add_patch(patch)
         if r["role"] == "source":
-            ax.plot([gx], [gy + 0.18], marker="^", color=colour, markersize=font + 2, zorder=3)
-        ax.text(gx, gy - (0.12 if r["role"] == "source" else 0.0), str(r["core"]), ha="center", va="center",
-                fontsize=font, zorder=4, color="black",
-                bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.7}
-                if r["role"] == "partial_sum" else None)
+            sources.append((gx, gy, colour))
+        if labelled:  # one artist per core: its SVG group (id core-N) carries the core's tooltip
+            patch = Rectangle((gx - 0.35, gy - 0.35), 0.7, 0.7, facecolor=face, edgecolor=colour, linewidth=1.2,
+                              hatch="////" if r["role"] == "partial_sum" else None, zorder=2)
+            patch.set_gid(f"core-{r['core']}")
+            ax.add_patch(patch)
+            ax.text(gx, gy - (0.12 if r["role"] == "source" else 0.0), str(r["core"]), ha="center", va="center",
+                    fontsize=font, zorder=4, color="black",
+                    bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.7}
+                    if r["role"] == "partial_sum" else None)
+        else:
+            faces.append(face)
+            edges.append(colour)
+            xy.append((gx, gy))
+            hatched.append(r["role"] == "partial_sum")
+    if xy:  # a large map: two raster collections (plain, hatched) and no per-core labels (placement.csv has them)
+        from matplotlib.colors import to_rgba_array
+
+        xy_a, hatched_a = np.array(xy, dtype=np.float64), np.array(hatched)
+        face_a, edge_a = to_rgba_array(faces), to_rgba_array(edges)
+        for flag in (False, True):
+            pick = hatched_a == flag
+            if pick.any():
+                ax.add_collection(PolyCollection(_squares(xy_a[pick, 0], xy_a[pick, 1]), facecolor=face_a[pick],
+                                                 edgecolor=edge_a[pick], linewidth=0.6, zorder=2, rasterized=True,
+                                                 hatch="////" if flag else None))
+    for gx, gy, colour in sources:
+        ax.plot([gx], [gy + (0.18 if labelled else 0.0)], marker="^", color=colour,
+                markersize=font + 2 if labelled else 3, zorder=3)
     ax.plot([-0.5], [0.0], marker="*", color="black", markersize=14, zorder=5, clip_on=False)
     for i in range(t.chips_x + 1):
         if i * t.cores_x <= VW:
@@ -209,8 +243,9 @@ def placement_figure(program: Any, sim: Mapping[str, Any] | None = None) -> Any:
     chips = f", {t.chips_x}x{t.chips_y} chips" if t.chips_x * t.chips_y > 1 else ""
     shown = f"; slots x < {VW}, y < {VH} of {W}x{H} shown" if (VW, VH) != (W, H) else ""
     kind = "simulated" if simulated is not None else "estimated"
-    ax.set_title(f"{t.name}: {len(rows)} cores{chips}, placer {program.placement.placer}; link heat {kind}{shown}",
-                 fontsize=10)
+    unlabelled = "" if labelled else f"\ncore numbers and tooltips up to {LABELLED_CORES} cores: see placement.csv"
+    ax.set_title(f"{t.name}: {len(rows)} cores{chips}, placer {program.placement.placer}; link heat {kind}{shown}"
+                 f"{unlabelled}", fontsize=10)
     return fig
 
 
@@ -277,10 +312,15 @@ def export_placement(program: Any, path: Path, fmt: str, sim: Mapping[str, Any] 
     return path
 
 
-def write_placement_files(directory: Path, program: Any, sim: Mapping[str, Any] | None = None) -> None:
-    """Program.save hook: placement.json, placement.png and placement.svg (link heat from ``sim`` if given)."""
+def write_placement_files(directory: Path, program: Any, sim: Mapping[str, Any] | None = None) -> str | None:
+    """Program.save hook: placement.json, placement.png and placement.svg (link heat from ``sim`` if given), the
+    figure built once for both pictures. Returns the SVG text (report.html inlines it) or None without a partition."""
     if program is None or program.partition is None:
-        return
+        return None
     export_placement(program, directory / "placement.json", "json")
-    export_placement(program, directory / "placement.png", "png", sim)
-    export_placement(program, directory / "placement.svg", "svg", sim)
+    fig = placement_figure(program, sim)
+    _atomic_write(directory / "placement.png", figure_bytes(fig, "png"))
+    energy_pj = ((sim or {}).get("energy") or {}).get("by_core_pj")
+    svg = svg_with_tooltips(figure_bytes(fig, "svg").decode(), placement_rows(program, energy_pj))
+    _atomic_write(directory / "placement.svg", svg.encode())
+    return svg

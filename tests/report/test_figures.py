@@ -185,3 +185,26 @@ def test_placement_csv_counts_neurons(mesh_program: Any) -> None:
     for r in rows:
         if r["role"] == "neurons":
             assert int(r["neuron_count"]) == int(r["neurons"])  # the core's neuron slots in use
+
+
+def test_large_placement_map_draws_collections_without_labels(mesh_program: Any, cycle_result: Any,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Above LABELLED_CORES cores the map has no per-core artists (a ResNet-18 build has 34,000 cores): cores are
+    raster collections, one per role style, coloured per core as in the labelled map; no ids, no tooltips."""
+    import spikemesh.report.placement_map as pm
+
+    sim = sim_entry(cycle_result)
+    small = placement_figure(mesh_program, sim).axes[0]
+    monkeypatch.setattr(pm, "LABELLED_CORES", 1)
+    ax = placement_figure(mesh_program, sim).axes[0]
+    assert not ax.texts and not [p for p in ax.patches if (p.get_gid() or "").startswith("core-")]
+    cores = [c for c in ax.collections if c.get_zorder() == 2]
+    assert sum(len(c.get_paths()) for c in cores) == len(mesh_program.partition.cores)
+    assert all(c.get_rasterized() for c in cores)
+    # the same face colours as the per-core patches of the labelled map
+    want = sorted(tuple(np.round(p.get_facecolor(), 6)) for p in small.patches
+                  if (p.get_gid() or "").startswith("core-"))
+    got = sorted(tuple(np.round(f, 6)) for c in cores for f in c.get_facecolor())
+    assert got == want
+    svg = placement_svg(mesh_program, sim)
+    assert "<title>core" not in svg and "<image" in svg
