@@ -1,0 +1,198 @@
+"""The partition report's ``trees`` lower bound: neurons and axons counted together, per neuron, with the fewest
+sources any partial-sum tree holding it can have (derivation in docs/report.md, "Partition lower bound").
+
+A tree T of k cores holds m_T neurons on every node (artifact.py) and receives U_T distinct sources, so its cores
+carry at least U_T + (k − 1)·m_T axons and exactly k·m_T neuron units, and k ≥ c(U_T, m_T) = 1 when U_T ≤ A, else
+ceil((U_T − m_T) / (A − m_T)) (A axons, N neurons per core). Charging these totals to T's neurons, a neuron v of
+layer L among m of L's neurons in T is charged at least ``a_v(m) = s_v(m)/m + c_v(m) − 1`` axons and
+``u_v(m) = c_v(m)`` units, with g_v(m) ≤ the distinct sources of any m neurons of L containing v (per source
+population P; s_v sums g_{v,P}(m) / r_P over the r_P layers reading P, c_v uses the plain sum). For any
+λ ∈ [0, 1], λ·axons + (1 − λ)·units ≤ λA + (1 − λ)N per core, so
+
+    cores ≥ Σ_v min_m [λ·a_v(m) + (1 − λ)·u_v(m)] / (λA + (1 − λ)N)
+
+for every λ; the bound is the best of a grid of λ. For a conv without groups g_v(m) = C_in × (fewest input
+positions of any ceil(m / C_out) output positions containing v's), bounded below by ``field_bound``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from spikemesh.ir.graph import Graph
+from spikemesh.partition.bound_kernels import rows_dp, union_1d
+from spikemesh.partition.geometry import ProjGeom
+from spikemesh.partition.resources import Limits
+
+#: output positions per set up to which the receptive-field bound is computed (sets containing a given output, on
+#: layers some of whose neurons need partial sums; any set elsewhere); larger sets reuse its value at this size
+#: (the bound is monotone in the set size, so that stays valid)
+P_CONTAIN = 16
+P_ANY = 32
+#: λ values tried (any λ gives a valid bound)
+LAMBDAS = tuple(i / 20 for i in range(21))
+
+
+def fan_in(g: ProjGeom) -> np.ndarray:
+    """Distinct sources of each target neuron through projection ``g``, over the target's (C, H, W) view (int64)."""
+    c, h, w = g.dst_view
+    if g.kind == "conv":
+        assert g.conv is not None
+        ty = np.array([len(g.axis(0, y, y + 1)[0]) for y in range(h)], dtype=np.int64)
+        tx = np.array([len(g.axis(1, x, x + 1)[0]) for x in range(w)], dtype=np.int64)
+        return np.broadcast_to(g.cin_g * ty[None, :, None] * tx[None, None, :], (c, h, w))
+    if g.kind == "elementwise":
+        return np.ones((c, h, w), dtype=np.int64)
+    if g.kind == "dense":
+        return np.full((c, h, w), g.n_units, dtype=np.int64)
+    assert g.csc is not None
+    return np.diff(g.csc.indptr).astype(np.int64).reshape(c, h, w)
+
+
+def axis_intervals(g: ProjGeom, a: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """Conv axis ``a`` (0 rows, 1 columns): the input interval [lo, hi) each output index reads (clipped), or None
+    when the receptive fields are not intervals (dilation > 1)."""
+    assert g.conv is not None
+    n_out, n_in = g.dst_view[1 + a], g.src_view[1 + a]
+    o = np.arange(n_out, dtype=np.int64)
+    if a >= g.conv.ndim:
+        return o, o + 1
+    k, s, p, d = g.conv.kernel[a], g.conv.stride[a], g.conv.padding[a], g.conv.dilation[a]
+    if d != 1 and k > 1:
+        return None
+    lo = np.clip(o * s - p, 0, n_in)
+    hi = np.clip(o * s - p + k, 0, n_in)
+    return lo, np.maximum(lo, hi)
+
+
+def _reading_counts(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """``cnt[y, l]``: input indices whose last reading output is y, read by l = min(3, readers) outputs up to y
+    (an input index holds at least the max over any of its readers, so keeping the last three is valid)."""
+    n_out = len(lo)
+    cnt = np.zeros((n_out, 4), dtype=np.int64)
+    for i in range(int(hi.max()) if n_out else 0):
+        rows = np.nonzero((lo <= i) & (i < hi))[0]
+        if len(rows):
+            cnt[int(rows[-1]), min(3, len(rows))] += 1
+    return cnt
+
+
+def _axis_tables(lo: np.ndarray, hi: np.ndarray, qmax: int, contain: bool
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(fewest inputs of any q outputs of the axis, the distinct tables of sets containing a given output, the
+    table index of each output)."""
+    glob = union_1d(lo, hi, qmax, -1)
+    if not contain or len(lo) > 256:  # long 1-D axes: the global table (valid, weaker)
+        return glob, glob[None, :], np.zeros(len(lo), dtype=np.int64)
+    spec = np.stack([union_1d(lo, hi, qmax, o) for o in range(len(lo))])
+    uniq, inv = np.unique(spec, axis=0, return_inverse=True)
+    return glob, uniq, inv.reshape(-1).astype(np.int64)
+
+
+def field_bound(g: ProjGeom, pmax: int, contain: bool = True) -> np.ndarray | None:
+    """``out[y, x, p]`` ≤ the input positions any p output positions read, the set including (y, x) when
+    ``contain`` (else any set); p = 0..pmax, a running maximum, so non-decreasing in p. None for dilated convs.
+
+    Rows: input row i is read by a run of output rows; the positions of row i in the union are at least the
+    columns of the largest of its reading rows' sets, and a row's q positions read at least ``union_1d`` columns
+    (a row holding (y, x): those of sets including x) — ``rows_dp`` minimises that sum over the per-row counts.
+    The same with rows and columns swapped, and the output's own field, are lower bounds too: the max of the
+    three is kept."""
+    iy, ix = axis_intervals(g, 0), axis_intervals(g, 1)
+    if iy is None or ix is None:
+        return None
+    _, h, w = g.dst_view
+    own = ((iy[1] - iy[0])[:, None] * (ix[1] - ix[0])[None, :]).astype(np.int64)
+    gx, sx, inv_x = _axis_tables(ix[0], ix[1], min(w, pmax), contain)
+    gy, sy, inv_y = _axis_tables(iy[0], iy[1], min(h, pmax), contain)
+    by_rows = rows_dp(_reading_counts(iy[0], iy[1]), gx, sx, pmax, contain)  # [y or 0, x class, p]
+    by_cols = rows_dp(_reading_counts(ix[0], ix[1]), gy, sy, pmax, contain)  # [x or 0, y class, p]
+    ys = np.arange(h) if contain else np.zeros(h, dtype=np.int64)
+    xs = np.arange(w) if contain else np.zeros(w, dtype=np.int64)
+    r = by_rows[ys[:, None], inv_x[None, :]]  # [y, x, p]
+    c = by_cols[xs[None, :], inv_y[:, None]]
+    out = np.maximum(r, c)
+    if contain:
+        out = np.maximum(out, own[:, :, None])
+    out[:, :, 0] = 0
+    return np.maximum.accumulate(out, axis=2)
+
+
+def _sources(g: ProjGeom, m: np.ndarray, contain: bool) -> np.ndarray:
+    """g_v(m) through projection ``g``: an array broadcastable to (C, H, W, len(m)) (``contain``: sets that
+    include v; else any set, which is smaller, so also valid)."""
+    if g.kind == "elementwise":
+        return m[None, None, None, :].astype(np.float64)
+    if g.kind == "dense":
+        return np.full((1, 1, 1, 1), float(g.n_units))
+    if g.kind == "conv":
+        assert g.conv is not None
+        cap = P_CONTAIN if contain else P_ANY
+        pmax = int(min(cap, -(-int(m[-1]) // g.dst_view[0])))
+        fb = field_bound(g, pmax, contain) if g.conv.groups == 1 else None
+        if fb is not None:
+            p = np.minimum(-(-m // g.dst_view[0]), pmax)
+            return (g.cin_g * fb[:, :, p])[None].astype(np.float64)
+        return fan_in(g)[:1, :, :, None].astype(np.float64)
+    return fan_in(g)[:, :, :, None].astype(np.float64)
+
+
+def _distinct_rows(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows of ``key`` and how often each occurs (grouped by a random projection, then checked
+    exactly; all rows when the check fails)."""
+    h = key @ np.random.default_rng(0).random(key.shape[1])
+    _, first, inv, counts = np.unique(h, return_index=True, return_inverse=True, return_counts=True)
+    if np.array_equal(key, key[first[inv.reshape(-1)]]):
+        return key[first], counts
+    return key, np.ones(len(key), dtype=np.int64)
+
+
+def trees_bound(graph: Graph, limits: Limits, geoms: dict[str, list[ProjGeom]]) -> int:
+    """The ``trees`` lower bound on the cores of any partition (module docstring)."""
+    a_cap, n_cap = limits.axons, limits.neurons
+    readers: dict[str, int] = {}
+    for gs in geoms.values():
+        for src in {g.source for g in gs}:
+            readers[src] = readers.get(src, 0) + 1
+    totals = np.zeros(len(LAMBDAS))
+    lam = np.asarray(LAMBDAS)
+    for layer, gs in geoms.items():
+        n = int(math.prod(graph.shape_of(layer)))
+        if not gs:
+            totals += (1 - lam) * n
+            continue
+        m = np.arange(1, min(n_cap, n) + 1, dtype=np.int64)
+        contain = limits.partial_sums and int(sum(fan_in(g).max() for g in gs)) > a_cap
+        per_src: dict[str, np.ndarray] = {}
+        for g in gs:
+            s = _sources(g, m, contain)
+            per_src[g.source] = s if g.source not in per_src else np.maximum(per_src[g.source], s)
+        big = sum(per_src.values())
+        scaled = sum(v / readers[k] for k, v in per_src.items())
+        assert isinstance(big, np.ndarray) and isinstance(scaled, np.ndarray)
+        mm = m.astype(np.float64)
+        if limits.partial_sums:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                multi = np.where(mm < a_cap, np.ceil((big - mm) / (a_cap - mm)), np.inf)
+            c = np.where(big <= a_cap, 1.0, multi)
+        else:
+            c = np.ones_like(big)
+        ax = scaled / mm + c - 1
+        # neurons with equal charges (e.g. every interior position of a conv) are summed once, with a count
+        shape = np.broadcast_shapes(ax.shape, c.shape)
+        key = np.concatenate([np.broadcast_to(np.where(np.isfinite(c), ax, -1.0), shape).reshape(-1, shape[3]),
+                              np.broadcast_to(np.where(np.isfinite(c), c, -1.0), shape).reshape(-1, shape[3])], axis=1)
+        uniq, counts = _distinct_rows(key)
+        ax_u, c_u = uniq[:, :shape[3]], uniq[:, shape[3]:]
+        ok = c_u >= 0
+        for i, lm in enumerate(LAMBDAS):
+            per = np.where(ok, lm * ax_u + (1 - lm) * c_u, np.inf).min(axis=1)
+            totals[i] += float((per * counts).sum()) * (n / len(key))
+    best = 0
+    for i, lm in enumerate(LAMBDAS):
+        cap = lm * a_cap + (1 - lm) * n_cap
+        if cap > 0 and math.isfinite(totals[i]):
+            best = max(best, math.ceil(totals[i] / cap - 1e-9))
+    return best
