@@ -1,17 +1,18 @@
 """The partition report's ``trees`` lower bound: neurons and axons counted together, per neuron, with the fewest
-sources any partial-sum tree holding it can have (derivation in docs/report.md, "Partition lower bound").
+sources any core or partial-sum tree holding it can have (derivation in docs/report.md, "Partition lower bound").
 
-A tree T of k cores holds m_T neurons on every node (artifact.py) and receives U_T distinct sources, so its cores
+A tree T of k cores holds its m_T neurons on every node (artifact.py) and receives U_T distinct sources: its cores
 carry at least U_T + (k − 1)·m_T axons and exactly k·m_T neuron units, and k ≥ c(U_T, m_T) = 1 when U_T ≤ A, else
-ceil((U_T − m_T) / (A − m_T)) (A axons, N neurons per core). Charging these totals to T's neurons, a neuron v of
-layer L among m of L's neurons in T is charged at least ``a_v(m) = s_v(m)/m + c_v(m) − 1`` axons and
-``u_v(m) = c_v(m)`` units, with g_v(m) ≤ the distinct sources of any m neurons of L containing v (per source
-population P; s_v sums g_{v,P}(m) / r_P over the r_P layers reading P, c_v uses the plain sum). For any
-λ ∈ [0, 1], λ·axons + (1 − λ)·units ≤ λA + (1 − λ)N per core, so
+ceil((U_T − m_T) / (A − m_T)) (A axons, N neurons per core). With g_v(m) ≤ the distinct sources of any m neurons
+of v's layer containing v (per source population P; s_v sums g_{v,P}(m) / r_P over the r_P layers reading P) and
+m the neurons of v's layer in T, v is charged ``a_v = s_v(m)/m + k − 1`` axons and ``k`` units, where
+k ≥ max(2, c(g_v(m), m)) in a multi-core tree and k = 1 (g_v(m) ≤ A) on a single core. A multi-core tree has
+k ≥ λ·axons/A + (1 − λ)·units/N for any λ; the single cores together number at least
+μ·Σ axons/A + (1 − μ)·Σ units/N over their neurons for any μ. So for every (λ, μ)
 
-    cores ≥ Σ_v min_m [λ·a_v(m) + (1 − λ)·u_v(m)] / (λA + (1 − λ)N)
+    cores ≥ Σ_v min(min_m [λ·a_v/A + (1 − λ)·k/N] over multi-core trees, min_m [μ·a_v/A + (1 − μ)/N] alone)
 
-for every λ; the bound is the best of a grid of λ. For a conv without groups g_v(m) = C_in × (fewest input
+and the bound is the best of a grid of (λ, μ). For a conv without groups g_v(m) = C_in × (fewest input
 positions of any ceil(m / C_out) output positions containing v's), bounded below by ``field_bound``.
 """
 
@@ -31,8 +32,9 @@ from spikemesh.partition.resources import Limits
 #: (the bound is monotone in the set size, so that stays valid)
 P_CONTAIN = 16
 P_ANY = 32
-#: λ values tried (any λ gives a valid bound)
+#: weights of axons (vs neuron units) tried for multi-core trees and for single cores (any pair gives a valid bound)
 LAMBDAS = tuple(i / 20 for i in range(21))
+MUS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
 def fan_in(g: ProjGeom) -> np.ndarray:
@@ -156,43 +158,47 @@ def trees_bound(graph: Graph, limits: Limits, geoms: dict[str, list[ProjGeom]]) 
     for gs in geoms.values():
         for src in {g.source for g in gs}:
             readers[src] = readers.get(src, 0) + 1
-    totals = np.zeros(len(LAMBDAS))
-    lam = np.asarray(LAMBDAS)
+    mu = np.asarray(MUS)[None, :]
+    totals = np.zeros((len(LAMBDAS), len(MUS)))
     for layer, gs in geoms.items():
         n = int(math.prod(graph.shape_of(layer)))
-        if not gs:
-            totals += (1 - lam) * n
+        if not gs:  # no sources: one neuron unit each, alone on single cores at best
+            totals += n * (1 - mu) / n_cap
             continue
         m = np.arange(1, min(n_cap, n) + 1, dtype=np.int64)
         contain = limits.partial_sums and int(sum(fan_in(g).max() for g in gs)) > a_cap
         per_src: dict[str, np.ndarray] = {}
         for g in gs:
-            s = _sources(g, m, contain)
-            per_src[g.source] = s if g.source not in per_src else np.maximum(per_src[g.source], s)
+            got = _sources(g, m, contain)
+            per_src[g.source] = got if g.source not in per_src else np.maximum(per_src[g.source], got)
         big = sum(per_src.values())
         scaled = sum(v / readers[k] for k, v in per_src.items())
         assert isinstance(big, np.ndarray) and isinstance(scaled, np.ndarray)
         mm = m.astype(np.float64)
+        # neurons with equal charges (e.g. every interior position of a conv) are summed once, with a count
+        shape = np.broadcast_shapes(big.shape, scaled.shape, (1, 1, 1, len(m)))
+        key = np.concatenate([np.broadcast_to(scaled / mm, shape).reshape(-1, shape[3]),
+                              np.broadcast_to(big, shape).reshape(-1, shape[3])], axis=1)
+        rows, counts = _distinct_rows(key)
+        src_per, g_v = rows[:, :shape[3]], rows[:, shape[3]:]
+        # alone on single cores (the m neurons and their sources fit one core)
+        fits = g_v <= a_cap
+        if not limits.partial_sums:
+            fits[:, 0] = True  # (a layer no core can hold is reported by the strategies; count it as fitting)
+        single = np.where(fits, src_per, np.inf).min(axis=1)[:, None]  # axons per neuron
+        single_charge = np.where(np.isfinite(single), mu * np.where(np.isfinite(single), single, 0.0) / a_cap
+                                 + (1 - mu) / n_cap, np.inf)  # [rows, MUS]
         if limits.partial_sums:
             with np.errstate(divide="ignore", invalid="ignore"):
-                multi = np.where(mm < a_cap, np.ceil((big - mm) / (a_cap - mm)), np.inf)
-            c = np.where(big <= a_cap, 1.0, multi)
+                c = np.where(mm < a_cap, np.maximum(2.0, np.ceil((g_v - mm) / (a_cap - mm))), np.inf)
+            ok = np.isfinite(c)
+            ax = np.where(ok, src_per + c - 1, 0.0)
+            cc = np.where(ok, c, 0.0)
+            multi_charge = np.stack([np.where(ok, lm * ax / a_cap + (1 - lm) * cc / n_cap, np.inf).min(axis=1)
+                                     for lm in LAMBDAS], axis=1)  # [rows, LAMBDAS]
         else:
-            c = np.ones_like(big)
-        ax = scaled / mm + c - 1
-        # neurons with equal charges (e.g. every interior position of a conv) are summed once, with a count
-        shape = np.broadcast_shapes(ax.shape, c.shape)
-        key = np.concatenate([np.broadcast_to(np.where(np.isfinite(c), ax, -1.0), shape).reshape(-1, shape[3]),
-                              np.broadcast_to(np.where(np.isfinite(c), c, -1.0), shape).reshape(-1, shape[3])], axis=1)
-        uniq, counts = _distinct_rows(key)
-        ax_u, c_u = uniq[:, :shape[3]], uniq[:, shape[3]:]
-        ok = c_u >= 0
-        for i, lm in enumerate(LAMBDAS):
-            per = np.where(ok, lm * ax_u + (1 - lm) * c_u, np.inf).min(axis=1)
-            totals[i] += float((per * counts).sum()) * (n / len(key))
-    best = 0
-    for i, lm in enumerate(LAMBDAS):
-        cap = lm * a_cap + (1 - lm) * n_cap
-        if cap > 0 and math.isfinite(totals[i]):
-            best = max(best, math.ceil(totals[i] / cap - 1e-9))
-    return best
+            multi_charge = np.full((len(rows), len(LAMBDAS)), np.inf)
+        both = np.minimum(multi_charge[:, :, None], single_charge[:, None, :])  # [rows, LAMBDAS, MUS]
+        totals += np.einsum("r,rlm->lm", counts.astype(np.float64), both) * (n / len(key))
+    finite = totals[np.isfinite(totals)]
+    return int(math.ceil(float(finite.max()) - 1e-9)) if len(finite) else 0
