@@ -141,14 +141,18 @@ def _sources(g: ProjGeom, m: np.ndarray, contain: bool) -> np.ndarray:
     return fan_in(g)[:, :, :, None].astype(np.float64)
 
 
-def _distinct_rows(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The distinct rows of ``key`` and how often each occurs (grouped by a random projection, then checked
-    exactly; all rows when the check fails)."""
-    h = key @ np.random.default_rng(0).random(key.shape[1])
+def _distinct_rows(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The distinct rows of the pair (``a``, ``b``) (same row count) and how often each occurs: grouped by a
+    random projection, then checked exactly (all rows when the check fails)."""
+    r = np.random.default_rng(0).random(a.shape[1])
+    h = a @ r + b @ r[::-1]
     _, first, inv, counts = np.unique(h, return_index=True, return_inverse=True, return_counts=True)
-    if np.array_equal(key, key[first[inv.reshape(-1)]]):
-        return key[first], counts
-    return key, np.ones(len(key), dtype=np.int64)
+    if len(first) == len(a):
+        return a, b, counts
+    rep = first[inv.reshape(-1)]
+    if np.array_equal(a, a[rep]) and np.array_equal(b, b[rep]):
+        return a[first], b[first], counts
+    return a, b, np.ones(len(a), dtype=np.int64)
 
 
 def trees_bound(graph: Graph, limits: Limits, geoms: dict[str, list[ProjGeom]]) -> int:
@@ -177,10 +181,8 @@ def trees_bound(graph: Graph, limits: Limits, geoms: dict[str, list[ProjGeom]]) 
         mm = m.astype(np.float64)
         # neurons with equal charges (e.g. every interior position of a conv) are summed once, with a count
         shape = np.broadcast_shapes(big.shape, scaled.shape, (1, 1, 1, len(m)))
-        key = np.concatenate([np.broadcast_to(scaled / mm, shape).reshape(-1, shape[3]),
-                              np.broadcast_to(big, shape).reshape(-1, shape[3])], axis=1)
-        rows, counts = _distinct_rows(key)
-        src_per, g_v = rows[:, :shape[3]], rows[:, shape[3]:]
+        src_all = np.broadcast_to(scaled / mm, shape).reshape(-1, shape[3])
+        src_per, g_v, counts = _distinct_rows(src_all, np.broadcast_to(big, shape).reshape(-1, shape[3]))
         # alone on single cores (the m neurons and their sources fit one core)
         fits = g_v <= a_cap
         if not limits.partial_sums:
@@ -197,8 +199,8 @@ def trees_bound(graph: Graph, limits: Limits, geoms: dict[str, list[ProjGeom]]) 
             multi_charge = np.stack([np.where(ok, lm * ax / a_cap + (1 - lm) * cc / n_cap, np.inf).min(axis=1)
                                      for lm in LAMBDAS], axis=1)  # [rows, LAMBDAS]
         else:
-            multi_charge = np.full((len(rows), len(LAMBDAS)), np.inf)
+            multi_charge = np.full((len(g_v), len(LAMBDAS)), np.inf)
         both = np.minimum(multi_charge[:, :, None], single_charge[:, None, :])  # [rows, LAMBDAS, MUS]
-        totals += np.einsum("r,rlm->lm", counts.astype(np.float64), both) * (n / len(key))
+        totals += np.einsum("r,rlm->lm", counts.astype(np.float64), both) * (n / len(src_all))
     finite = totals[np.isfinite(totals)]
     return int(math.ceil(float(finite.max()) - 1e-9)) if len(finite) else 0
