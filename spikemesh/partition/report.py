@@ -22,25 +22,10 @@ import numpy as np
 
 from spikemesh.ir.graph import Graph
 from spikemesh.partition.artifact import LogicalCore
+from spikemesh.partition.bound import fan_in, trees_bound
 from spikemesh.partition.geometry import ProjGeom
 from spikemesh.partition.resources import Limits
 from spikemesh.target.model import Target
-
-
-def fan_in(g: ProjGeom) -> np.ndarray:
-    """Distinct sources of each target neuron through projection ``g``, over the target's (C, H, W) view (int64)."""
-    c, h, w = g.dst_view
-    if g.kind == "conv":
-        assert g.conv is not None
-        ty = np.array([len(g.axis(0, y, y + 1)[0]) for y in range(h)], dtype=np.int64)
-        tx = np.array([len(g.axis(1, x, x + 1)[0]) for x in range(w)], dtype=np.int64)
-        return np.broadcast_to(g.cin_g * ty[None, :, None] * tx[None, None, :], (c, h, w))
-    if g.kind == "elementwise":
-        return np.ones((c, h, w), dtype=np.int64)
-    if g.kind == "dense":
-        return np.full((c, h, w), g.n_units, dtype=np.int64)
-    assert g.csc is not None
-    return np.diff(g.csc.indptr).astype(np.int64).reshape(c, h, w)
 
 
 def sources_used(g: ProjGeom) -> int:
@@ -106,7 +91,8 @@ def lower_bounds(graph: Graph, limits: Limits, geoms: dict[str, list[ProjGeom]])
                 bits += syn * limits.weight_bits
     return {"neurons": math.ceil(neurons / limits.neurons),
             "axons": math.ceil((sum(used.values()) + partial) / a) if a else 0,
-            "synapse_bits": math.ceil(bits / limits.synapse_bits) if limits.synapse_bits else 0}
+            "synapse_bits": math.ceil(bits / limits.synapse_bits) if limits.synapse_bits else 0,
+            "trees": trees_bound(graph, limits, geoms) if a else 0}
 
 
 def tree_cores(sources: int, neurons: int, limits: Limits) -> int | None:

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from spikemesh.errors import PartitionError
-from spikemesh.partition.geometry import AX, BITS, KERN, N_COST, ProjGeom
+from spikemesh.partition.geometry import AX, BITS, KERN, N_COST, SYN, ProjGeom
 from spikemesh.target.model import CoreSpec, Target
 
 BIG = np.iinfo(np.int64).max // 4
@@ -140,21 +140,46 @@ class Chunks:
 def unit_table(geoms: list[ProjGeom], boxes: list[tuple[int, int, int, int, int, int]], weight_bits: int,
                shared: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Concatenated per-unit costs of ``boxes`` (of one layer) over all incoming projections: (costs [U, 4],
-    projection index [U], absolute unit [U]); costs of several boxes add (an upper bound of their union)."""
+    projection index [U], absolute unit [U], increasing per projection, units without a source left out); costs
+    of several boxes add (an upper bound of their union)."""
     costs, pidx, units = [], [], []
     for i, g in enumerate(geoms):
+        if g.fine:  # single source neurons: only the boxes' sources, not the span between them
+            src, cst = _fine_units(g, boxes, weight_bits)
+            costs.append(cst)
+            pidx.append(np.full(len(src), i, dtype=np.int64))
+            units.append(src)
+            continue
         parts = [g.unit_costs(b, weight_bits, shared) for b in boxes]
         lo = min(p[0] for p in parts)
         hi = max(p[0] + len(p[1]) for p in parts)
         c = np.zeros((hi - lo, N_COST), dtype=np.int64)
         for start, arr in parts:
             c[start - lo:start - lo + len(arr)] += arr
-        costs.append(c)
-        pidx.append(np.full(hi - lo, i, dtype=np.int64))
-        units.append(np.arange(lo, hi, dtype=np.int64))
+        keep = np.nonzero(c[:, AX])[0]  # units delivering no source (fine / csr gaps) are left out
+        costs.append(c[keep])
+        pidx.append(np.full(len(keep), i, dtype=np.int64))
+        units.append(lo + keep)
     if not costs:
         return np.zeros((0, N_COST), np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
     return np.concatenate(costs), np.concatenate(pidx), np.concatenate(units)
+
+
+def _fine_units(g: ProjGeom, boxes: list[tuple[int, int, int, int, int, int]], weight_bits: int
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """A fine projection's units of ``boxes``: the distinct source neurons (sorted) and their summed costs."""
+    got = [g.fine_sources(b) for b in boxes]
+    src = np.concatenate([s for s, _ in got]) if got else np.zeros(0, np.int64)
+    syn = np.concatenate([n for _, n in got]) if got else np.zeros(0, np.int64)
+    if len(got) > 1:
+        src, inv = np.unique(src, return_inverse=True)
+        syn = np.bincount(inv.reshape(-1), weights=syn, minlength=len(src)).astype(np.int64)
+    out = np.empty((len(src), N_COST), dtype=np.int64)
+    out[:, AX] = 1
+    out[:, SYN] = syn
+    out[:, KERN] = syn
+    out[:, BITS] = syn * weight_bits
+    return src.astype(np.int64), out
 
 
 def chunk(costs: np.ndarray, pidx: np.ndarray, units: np.ndarray, cap: np.ndarray,

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from spikemesh.partition.build import Draft
 from spikemesh.partition.geometry import Box, ProjGeom
 from spikemesh.partition.plan import PiecePlan, drafts_for, piece_lower_bound, plan_piece
@@ -114,26 +116,50 @@ def grid_drafts(layer: str, geoms: list[ProjGeom], view: tuple[int, int, int], s
         for bh, kh in zip(bls[1], keys[1]):
             for bw, kw in zip(bls[2], keys[2]):
                 box: Box = (bc[0], bc[1], bh[0], bh[1], bw[0], bw[1])
-                # fine units are absolute source neurons: a same-class tile has other ranges, so plan it anew
-                key = box if any(g.fine for g in geoms) else (kc, kh, kw)
+                key = (kc, kh, kw)
                 rep = cache.get(key)
-                if rep is None:
+                moves = None if rep is None else _fine_moves(geoms, rep.boxes[0], box)
+                if rep is None or moves is None:
                     got = plan_piece(layer, geoms, [box], limits, mean_rate, allow_partial)
                     assert not isinstance(got, LayerProblem), got
-                    cache[key] = rep = got
-                plan = PiecePlan((box,), _shift(rep, geoms, box[0] - rep.boxes[0][0]), rep.cores, rep.copies,
-                                rep.parent)
+                    rep, moves = got, {}
+                    cache.setdefault(key, got)
+                plan = PiecePlan((box,), _shift(rep, geoms, box[0] - rep.boxes[0][0], moves), rep.cores, rep.copies,
+                                 rep.parent)
                 out.extend(drafts_for(layer, geoms, plan, start + len(out), group))
     return out
 
 
-def _shift(rep: PiecePlan, geoms: list[ProjGeom], dc: int) -> Chunks:
-    """The chunks of a same-class tile ``dc`` channels further: element-wise projections' units are the tile's own
-    channels, so their ranges move with it; conv (groups=1) and dense units are absolute and do not (grouped conv
-    and csr layers use exact per-block class keys, so dc is 0 for them)."""
-    if dc == 0 or rep.k == 1 or not any(g.kind == "elementwise" for g in geoms):
+def _fine_moves(geoms: list[ProjGeom], rep: Box, box: Box) -> dict[int, int] | None:
+    """Per fine projection (source neurons as units), the flat offset between the sources of a same-class tile
+    ``box`` and those of its representative ``rep``: their receptive rows and columns must be translates (same
+    channels); None when they are not (e.g. clipped at opposite borders), so the tile is planned itself."""
+    out: dict[int, int] = {}
+    for p, g in enumerate(geoms):
+        if not g.fine:
+            continue
+        if g.conv_channels(rep) != g.conv_channels(box):
+            return None
+        off = []
+        for a in (0, 1):
+            u, v = g.axis(a, rep[2 + 2 * a], rep[3 + 2 * a])[0], g.axis(a, box[2 + 2 * a], box[3 + 2 * a])[0]
+            if len(u) != len(v) or (len(u) and np.any(v - u != v[0] - u[0])):
+                return None
+            off.append(int(v[0] - u[0]) if len(u) else 0)
+        out[p] = off[0] * g.src_view[2] + off[1]
+    return out
+
+
+def _shift(rep: PiecePlan, geoms: list[ProjGeom], dc: int, moves: dict[int, int]) -> Chunks:
+    """The chunks of a same-class tile ``dc`` channels further whose fine projections' sources are those of the
+    representative moved by ``moves`` (flat offsets, ``_fine_moves``): element-wise projections' units are the
+    tile's own channels and fine ones its source neurons, so their ranges move; conv (groups=1) channel and dense
+    units are absolute and do not (grouped conv and csr layers use exact per-block class keys, so dc is 0)."""
+    move = {p: dc for p, g in enumerate(geoms) if g.kind == "elementwise" and dc}
+    move.update({p: d for p, d in moves.items() if d})
+    if rep.k == 1 or not move:
         return rep.chunks
-    ranges = tuple({p: ((a + dc, b + dc) if geoms[p].kind == "elementwise" else (a, b)) for p, (a, b) in r.items()}
+    ranges = tuple({p: ((a + move[p], b + move[p]) if p in move else (a, b)) for p, (a, b) in r.items()}
                    for r in rep.chunks.ranges)
     return Chunks(ranges, rep.chunks.sums, rep.chunks.total, rep.chunks.per_proj_axons)
 

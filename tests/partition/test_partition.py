@@ -423,3 +423,59 @@ def test_cli_compile_strategy(tmp_path, conv_graph: Graph) -> None:
         assert rep["partition"]["strategy"] == s
     # a usage error returns 2 like every other error (one line on stderr, no SystemExit out of main)
     assert main(["compile", str(tmp_path / "m.smg"), "--strategy", "nope", "--out", str(tmp_path / "x")]) == 2
+
+
+def test_fine_unit_table_lists_the_sources_of_the_boxes() -> None:
+    """A pool composed into a conv (fine units): the unit table of two boxes holds exactly their distinct source
+    neurons, from the graph's own connectivity, each with its synapses into the boxes."""
+    from spikemesh.partition.resources import unit_table
+
+    rng = np.random.default_rng(0)
+    g = Graph(inputs=(Input("in", (2, 8, 8)),), populations=(Population("c", (3, 4, 4), IF()),),
+              projections=(Projection("in>c", "in", "c", (AvgPool2d(2), Conv2d(rng.normal(size=(3, 2, 3, 3)),
+                                                                                 padding=1))),),
+              outputs=(Output("out", "c"),))
+    geom = classify(g, g.projections[0])
+    assert geom.fine
+    boxes = [(0, 2, 0, 1, 0, 2), (1, 3, 3, 4, 2, 4)]
+    costs, pidx, units = unit_table([geom], boxes, 8, False)
+    m = g.projection_csr(g.projections[0], structure=True).tocsc()
+    cols = np.concatenate([box_flat(b, (3, 4, 4)) for b in boxes])
+    sub = m[:, cols]
+    want = np.unique(sub.indices)
+    assert units.tolist() == want.tolist() and set(pidx.tolist()) == {0}
+    assert costs[:, 0].tolist() == [1] * len(want)  # one axon per source neuron
+    assert costs[:, 3].tolist() == np.bincount(sub.indices, minlength=m.shape[0])[want].tolist()
+
+
+@pytest.mark.parametrize("split", [(16, 2, 4), (8, 3, 5), (4, 1, 16)])
+def test_grid_drafts_share_plans_of_translated_tiles(split: tuple[int, int, int]) -> None:
+    """Tiles of a pool+conv layer (fine units: source neurons) reuse a same-class tile's plan moved by the offset
+    of their receptive fields; every draft equals the one planned for that tile alone (tiles clipped at opposite
+    borders included: 3 and 5 do not divide 16)."""
+    import sys
+    from pathlib import Path
+
+    from spikemesh.partition.geometry import geometry
+    from spikemesh.partition.plan import drafts_for, plan_piece
+    from spikemesh.partition.resources import LayerProblem, limits_for
+    from spikemesh.partition.tiles import blocks, grid_drafts
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    import networks
+
+    g = networks.snn2conv()
+    geoms = geometry(g)["conv2"]
+    limits = limits_for(spikemesh.target("tianjic"))
+    rate = {"conv1": 0.1, "conv2": 0.1, "in": 0.1, "fc": 0.1}
+    view = (16, 16, 16)
+    got = grid_drafts("conv2", geoms, view, split, limits, rate, 0, 0)
+    want = []
+    for bc in blocks(16, split[0]):
+        for bh in blocks(16, split[1]):
+            for bw in blocks(16, split[2]):
+                plan = plan_piece("conv2", geoms, [(*bc, *bh, *bw)], limits, rate)
+                assert not isinstance(plan, LayerProblem)
+                want.extend(drafts_for("conv2", geoms, plan, len(want), 0))
+    assert [(d.role, d.pieces, d.inputs, d.merge) for d in got] == [(d.role, d.pieces, d.inputs, d.merge)
+                                                                     for d in want]
