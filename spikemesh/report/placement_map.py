@@ -2,14 +2,14 @@
 
 The map draws every physical core slot of the target; a used core is a square in its layer's colour (a
 qualitative palette ordered so that neighbouring layers never share a hue family), lighter the fewer of its neuron
-slots it uses, with its core id inside (maps of more than ``LABELLED_CORES`` cores leave the ids and tooltips
-out: placement.csv lists every core). Partial-sum cores are hatched, source cores (graph inputs replayed on chip)
+slots it uses, with its core id inside. Partial-sum cores are hatched, source cores (graph inputs replayed on chip)
 carry a triangle, and a star marks the host entry (graph inputs enter at chip (0,0) router (0,0)). The view is
 cropped to the used slots plus one free row and column (the title says so when slots are left out). Links are drawn
 under the cores, coloured by load: the flits per step the ``cycle`` engine measured when a simulation is given
 (``sim``, the ``simulation`` entry of report.json), else the compile-time estimate (spike copies per step of the
 routes); the colour bar says which. In the SVG each core is a group ``core-<id>`` with a ``<title>`` tooltip (core
-id, layer, role, neurons, utilisation, energy when simulated).
+id, layer, role, neurons, utilisation, energy when simulated). A map of more than ``LABELLED_CORES`` cores is one
+image instead (no ids or tooltips, partial-sum cores darker instead of hatched; placement.csv lists every core).
 """
 
 from __future__ import annotations
@@ -113,6 +113,14 @@ def _tooltip(r: Mapping[str, Any]) -> str:
     return " · ".join(parts)
 
 
+def _mix_black(colour: str, amount: float) -> tuple[float, float, float]:
+    """``colour`` darkened: amount 0 = the colour, 1 = black."""
+    from matplotlib.colors import to_rgb
+
+    r, g, b = to_rgb(colour)
+    return ((1 - amount) * r, (1 - amount) * g, (1 - amount) * b)
+
+
 def _squares(gx: np.ndarray, gy: np.ndarray, half: float = 0.35) -> np.ndarray:
     """Vertices [n, 4, 2] of the squares of side ``2 * half`` centred on the slots (gx, gy)."""
     corners = np.array([[-half, -half], [half, -half], [half, half], [-half, half]])
@@ -122,6 +130,8 @@ def _squares(gx: np.ndarray, gy: np.ndarray, half: float = 0.35) -> np.ndarray:
 #: above this many cores the map draws cores as collections without numbers or per-core tooltips (a label per
 #: core is unreadable there, and 34,000 text artists made saving a ResNet-18 build take minutes)
 LABELLED_CORES = 2048
+#: pixels per slot side in a large map's image (the core fills the inner CELL - 2)
+CELL = 5
 
 
 def placement_figure(program: Any, sim: Mapping[str, Any] | None = None) -> Any:
@@ -146,11 +156,11 @@ def placement_figure(program: Any, sim: Mapping[str, Any] | None = None) -> Any:
     VW, VH = max(min(W, max(gxs) + 2), min(W, 4)), max(min(H, max(gys) + 2), min(H, 4))
     size = min(13.0, max(5.0, 0.55 * max(VW, VH)))
     fig, ax = new_figure(size + 1.6, size * VH / max(VW, 1) + 1.8)
-    # free slots: faint outlines, so the grid is readable
     labelled = len(rows) <= LABELLED_CORES
-    gx_all, gy_all = np.meshgrid(np.arange(VW), np.arange(VH), indexing="ij")
-    ax.add_collection(PolyCollection(_squares(gx_all.ravel(), gy_all.ravel()), facecolor="none", edgecolor="#e4e4e4",
-                                     linewidth=0.5, zorder=0, rasterized=not labelled))
+    if labelled:  # free slots: faint outlines, so the grid is readable
+        gx_all, gy_all = np.meshgrid(np.arange(VW), np.arange(VH), indexing="ij")
+        ax.add_collection(PolyCollection(_squares(gx_all.ravel(), gy_all.ravel()), facecolor="none",
+                                         edgecolor="#e4e4e4", linewidth=0.5, zorder=0))
     simulated = simulated_link_load(sim)
     if simulated is not None:
         loads, label = simulated, "link load: flits / step (cycle engine, simulated)"
@@ -170,13 +180,15 @@ def placement_figure(program: Any, sim: Mapping[str, Any] | None = None) -> Any:
             vals.append(v)
         inferno = matplotlib.colormaps["inferno"]
         heat = LinearSegmentedColormap.from_list("link_heat", inferno(np.linspace(0.85, 0.05, 256)))
-        lc = LineCollection(segs, cmap=heat, linewidths=2.4 if labelled else 0.8, zorder=1, rasterized=not labelled)
+        lc = LineCollection(segs, cmap=heat, linewidths=2.4 if labelled else 0.6, zorder=1, rasterized=not labelled)
         lc.set_array(np.array(vals))
         lc.set_clim(0, max(vals) if max(vals) > 0 else 1)
         ax.add_collection(lc)
         fig.colorbar(lc, ax=ax, fraction=0.035, pad=0.02, label=label)
     font = max(4.0, min(8.0, 110.0 / max(VW, VH)))
-    faces, edges, xy, hatched, sources = [], [], [], [], []
+    faces: list[Any] = []
+    xy: list[tuple[int, int]] = []
+    sources: list[tuple[int, int, str]] = []
     for r in rows:
         gx, gy = r["chip"][0] * t.cores_x + r["x"], r["chip"][1] * t.cores_y + r["y"]
         colour = layer_colour(layers.index(r["layer"]))
@@ -193,21 +205,18 @@ def placement_figure(program: Any, sim: Mapping[str, Any] | None = None) -> Any:
                     bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.7}
                     if r["role"] == "partial_sum" else None)
         else:
-            faces.append(face)
-            edges.append(colour)
+            faces.append(_mix_black(colour, 0.35) if r["role"] == "partial_sum" else face)
             xy.append((gx, gy))
-            hatched.append(r["role"] == "partial_sum")
-    if xy:  # a large map: two raster collections (plain, hatched) and no per-core labels (placement.csv has them)
+    if xy:  # a large map: one image, a block of CELL x CELL pixels per slot (the core in its middle, links between)
         from matplotlib.colors import to_rgba_array
 
-        xy_a, hatched_a = np.array(xy, dtype=np.float64), np.array(hatched)
-        face_a, edge_a = to_rgba_array(faces), to_rgba_array(edges)
-        for flag in (False, True):
-            pick = hatched_a == flag
-            if pick.any():
-                ax.add_collection(PolyCollection(_squares(xy_a[pick, 0], xy_a[pick, 1]), facecolor=face_a[pick],
-                                                 edgecolor=edge_a[pick], linewidth=0.6, zorder=2, rasterized=True,
-                                                 hatch="////" if flag else None))
+        img = np.zeros((VH * CELL, VW * CELL, 4))
+        xy_a = np.array(xy, dtype=np.int64)
+        rgba = to_rgba_array(faces)
+        for dy in range(1, CELL - 1):
+            for dx in range(1, CELL - 1):
+                img[xy_a[:, 1] * CELL + dy, xy_a[:, 0] * CELL + dx] = rgba
+        ax.imshow(img, origin="lower", extent=(-0.5, VW - 0.5, -0.5, VH - 0.5), interpolation="nearest", zorder=2)
     for gx, gy, colour in sources:
         ax.plot([gx], [gy + (0.18 if labelled else 0.0)], marker="^", color=colour,
                 markersize=font + 2 if labelled else 3, zorder=3)
@@ -223,7 +232,9 @@ def placement_figure(program: Any, sim: Mapping[str, Any] | None = None) -> Any:
     roles = {r["role"] for r in rows}
     if "partial_sum" in roles:
         handles.append(Patch(facecolor="white", edgecolor="black", hatch="////",
-                             label="partial-sum core (accumulates, forwards to its layer's core)"))
+                             label="partial-sum core (accumulates, forwards to its layer's core)") if labelled else
+                       Patch(facecolor=_mix_black("#1f77b4", 0.35), edgecolor="none",
+                             label="darker = partial-sum core (accumulates, forwards to its layer's core)"))
     if "source" in roles:
         handles.append(Line2D([], [], marker="^", color="black", linestyle="none",
                               label="source core (replays a graph input)"))

@@ -187,24 +187,29 @@ def test_placement_csv_counts_neurons(mesh_program: Any) -> None:
             assert int(r["neuron_count"]) == int(r["neurons"])  # the core's neuron slots in use
 
 
-def test_large_placement_map_draws_collections_without_labels(mesh_program: Any, cycle_result: Any,
-                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    """Above LABELLED_CORES cores the map has no per-core artists (a ResNet-18 build has 34,000 cores): cores are
-    raster collections, one per role style, coloured per core as in the labelled map; no ids, no tooltips."""
+def test_large_placement_map_is_one_image_without_labels(mesh_program: Any, cycle_result: Any,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Above LABELLED_CORES cores the map has no per-core artists (a ResNet-18 build has 34,000 cores): the cores
+    are one image, each slot's middle pixels in the colour its square has in the labelled map (partial-sum cores
+    darker instead of hatched); no ids, no tooltips."""
     import spikemesh.report.placement_map as pm
 
     sim = sim_entry(cycle_result)
     small = placement_figure(mesh_program, sim).axes[0]
+    want = {p.get_gid(): p.get_facecolor() for p in small.patches if (p.get_gid() or "").startswith("core-")}
     monkeypatch.setattr(pm, "LABELLED_CORES", 1)
     ax = placement_figure(mesh_program, sim).axes[0]
     assert not ax.texts and not [p for p in ax.patches if (p.get_gid() or "").startswith("core-")]
-    cores = [c for c in ax.collections if c.get_zorder() == 2]
-    assert sum(len(c.get_paths()) for c in cores) == len(mesh_program.partition.cores)
-    assert all(c.get_rasterized() for c in cores)
-    # the same face colours as the per-core patches of the labelled map
-    want = sorted(tuple(np.round(p.get_facecolor(), 6)) for p in small.patches
-                  if (p.get_gid() or "").startswith("core-"))
-    got = sorted(tuple(np.round(f, 6)) for c in cores for f in c.get_facecolor())
-    assert got == want
+    (img,) = ax.images
+    px = np.asarray(img.get_array())
+    t = mesh_program.target
+    for r in pm.placement_rows(mesh_program):
+        gx, gy = r["chip"][0] * t.cores_x + r["x"], r["chip"][1] * t.cores_y + r["y"]
+        got = px[gy * pm.CELL + pm.CELL // 2, gx * pm.CELL + pm.CELL // 2]
+        assert px[gy * pm.CELL, gx * pm.CELL, 3] == 0  # the slot's border is clear: links show between cores
+        if r["role"] == "partial_sum":
+            assert got[:3].sum() < np.sum(want[f"core-{r['core']}"][:3])
+        else:
+            np.testing.assert_allclose(got, want[f"core-{r['core']}"])
     svg = placement_svg(mesh_program, sim)
     assert "<title>core" not in svg and "<image" in svg
