@@ -35,7 +35,7 @@ def simulation_stats(graph: Graph, flat: FlatGraph, sends: np.ndarray, spikes: d
     """Action counts, energy (when a target is known) and NeuroBench metrics of one run; ``extra``: the NoC
     actions and simulated seconds of the cycle engine."""
     wbits = target.core.weight_bits if target is not None else 8
-    acts = count_actions(flat, sends, steps, batch, wbits, partition)
+    acts = count_actions(flat, sends, steps, batch, wbits, partition, getattr(extra, "fanout", None))
     if extra is not None:
         for k, v in extra.counts.items():
             acts.add(k, v)

@@ -15,7 +15,7 @@ from spikemesh.errors import SimulationError
 from spikemesh.partition import partition
 from spikemesh.program import Program
 from spikemesh.routing.routes import Route, tree, xy
-from spikemesh.simulator.arrays import neuron_cores
+from spikemesh.simulator.fanout import neuron_cores
 from spikemesh.simulator.fast import flat_graph
 from spikemesh.simulator.noc import noc_step
 from spikemesh.simulator.noc_routes import NocArrays
