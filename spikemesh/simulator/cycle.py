@@ -110,10 +110,11 @@ def run_cycle(program: Any, inputs: Any, record: Sequence[str] | None = None, mo
     return res, run, acts
 
 
-def cycle_noc(program: Any, run: Any, progress: bool | None = None) -> tuple[SimResult, Actions]:
+def cycle_noc(program: Any, run: Any, progress: bool | None = None, fan: Any = None) -> tuple[SimResult, Actions]:
     """The timing part of the cycle engine on a functional run ``run`` (``result``, ``flat`` — the global index
     layout —, ``inputs`` in step form, ``spike_events``): per-core compute load and packets, then the NoC. Its
-    memory grows with neurons, cores and links (``fanout``), not synapses."""
+    memory grows with neurons, cores and links (``fanout``), not synapses. ``fan``: the program's
+    ``fanout.Fanout`` when the caller has it."""
     part, placement, routes = _require(program)
     target = program.target
     graph = program.graph
@@ -141,7 +142,8 @@ def cycle_noc(program: Any, run: Any, progress: bool | None = None) -> tuple[Sim
     src_route[has_core] = np.array([route_of.get(int(c), -1) for c in range(n_cores)] + [-1])[core[has_core]]
     ok = src_route >= 0
     route_mat = sp.csr_matrix((np.ones(int(ok.sum())), (np.nonzero(ok)[0], src_route[ok])), shape=(fg.n, max(R, 1)))
-    fan = fanout(graph, fg, part)  # synapses per (source, performing core): partial-sum tree nodes included
+    if fan is None:
+        fan = fanout(graph, fg, part)  # synapses per (source, performing core): partial-sum tree nodes included
     into = fan.performed
     neurons_per_core = np.bincount(core[has_core], minlength=n_cores)
     setup_s = time.perf_counter() - t_setup

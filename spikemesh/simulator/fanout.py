@@ -22,7 +22,7 @@ matrix: peak memory is one such projection.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -36,12 +36,15 @@ from spikemesh.partition.geometry import ProjGeom, box_flat, box_volume, classif
 @dataclass(frozen=True)
 class Layout:
     """The global index space of a graph (as ``arrays.FlatGraph`` lays it out): its inputs and populations in
-    ``Graph.topological_order()``, each a contiguous range in C order of its shape."""
+    ``Graph.topological_order()``, each a contiguous range in C order of its shape; ``pop_node``: the node index of
+    each population in that order."""
 
+    graph: Graph
     order: tuple[str, ...]
     node_off: np.ndarray
     node_size: np.ndarray
-    node_is_input: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    node_is_input: np.ndarray
+    pop_node: np.ndarray
 
     @staticmethod
     def of(graph: Graph) -> Layout:
@@ -49,7 +52,8 @@ class Layout:
         sizes = np.array([math.prod(graph.shape_of(n)) for n in order], dtype=np.int64)
         offs = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
         is_input = np.array([isinstance(graph.nodes[n], Input) for n in order], dtype=bool)
-        return Layout(order, offs, sizes, is_input)
+        pop_node = np.array([i for i, n in enumerate(order) if n in graph.population], dtype=np.int64)
+        return Layout(graph, order, offs, sizes, is_input, pop_node)
 
     @property
     def n(self) -> int:
@@ -58,6 +62,10 @@ class Layout:
     def node_range(self, name: str) -> tuple[int, int]:
         k = self.order.index(name)
         return int(self.node_off[k]), int(self.node_off[k] + self.node_size[k])
+
+    @property
+    def populations(self) -> list[str]:
+        return [self.order[k] for k in self.pop_node]
 
 
 @dataclass(frozen=True)
