@@ -98,7 +98,10 @@ def child(row: str, steps: int, density: float) -> dict:
         noc = res.stats["noc"]
         run_s = out["fanout"]["s"] + out["cycle_noc"]["s"] + out["energy_counts"]["s"]
     cycles = sum(noc["latency_cycles_per_sample"])
-    out.update(simulated_cycles=int(cycles), packets=noc["packets"], interchip_flits=noc["interchip_flits"],
+    out.update(simulated_cycles=int(cycles), packets=noc["packets"], router_traversals=noc["router_traversals"],
+               interchip_flits=noc["interchip_flits"], channels=noc["channels"],
+               forwarding_phases=noc["forwarding_phases"], noc_setup_s=round(noc["setup_s"], 2),
+               noc_kernel_s=round(noc["noc_s"], 2),
                run_s=round(run_s, 2), cycles_per_s=round(cycles / run_s, 1),
                build_plus_run_s=round(out["compile"]["s"] + run_s, 1),
                peak_rss_gb=max(v["peak_rss_gb"] for v in out.values() if isinstance(v, dict)))
