@@ -89,10 +89,10 @@ def _conv(draw: st.DrawFn, rng: np.random.Generator, cin: int, hw: tuple[int, in
 
 
 @st.composite
-def conv_graphs(draw: st.DrawFn) -> Graph:
+def conv_graphs(draw: st.DrawFn, avg: bool = True) -> Graph:
     """in -> a (conv) -> b (pool∘conv, pool, or conv; plus a second conv: fan-in, on port 1 of a two-port
     neuron) -> c (AvgPool∘Flatten∘Dense, Flatten∘Dense or Sparse); a -> e (element-wise Scale with zeros, or a
-    Delay); delays uniform or per element."""
+    Delay); delays uniform or per element. ``avg=False``: sum pools only (an integer graph)."""
     rng = np.random.default_rng(draw(st.integers(0, 2**31 - 1)))
     cin, hw = draw(st.integers(1, 3)), (draw(st.integers(3, 7)), draw(st.integers(3, 7)))
     op_a, sa = _conv(draw, rng, cin, hw)
@@ -104,7 +104,7 @@ def conv_graphs(draw: st.DrawFn) -> Graph:
     if kind_b == "pool_conv" and pool_ok:
         c2, sb = _conv(draw, rng, sa[0], (sa[1] // 2, sa[2] // 2))
         assume(all(v == 1 for v in c2.dilation))
-        pool = AvgPool2d(2) if draw(st.booleans()) else SumPool2d(2)
+        pool = AvgPool2d(2) if avg and draw(st.booleans()) else SumPool2d(2)
         ops_b: tuple = (pool, c2)
         second = (pool, Conv2d(rng.integers(-1, 2, c2.weight.shape).astype(float), stride=c2.stride,
                                padding=c2.padding, groups=c2.groups))
@@ -121,7 +121,8 @@ def conv_graphs(draw: st.DrawFn) -> Graph:
     nc = draw(st.integers(1, 4))
     kind_c = draw(st.sampled_from(["avg_dense", "dense", "sparse"]))
     if kind_c == "avg_dense" and sb[1] % 2 == 0 and sb[2] % 2 == 0:
-        ops_c: tuple = (AvgPool2d(2), Flatten(), Dense(rng.integers(-1, 2, (nc, n_b // 4)).astype(float)))
+        pool_c = AvgPool2d(2) if avg else SumPool2d(2)
+        ops_c: tuple = (pool_c, Flatten(), Dense(rng.integers(-1, 2, (nc, n_b // 4)).astype(float)))
     elif kind_c == "sparse":
         m = rng.integers(-2, 3, (n_b, nc)) * (rng.random((n_b, nc)) < 0.5)
         ops_c = (Flatten(), Sparse.from_matrix(sp.csr_matrix(m.astype(float))))
@@ -202,3 +203,50 @@ def test_neuron_cores_cover_populations_and_host_inputs():
     assert (core[:4] == -1).all()  # streamed from the host
     np.testing.assert_array_equal(core[4:], part.neuron_core["h"])
     assert len(set(core[4:].tolist())) == 2  # 6 neurons on cores of 4
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(graph=conv_graphs(avg=False), target=tiny_targets(), seed=st.integers(0, 3))
+def test_cycle_engine_synops_per_core_equal_oracle(graph, target, seed):
+    """The cycle engine on conv graphs with partial-sum trees: spikes equal reference, and the synaptic ops charged
+    to each core equal Σ reference sends × the oracle's synapses per (source, core)."""
+    from spikemesh.ir.reference import run_reference
+    from spikemesh.simulator.energy import count_actions, sends_from_rasters
+    from tests.simulator.noc_helpers import placed
+
+    graph = replace(graph, populations=tuple(replace(p, neuron=replace(p.neuron, state_bits=16))
+                                             for p in graph.populations))
+    try:
+        part = partition(graph, target, seed=seed, check_capacity=False)
+        assume(len(part.cores) <= target.n_cores)
+        prog = placed(graph, target, seed, shuffle=True, part=part)
+    except SpikemeshError:
+        assume(False)
+    event("partial sums" if any(c.role == "partial_sum" for c in part.cores) else "no partial sums")
+    x = (np.random.default_rng(seed).random((6, 1, *graph.inputs[0].shape)) < 0.5).astype(float)
+    ref = run_reference(graph, x, mode="int")
+    res = spikemesh.simulate(prog, x, engine="cycle", mode="int")
+    for k in ref.spikes:
+        np.testing.assert_array_equal(res.spikes[k], ref.spikes[k])
+    layout = Layout.of(graph)
+    into, _ = oracle(graph, layout, part)
+    n = len(part.cores)
+    # compute phase of each step: max over cores of (synaptic events + partial sums merged + neurons held)
+    held = np.bincount(np.concatenate([np.asarray(v).reshape(-1) for v in part.neuron_core.values()]), minlength=n)
+    merged = np.zeros(n)
+    for c in part.cores:
+        if c.role == "partial_sum":
+            merged[c.merge_into] += sum((b[1] - b[0]) * (b[3] - b[2]) * (b[5] - b[4]) for bs in c.boxes.values()
+                                        for b in bs)
+    for t in range(x.shape[0]):
+        step = sends_from_rasters(layout, {k: v[t:t + 1] for k, v in ref.spikes.items()},
+                                  {k: v[t:t + 1] for k, v in ref.v.items()}, {"in": x[t:t + 1]})
+        expect = (into[:, :n].T @ step + merged + held).max()
+        assert res.stats["noc"]["per_step"]["compute_cycles"][t] == expect
+    # the energy model charges the same synaptic ops to each core (targets without a core: core 0)
+    sends = sends_from_rasters(layout, ref.spikes, ref.v, {"in": x})
+    per_core = into.T @ sends
+    per_core[0] += per_core[-1]
+    acts = count_actions(layout, sends, x.shape[0], 1, 8, part)
+    np.testing.assert_array_equal(acts.counts["synop"], per_core[:n])
+    assert res.stats["actions"]["synop"] == per_core.sum()
