@@ -250,3 +250,33 @@ def test_cycle_engine_synops_per_core_equal_oracle(graph, target, seed):
     acts = count_actions(layout, sends, x.shape[0], 1, 8, part)
     np.testing.assert_array_equal(acts.counts["synop"], per_core[:n])
     assert res.stats["actions"]["synop"] == per_core.sum()
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(seed=st.integers(0, 2**31 - 1), target=tiny_targets(), stride=st.integers(1, 2), dil=st.integers(1, 2),
+       groups=st.sampled_from([1, 2]))
+def test_conv1d_and_scaled_conv_equal_oracle(seed, target, stride, dil, groups):
+    """A Conv1d on a [C, L] population and a 2-D conv scaled per channel by non-zero factors (counted from the
+    geometry) equal the oracle."""
+    from spikemesh.ir import Conv1d
+
+    rng = np.random.default_rng(seed)
+    c1 = Conv1d(rng.integers(-1, 2, (4, 2 // groups * 1, 3)).astype(float), stride=stride, padding=1,
+                dilation=dil, groups=groups)
+    s1 = c1.out_shape((2, 9))
+    c2 = Conv2d(rng.integers(-1, 2, (2, 2, 3, 3)).astype(float), padding=1)
+    g = Graph(inputs=(Input("in", (2, 9)), Input("im", (2, 5, 5))),
+              populations=(Population("a", s1, IF()), Population("b", (2, 5, 5), IF())),
+              projections=(Projection("c1", "in", "a", (c1,)),
+                           Projection("c2", "im", "b", (Scale(rng.integers(1, 3, (2, 1, 1)).astype(float)), c2))),
+              outputs=(Output("o", "a"), Output("p", "b")))
+    try:
+        part = partition(g, target, seed=0, check_capacity=False)
+    except SpikemeshError:
+        assume(False)
+    layout = Layout.of(g)
+    fan = fanout(g, layout, part)
+    assert fan.expanded == ()
+    into, layer = oracle(g, layout, part)
+    np.testing.assert_array_equal(fan.into.toarray(), into)
+    np.testing.assert_array_equal(fan.layer.toarray(), layer)
