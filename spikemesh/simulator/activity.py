@@ -135,7 +135,7 @@ def active_updates(flat: Any, spikes: dict[str, np.ndarray], v: dict[str, np.nda
 def active_actions(flat: Any, active: np.ndarray, partition: Any = None) -> tuple[np.ndarray, dict[str, float]]:
     """``neuron_update_active`` per logical core [n_cores] (a neuron's updates on its core, as ``neuron_update``)
     and per population."""
-    from spikemesh.simulator.arrays import neuron_cores
+    from spikemesh.simulator.fanout import neuron_cores
 
     if partition is None:
         per_core = np.array([int(active.sum())], dtype=np.int64)

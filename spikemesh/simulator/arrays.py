@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -104,16 +103,6 @@ class FlatGraph:
         return [self.order[k] for k in self.pop_node]
 
 
-def neuron_cores(flat: FlatGraph, partition: Any) -> np.ndarray:
-    """Core of every global index from a Partition's ``neuron_core`` (-1 for graph inputs streamed from the host;
-    with the target feature "input_cores" the inputs have source cores and are in ``neuron_core``)."""
-    core = np.full(flat.n, -1, dtype=np.int64)
-    for name, arr in partition.neuron_core.items():
-        a, b = flat.node_range(name)
-        core[a:b] = np.asarray(arr, dtype=np.int64).reshape(-1)
-    return core
-
-
 def _unit_of_sources(flat: FlatGraph, proj_index: int, src_local: np.ndarray) -> np.ndarray:
     """Partition unit (spikemesh.partition.geometry) of each local source index of projection ``proj_index``:
     the source channel for conv and element-wise projections, the source flat index otherwise."""
@@ -133,48 +122,6 @@ def _is_dense_chain(pr: Projection) -> bool:
     from spikemesh.ir.operators import Dense, Reshape
 
     return bool(pr.ops) and isinstance(pr.ops[-1], Dense) and all(isinstance(op, Reshape) for op in pr.ops[:-1])
-
-
-def synapse_cores(flat: FlatGraph, partition: Any) -> np.ndarray:
-    """Core that performs each synapse (int64 [n_synapses]; -1 when its target has no core): the core holding
-    the target neuron, except inside a partial-sum tree (partition/plan.py), where the tree node whose input unit
-    range (``LogicalCore.inputs``) covers the synapse's source unit stores the weight and integrates the event.
-    Cores without boxes (crossbar array groups) keep the neuron core."""
-    core = neuron_cores(flat, partition)
-    out = core[flat.target].astype(np.int64)
-    nodes: dict[int, list[Any]] = {}  # tree root -> its nodes (root included)
-    by_index = {c.index: c for c in partition.cores}
-    for c in partition.cores:
-        if c.role != "partial_sum" or not c.boxes:
-            continue
-        root = c
-        seen = {c.index}
-        while root.role == "partial_sum" and root.merge_into is not None and root.merge_into not in seen:
-            seen.add(root.merge_into)
-            root = by_index[root.merge_into]
-        nodes.setdefault(root.index, [root]).append(c)
-    if not nodes:
-        return out
-    syn = np.nonzero(np.isin(out, np.fromiter(nodes, dtype=np.int64)))[0]
-    if not len(syn):
-        return out
-    src = np.searchsorted(flat.indptr, syn, side="right") - 1
-    proj = flat.proj[syn].astype(np.int64)
-    names = flat.proj_names
-    srcs = [flat.graph.projections[k].source for k in range(len(names))]
-    key = out[syn] * len(names) + proj
-    order = np.lexsort((syn, key))
-    syn, src, proj, key = syn[order], src[order], proj[order], key[order]
-    starts = np.concatenate([[0], np.nonzero(np.diff(key))[0] + 1, [len(key)]])
-    for a, b in zip(starts[:-1], starts[1:]):
-        root, k = int(key[a]) // len(names), int(proj[a])
-        unit = _unit_of_sources(flat, k, src[a:b] - flat.node_range(srcs[k])[0])
-        for node in nodes[root]:
-            rng = node.inputs.get(names[k])
-            if rng is not None:
-                hit = (unit >= rng[0]) & (unit < rng[1])
-                out[syn[a:b][hit]] = node.index
-    return out
 
 
 def _chain_csr(ops: tuple[Op, ...], shape: Shape) -> tuple[sp.csr_matrix, Shape]:

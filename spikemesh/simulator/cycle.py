@@ -29,8 +29,8 @@ from spikemesh.errors import SimulationError
 from spikemesh.ir.result import SimResult
 from spikemesh.partition.geometry import box_volume
 from spikemesh.routing.deadlock import forwarding_levels
-from spikemesh.simulator.arrays import neuron_cores, synapse_cores
-from spikemesh.simulator.energy import Actions, synapse_sources
+from spikemesh.simulator.energy import Actions
+from spikemesh.simulator.fanout import fanout, neuron_cores
 from spikemesh.simulator.fast import run_fast_detailed
 from spikemesh.simulator.noc import PACKET_BITS, noc_run, watchdog_cycles
 from spikemesh.simulator.noc_routes import flatten_routes, global_xy
@@ -101,13 +101,23 @@ def partial_sums_per_step(part: Any) -> dict[int, int]:
 def run_cycle(program: Any, inputs: Any, record: Sequence[str] | None = None, mode: str = "auto",
               progress: bool | None = None, specialize: bool | None = None) -> tuple[SimResult, Any, Actions]:
     """Run ``program`` cycle by cycle. Returns (SimResult with NoC statistics in ``stats["noc"]``, the FastRun,
-    the NoC-side Actions for the energy model). Raises SimulationError on a deadlock (naming blocked channels)
-    or when packets are lost (conservation)."""
+    the NoC-side Actions for the energy model, with the synapse counts in ``fanout``). Raises SimulationError on a
+    deadlock (naming blocked channels) or when packets are lost (conservation)."""
+    _require(program)
+    run = run_fast_detailed(program.graph, inputs, record=record, mode=mode, traces=True, progress=progress,
+                            specialize=specialize)
+    res, acts = cycle_noc(program, run, progress)
+    return res, run, acts
+
+
+def cycle_noc(program: Any, run: Any, progress: bool | None = None, fan: Any = None) -> tuple[SimResult, Actions]:
+    """The timing part of the cycle engine on a functional run ``run`` (``result``, ``flat`` — the global index
+    layout —, ``inputs`` in step form, ``spike_events``): per-core compute load and packets, then the NoC. Its
+    memory grows with neurons, cores and links (``fanout``), not synapses. ``fan``: the program's
+    ``fanout.Fanout`` when the caller has it."""
     part, placement, routes = _require(program)
     target = program.target
     graph = program.graph
-    run = run_fast_detailed(graph, inputs, record=record, mode=mode, traces=True, progress=progress,
-                            specialize=specialize)
     t_post = time.perf_counter()
     res, fg = run.result, run.flat
     T, B = res.steps, run.inputs.batch
@@ -132,10 +142,9 @@ def run_cycle(program: Any, inputs: Any, record: Sequence[str] | None = None, mo
     src_route[has_core] = np.array([route_of.get(int(c), -1) for c in range(n_cores)] + [-1])[core[has_core]]
     ok = src_route >= 0
     route_mat = sp.csr_matrix((np.ones(int(ok.sum())), (np.nonzero(ok)[0], src_route[ok])), shape=(fg.n, max(R, 1)))
-    src = synapse_sources(fg.indptr)
-    tcore = synapse_cores(fg, part)  # the core performing each synapse (partial-sum tree nodes included)
-    keep = tcore >= 0
-    into = sp.csr_matrix((np.ones(int(keep.sum())), (src[keep], tcore[keep])), shape=(fg.n, n_cores))
+    if fan is None:
+        fan = fanout(graph, fg, part)  # synapses per (source, performing core): partial-sum tree nodes included
+    into = fan.performed
     neurons_per_core = np.bincount(core[has_core], minlength=n_cores)
     setup_s = time.perf_counter() - t_setup
     # sends per (sample step, global index) as a sparse matrix [T*B, N], rows ordered t * B + b: spikes from the
@@ -246,7 +255,7 @@ def run_cycle(program: Any, inputs: Any, record: Sequence[str] | None = None, mo
     for i in range(n_cores):
         at_router.setdefault(global_xy(coords[i], target), i)
     ch_core = np.array([at_router.get(global_xy(k, target), 0) for k in net.ch_key], dtype=np.int64)
-    acts = Actions(seconds=float(latency.sum()) / clock)
+    acts = Actions(seconds=float(latency.sum()) / clock, fanout=fan)
     src_core = np.array([int(r.source) if int(r.source) >= 0 else 0 for r in rl], dtype=np.int64)
     acts.add("packet", np.bincount(src_core, weights=inject.sum(axis=0), minlength=n_cores).astype(np.int64)
              if R else np.zeros(n_cores, dtype=np.int64))
@@ -258,4 +267,4 @@ def run_cycle(program: Any, inputs: Any, record: Sequence[str] | None = None, mo
                                      minlength=n_cores).astype(np.int64))
         acts.add("interchip_bits", np.bincount(ch_core[net.ch_interchip], weights=load[net.ch_interchip],
                                                minlength=n_cores).astype(np.int64) * PACKET_BITS)
-    return res, run, acts
+    return res, acts

@@ -6,15 +6,16 @@ API (small on purpose):
 - ``Actions``: counts per action name, each an int64/float array ``[n_cores]`` (one entry per logical core; a
   single entry when the program is not partitioned), per-layer counts of the compute-side actions (``layers``:
   action -> population -> count), plus ``seconds`` of simulated hardware time for static power.
-- ``count_actions(flat, sends, steps, batch, weight_bits, partition=None)``: the compute-side counts from a
-  functional run: ``synop`` (synaptic events: every send of a neuron times its non-zero fan-out, charged to the
-  core that performs it: the target neuron's core, or inside a partial-sum tree the tree node holding the
-  synapse's input unit, ``arrays.synapse_cores``), ``synapse_read_bits`` (``synop`` × weight bits),
-  ``neuron_update`` (neurons × steps × batch, on the neuron's core), ``partial_sum_add`` (partial sums a merge
-  core adds: one per accumulated neuron per child per step, a unit-weight synaptic op on its own axon as
-  partition/plan.py models it). The cycle engine adds ``router_hop`` (flit traversals of an east/west link's
-  downstream router), ``router_hop_ns`` (of a north/south link), ``link`` (on-chip link transfers, any
-  direction), ``interchip_bits`` (bits sent across chip borders) and ``packet`` (packets injected).
+- ``count_actions(flat, sends, steps, batch, weight_bits, partition=None, fan=None)``: the compute-side counts
+  from a functional run: ``synop`` (synaptic events: every send of a neuron times its non-zero fan-out, charged
+  to the core that performs it: the target neuron's core, or inside a partial-sum tree the tree node holding the
+  synapse's input unit; counted per (source, core) from the partition's geometry by ``fanout.fanout``, never per
+  synapse), ``synapse_read_bits`` (``synop`` × weight bits), ``neuron_update`` (neurons × steps × batch, on
+  the neuron's core), ``partial_sum_add`` (partial sums a merge core adds: one per accumulated neuron per child
+  per step, a unit-weight synaptic op on its own axon as partition/plan.py models it). The cycle engine adds
+  ``router_hop`` (flit traversals of an east/west link's downstream router), ``router_hop_ns`` (of a north/south
+  link), ``link`` (on-chip link transfers, any direction), ``interchip_bits`` (bits sent across chip borders)
+  and ``packet`` (packets injected).
 - ``energy(actions, table) -> EnergyReport``: pJ per action (``count × table.<field>``), per core, per layer,
   static energy ``table.static_mw × seconds`` and the total.
 
@@ -74,6 +75,8 @@ class Actions:
     counts: dict[str, np.ndarray] = field(default_factory=dict)
     seconds: float = 0.0
     layers: dict[str, dict[str, float]] = field(default_factory=dict)
+    #: the synapse counts behind the compute-side actions (``fanout.Fanout``), when an engine already has them
+    fanout: Any = None
 
     @property
     def n_cores(self) -> int:
@@ -110,29 +113,26 @@ class EnergyReport:
                 "by_core_pj": [float(x) for x in self.by_core], "by_layer_pj": self.by_layer}
 
 
-def synapse_sources(indptr: np.ndarray) -> np.ndarray:
-    """Source neuron of every synapse of a CSR (``indptr`` [N + 1])."""
-    return np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
-
-
 def count_actions(flat: Any, sends: np.ndarray, steps: int, batch: int, weight_bits: int,
-                  partition: Any = None) -> Actions:
-    """Compute-side action counts of a functional run (see module docstring). ``flat``: an ``arrays.FlatGraph``;
-    ``sends`` [N]: sends per global index; ``partition``: the Program's Partition (None: everything on core 0)."""
-    from spikemesh.simulator.arrays import neuron_cores, synapse_cores
+                  partition: Any = None, fan: Any = None) -> Actions:
+    """Compute-side action counts of a functional run (see module docstring). ``flat``: the global index layout
+    (an ``arrays.FlatGraph``: ``graph``, ``order``, ``node_off``/``node_size``, ``pop_node``); ``sends`` [N]: sends
+    per global index; ``partition``: the Program's Partition (None: everything on core 0); ``fan``: the
+    ``fanout.Fanout`` of that partition when the caller has it (else computed here)."""
+    from spikemesh.simulator.fanout import fanout, neuron_cores
 
     n_cores = 1 if partition is None else len(partition.cores)
     if partition is None:
         core = np.zeros(flat.n, dtype=np.int64)
-        syn_core = np.zeros(len(flat.target), dtype=np.int64)
     else:
         core = neuron_cores(flat, partition)
-        syn_core = np.maximum(synapse_cores(flat, partition), 0)
-    src = synapse_sources(flat.indptr)
-    w = sends[src].astype(np.float64)
-    syn = np.bincount(syn_core, weights=w, minlength=n_cores).astype(np.int64)
-    node_of = np.repeat(np.arange(len(flat.order)), flat.node_size)
-    syn_layer = np.bincount(node_of[flat.target], weights=w, minlength=len(flat.order))
+    if fan is None:
+        fan = fanout(flat.graph, flat, partition)
+    w = np.asarray(sends, dtype=np.float64)
+    per_col = fan.into.T @ w  # [n_cores + 1]: the last column holds synapses whose target has no core (core 0)
+    syn = np.rint(per_col[:n_cores]).astype(np.int64)
+    syn[0] += int(round(float(per_col[n_cores])))
+    syn_layer = fan.layer.T @ w
     is_neuron = np.zeros(flat.n, dtype=bool)
     layer_upd: dict[str, float] = {}
     for k in flat.pop_node:
@@ -216,11 +216,12 @@ def sends_from_rasters(flat: Any, spikes: dict[str, np.ndarray], v: dict[str, np
 
 def synaptic_operations(graph: Any, result: Any, inputs: Any, integer: bool) -> int:
     """Synaptic operations of a run counted from its rasters: Σ sends × non-zero fan-out (the ``synop`` count of
-    the fast and cycle engines, for engines whose kernels do not count them)."""
+    the fast and cycle engines, for engines whose kernels do not count them). The count does not depend on
+    ``integer`` (the value mode of the run; kept for the callers)."""
     from spikemesh.ir.reference import normalize_inputs
-    from spikemesh.simulator.fast import flat_graph
+    from spikemesh.simulator.fanout import Layout, out_degree
 
-    flat = flat_graph(graph, integer)
+    layout = Layout.of(graph)
     xs, _, _ = normalize_inputs(graph, inputs)
-    sends = sends_from_rasters(flat, result.spikes, result.v, xs)
-    return int((sends * np.diff(flat.indptr)).sum())
+    sends = sends_from_rasters(layout, result.spikes, result.v, xs)
+    return int((sends * out_degree(graph, layout)).sum())

@@ -39,7 +39,7 @@ def simulation_stats(graph: Graph, flat: FlatGraph, sends: np.ndarray, spikes: d
     action ``neuron_update_active`` (simulator/activity.py; ``spike_events``: the run's spikes as events, which
     spares reading them back from the rasters)."""
     wbits = target.core.weight_bits if target is not None else 8
-    acts = count_actions(flat, sends, steps, batch, wbits, partition)
+    acts = count_actions(flat, sends, steps, batch, wbits, partition, getattr(extra, "fanout", None))
     note = None
     if target is not None and target.energy.neuron_update_active_pj is not None and step_inputs is not None:
         from spikemesh.simulator.activity import active_actions, active_updates

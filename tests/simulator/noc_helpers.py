@@ -15,8 +15,7 @@ from spikemesh.errors import SimulationError
 from spikemesh.partition import partition
 from spikemesh.program import Program
 from spikemesh.routing.routes import Route, tree, xy
-from spikemesh.simulator.arrays import neuron_cores
-from spikemesh.simulator.fast import flat_graph
+from spikemesh.simulator.fanout import Layout, fanout, neuron_cores
 from spikemesh.simulator.noc import noc_step
 from spikemesh.simulator.noc_routes import NocArrays
 from spikemesh.target.model import NocSpec, Target
@@ -50,16 +49,17 @@ def chip_major_coords(n_cores: int, target: Target, seed: int | None = None) -> 
                      local // target.cores_x], axis=1).astype(np.int32)
 
 
-def core_destinations(part: Any, flat: Any, n_inputs: int) -> dict[int, tuple[int, ...]]:
-    """Per source (core id, or ``-1 - k`` for graph input k): the other cores its neurons have synapses into."""
-    core = neuron_cores(flat, part)
+def core_destinations(part: Any, layout: Any, n_inputs: int) -> dict[int, tuple[int, ...]]:
+    """Per source (core id, or ``-1 - k`` for graph input k): the other cores holding neurons its neurons have
+    synapses into."""
+    core = neuron_cores(layout, part)
     for k in range(n_inputs):
-        name = flat.graph.inputs[k].name
+        name = layout.graph.inputs[k].name
         if name not in part.neuron_core:  # streamed from the host (no source cores)
-            a, b = flat.node_range(name)
+            a, b = layout.node_range(name)
             core[a:b] = -1 - k
-    src = np.repeat(np.arange(flat.n), np.diff(flat.indptr))
-    pairs = np.unique(np.stack([core[src], core[flat.target]], axis=1), axis=0)
+    into = fanout(layout.graph, layout, part, partial_sums=False).performed.tocoo()
+    pairs = np.unique(np.stack([core[into.row], into.col], axis=1), axis=0)
     out: dict[int, list[int]] = {}
     for s, d in pairs:
         if s != d or s < 0:
@@ -73,22 +73,21 @@ def xy_tree(source: int, destinations: tuple[int, ...], coords: np.ndarray, targ
     return tree(source, destinations, np.asarray(coords), Mesh.of(target), xy)
 
 
-def xy_routes(part: Any, flat: Any, coords: np.ndarray, target: Target) -> tuple[Route, ...]:
+def xy_routes(part: Any, layout: Any, coords: np.ndarray, target: Target) -> tuple[Route, ...]:
     """XY multicast trees for every source of ``core_destinations`` (inputs enter at global router (0, 0))."""
-    dests = core_destinations(part, flat, len(flat.graph.inputs))
+    dests = core_destinations(part, layout, len(layout.graph.inputs))
     return tuple(xy_tree(s, d, coords, target) for s, d in sorted(dests.items()))
 
 
 def placed(graph: Any, target: str | Target, seed: int = 0, shuffle: bool = False, part: Any = None,
            integer: bool | None = None) -> Program:
     """A Program with a partition (the partition stage with ``seed``, or ``part``), a chip-major placement
-    (shuffled with ``seed`` when ``shuffle``) and XY multicast routes between the cores the synapses connect (of
-    the graph flattened in int mode when ``integer``; default: when the graph is quantized)."""
+    (shuffled with ``seed`` when ``shuffle``) and XY multicast routes between the cores the synapses connect
+    (``integer`` is accepted for the callers: the connectivity does not depend on the value mode)."""
     t = spikemesh.target(target)
     part = partition(graph, t, seed=seed) if part is None else part
     coords = chip_major_coords(len(part.cores), t, seed if shuffle else None)
-    integer = graph.is_quantized if integer is None else integer
-    routes = xy_routes(part, flat_graph(graph, integer), coords, t)
+    routes = xy_routes(part, Layout.of(graph), coords, t)
     return (Program(graph=graph, target=t).with_section("partition", part)
             .with_section("placement", Coords(coords)).with_section("routes", RouteSet(routes)))
 
