@@ -108,6 +108,26 @@ def synapse_sources(indptr: np.ndarray) -> np.ndarray:
     return np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
 
 
+_SOURCE_LAYER: dict[int, tuple[Any, Any]] = {}
+
+
+def _source_layer(flat: Any) -> Any:
+    """Sparse [N, nodes] count of the synapses from each global source into each node of ``flat`` (kept for the
+    most recent flat graphs, by identity)."""
+    hit = _SOURCE_LAYER.get(id(flat))
+    if hit is not None and hit[0] is flat:
+        return hit[1]
+    import scipy.sparse as sp
+
+    node_of = np.repeat(np.arange(len(flat.order)), flat.node_size)
+    m = sp.csr_matrix((np.ones(len(flat.target)), (synapse_sources(flat.indptr), node_of[flat.target])),
+                      shape=(flat.n, len(flat.order)))
+    if len(_SOURCE_LAYER) > 8:
+        _SOURCE_LAYER.clear()
+    _SOURCE_LAYER[id(flat)] = (flat, m)
+    return m
+
+
 def count_actions(flat: Any, sends: np.ndarray, steps: int, batch: int, weight_bits: int,
                   partition: Any = None) -> Actions:
     """Compute-side action counts of a functional run (see module docstring). ``flat``: an ``arrays.FlatGraph``;
@@ -121,11 +141,14 @@ def count_actions(flat: Any, sends: np.ndarray, steps: int, batch: int, weight_b
     else:
         core = neuron_cores(flat, partition)
         syn_core = np.maximum(synapse_cores(flat, partition), 0)
-    src = synapse_sources(flat.indptr)
-    w = sends[src].astype(np.float64)
-    syn = np.bincount(syn_core, weights=w, minlength=n_cores).astype(np.int64)
-    node_of = np.repeat(np.arange(len(flat.order)), flat.node_size)
-    syn_layer = np.bincount(node_of[flat.target], weights=w, minlength=len(flat.order))
+    if partition is None:  # every synapse on core 0: Σ sends x fan-out (integers: exact)
+        syn = np.array([int((sends * np.diff(flat.indptr)).sum())], dtype=np.int64)
+    else:
+        w = sends[synapse_sources(flat.indptr)].astype(np.float64)
+        syn = np.bincount(syn_core, weights=w, minlength=n_cores).astype(np.int64)
+    # synaptic events per target layer: sends @ (synapses from each source into each layer); integer-valued floats
+    # below 2**53, so equal to summing synapse by synapse
+    syn_layer = _source_layer(flat).T @ sends.astype(np.float64)
     is_neuron = np.zeros(flat.n, dtype=bool)
     layer_upd: dict[str, float] = {}
     for k in flat.pop_node:
