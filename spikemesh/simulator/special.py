@@ -130,11 +130,10 @@ def update_source(name: str, spiking: bool, current: bool, after: bool, strict: 
     p = ["kb0, ka0, g0, sg0, l0, th0, vr0 = kb[a], ka[a], gain[a], syn_gain[a], leak[a], thr[a], vreset[a]",
          # ports 1.. of local neuron l live in input slots po + (k - 1) * n + l (arrays.FlatGraph)
          "n = np.uint64(b - a)"]
-    if ports > 1:
-        p += ["kap = np.empty_like(ka[:ports])", "sgp = np.empty_like(syn_gain[:ports])",
-              "for k in range(1, ports):",
-              "    kap[k] = ka[np.uint64(po) + np.uint64(k - 1) * n]",
-              "    sgp[k] = syn_gain[np.uint64(po) + np.uint64(k - 1) * n]"]
+    for k in range(1, ports):  # port k of neuron j is slot j + d_k; written out per port (no inner loop)
+        p.append(f"d{k} = np.uint64(po) + np.uint64({k - 1}) * n - np.uint64(a)")
+        if uniform:
+            p.append(f"ka{k}, sg{k} = ka[np.uint64(a) + d{k}], syn_gain[np.uint64(a) + d{k}]")
     # unsigned indices: numba then skips negative-index wraparound, which would block vectorisation
     p.append("for j in range(np.uint64(a), np.uint64(b)):")
     q = ["x = row[j]", "row[j] = 0"]
@@ -144,16 +143,14 @@ def update_source(name: str, spiking: bool, current: bool, after: bool, strict: 
         q.append("kbj, kaj, gj, sgj, lj, thj, vrj = kb[j], ka[j], gain[j], syn_gain[j], leak[j], thr[j], vreset[j]")
     if current:
         q += [f"ic = {dec('i_cur[j]', 'kaj')} + sgj * x", "i_cur[j] = ic", "drive = ic"]
-        if ports > 1:  # the ports' currents, summed in port order
-            q += ["q = np.uint64(po) + (j - np.uint64(a))",
-                  "for k in range(1, ports):",
-                  "    xq = row[q]",
-                  "    row[q] = 0",
-                  "    kaq, sgq = kap[k], sgp[k]" if uniform else "    kaq, sgq = ka[q], syn_gain[q]",
-                  f"    iq = {dec('i_cur[q]', 'kaq')} + sgq * xq",
-                  "    i_cur[q] = iq",
-                  "    drive += iq",
-                  "    q += n"]
+        for k in range(1, ports):  # the ports' currents, summed in port order
+            q += [f"q = j + d{k}",
+                  "xq = row[q]",
+                  "row[q] = 0",
+                  f"kaq, sgq = ka{k}, sg{k}" if uniform else "kaq, sgq = ka[q], syn_gain[q]",
+                  f"iq = {dec('i_cur[q]', 'kaq')} + sgq * xq",
+                  "i_cur[q] = iq",
+                  "drive += iq"]
     else:
         q.append("drive = x")
     q += ["vj = v[j]", f"u = {dec('vj', 'kbj')} + gj * drive + lj", "sp = s_prev[j] != 0"]
@@ -167,7 +164,7 @@ def update_source(name: str, spiking: bool, current: bool, after: bool, strict: 
         q.append("    u = held")
     q.append("s = False")
     if spiking:
-        q += [f"s = u {'>' if strict else '>='} thj", "s = s and active"]
+        q.append(f"s = (u {'>' if strict else '>='} thj) & active")
         if not after:
             q += ["if s:", f"    u = {rst('u', 'thj', 'vrj')}"]
     if bounded:
@@ -177,8 +174,7 @@ def update_source(name: str, spiking: bool, current: bool, after: bool, strict: 
     q += ["v[j] = u", "s_prev[j] = s"]
     return (["@njit(cache=True)",
              f"def {name}(a, b, row, kb, ka, gain, syn_gain, leak, thr, vreset, lo, hi, refr, v, i_cur, s_prev,"
-             " ref, po):",
-             f"    ports = {int(ports)}"]
+             " ref, po):"]
             + ["    " + s for s in p] + ["        " + s for s in q])
 
 
@@ -294,6 +290,7 @@ def _module(source: str, create: bool = True) -> Any:
                 pass
             finally:
                 os.unlink(tmp)
+            _prune(d)
         spec = importlib.util.spec_from_file_location(name, path)
         if spec is None or spec.loader is None:
             return None
@@ -303,6 +300,19 @@ def _module(source: str, create: bool = True) -> Any:
         return None
     sys.modules[name] = mod  # Numba's cached environments re-import the module by name
     return mod
+
+
+#: driver modules kept in the cache dir; beyond it the oldest quarter goes (with its machine code)
+CACHE_KEEP = 256
+
+
+def _prune(d: Path) -> None:
+    mods = sorted(d.glob("spikemesh_kernel_k*.py"), key=lambda f: f.stat().st_mtime)
+    if len(mods) <= CACHE_KEEP:
+        return
+    for f in mods[:len(mods) // 4]:
+        for g in [f, *(d / "__pycache__").glob(f"{f.stem}.*")]:
+            g.unlink(missing_ok=True)
 
 
 def _key(profiles: tuple[Profile, ...], traced: tuple[bool, ...], has_bias: bool, integer: bool,

@@ -89,3 +89,12 @@ def test_second_process_loads_the_driver_from_disk(cache: Path) -> None:
     g = cuba_graph(net)
     generic = spikemesh.simulate(g, initial_inputs(g, net, 400), engine="fast", specialize=False)
     assert first["spikes"] == second["spikes"] == int(generic.spikes["lif"].sum()) > 0
+
+
+def test_cache_dir_keeps_a_bounded_number_of_drivers(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(special, "CACHE_KEEP", 4)
+    profiles = [((True, True, False, strict, reset, False, False, True, 1, bounded),)
+                for strict in (False, True) for reset in (0, 1, 2) for bounded in (False,)]
+    for prof in profiles:  # 6 distinct drivers: written (not compiled) as modules
+        assert special._module(special.driver_source(prof, (False,), False, (0,), (-1,))) is not None
+    assert len(list((cache / "kernels").glob("*.py"))) == 4
