@@ -378,7 +378,8 @@ def main() -> None:
                 print(f"{case}: {r['engine']} ({r['kernel']}) vs brian2 cpp_standalone: "
                       f"{b2['wall_s'] / r['wall_s']:.2f}x by wall (median device.run() {b2['wall_s']:.4f} s / "
                       f"median simulate() {r['wall_s']:.4f} s; target >= 1.5x), "
-                      f"{b2['run_s'] / r['run_s']:.2f}x by loop ({b2['run_s']:.4f} s / {r['run_s']:.4f} s)")
+                      f"{b2['run_s'] / r['run_s']:.2f}x by loop ({b2['run_s']:.4f} s / {r['run_s']:.4f} s), "
+                      f"{b2['cpu_s'] / r['cpu_s']:.2f}x by CPU (binary process / call)")
     for case in ("CUBA-4k", "CUBA-40k"):
         got = [f"{r['engine']} {r['spikes']}" for r in rows if r.get("case") == case and "spikes" in r]
         if got:
