@@ -6,30 +6,22 @@ source with its flags (kind, reset mode and timing, comparison, refractory, inte
 ports, bounds) written in as constants, together with a per-graph driver calling them in execution order; the
 operations and their order are those of step_kernels.run_steps (docs/semantics.md §2), so results are identical.
 
-The source goes to a file ``<cache dir>/kernels/k<hash>.py`` (hash of the source, of this module and step_kernels.py,
-and of the Python and Numba versions) compiled with ``njit(cache=True)``: the few seconds of JIT are paid once per
-machine and profile, later processes load the machine code from Numba's cache next to the file (``is_cached``).
-Cache dir: ``$SPIKEMESH_CACHE_DIR``, else ``$XDG_CACHE_HOME/spikemesh``, else ``~/.cache/spikemesh``; when it is not
-writable the driver is compiled in memory as before (memoised per process).
+The source goes to a file in the kernel cache dir (kernel_cache.py) compiled with ``njit(cache=True)``: the few
+seconds of JIT are paid once per machine and profile, later processes load the machine code from Numba's cache next
+to the file (``is_cached``); when the dir is not writable the driver is compiled in memory (memoised per process).
 """
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
-import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-import numba
 import numpy as np
 from numba import njit
 
-from spikemesh.simulator import step_kernels
+from spikemesh.simulator import kernel_cache, step_kernels
 from spikemesh.simulator.arrays import INT_BIG
 from spikemesh.simulator.step_kernels import scatter
 
@@ -37,6 +29,10 @@ from spikemesh.simulator.step_kernels import scatter
 #: ports (synaptic current ports, Neuron.ports), bounded (a finite state bound exists: clamp; else no clamp code)
 Profile = tuple[bool, bool, bool, bool, int, bool, bool, bool, int, bool]
 
+#: modules whose code the generated drivers call (part of their cache key)
+DEPS = (sys.modules[__name__], step_kernels)
+#: where a driver's machine code came from (``stats["kernel_code"]``)
+kernel_code = kernel_cache.kernel_code
 #: drivers loaded in this process, by generated source
 _DRIVERS: dict[str, Callable[..., int]] = {}
 #: generated source of each driver key (for inspection)
@@ -243,78 +239,6 @@ def driver_source(profiles: tuple[Profile, ...], traced: tuple[bool, ...], has_b
     return "\n".join(lines) + "\n"
 
 
-def cache_dir() -> Path:
-    """Directory of the generated kernel modules (module docstring)."""
-    env = os.environ.get("SPIKEMESH_CACHE_DIR")
-    if env:
-        return Path(env) / "kernels"
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "spikemesh" / "kernels"
-
-
-_SALT: list[bytes] = []
-
-
-def _digest(source: str) -> str:
-    """Hash of ``source`` and of what its machine code depends on: the helpers it calls (this module and
-    step_kernels.py; Numba's cache checks only the generated file) and the Python, Numba and NumPy versions."""
-    if not _SALT:
-        h = hashlib.sha256()
-        for mod in (sys.modules[__name__], step_kernels):
-            h.update(Path(str(mod.__file__)).read_bytes())
-        h.update(f"{sys.version_info[:3]} numba {numba.__version__} numpy {np.__version__}".encode())
-        _SALT.append(h.digest())
-    return hashlib.sha256(_SALT[0] + source.encode()).hexdigest()[:24]
-
-
-def _module(source: str, create: bool = True) -> Any:
-    """Import the driver module of ``source`` from the cache dir (written there when absent and ``create``); None
-    when it is absent and not created, or the cache dir is not writable."""
-    name = f"spikemesh_kernel_k{_digest(source)}"
-    d = cache_dir()
-    path = d / f"{name}.py"
-    mod = sys.modules.get(name)
-    if mod is not None and mod.__file__ == str(path):
-        return mod
-    try:
-        if not path.exists():
-            if not create:
-                return None
-            d.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=d, suffix=".tmp")
-            with os.fdopen(fd, "w") as f:
-                f.write(source)
-            try:  # link, not replace: a concurrent writer's file (same text) keeps its mtime, Numba's cache key
-                os.link(tmp, path)
-            except FileExistsError:
-                pass
-            finally:
-                os.unlink(tmp)
-            _prune(d)
-        spec = importlib.util.spec_from_file_location(name, path)
-        if spec is None or spec.loader is None:
-            return None
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-    except OSError:
-        return None
-    sys.modules[name] = mod  # Numba's cached environments re-import the module by name
-    return mod
-
-
-#: driver modules kept in the cache dir; beyond it the oldest quarter goes (with its machine code)
-CACHE_KEEP = 256
-
-
-def _prune(d: Path) -> None:
-    mods = sorted(d.glob("spikemesh_kernel_k*.py"), key=lambda f: f.stat().st_mtime)
-    if len(mods) <= CACHE_KEEP:
-        return
-    for f in mods[:len(mods) // 4]:
-        for g in [f, *(d / "__pycache__").glob(f"{f.stem}.*")]:
-            g.unlink(missing_ok=True)
-
-
 def _key(profiles: tuple[Profile, ...], traced: tuple[bool, ...], has_bias: bool, integer: bool,
          zero_delay: tuple[int, ...] | None, spike_delay: tuple[int, ...] | None) -> tuple[Any, ...]:
     zero_delay = zero_delay or (0,) * len(profiles)
@@ -330,12 +254,10 @@ def is_cached(profiles: tuple[Profile, ...], traced: tuple[bool, ...], has_bias:
     src = _SOURCES.get(key) or driver_source(key[0], key[1], key[2], key[4], key[5])
     if src in _DRIVERS:
         return True
-    mod = _module(src, create=False)
+    mod = kernel_cache.module(src, DEPS, create=False)
     if mod is None:
         return False
-    cache = getattr(mod.kernel, "_cache", None)
-    index = getattr(getattr(cache, "_cache_file", None), "_index_path", None)
-    return bool(index) and os.path.exists(index)
+    return kernel_cache.compiled(mod.kernel)
 
 
 def driver(profiles: tuple[Profile, ...], traced: tuple[bool, ...], has_bias: bool, integer: bool,
@@ -355,7 +277,7 @@ def driver(profiles: tuple[Profile, ...], traced: tuple[bool, ...], has_bias: bo
     if hit is not None:
         return hit, 0.0
     t0 = time.perf_counter()
-    mod = _module(src)
+    mod = kernel_cache.module(src, DEPS)
     if mod is None:  # no writable cache dir: compile in memory
         ns: dict[str, Any] = {}
         exec(compile(src.replace("cache=True", "cache=False"), f"<spikemesh driver {len(_DRIVERS)}>", "exec"),  # noqa: S102
@@ -399,10 +321,3 @@ def driver_args(fg: Any, kb: np.ndarray, ka: np.ndarray, traced: np.ndarray, int
         one_delay.append(int(d[0]) if len(d) and np.all(d == d[0]) else -1)
     return (profiles, tuple(bool(c >= 0) for c in traced), bool(fg.has_bias), integer, tuple(zero),
             tuple(one_delay))
-
-
-def kernel_code(kernel: Any) -> str:
-    """Where the machine code of a driver returned by ``driver`` came from in this process, once it has run:
-    ``"disk cache"`` (loaded, no JIT) or ``"compiled"`` (JIT here; then written to the disk cache when writable)."""
-    hits = getattr(kernel, "_cache_hits", None)
-    return "disk cache" if hits and sum(hits.values()) > 0 else "compiled"

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import spikemesh
-from spikemesh.simulator import fast, special
+from spikemesh.simulator import fast, kernel_cache, special
 from spikemesh.simulator.cuba import cuba_graph, cuba_network, initial_inputs
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -92,9 +92,10 @@ def test_second_process_loads_the_driver_from_disk(cache: Path) -> None:
 
 
 def test_cache_dir_keeps_a_bounded_number_of_drivers(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(special, "CACHE_KEEP", 4)
+    monkeypatch.setattr(kernel_cache, "CACHE_KEEP", 4)
     profiles = [((True, True, False, strict, reset, False, False, True, 1, bounded),)
                 for strict in (False, True) for reset in (0, 1, 2) for bounded in (False,)]
     for prof in profiles:  # 6 distinct drivers: written (not compiled) as modules
-        assert special._module(special.driver_source(prof, (False,), False, (0,), (-1,))) is not None
+        src = special.driver_source(prof, (False,), False, (0,), (-1,))
+        assert kernel_cache.module(src, special.DEPS) is not None
     assert len(list((cache / "kernels").glob("*.py"))) == 4
