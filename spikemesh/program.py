@@ -84,13 +84,15 @@ class Artifact(Protocol):
 class Program:
     """A compiled model. ``sections`` maps a name in ``SECTIONS`` to a stage artifact or None; ``report``
     holds cores, traffic, energy, latency and times (schema in docs/report.md); ``options`` the compile options
-    used."""
+    used; ``float_graph`` the user's float model when a stage replaced ``graph`` by its quantized form (a Speck
+    build: the engines report their fidelity against both), None otherwise."""
 
     graph: Graph
     target: Target
     sections: dict[str, Any] = field(default_factory=dict)
     report: dict[str, Any] = field(default_factory=dict)
     options: CompileOptions = field(default_factory=CompileOptions)
+    float_graph: Graph | None = None
 
     def __getattr__(self, name: str) -> Any:
         if name in SECTIONS:
@@ -142,6 +144,10 @@ class Program:
             "sections": sections,
             "report": self.report,
         }
+        if self.float_graph is not None:  # absent otherwise, so builds without one keep their checksum
+            fbody, farrays = graph_to_parts(self.float_graph, prefix="float_graph/")
+            body["float_graph"] = fbody
+            arrays.update(farrays)
         # round-trip through JSON so the checksum sees exactly what load() will read
         body = json.loads(json.dumps(body, default=json_default))
         return body, arrays
@@ -206,6 +212,8 @@ class Program:
             raise FileFormatError("written by a newer spikemesh", node=str(pj),
                                   needed=f"format_version <= {FORMAT_VERSION}", available=v, hint="upgrade spikemesh")
         body = {k: head.get(k) for k in ("graph", "target", "options", "sections", "report")}
+        if "float_graph" in head:
+            body["float_graph"] = head["float_graph"]
         if checksum(body, arrays) != head.get("checksum"):
             raise FileFormatError("checksum mismatch: program.json and weights.npz do not belong together or "
                                   "one is corrupt", node=str(d), hint="compile again")
@@ -216,6 +224,12 @@ class Program:
                     raise FileFormatError(f"{key} must be an object", node=key, needed="an object",
                                           available=type(body[key]).__name__)
             graph = graph_from_parts(body["graph"], arrays, prefix="graph/")
+            fgraph = None
+            if body.get("float_graph") is not None:
+                if not isinstance(body["float_graph"], dict):
+                    raise FileFormatError("float_graph must be an object", node="float_graph",
+                                          needed="an object", available=type(body["float_graph"]).__name__)
+                fgraph = graph_from_parts(body["float_graph"], arrays, prefix="float_graph/")
             sections: dict[str, Any] = {}
             for name, entry in body["sections"].items():
                 if entry is None:
@@ -229,7 +243,7 @@ class Program:
                 arrs = {k[len(pre):]: v for k, v in arrays.items() if k.startswith(pre)}
                 sections[name] = section_class(entry.get("type"), name).from_parts(entry["meta"], arrs)
             return Program(graph=graph, target=target_from_dict(body["target"], where="target"), sections=sections,
-                           report=body["report"], options=_options(body["options"]))
+                           report=body["report"], options=_options(body["options"]), float_graph=fgraph)
 
 
 def _renamed(e: SpikemeshError, tmp: Path | None, out: Path) -> SpikemeshError:

@@ -27,6 +27,21 @@ def test_usage_errors_are_one_line_exit_2(argv: list[str]) -> None:
     assert len(lines) == 1 and "error:" in lines[0] and "--help" in lines[0], r.stderr
 
 
+@pytest.mark.parametrize("argv, hint", [
+    (["simulte", "d"], "did you mean simulate?"),
+    (["targets", "--enrgy"], "did you mean --energy?"),
+    (["compile", "m.smg", "-o", "b", "--tim-limit=3", "--seeed", "2"], "did you mean --time-limit, --seed?"),
+    (["simulate", "d", "-i", "x", "-e", "fsat"], "did you mean fast?"),
+])
+def test_misspelt_command_option_or_choice_gets_a_suggestion(argv: list[str], hint: str,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and hint in err, err
+    assert main(["targets", "--zzz"]) == 2
+    assert "did you mean" not in capsys.readouterr().err  # nothing close: no guess
+
+
 def _subparsers() -> dict[str, object]:
     import argparse
 

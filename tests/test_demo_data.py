@@ -13,12 +13,14 @@ from spikemesh.data.demo import (
     load_demo,
     load_demo_inputs,
     predictions,
+    silent_samples,
 )
 from spikemesh.data.demo_torch import LAYERS, params_from_graph, run_torch
 from spikemesh.data.shapes import N_CLASSES, make_shapes
 from spikemesh.errors import FileFormatError, SimulationError
 from spikemesh.ir import Conv, Dense, SimResult
 from spikemesh.ir.reference import run_reference
+from spikemesh.ir.result import format_headline, headline
 
 
 @pytest.fixture(scope="module")
@@ -114,6 +116,10 @@ def test_accuracy_hand_computed():
     assert predictions(res).tolist() == [2, 1, 1, 0]
     assert accuracy(res, np.array([2, 1, 2, 0])) == 0.75
     assert accuracy(out, np.array([0, 0, 0, 0])) == 0.25
+    assert silent_samples(res) == 1 and silent_samples(np.zeros((3, 4, 3), dtype=bool)) == 4
+    rows = dict(format_headline(headline({"accuracy": 0.75, "silent_samples": 1, "batch": 4})))
+    assert rows["accuracy"].startswith("75.0% (1 of 4 samples: no output spike")
+    assert dict(format_headline(headline({"accuracy": 0.75, "silent_samples": 0})))["accuracy"] == "75.0%"
     with pytest.raises(SimulationError, match="labels"):
         accuracy(res, np.array([1, 2]))
     with pytest.raises(SimulationError, match="no output"):

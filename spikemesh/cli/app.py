@@ -48,7 +48,24 @@ class _Parser(argparse.ArgumentParser):
     """Usage errors in one line, exit status 2, like every other error."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(2, f"{self.prog}: error: {message}{self._did_you_mean(message)} (see {self.prog} --help)\n")
+
+    def _did_you_mean(self, message: str) -> str:
+        """"; did you mean --time-limit?" for a misspelt option or a misspelt choice (difflib's close match)."""
+        import difflib
+        import re
+
+        words: list[str] = []
+        known: list[str] = []
+        if m := re.match(r"unrecognized arguments: (.*)", message):
+            words = [w.split("=")[0] for w in m.group(1).split() if w.startswith("-")]
+            # options of this parser and of its sub-commands (parse_args reports them from the top parser)
+            subs = [p for a in self._actions if isinstance(a, argparse._SubParsersAction) for p in a.choices.values()]
+            known = sorted({o for p in (self, *subs) for a in p._actions for o in a.option_strings})
+        elif m := re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message):
+            words, known = [m.group(1)], re.findall(r"'([^']*)'", m.group(2))
+        hits = [h for w in words for h in difflib.get_close_matches(w, known, n=1)]
+        return f"; did you mean {', '.join(hits)}?" if hits else ""
 
 
 def _common(p: argparse.ArgumentParser, top: bool = False) -> None:

@@ -173,8 +173,8 @@ def run_and_record(subject: Any, x: Any, engine: str, record: list[str] | None =
     """Simulate and build the ``simulation`` entry of report.json: engine, steps, batch, wall_s, spikes, the
     engine statistics, ``accuracy`` (with labels) and ``fidelity`` vs the reference engine (``compare``)."""
     import spikemesh
-    from spikemesh.data.demo import accuracy
-    from spikemesh.ir.result import fidelity
+    from spikemesh.data.demo import accuracy, silent_samples
+    from spikemesh.ir.result import fidelity, with_float_fidelity
 
     t0 = time.perf_counter()
     kw: dict[str, Any] = {"progress": progress} if engine in ("fast", "cycle", "async") else {}
@@ -191,9 +191,11 @@ def run_and_record(subject: Any, x: Any, engine: str, record: list[str] | None =
                            "spikes": result.spike_counts(), **result.stats, "summary": result.summary()}
     if labels is not None:
         sim["accuracy"] = accuracy(result, labels)
+        sim["silent_samples"] = silent_samples(result)
     if compare and engine != "reference":
         ref = spikemesh.simulate(subject, x, engine="reference")
         fid = fidelity(result.spikes, ref, result_output=result.output)
+        fid = with_float_fidelity(fid, subject, x, result.spikes, result.output)
         sim["fidelity"] = fid["layers"]
         sim["summary"] = {**sim["summary"], "fidelity": fid}
         if labels is not None:
@@ -230,8 +232,7 @@ def cmd_simulate(args: argparse.Namespace) -> None:
 
         report = {**subject.report, "simulation": sim}
         atomic_write_json(src / "report.json", report)
-        prog = spikemesh.Program(graph=subject.graph, target=subject.target, sections=subject.sections,
-                                 report=report, options=subject.options)
+        prog = subject.with_report(simulation=sim)
         paths["report_html"] = str(write_build_views(src, prog, sim, result))
         paths["report_json"] = str(src / "report.json")
         if prog.placement is not None:
@@ -250,14 +251,20 @@ def cmd_simulate(args: argparse.Namespace) -> None:
     table.add_column("population")
     table.add_column("spikes", justify="right")
     table.add_column("rate / neuron / step", justify="right")
+    ffid = ((sim["summary"].get("fidelity") or {}).get("float_model") or {}).get("layers") or {}
     if fid:
         table.add_column("vs reference", justify="right")
+    if ffid:
+        table.add_column("cells differing vs float model", justify="right")
     for name, arr in result.spikes.items():
         n = arr[0, 0].size * arr.shape[1] * arr.shape[0]
         row = [name, f"{counts[name]:,}", f"{counts[name] / max(n, 1):.4f}"]
         if fid:
             f = fid.get(name)
             row.append("-" if f is None else ("exact" if f["exact"] else f"agreement {f['agreement']:.4f}"))
+        if ffid:
+            f = ffid.get(name)
+            row.append("-" if f is None else f"{f['differing_fraction']:.4f}")
         table.add_row(*row)
     console.print(table)
     for k, v in paths.items():
@@ -303,7 +310,7 @@ def cmd_report(args: argparse.Namespace) -> None:
 def cmd_demo(args: argparse.Namespace) -> None:
     """The digits demo: one model, a mesh target and Speck, the reference and the timed engine on each."""
     import spikemesh
-    from spikemesh.ir.result import fidelity, headline
+    from spikemesh.ir.result import fidelity, headline, with_float_fidelity
     from spikemesh.options import CompileOptions
     from spikemesh.report.html import write_build_views
 
@@ -326,6 +333,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
         ref, ref_sim = run_and_record(program, x, "reference", labels=y, compare=False)
         res, sim = run_and_record(program, x, engine, labels=y, compare=False, progress=not args.quiet)
         fid = fidelity(res.spikes, ref, result_output=res.output)
+        fid = with_float_fidelity(fid, program, x, res.spikes, res.output)
         sim["fidelity"] = fid["layers"]
         sim["summary"] = {**sim["summary"], "fidelity": fid}
         sim["reference_accuracy"] = ref_sim["accuracy"]
@@ -409,7 +417,10 @@ def cmd_export(args: argparse.Namespace) -> None:
         raise FileFormatError("build directory has no placement", node=str(args.dir),
                               hint="compile for a mesh-family target first")
     out = Path(args.out) if args.out else Path(args.dir) / f"placement.{args.format}"
-    export_placement(program, out, args.format)
+    # the map's link heat: the cycle engine's measured flits when `spikemesh simulate DIR` ran it, else the
+    # compile-time estimate (the same choice Program.save makes, so exporting never replaces measured heat)
+    sim = (program.report or {}).get("simulation")
+    export_placement(program, out, args.format, sim)
     console.print(f"wrote {out}")
 
 

@@ -67,6 +67,15 @@ def predictions(result: SimResult | np.ndarray) -> np.ndarray:
     return np.argmax(counts, axis=1)
 
 
+def silent_samples(result: SimResult | np.ndarray) -> int:
+    """Samples whose output node never fired (every count zero): their prediction is the tie rule's class 0,
+    not a decision of the model, so an accuracy over them says nothing."""
+    out = result.output if isinstance(result, SimResult) else np.asarray(result)
+    if out is None or out.ndim != 3:
+        return 0
+    return int(np.sum(~np.any(out != 0, axis=(0, 2))))
+
+
 def accuracy(result: SimResult | np.ndarray, labels: np.ndarray) -> float:
     """Fraction of samples whose spike-count prediction (``predictions``) equals ``labels [B]``."""
     pred = predictions(result)

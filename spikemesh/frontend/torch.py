@@ -24,6 +24,7 @@ from spikemesh.frontend.torch_adapters import (
     module_kind,
     neuron_of,
     unknown_neuron_error,
+    unsupported_module_error,
 )
 from spikemesh.ir.graph import Graph, Input, Output, Population, Projection
 from spikemesh.ir.neurons import Neuron
@@ -188,9 +189,9 @@ def _trace(module: Any, b: _Builder, samples: list[Any]) -> None:
             if kind == "unknown_neuron":
                 raise unknown_neuron_error(m, node.target)
             if kind is None:
-                raise FrontendError(f"unsupported module {type(m).__module__}.{type(m).__name__}", node=node.target,
-                                    hint="supported: Linear, Conv1d/2d, AvgPool2d, SumPool2d, Flatten, BatchNorm, "
-                                         "Dropout, Identity and snnTorch/SpikingJelly/sinabs neurons")
+                raise unsupported_module_error(m, node.target, hint="supported: Linear, Conv1d/2d, AvgPool2d, "
+                                               "SumPool2d, Flatten, BatchNorm, Dropout, Identity and "
+                                               "snnTorch/SpikingJelly/sinabs neurons")
             if kind == "layer":
                 env[node.name] = b.layer(m, node.target, args[0])
             else:
@@ -310,9 +311,8 @@ def _walk(module: Any, b: _Builder, sample: Any) -> None:
             for name, child in m.named_children():
                 v = run(child, f"{prefix}.{name}" if prefix else name, v)
             return v
-        raise FrontendError(f"unsupported module {type(m).__module__}.{type(m).__name__}", node=prefix or "<module>",
-                            hint="torch.fx could not trace the model and the module walk handles nn.Sequential, "
-                                 "layers and neurons only")
+        raise unsupported_module_error(m, prefix, hint="torch.fx could not trace the model and the module walk "
+                                                       "handles nn.Sequential, layers and neurons only")
 
     b.output(run(module, "", v), "out")
 

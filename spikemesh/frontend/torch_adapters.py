@@ -117,6 +117,19 @@ def unknown_neuron_error(m: Any, name: str) -> FrontendError:
                          hint="register a converter: spikemesh.register_neuron(cls, fn(module, name, shape) -> Neuron)")
 
 
+#: hint for a layer type the IR cannot express (its projections are affine: docs/semantics.md)
+_MAXPOOL = ("max pooling is not linear and neuromorphic cores only sum weighted inputs; replace it by nn.AvgPool "
+            "or sinabs SumPool2d and retrain or fine-tune")
+NONLINEAR_LAYER_HINTS = {"MaxPool1d": _MAXPOOL, "MaxPool2d": _MAXPOOL}
+
+
+def unsupported_module_error(m: Any, name: str, hint: str) -> FrontendError:
+    """The error for a module no converter handles (the layer-specific hint when there is one)."""
+    cls = type(m)
+    return FrontendError(f"unsupported module {cls.__module__}.{cls.__name__}", node=name or "<module>",
+                         hint=NONLINEAR_LAYER_HINTS.get(cls.__name__, hint))
+
+
 def module_kind(m: Any) -> str | None:
     """'neuron', 'layer', 'unknown_neuron' (see ``looks_like_neuron``) or None (a container / unknown)."""
     if _custom(m) is not None:

@@ -16,7 +16,8 @@
 - ``energy_by_action_pJ``, ``energy_by_layer_pJ``, ``energy_by_core_pJ`` (totals over the batch; None when not
   modelled);
 - ``fidelity``: for engines with non-idealities, the distance to the reference on the same input (per layer
-  ``differing_fraction`` of (step, sample, neuron) cells, ``output_class_agreement``); None otherwise.
+  ``differing_fraction`` of (step, sample, neuron) cells, ``output_class_agreement``; ``float_model``: the same
+  against the float model a quantized Program was compiled from, when it keeps one); None otherwise.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def headline(sim: Mapping[str, Any], dt: float | None = None) -> dict[str, Any]:
             else notes.get("latency"),
             "synops_per_inference": sm.get("synaptic_operations_per_inference"),
             "spikes_per_inference": float(spikes) / batch if spikes is not None else None,
-            "accuracy": sim.get("accuracy")}
+            "accuracy": sim.get("accuracy"), "silent_samples": sim.get("silent_samples")}
 
 
 def format_headline(h: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -72,7 +73,10 @@ def format_headline(h: Mapping[str, Any]) -> list[tuple[str, str]]:
 
     rows = []
     if h.get("accuracy") is not None:
-        rows.append(("accuracy", f"{h['accuracy']:.1%}"))
+        silent = int(h.get("silent_samples") or 0)
+        note = (f" ({silent} of {h.get('batch', '?')} samples: no output spike, predicted as class 0 by the tie "
+                "rule)") if silent else ""
+        rows.append(("accuracy", f"{h['accuracy']:.1%}{note}"))
     e = h.get("energy_per_inference_uj")
     rows.append(("energy per inference", f"{e:.4g} µJ" if e is not None else na(h.get("energy_basis"))))
     p = h.get("power_mw")
@@ -225,11 +229,13 @@ def make_summary(*, engine: str, steps: int, batch: int, spikes_per_layer: dict[
 
 
 def fidelity(result_spikes: dict[str, np.ndarray], reference: SimResult, output: str | None = None,
-             result_output: np.ndarray | None = None) -> dict[str, Any]:
+             result_output: np.ndarray | None = None, label: str = "reference") -> dict[str, Any]:
     """How far an engine's spikes are from the reference's on the same input: per layer ``exact`` (same counts
     everywhere), ``differing_fraction`` of (step, sample, neuron) cells whose spike count differs, ``agreement``
     (cells spiking in both / cells spiking in either; 1 when neither fires), and the fraction of samples whose
-    predicted class (argmax of the output summed over steps; ties to the lowest index) agrees."""
+    predicted class (argmax of the output summed over steps; ties to the lowest index) agrees. ``label`` names
+    the run compared against (``"reference"``: the reference engine on the simulated graph; ``"float_model"``:
+    on the float model a quantized Program was compiled from)."""
     per_layer: dict[str, dict[str, float]] = {}
     for name, ref in reference.spikes.items():
         got = result_spikes.get(name)
@@ -249,4 +255,18 @@ def fidelity(result_spikes: dict[str, np.ndarray], reference: SimResult, output:
         a = np.asarray(result_output, dtype=np.float64).reshape(T, B, -1).sum(axis=0).argmax(axis=1)
         r = np.asarray(ref_out, dtype=np.float64).reshape(T, B, -1).sum(axis=0).argmax(axis=1)
         agree = float((a == r).mean())
-    return {"reference": "reference", "layers": per_layer, "output_class_agreement": agree}
+    return {"reference": label, "layers": per_layer, "output_class_agreement": agree}
+
+
+def with_float_fidelity(fid: dict[str, Any] | None, subject: Any, inputs: Any, result_spikes: dict[str, np.ndarray],
+                        result_output: np.ndarray | None) -> dict[str, Any] | None:
+    """``fid`` (the fidelity against the reference on the simulated graph) plus, when ``subject`` is a Program
+    that keeps the float model it was quantized from (``Program.float_graph``), ``fid["float_model"]``: the same
+    keys against the reference run of the float model on the same input (the quantization error a user sees)."""
+    fg = getattr(subject, "float_graph", None)
+    if fid is None or fg is None:
+        return fid
+    from spikemesh.ir.reference import run_reference
+
+    return {**fid, "float_model": fidelity(result_spikes, run_reference(fg, inputs, mode="float"),
+                                           result_output=result_output, label="float_model")}

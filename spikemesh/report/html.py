@@ -154,6 +154,7 @@ def _layers(program: Any, sim: Mapping[str, Any] | None) -> str:
     spikes = sim.get("spikes") or {}
     e_layer = (sim.get("energy") or {}).get("by_layer_pj") or {}
     fid = sim.get("fidelity") or {}
+    ffid = (((sim.get("summary") or {}).get("fidelity") or {}).get("float_model") or {}).get("layers") or {}
     rows = []
     for L in layers:
         n = L["name"]
@@ -169,12 +170,17 @@ def _layers(program: Any, sim: Mapping[str, Any] | None) -> str:
         rows.append([n, L.get("kind", ""), "x".join(map(str, L.get("shape", []))), f"{L['neurons']:,}",
                      f"{L['synapses']:,}", _num(cores.get(n)), _num(s), rate,
                      f"{e_layer[n] / batch / 1e6:.4g}" if n in e_layer else "–", fcell])
+        if ffid:
+            rows[-1].append(f"{ffid[n]['differing_fraction']:.4f}" if n in ffid else "–")
     note = ("<p class='note'>spikes: total over the run; energy: dynamic µJ per inference (synaptic events charged "
             "to the receiving layer); fidelity: spikes compared with the reference engine on the same inputs "
-            "(agreement = matching spikes / spikes in either).</p>")
+            "(agreement = matching spikes / spikes in either)"
+            + ("; vs float model: fraction of (step, sample, neuron) cells whose spike count differs from the "
+               "float model's reference run (the quantization error)" if ffid else "") + ".</p>")
+    head = ["layer", "neuron", "shape", "neurons", "synapses", "cores", "spikes", "rate / neuron / step",
+            "energy (µJ / inf.)", "fidelity vs reference"] + (["vs float model"] if ffid else [])
     return ("<section id='layers'><h2>Layers</h2>"
-            + _table(["layer", "neuron", "shape", "neurons", "synapses", "cores", "spikes", "rate / neuron / step",
-                      "energy (µJ / inf.)", "fidelity vs reference"], rows, {3, 4, 5, 6, 7, 8}) + note + "</section>")
+            + _table(head, rows, {3, 4, 5, 6, 7, 8} | ({10} if ffid else set())) + note + "</section>")
 
 
 def _placement(program: Any, sim: Mapping[str, Any] | None) -> str:

@@ -19,9 +19,11 @@ API (small on purpose):
   static energy ``table.static_mw × seconds`` and the total.
 
 Table fields (spikemesh/target/model.py EnergyTable): synop_pj (also charged per ``partial_sum_add``),
-neuron_update_pj, synapse_read_bit_pj, router_hop_pj, router_hop_ns_pj (None: router_hop_pj), interchip_bit_pj
-(per bit), packet_pj, static_mw. ``link`` transfers carry no energy of their own (a link's cost is charged at the
-router it enters).
+neuron_update_pj, neuron_update_active_pj (when set, ``runners.simulation_stats`` adds the action
+``neuron_update_active``, the active subset of ``neuron_update`` (simulator/activity.py); ``neuron_update`` is then
+priced for its other, inactive, updates only: ``SUBSET``), synapse_read_bit_pj, router_hop_pj, router_hop_ns_pj
+(None: router_hop_pj), interchip_bit_pj (per bit), packet_pj, static_mw. ``link`` transfers carry no energy of
+their own (a link's cost is charged at the router it enters).
 """
 
 from __future__ import annotations
@@ -43,7 +45,12 @@ PJ_FIELD: dict[str, str] = {
     "router_hop_ns": "router_hop_ns_pj",
     "interchip_bits": "interchip_bit_pj",
     "packet": "packet_pj",
+    "neuron_update_active": "neuron_update_active_pj",
 }
+
+#: action -> its counted subset priced under its own field: the action's count is priced less the subset's
+#: (``neuron_update`` counts every update; the active ones, when counted, cost ``neuron_update_active_pj``)
+SUBSET: dict[str, str] = {"neuron_update": "neuron_update_active"}
 
 #: the by-layer keys of energy the layers do not own: NoC actions and static power
 NOC_LAYER, STATIC_LAYER = "(noc)", "(static)"
@@ -55,8 +62,8 @@ def unit_pj(table: EnergyTable, action: str) -> float | None:
     if f is None:
         return None
     v = getattr(table, f)
-    if v is None and f == "router_hop_ns_pj":
-        v = table.router_hop_pj
+    if v is None and f in EnergyTable.OPTIONAL:  # e.g. north-south hops cost router_hop_pj
+        v = getattr(table, EnergyTable.OPTIONAL[f])
     return float(v)
 
 
@@ -135,15 +142,12 @@ def count_actions(flat: Any, sends: np.ndarray, steps: int, batch: int, weight_b
     from spikemesh.simulator.arrays import neuron_cores, synapse_cores
 
     n_cores = 1 if partition is None else len(partition.cores)
-    if partition is None:
+    if partition is None:  # everything on core 0; synapses: Σ sends x fan-out (integers: exact)
         core = np.zeros(flat.n, dtype=np.int64)
-        syn_core = np.zeros(len(flat.target), dtype=np.int64)
+        syn = np.array([int((sends * np.diff(flat.indptr)).sum())], dtype=np.int64)
     else:
         core = neuron_cores(flat, partition)
         syn_core = np.maximum(synapse_cores(flat, partition), 0)
-    if partition is None:  # every synapse on core 0: Σ sends x fan-out (integers: exact)
-        syn = np.array([int((sends * np.diff(flat.indptr)).sum())], dtype=np.int64)
-    else:
         w = sends[synapse_sources(flat.indptr)].astype(np.float64)
         syn = np.bincount(syn_core, weights=w, minlength=n_cores).astype(np.int64)
     # synaptic events per target layer: sends @ (synapses from each source into each layer); integer-valued floats
@@ -191,10 +195,16 @@ def energy(actions: Actions, table: EnergyTable) -> EnergyReport:
         u = unit_pj(table, name)
         if u is None:
             continue
+        per_layer = actions.layers.get(name)
+        sub = SUBSET.get(name)
+        if sub in actions.counts:  # priced less its subset, which is priced under its own action
+            per_core = per_core - actions.counts[sub]
+            sub_layer = actions.layers.get(sub, {})
+            if per_layer is not None:
+                per_layer = {k: v - sub_layer.get(k, 0.0) for k, v in per_layer.items()}
         pj = per_core.astype(np.float64) * u
         by_action[name] = float(pj.sum())
         by_core[:len(pj)] += pj
-        per_layer = actions.layers.get(name)
         if per_layer is None:
             by_layer[NOC_LAYER] = by_layer.get(NOC_LAYER, 0.0) + by_action[name]
         else:

@@ -31,11 +31,23 @@ def _split(subject: Any) -> tuple[Graph, Any]:
 
 def simulation_stats(graph: Graph, flat: FlatGraph, sends: np.ndarray, spikes: dict[str, np.ndarray], steps: int,
                      batch: int, binary_inputs: set[str], target: Target | None, partition: Any = None,
-                     extra: Actions | None = None) -> dict[str, Any]:
+                     extra: Actions | None = None, v: dict[str, np.ndarray] | None = None,
+                     step_inputs: Any = None, spike_events: Any = None) -> dict[str, Any]:
     """Action counts, energy (when a target is known) and NeuroBench metrics of one run; ``extra``: the NoC
-    actions and simulated seconds of the cycle engine."""
+    actions and simulated seconds of the cycle engine. When the target prices active neuron updates apart
+    (``neuron_update_active_pj``), ``v`` (the run's traces) and ``step_inputs`` (its ``io.StepInputs``) give the
+    action ``neuron_update_active`` (simulator/activity.py; ``spike_events``: the run's spikes as events, which
+    spares reading them back from the rasters)."""
     wbits = target.core.weight_bits if target is not None else 8
     acts = count_actions(flat, sends, steps, batch, wbits, partition)
+    note = None
+    if target is not None and target.energy.neuron_update_active_pj is not None and step_inputs is not None:
+        from spikemesh.simulator.activity import active_actions, active_updates
+
+        active, note = active_updates(flat, spikes, v or {}, step_inputs, steps, batch, spike_events)
+        per_core, per_layer = active_actions(flat, active, partition)
+        acts.add("neuron_update_active", per_core)
+        acts.layers["neuron_update_active"] = per_layer
     if extra is not None:
         for k, v in extra.counts.items():
             acts.add(k, v)
@@ -44,15 +56,19 @@ def simulation_stats(graph: Graph, flat: FlatGraph, sends: np.ndarray, spikes: d
                                                                           binary_inputs)}
     if target is not None:
         out["energy"] = energy(acts, target.energy).to_dict()
+    if note:
+        out["notes"] = {"neuron_update_active": note}
     return out
 
 
 def _summary(res: SimResult, batch: int, target: Target | None, **kw: Any) -> dict[str, Any]:
     acts = res.stats["actions"]
     spikes = res.stats["metrics"]["spikes_per_layer"]  # = res.spike_counts() (boolean rasters), counted once
-    return make_summary(engine=res.engine, steps=res.steps, batch=batch, spikes_per_layer=spikes,
-                        synops=acts["synop"], neuron_updates=acts["neuron_update"], energy=res.stats.get("energy"),
-                        energy_note=None if target is not None else "no target: pass target= (or a Program)", **kw)
+    sm = make_summary(engine=res.engine, steps=res.steps, batch=batch, spikes_per_layer=spikes,
+                      synops=acts["synop"], neuron_updates=acts["neuron_update"], energy=res.stats.get("energy"),
+                      energy_note=None if target is not None else "no target: pass target= (or a Program)", **kw)
+    sm["notes"].update(res.stats.get("notes", {}))
+    return sm
 
 
 def run_fast_engine(subject: Any, inputs: Any, record: Sequence[str] | None = None, target: Any = None,
@@ -67,7 +83,8 @@ def run_fast_engine(subject: Any, inputs: Any, record: Sequence[str] | None = No
     res = run.result
     res.stats.update(simulation_stats(graph, run.flat, run.sends, res.spikes, res.steps, run.inputs.batch,
                                       run.binary_inputs(), tgt,
-                                      getattr(program, "partition", None) if program is not None else None))
+                                      getattr(program, "partition", None) if program is not None else None,
+                                      v=res.v, step_inputs=run.inputs, spike_events=run.spike_events))
     res.stats["summary"] = _summary(res, run.inputs.batch, tgt, time_model="none",
                                     latency_note="the fast engine is functional (no time model): use engine='cycle'")
     return res
@@ -85,7 +102,8 @@ def run_cycle_engine(subject: Any, inputs: Any, record: Sequence[str] | None = N
     kw.pop("target", None)
     res, run, acts = run_cycle(program, inputs, record=record, **kw)
     res.stats.update(simulation_stats(graph, run.flat, run.sends, res.spikes, res.steps, run.inputs.batch,
-                                      run.binary_inputs(), program.target, program.partition, extra=acts))
+                                      run.binary_inputs(), program.target, program.partition, extra=acts,
+                                      v=res.v, step_inputs=run.inputs, spike_events=run.spike_events))
     noc = res.stats["noc"]
     cyc = noc["latency_cycles_per_sample"]
     res.stats["summary"] = _summary(res, run.inputs.batch, program.target, time_model="cycles",

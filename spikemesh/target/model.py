@@ -103,7 +103,10 @@ class EnergyTable:
     """Energy per action in pJ and static power in mW. ``sources`` maps each field name to its citation (a value
     starting with "assumed" is a modelling choice, not a published figure). ``router_hop_pj`` is charged per flit
     traversing an east/west link (and a north/south one unless ``router_hop_ns_pj`` is set); ``packet_pj`` per
-    packet injected (a spike leaving its core); ``interchip_bit_pj`` per bit crossing a chip border."""
+    packet injected (a spike leaving its core); ``interchip_bit_pj`` per bit crossing a chip border. With
+    ``neuron_update_active_pj`` set, an *active* neuron update (the neuron receives a synaptic event or fires in
+    that step) costs it and every other update ``neuron_update_pj``; None: every update costs ``neuron_update_pj``
+    (spikemesh/simulator/activity.py counts active updates)."""
 
     synop_pj: float = 1.0
     neuron_update_pj: float = 1.0
@@ -113,20 +116,24 @@ class EnergyTable:
     static_mw: float = 0.0
     router_hop_ns_pj: float | None = None
     packet_pj: float = 0.0
+    neuron_update_active_pj: float | None = None
     sources: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+
+    #: optional fields (None: the action costs the field in the value)
+    OPTIONAL = {"router_hop_ns_pj": "router_hop_pj", "neuron_update_active_pj": "neuron_update_pj"}
 
     def __post_init__(self) -> None:
         for f in ("synop_pj", "neuron_update_pj", "router_hop_pj", "interchip_bit_pj", "synapse_read_bit_pj",
-                  "static_mw", "packet_pj", "router_hop_ns_pj"):
-            if getattr(self, f) is None and f == "router_hop_ns_pj":  # optional: north-south hops cost router_hop_pj
+                  "static_mw", "packet_pj", "router_hop_ns_pj", "neuron_update_active_pj"):
+            if getattr(self, f) is None and f in self.OPTIONAL:  # e.g. north-south hops cost router_hop_pj
                 continue
             object.__setattr__(self, f, checks.real(getattr(self, f), f"energy.{f}", None, TargetError, lo=0.0,
                                                     hi=1e15))
         checks.mapping(self.sources, "energy.sources", None, TargetError)
 
     #: the priced fields in display order
-    FIELDS = ("synop_pj", "synapse_read_bit_pj", "neuron_update_pj", "packet_pj", "router_hop_pj",
-              "router_hop_ns_pj", "interchip_bit_pj", "static_mw")
+    FIELDS = ("synop_pj", "synapse_read_bit_pj", "neuron_update_pj", "neuron_update_active_pj", "packet_pj",
+              "router_hop_pj", "router_hop_ns_pj", "interchip_bit_pj", "static_mw")
 
     def rows(self) -> list[tuple[str, float | None, str, str]]:
         """(field, value, source, status) per priced field; status ``"published"`` (a citation), ``"assumed"``
@@ -136,7 +143,8 @@ class EnergyTable:
         for f in self.FIELDS:
             src = self.sources.get(f, "")
             if getattr(self, f) is None:
-                src = src or "not set: north-south hops cost router_hop_pj"
+                src = src or {"router_hop_ns_pj": "not set: north-south hops cost router_hop_pj",
+                              "neuron_update_active_pj": "not set: active updates cost neuron_update_pj"}[f]
             low = src.lower()
             if not src or low.startswith(("assumed", "calibration")):
                 status = "assumed"

@@ -131,3 +131,6 @@ def test_bias_handling_and_errors() -> None:
     bad = torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.Sigmoid())
     with pytest.raises(FrontendError, match=r"^1: unsupported module"):
         convert_ann(bad, x, 32)
+    pool = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.ReLU(), torch.nn.MaxPool2d(2))
+    with pytest.raises(FrontendError, match=r"^2: unsupported module .*MaxPool2d; hint: max pooling is not linear"):
+        convert_ann(pool, torch.rand(4, 1, 8, 8), 32)

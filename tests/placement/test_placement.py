@@ -209,6 +209,14 @@ def test_compiled_program_exports_and_cycle_equals_reference(tmp_path: Path, con
     for fmt in ("csv", "json", "svg"):
         assert main(["export", "placement", str(out), "--format", fmt, "--out", str(tmp_path / f"m.{fmt}")]) == 0
         assert (tmp_path / f"m.{fmt}").stat().st_size > 100
+    # a build whose report holds a cycle run: the exported map keeps the measured link heat (as Program.save drew it)
+    noc = cyc.stats["noc"]
+    assert noc["link_flits"]
+    loaded.report["simulation"] = {"engine": "cycle", "steps": 30, "batch": 2, "noc": {"link_flits": noc["link_flits"]}}
+    sim_dir = loaded.save(tmp_path / "c")
+    assert main(["export", "placement", str(sim_dir), "--format", "svg", "--out", str(tmp_path / "s.svg")]) == 0
+    assert (tmp_path / "s.svg").read_bytes() == (sim_dir / "placement.svg").read_bytes()
+    assert (tmp_path / "s.svg").read_bytes() != (tmp_path / "m.svg").read_bytes()
 
 
 def test_same_seed_same_placement(conv_graph: spikemesh.Graph) -> None:

@@ -139,7 +139,8 @@ class CrossbarSimulator:
 
     def mvm(self, name: str, gi: int, x: np.ndarray, counts: np.ndarray) -> np.ndarray:
         """Integer result [M, C] of the layer's matrix ``gi`` on integer inputs ``x`` [M, R]. Adds the read's action
-        counts per input row into ``counts`` [len(ACTIONS), M]."""
+        counts per array group (row tile x column tile: the group's own drivers, cells, ADCs, shift-adders and
+        accumulators) and input row into ``counts`` [len(ACTIONS), row_tiles, col_tiles, M]."""
         cfg = self.cfg
         layer = self.layers[name]
         m = layer.matrices[gi]
@@ -147,24 +148,25 @@ class CrossbarSimulator:
         signed = cfg.scheme == "differential"
         M = x.shape[0]
         total = np.zeros((M, m.cols), dtype=np.float64)
-        ct = layer.col_tiles
-        phys_cols = (2 * m.cols) if signed else (m.cols + ct)
-        conv_cols = m.cols + (0 if signed else ct)  # conversions per read of all column tiles
+        ncols = np.minimum(cfg.weight_cols, m.cols - cfg.weight_cols * np.arange(layer.col_tiles)).astype(float)
+        phys = (2 * ncols if signed else ncols + 1)[None, :, None]  # cells read per row (offset: + reference)
+        conv = (ncols if signed else ncols + 1)[None, :, None]  # conversions per read of the group's columns
+        ncol = ncols[None, :, None]
+        starts = np.arange(0, m.rows, cfg.rows)
         for weight, plane in input_planes(x, cfg.dac_bits):
             acc = np.zeros((M, m.cols))
-            active_rows = plane.sum(1)
-            counts[0] += active_rows * ct * m.slices
-            counts[1] += active_rows * phys_cols * m.slices
+            act = np.add.reduceat(plane, starts, axis=1).T[:, None, :]  # active rows per row tile [rt, 1, M]
+            counts[0] += act * m.slices  # every column tile's arrays are driven
+            counts[1] += act * phys * m.slices
             for k in range(m.slices):
                 part = np.zeros((M, m.cols))
                 if cfg.read_policy == "event":
                     part += plane @ pr.event_read[k]
-                    conv = active_rows * conv_cols
-                    counts[2] += conv
-                    counts[3] += conv
-                    counts[4] += active_rows * m.cols
+                    counts[2] += act * conv
+                    counts[3] += act * conv
+                    counts[4] += act * ncol
                 else:
-                    for r0 in range(0, m.rows, cfg.rows):
+                    for r, r0 in enumerate(starts):
                         r1 = min(m.rows, r0 + cfg.rows)
                         for g0 in range(r0, r1, cfg.rows_parallel):
                             g1 = min(r1, g0 + cfg.rows_parallel)
@@ -177,12 +179,12 @@ class CrossbarSimulator:
                                 else xg @ pr.eff[k, r0:r1]
                             fs = (g1 - g0) * cfg.levels
                             part += adc(v, fs, cfg.adc_bits, signed, self.rng) * on[:, None]
-                            counts[2] += on * conv_cols
-                            counts[3] += on * conv_cols
-                            counts[4] += on * m.cols
+                            counts[2, r] += on[None, :] * conv[0]
+                            counts[3, r] += on[None, :] * conv[0]
+                            counts[4, r] += on[None, :] * ncol[0]
                 acc += part * float(1 << (k * cfg.cell_bits))
             if m.offset:
-                acc -= m.offset * active_rows[:, None]  # code offset removed digitally (popcount of the rows)
+                acc -= m.offset * plane.sum(1)[:, None]  # code offset removed digitally (popcount of the rows)
             total += weight * acc
         if self.alpha[name] != 1.0:
             total = total * self.alpha[name]
@@ -191,7 +193,8 @@ class CrossbarSimulator:
     # ------------------------------------------------------------------ ops
     def apply(self, proj: Projection, lo: int, hi: int, x: np.ndarray, counts: np.ndarray) -> np.ndarray:
         """Ops ``lo .. hi-1`` of ``proj`` on ``x`` [B, *shape]; the crossbar op runs on the arrays. ``counts``
-        [len(ACTIONS), B] gets the read's actions per sample."""
+        [len(ACTIONS), groups · row_tiles · col_tiles, B] gets the read's actions per array group (in
+        ``tiles.tiles_of`` order within the projection) and sample."""
         layer = self.layers.get(proj.name)
         for i in range(lo, hi):
             op = proj.ops[i]
@@ -199,10 +202,11 @@ class CrossbarSimulator:
                 x = op.apply(x)
                 continue
             B = x.shape[0]
+            rt, ct = layer.row_tiles, layer.col_tiles
             if isinstance(op, (Dense, Sparse)):
-                c = np.zeros((len(ACTIONS), B))
+                c = np.zeros((len(ACTIONS), rt, ct, B))
                 y = self.mvm(proj.name, 0, x.reshape(B, -1), c)
-                counts += c
+                counts[:, :rt * ct] += c.reshape(len(ACTIONS), rt * ct, B)
                 if isinstance(op, Dense) and op.bias is not None:
                     y = y + op._arr("bias", x)
                 x = y
@@ -213,9 +217,9 @@ class CrossbarSimulator:
                 g, _, P, _ = cols.shape
                 outs = []
                 for gi in range(g):
-                    c = np.zeros((len(ACTIONS), B * P))
+                    c = np.zeros((len(ACTIONS), rt, ct, B * P))
                     y = self.mvm(proj.name, gi, cols[gi].reshape(B * P, -1), c)
-                    counts += c.reshape(len(ACTIONS), B, P).sum(2)
+                    counts[:, gi * rt * ct:(gi + 1) * rt * ct] += c.reshape(len(ACTIONS), rt * ct, B, P).sum(3)
                     outs.append(y.reshape(B, P, -1).transpose(0, 2, 1))
                 y = np.concatenate(outs, axis=1).reshape((B, *out_shape))
                 if op.bias is not None:
@@ -224,19 +228,34 @@ class CrossbarSimulator:
         return x
 
     # ------------------------------------------------------------------ run
-    def run(self, inputs: Any, record: Sequence[str] | None = None) -> tuple[SimResult, np.ndarray]:
+    def run(self, inputs: Any, record: Sequence[str] | None = None, per_step_tiles: bool = False
+            ) -> tuple[SimResult, np.ndarray]:
         """Execute (the reference's step loop with every projection's ops on the arrays); returns (SimResult,
-        counts [len(ACTIONS), T, B])."""
+        counts [len(ACTIONS), T, B]). ``self.tile_counts`` [len(ACTIONS), n_groups, T or 1, B] holds the array
+        actions per array group (``tiles.tiles_of`` numbering; per step with ``per_step_tiles``, else summed over
+        the steps); ``self.layer_counts`` per target population."""
         graph = self.graph
         xs, T, B = normalize_inputs(graph, inputs)
         xs = {k: require_int(v, "input", k) for k, v in xs.items()}
         record = check_record(graph, record)
         counts = np.zeros((len(ACTIONS), T, B))
         self.layer_counts = {p.name: np.zeros((len(ACTIONS), T, B)) for p in graph.populations}
+        base, n_groups = {}, 0
+        for proj in graph.projections:
+            if proj.name in self.layers:
+                lay = self.layers[proj.name]
+                base[proj.name] = n_groups
+                n_groups += len(lay.matrices) * lay.row_tiles * lay.col_tiles
+        self.tile_counts = np.zeros((len(ACTIONS), n_groups, T if per_step_tiles else 1, B))
 
         def on_arrays(proj: Projection, lo: int, hi: int, x: np.ndarray, t: int) -> np.ndarray:
-            c = np.zeros((len(ACTIONS), x.shape[0]))
+            lay = self.layers.get(proj.name)
+            n = len(lay.matrices) * lay.row_tiles * lay.col_tiles if lay is not None else 0
+            c = np.zeros((len(ACTIONS), n, x.shape[0]))
             y = self.apply(proj, lo, hi, x, c)
+            if n:
+                self.tile_counts[:, base[proj.name]:base[proj.name] + n, t if per_step_tiles else 0] += c
+            c = c.sum(1)
             counts[:, t] += c
             self.layer_counts[proj.target][:, t] += c
             return y

@@ -5,8 +5,10 @@ slices, added over row tiles and integrated by the digital neurons of the refere
 With every non-ideality off the result equals ``run_reference`` spike for spike on integer graphs. Non-idealities
 (devices.DeviceModel, IR drop, ADC/DAC resolution) are seeded: one ``seed`` fixes programming, drift and faults.
 Counts per action and per (step, sample): row_drive, cell_read, adc_conversion, shift_add, digital_accumulate,
-neuron_update; × CrossbarEnergy → pJ per sample, and dense-equivalent ops / pJ = TOPS/W. The arrays and their
-step-by-step run are ``array_sim.py``; this module is the engine's entry point, its energy, early stop and summary.
+neuron_update; × CrossbarEnergy → pJ per sample, by layer and by partition core (each array group's actions on
+its core, each neuron's updates on the core holding it: ``counts_by_core``), and dense-equivalent ops / pJ =
+TOPS/W. The arrays and their step-by-step run are ``array_sim.py``; this module is the engine's entry point, its
+energy, early stop and summary.
 """
 
 from __future__ import annotations
@@ -87,7 +89,7 @@ def run_crossbar_engine(subject: Any, inputs: Any, record: Sequence[str] | None 
     if isinstance(device, dict):
         device = replace(dev.DeviceModel(), **device)
     sim = CrossbarSimulator(graph, cfg, device, ir_drop=ir_drop, seed=seed, layers=layers)
-    res, counts = sim.run(inputs, record)
+    res, counts = sim.run(inputs, record, per_step_tiles=early_stop is not None)
     T, B = counts.shape[1:]
     steps = np.full(B, T, dtype=np.int64)
     if early_stop is not None:
@@ -121,9 +123,35 @@ def run_crossbar_engine(subject: Any, inputs: Any, record: Sequence[str] | None 
     by_layer = {name: float(sum((c * used[None])[i].sum() * energy_pj_unit(cfg, adc_bits)[a]
                                 for i, a in enumerate(ACTIONS)))
                 for name, c in sim.layer_counts.items()}
+    core_counts = counts_by_core(graph, cfg, sim, used)
+    res.stats["actions_by_core"] = {a: core_counts[i].tolist() for i, a in enumerate(ACTIONS)}
+    unit = energy_pj_unit(cfg, adc_bits)
+    res.stats["energy"]["by_core_pj"] = [float(sum(core_counts[i, c] * unit[a] for i, a in enumerate(ACTIONS)))
+                                         for c in range(core_counts.shape[1])]
     res.stats["summary"] = crossbar_summary(graph, res, inputs, B, res.stats, by_layer,
                                             reference=run_reference(graph, inputs) if fidelity else None)
     return res
+
+
+def counts_by_core(graph: Graph, cfg: CrossbarConfig, sim: CrossbarSimulator, used: np.ndarray) -> np.ndarray:
+    """Action counts per partition core [len(ACTIONS), n_cores] over the used (step, sample) cells ``used``
+    [T, B]: the array actions of each array group on its core (``tiles.tiles_of`` numbering, as
+    ``crossbar_partition``), each neuron's updates on the core holding its state (``tiles.population_cores``: the
+    row-tile-0 group of its column tile, or a digital core after the groups)."""
+    from spikemesh.backends.crossbar.tiles import population_cores, tiles_of
+
+    tiles = tiles_of(sim.layers, cfg, graph)
+    neuron_core, digital = population_cores(graph, cfg, sim.layers, tiles)
+    n_cores = len(tiles) + len(digital)
+    tc = sim.tile_counts
+    per_group = (tc * used[None, None]).sum((2, 3)) if tc.shape[2] == used.shape[0] else tc.sum((2, 3))
+    out = np.zeros((len(ACTIONS), n_cores))
+    out[:, :len(tiles)] = per_group
+    updates = float(used.sum())  # every neuron is updated in every used (step, sample)
+    k = ACTIONS.index("neuron_update")
+    for cores in neuron_core.values():
+        out[k] += np.bincount(np.asarray(cores, dtype=np.int64), minlength=n_cores) * updates
+    return out
 
 
 def mapping_by_population(graph: Graph, layers: dict[str, MappedLayer]) -> dict[str, dict[str, Any]]:
@@ -158,7 +186,7 @@ def crossbar_summary(graph: Graph, res: SimResult, inputs: Any, batch: int, stat
 
     e = stats["energy"]
     energy = {"total_pj": e["total_pj"], "by_action_pj": {**e["by_action_pj"], "static": 0.0},
-              "by_layer_pj": by_layer, "by_core_pj": None}
+              "by_layer_pj": by_layer, "by_core_pj": e.get("by_core_pj")}
     fid = None
     if reference is not None:
         fid = fidelity_of(res.spikes, reference, result_output=res.output)

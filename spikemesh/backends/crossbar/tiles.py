@@ -117,23 +117,27 @@ def _rows_of_source(graph: Graph, proj: Projection, layer: MappedLayer) -> tuple
     return np.zeros(n_src, dtype=np.int64), row, row
 
 
-def crossbar_partition(graph: Graph, target: Target, cfg: CrossbarConfig | None = None,
-                       rates: dict[str, Any] | None = None, sample_input: Any = None) -> Partition:
-    """The ``partition`` section of a crossbar target: one LogicalCore per array group (module docstring)."""
-    cfg = cfg or crossbar_config(target)
-    layers = map_graph(graph, cfg)
-    tiles = tiles_of(layers, cfg, graph)
-    by_key = {(t.projection, t.group, t.row_tile, t.col_tile): t for t in tiles}
-    pops = graph.population
+def primary_projections(graph: Graph, layers: dict[str, MappedLayer]) -> dict[str, str]:
+    """Population -> its first incoming crossbar projection (whose row-tile-0 groups hold its neurons)."""
     primary: dict[str, str] = {}
-    for name in pops:
+    for name in graph.population:
         inc = [p.name for p in graph.incoming(name) if p.name in layers]
         if inc:
             primary[name] = inc[0]
+    return primary
+
+
+def population_cores(graph: Graph, cfg: CrossbarConfig, layers: dict[str, MappedLayer], tiles: list[Tile]
+                     ) -> tuple[dict[str, np.ndarray], list[tuple[str, int, int]]]:
+    """(core of every neuron per population, digital cores as (population, start, stop)): a neuron lives on the
+    row-tile-0 group of its column tile of the population's primary projection; a population fed only by digital
+    projections gets cores of ``weight_cols`` neurons numbered after the tiles (module docstring)."""
+    by_key = {(t.projection, t.group, t.row_tile, t.col_tile): t for t in tiles}
+    primary = primary_projections(graph, layers)
     neuron_core: dict[str, np.ndarray] = {}
     digital: list[tuple[str, int, int]] = []
     next_core = len(tiles)
-    for name, pop in pops.items():
+    for name, pop in graph.population.items():
         if name in primary:
             proj = next(p for p in graph.incoming(name) if p.name == primary[name])
             g, col = _col_of_neuron(graph, proj, layers[proj.name])
@@ -151,7 +155,18 @@ def crossbar_partition(graph: Graph, target: Target, cfg: CrossbarConfig | None 
                 digital.append((name, a, b))
             next_core += -(-n // cfg.weight_cols)
             neuron_core[name] = ids
+    return neuron_core, digital
 
+
+def crossbar_partition(graph: Graph, target: Target, cfg: CrossbarConfig | None = None,
+                       rates: dict[str, Any] | None = None, sample_input: Any = None) -> Partition:
+    """The ``partition`` section of a crossbar target: one LogicalCore per array group (module docstring)."""
+    cfg = cfg or crossbar_config(target)
+    layers = map_graph(graph, cfg)
+    tiles = tiles_of(layers, cfg, graph)
+    pops = graph.population
+    primary = primary_projections(graph, layers)
+    neuron_core, digital = population_cores(graph, cfg, layers, tiles)
     rate = neuron_rates(graph, rates, sample_input)
     input_index = {i.name: k for k, i in enumerate(graph.inputs)}
 

@@ -62,6 +62,7 @@ def loihi() -> Target:
     energy = EnergyTable(
         synop_pj=23.6,
         neuron_update_pj=52.0,
+        neuron_update_active_pj=81.0,
         router_hop_pj=3.0,
         router_hop_ns_pj=4.0,
         packet_pj=1.7,
@@ -70,8 +71,11 @@ def loihi() -> Target:
         static_mw=0.0,
         sources={
             "synop_pj": f"synaptic spike op (min) 23.6 pJ, {table2}",
-            "neuron_update_pj": f"neuron update 52 pJ inactive / 81 pJ active, {table2}; every update is charged "
-                                "the inactive figure (a lower bound: the engines do not count active updates)",
+            "neuron_update_pj": f"inactive neuron update 52 pJ, {table2}: a neuron that neither receives a "
+                                "synaptic event nor fires in the step (it only decays)",
+            "neuron_update_active_pj": f"active neuron update 81 pJ, {table2}: a neuron that receives at least one "
+                                       "synaptic event or fires in the step (the table labels the two figures "
+                                       "active / inactive without a formal definition; this split is the model's)",
             "router_hop_pj": f"energy per tile hop, east-west 3.0 pJ, {table2}",
             "router_hop_ns_pj": f"energy per tile hop, north-south 4.0 pJ, {table2}",
             "packet_pj": f"within-tile spike energy 1.7 pJ, {table2}",

@@ -90,7 +90,9 @@ def run_async(program: Any, inputs: Any, record: Any = None, slow_clk_hz: float 
     unlimited: the sinabs documentation says each core has one but publishes no figure); ``max_backlog_s``:
     queueing delay beyond which an event is dropped; ``hop_latency_s``: per-core latency (default: the target's
     ``event_latency_s`` = 3.36 µs / 9); ``progress``: a progress bar over the samples; ``fidelity``: also run the
-    reference on the Program's (quantized) graph and report the distance in ``summary()["fidelity"]``."""
+    reference on the Program's (quantized) graph and report the distance in ``summary()["fidelity"]``, and, when
+    the Program keeps the float model it was quantized from, the distance to that model's reference run under
+    ``["fidelity"]["float_model"]``."""
     cfg = getattr(program, "config", None)
     if cfg is None or not hasattr(cfg, "layers"):
         raise SimulationError("the async engine runs a Program compiled for a speck target", node="async",
@@ -168,8 +170,10 @@ def run_async(program: Any, inputs: Any, record: Any = None, slow_clk_hz: float 
     if fidelity and not (dvs is not None and dvs.sensor):
         from spikemesh.ir.reference import run_reference
         from spikemesh.ir.result import fidelity as fidelity_of
+        from spikemesh.ir.result import with_float_fidelity
 
         fid = fidelity_of(spikes, run_reference(graph, x), result_output=res.output)
+        fid = with_float_fidelity(fid, program, x, spikes, res.output)
     lat = [s["latency_mean_s"] for s in per_sample if s["latency_mean_s"] is not None]
     rep = stats["energy"]
     energy = {**rep, "by_layer_pj": _by_layer(program, tot, cfg, rep)}

@@ -27,7 +27,10 @@ def quantize_stage(program: Any, options: Any) -> Any:
     if not options.quantize:
         return program
     g, rep = discretize(program.graph, min_v_mem=options.speck_min_v_mem)
-    return replace(program, graph=g).with_report(speck_quantization={"rule": "sinabs discretize", "layers": rep})
+    changed = any(r["source"] != "integer" for r in rep.values())  # keep the float model the user gave
+    fg = program.graph if changed else None
+    return replace(program, graph=g, float_graph=fg).with_report(speck_quantization={"rule": "sinabs discretize",
+                                                                                     "layers": rep})
 
 
 def build_config(program: Any, options: Any) -> SpeckConfig:
