@@ -122,8 +122,8 @@ def run_fast_detailed(graph: Graph, inputs: Any, record: Sequence[str] | None = 
     kb = (fg.beta_k if integer else fg.beta).astype(dtype)
     ka = (fg.alpha_k if integer else fg.alpha).astype(dtype)
     chunk = max(1, min(T, CHUNK_CELLS // max(fg.n, 1)))
-    ev_t = np.zeros(chunk * max(n_spiking, 1), dtype=np.int32)
-    ev_n = np.zeros_like(ev_t)
+    ev_t = np.empty(chunk * max(n_spiking, 1), dtype=np.int32)  # only the first n_ev of a chunk are read
+    ev_n = np.empty_like(ev_t)
     trace = np.zeros((chunk, max(n_traced, 1)), dtype=dtype)
     counters = np.zeros(4, dtype=np.int64)
     sends = np.zeros(fg.n, dtype=np.int64)
