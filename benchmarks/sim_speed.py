@@ -1,4 +1,5 @@
 """Simulation speed: spikemesh's fast (and cycle) engines beside Brian2 cpp_standalone, in the same run.
+(One file over 400 lines: it re-launches itself for every worker, which keeps each case's peak RSS apart.)
 
 Cases:
 - CUBA-4k: Brian2's examples/CUBA.py network (benchmark 2 of Brette et al., J. Comput. Neurosci. 23:349, 2007):
@@ -19,7 +20,8 @@ median `stats["run_s"]` (kernel loop incl. raster writes), "cpu s" = min process
 fresh process, with an empty kernel cache (`SPIKEMESH_CACHE_DIR` pointed at a new directory) and again in a second
 fresh process with that cache, i.e. whether the compile is paid once per machine.
 Ratios: Brian2's median `device.run()` wall time / spikemesh's median call wall time (target >= 1.5x), and the
-same by loop time.
+same by loop time and by CPU time. On a shared machine the rows above run minutes apart under different loads, so
+"CUBA-4k paired" alternates one `device.run()` and one default `simulate()` call five times (same load for both).
 Usage: nice python benchmarks/sim_speed.py [--brian2-python PATH] [--skip-40k] [--skip-brian2]
 """
 
@@ -97,6 +99,30 @@ print(json.dumps({"build_s": build, "wall_s": float(np.median(walls)), "run_s": 
                   "events": int((counts * outdeg).sum())}))
 '''
 
+
+#: Brian2 side of the paired measurement: build, then one ``device.run()`` per "run" line on stdin
+BRIAN2_PAIRED = r'''
+import json, sys, time, resource
+import numpy as np
+from brian2 import *
+d = np.load(sys.argv[1])
+out_dir = sys.argv[2]
+set_device("cpp_standalone", directory=out_dir, build_on_run=False)
+prefs.devices.cpp_standalone.openmp_threads = 0
+''' + BRIAN2_CUBA_MODEL + r'''
+M = SpikeMonitor(P, record=False)
+run(1*second)
+device.build(directory=out_dir, compile=True, run=True, debug=False)
+print("ready", flush=True)
+for line in sys.stdin:
+    c0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    w0 = time.perf_counter()
+    device.run(directory=out_dir, with_output=False, run_args=[])
+    w = time.perf_counter() - w0
+    c1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    print(json.dumps({"wall_s": w, "loop_s": device._last_run_time,
+                      "cpu_s": (c1.ru_utime + c1.ru_stime) - (c0.ru_utime + c0.ru_stime)}), flush=True)
+'''
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
@@ -274,6 +300,44 @@ def worker_small(engine: str, repeats: int) -> dict:
             "kernel": res.stats.get("kernel", "-")}
 
 
+def paired_cuba(python: str, n: int = 4000, rounds: int = 5) -> dict:
+    """Brian2's ``device.run()`` and spikemesh's plain default ``simulate`` call alternately, ``rounds`` times
+    each (after Brian2's build and spikemesh's first call), so that both see the same machine load: medians."""
+    import spikemesh
+    from spikemesh.simulator.cuba import cuba_graph, cuba_network, initial_inputs
+
+    net = cuba_network(n, in_degree=80.0, seed=0)
+    g = cuba_graph(net)
+    si = initial_inputs(g, net, 10_000)
+    with tempfile.TemporaryDirectory(prefix="brian2_paired_") as tmp:
+        np.savez(Path(tmp) / "net.npz", n=n, pre=net.pre, post=net.post, v0=net.v0)
+        script = Path(tmp) / "paired.py"
+        script.write_text(BRIAN2_PAIRED)
+        p = subprocess.Popen([python, str(script), str(Path(tmp) / "net.npz"), str(Path(tmp) / "standalone")],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                             env={**os.environ, "OMP_NUM_THREADS": "1"})
+        assert p.stdin is not None and p.stdout is not None
+        if p.stdout.readline().strip() != "ready":
+            raise RuntimeError("brian2 paired build failed")
+        first = spikemesh.simulate(g, si, engine="fast")  # JIT or disk-cache load, not timed
+        b2, sm = [], []
+        for _ in range(rounds):
+            p.stdin.write("run\n")
+            p.stdin.flush()
+            b2.append(json.loads(p.stdout.readline()))
+            c0 = time.process_time()
+            w0 = time.perf_counter()
+            res = spikemesh.simulate(g, si, engine="fast")
+            sm.append({"wall_s": time.perf_counter() - w0, "loop_s": res.stats["run_s"],
+                       "cpu_s": time.process_time() - c0})
+            del res
+        p.stdin.close()
+        p.wait(timeout=60)
+    med = {f"{who}_{k}": float(np.median([r[k] for r in rows])) for who, rows in (("b2", b2), ("sm", sm))
+           for k in ("wall_s", "loop_s", "cpu_s")}
+    return {**med, "kernel": first.stats["kernel"], "spikes": int(first.spikes["lif"].sum())}
+
+
 def spawn(args: list[str], env: dict | None = None) -> dict:
     p = subprocess.run([sys.executable, __file__, "--worker", *args], capture_output=True, text=True, timeout=1800,
                        env=None if env is None else {**os.environ, **env})
@@ -326,6 +390,12 @@ def main() -> None:
         except Exception as e:  # noqa: BLE001  (report, keep going)
             rows.append({"case": "CUBA-4k", "engine": "brian2 cpp_standalone", "error": str(e)[-300:]})
     small = spawn(["small", "fast", "3"])
+    paired = None
+    if not a.skip_brian2:
+        try:
+            paired = paired_cuba(a.brian2_python)
+        except Exception as e:  # noqa: BLE001
+            paired = {"error": str(e)[-300:]}
     if not a.skip_40k and not a.only_cuba4k:
         rows.append(spawn(["cuba", "40000", "fast", "3"]))
         if not a.skip_brian2:
@@ -382,6 +452,15 @@ def main() -> None:
                       f"median simulate() {r['wall_s']:.4f} s{goal}), "
                       f"{b2['run_s'] / r['run_s']:.2f}x by loop ({b2['run_s']:.4f} s / {r['run_s']:.4f} s), "
                       f"{b2['cpu_s'] / r['cpu_s']:.2f}x by CPU (binary process / call)")
+    if paired is not None and "error" in paired:
+        print(f"CUBA-4k paired: ERROR {paired['error']}")
+    elif paired is not None:
+        q = paired
+        print(f"CUBA-4k paired (alternating device.run() / default simulate(), same load; medians of 5): brian2 "
+              f"{q['b2_wall_s']:.4f} s wall ({q['b2_loop_s']:.4f} s loop, {q['b2_cpu_s']:.4f} s CPU), spikemesh "
+              f"{q['sm_wall_s']:.4f} s wall ({q['sm_loop_s']:.4f} s loop, {q['sm_cpu_s']:.4f} s CPU, {q['kernel']} "
+              f"kernel): {q['b2_wall_s'] / q['sm_wall_s']:.2f}x by wall (target >= 1.5x), "
+              f"{q['b2_loop_s'] / q['sm_loop_s']:.2f}x by loop, {q['b2_cpu_s'] / q['sm_cpu_s']:.2f}x by CPU")
     for case in ("CUBA-4k", "CUBA-40k"):
         got = [f"{r['engine']} {r['spikes']}" for r in rows if r.get("case") == case and "spikes" in r]
         if got:
