@@ -121,7 +121,8 @@ class SimResult:
     def spike_counts(self) -> dict[str, int]:
         """Exact spikes per population (an engine whose neurons may fire several times in one step stores counts
         in ``spikes``, so the sum counts every spike)."""
-        return {k: int(np.asarray(v).sum()) for k, v in self.spikes.items()}
+        return {k: int(np.count_nonzero(a)) if a.dtype == bool else int(a.sum())  # count_nonzero: no int cast
+                for k, a in ((k, np.asarray(v)) for k, v in self.spikes.items())}
 
     def summary(self) -> dict[str, Any]:
         """The engine-independent metrics (module docstring; docs/report.md)."""

@@ -19,13 +19,18 @@ import numpy as np
 from spikemesh.ir.graph import Graph
 from spikemesh.ir.reference import check_record, graph_outputs, resolve_mode
 from spikemesh.ir.result import SimResult
-from spikemesh.simulator.arrays import INT_BIG, FlatGraph, flatten
+from spikemesh.simulator import special
+from spikemesh.simulator.arrays import FlatGraph, flatten
 from spikemesh.simulator.io import StepInputs, step_inputs
 from spikemesh.simulator.progress import StepProgress
 from spikemesh.simulator.step_kernels import empty_state, run_steps
 
-#: steps x batch x neurons above which the specialised kernel is compiled (auto mode)
-SPECIALIZE_CELLS = 200_000_000
+#: steps x batch x neurons above which the default call compiles the specialised kernel (special.py) when it is not
+#: compiled yet: there the generic kernel takes >= ~0.1 s and the specialised one ~5x less, and the one-time JIT
+#: (~1-2 s per graph profile) is kept on disk for every later run of the profile on the machine. Below it, the
+#: specialised kernel is used only when it is already compiled (the demo and the tests stay below: no JIT they do
+#: not need).
+SPECIALIZE_CELLS = 20_000_000
 #: values (state slots) processed per kernel call; bounds the per-chunk event and trace buffers
 CHUNK_CELLS = 2_000_000
 
@@ -79,9 +84,11 @@ def run_fast_detailed(graph: Graph, inputs: Any, record: Sequence[str] | None = 
     """Execute ``graph`` like ``run_reference``. ``inputs``: ``[T, B, *shape]`` array, a dict per input name, or a
     ``StepInputs`` (sparse per-step values, see io.py). ``traces=False`` skips the state traces of
     non-spiking populations (their outputs then are unavailable) to save memory on long runs.
-    ``progress``: rich bar (None: shown when the run takes longer than a second). ``specialize``: compile a
-    kernel specialised to the populations' flags (special.py; faster, a few seconds of JIT); None = when
-    steps x batch x neurons exceeds ``SPECIALIZE_CELLS``."""
+    ``progress``: rich bar (None: shown when the run takes longer than a second). ``specialize``: the kernel
+    specialised to the populations' flags (special.py; about 5x faster, a few seconds of JIT once per machine and
+    graph profile, then loaded from the disk cache); False: the generic kernel; None: the specialised one when it
+    is compiled already (this process or the disk cache) or when steps x batch x neurons exceeds
+    ``SPECIALIZE_CELLS``, else the generic one. ``stats["kernel"]`` says which ran."""
     mode = resolve_mode(graph, mode)
     integer = mode == "int"
     record = check_record(graph, record)
@@ -115,8 +122,8 @@ def run_fast_detailed(graph: Graph, inputs: Any, record: Sequence[str] | None = 
     kb = (fg.beta_k if integer else fg.beta).astype(dtype)
     ka = (fg.alpha_k if integer else fg.alpha).astype(dtype)
     chunk = max(1, min(T, CHUNK_CELLS // max(fg.n, 1)))
-    ev_t = np.zeros(chunk * max(n_spiking, 1), dtype=np.int32)
-    ev_n = np.zeros_like(ev_t)
+    ev_t = np.empty(chunk * max(n_spiking, 1), dtype=np.int32)  # only the first n_ev of a chunk are read
+    ev_n = np.empty_like(ev_t)
     trace = np.zeros((chunk, max(n_traced, 1)), dtype=dtype)
     counters = np.zeros(4, dtype=np.int64)
     sends = np.zeros(fg.n, dtype=np.int64)
@@ -124,34 +131,10 @@ def run_fast_detailed(graph: Graph, inputs: Any, record: Sequence[str] | None = 
     warm = False
     jit_s = 0.0
     kernel_s = 0.0
-    if specialize or (specialize is None and T * B * fg.n > SPECIALIZE_CELLS):
-        from spikemesh.simulator.special import driver
-
-        def uniform(p: int) -> bool:
-            a, b = int(pop_off[p]), int(pop_off[p] + pop_size[p])
-            ranges = [(a, b)] + [(int(fg.pop_port_off[p]) + k * (b - a), int(fg.pop_port_off[p]) + (k + 1) * (b - a))
-                                 for k in range(int(fg.pop_ports[p]) - 1)]
-            return (all(bool(np.all(arr[a:b] == arr[a])) for arr in (kb, fg.gain, fg.leak, fg.threshold, fg.v_reset))
-                    and all(bool(np.all(arr[lo:hi] == arr[lo])) for arr in (ka, fg.syn_gain) for lo, hi in ranges))
-
-        def bounded(p: int) -> bool:  # absent bounds are ±inf (float) or ±INT_BIG (int): no clamp needed
-            big = INT_BIG if integer else np.inf
-            return bool(fg.pop_lo[p] > -big or fg.pop_hi[p] < big)
-
-        profiles = tuple((bool(fg.pop_spiking[p]), bool(fg.pop_current[p]), bool(fg.pop_after[p]),
-                          bool(fg.pop_strict[p]), int(fg.pop_reset[p]), bool(fg.pop_refractory[p] > 0), integer,
-                          uniform(p), int(fg.pop_ports[p]), bounded(p)) for p in range(len(pops)))
-        zero, one_delay = [], []
-        for p in range(len(pops)):
-            lo_, hi_ = fg.indptr[pop_off[p]], fg.indptr[pop_off[p] + pop_size[p]]
-            z = int(np.all(fg.delay[lo_:hi_] == 0))
-            if z and np.all(np.diff(fg.indptr[pop_off[p]:pop_off[p] + pop_size[p] + 1]) == 1):
-                z = 2
-            zero.append(z)
-            d = fg.delay[lo_:hi_]
-            one_delay.append(int(d[0]) if len(d) and np.all(d == d[0]) else -1)
-        kernel, _ = driver(profiles, tuple(bool(c >= 0) for c in cols), fg.has_bias, integer, tuple(zero),
-                           tuple(one_delay))
+    if specialize is not False:  # the specialised kernel when asked, when the run is long, or when it is compiled
+        dargs = special.driver_args(fg, kb, ka, cols, integer)
+        if specialize or T * B * fg.n > SPECIALIZE_CELLS or special.is_cached(*dargs):
+            kernel, _ = special.driver(*dargs)
     warm = True
     ev_parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     t_run = time.perf_counter()
@@ -198,6 +181,7 @@ def run_fast_detailed(graph: Graph, inputs: Any, record: Sequence[str] | None = 
         "jit_s": jit_s,
         "kernel_s": kernel_s,
         "kernel": "generic" if kernel is run_steps else "specialised",
+        "kernel_code": None if kernel is run_steps else special.kernel_code(kernel),
         "events_per_s": synaptic_events / t_run if t_run > 0 else 0.0,
     }
     res = SimResult(spikes=spikes, v=v_rec, outputs=outputs, engine="fast", steps=T, mode=mode, stats=stats)

@@ -63,7 +63,8 @@ def simulation_stats(graph: Graph, flat: FlatGraph, sends: np.ndarray, spikes: d
 
 def _summary(res: SimResult, batch: int, target: Target | None, **kw: Any) -> dict[str, Any]:
     acts = res.stats["actions"]
-    sm = make_summary(engine=res.engine, steps=res.steps, batch=batch, spikes_per_layer=res.spike_counts(),
+    spikes = res.stats["metrics"]["spikes_per_layer"]  # = res.spike_counts() (boolean rasters), counted once
+    sm = make_summary(engine=res.engine, steps=res.steps, batch=batch, spikes_per_layer=spikes,
                       synops=acts["synop"], neuron_updates=acts["neuron_update"], energy=res.stats.get("energy"),
                       energy_note=None if target is not None else "no target: pass target= (or a Program)", **kw)
     sm["notes"].update(res.stats.get("notes", {}))
