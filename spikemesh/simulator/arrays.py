@@ -11,7 +11,7 @@ so constants are stored as a ramp ``bias[s]`` for ``s = min(t, D)`` with ``D`` t
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -22,6 +22,7 @@ from spikemesh.ir.graph import Graph, Input, Projection
 from spikemesh.ir.neurons import DECAY_SHIFT
 from spikemesh.ir.operators import Op, Shape
 from spikemesh.ir.reference import apply_ops, decay_q, require_int
+from spikemesh.simulator.implicit import Chain, build_chain, chain_degrees, is_explicit
 
 RESET_CODES = {"zero": 0, "subtract": 1, "none": 2}
 #: stand-in for an absent integer bound (the int64 state never reaches it)
@@ -73,19 +74,65 @@ class FlatGraph:
     leak: np.ndarray
     threshold: np.ndarray
     v_reset: np.ndarray
-    indptr: np.ndarray
-    target: np.ndarray
-    weight: np.ndarray
-    delay: np.ndarray
+    ex_indptr: np.ndarray
+    ex_slot: np.ndarray
+    ex_weight: np.ndarray
+    ex_delay: np.ndarray
+    explicit: tuple[int, ...]
+    chains: tuple[tuple[int, Chain], ...]
     proj_names: tuple[str, ...]
-    proj: np.ndarray
     bias: np.ndarray
     has_bias: bool
     max_delay: int
     pop_ports: np.ndarray
     pop_port_off: np.ndarray
-    slot: np.ndarray
     n_slots: int
+    layout: tuple[Any, ...] = field(repr=False, default=())
+    _cache: dict[str, Any] = field(repr=False, default_factory=dict)
+
+    def _full(self) -> tuple[np.ndarray, ...]:
+        hit = self._cache.get("csr")
+        if hit is None:
+            hit = _synapse_csr(self.graph, tuple(range(len(self.graph.projections))), self.layout)
+            self._cache["csr"] = hit
+        return hit
+
+    @property
+    def indptr(self) -> np.ndarray:
+        """Every synapse as a CSR over global sources (built on first use; the fast engine does not use it)."""
+        return self._full()[0]
+
+    @property
+    def target(self) -> np.ndarray:
+        return self._full()[1]
+
+    @property
+    def slot(self) -> np.ndarray:
+        return self._full()[2]
+
+    @property
+    def weight(self) -> np.ndarray:
+        return self._full()[3]
+
+    @property
+    def delay(self) -> np.ndarray:
+        return self._full()[4]
+
+    @property
+    def proj(self) -> np.ndarray:
+        return self._full()[5]
+
+    @property
+    def out_degree(self) -> np.ndarray:
+        """Synapses (non-zero weights) per global source index, int64 [N], without building the full CSR."""
+        hit = self._cache.get("out_degree")
+        if hit is None:
+            hit = np.diff(self.ex_indptr)
+            for pi, od in chain_degrees(self):
+                a = int(self.node_off[self.order.index(self.graph.projections[pi].source)])
+                hit[a:a + len(od)] += od
+            self._cache["out_degree"] = hit
+        return hit
 
     @property
     def n(self) -> int:
@@ -189,28 +236,46 @@ def _chain_csr(ops: tuple[Op, ...], shape: Shape) -> tuple[sp.csr_matrix, Shape]
     return sp.csr_matrix(m), shape
 
 
+def _bias_ramp(graph: Graph, pr: Projection, integer: bool, max_delay: int) -> np.ndarray:
+    """The chain's constant part per step ``min(t, max_delay)``: ``[max_delay + 1, n_tgt]`` (a bias computed before
+    a Delay switches on once the delay has elapsed, element by element)."""
+    src_shape = graph.shape_of(pr.source)
+    n_tgt = graph.population[pr.target].size
+    dtype = np.int64 if integer else np.float64
+    zero = np.zeros((1, *src_shape), dtype=dtype)
+    d_op = pr.delay_op
+    if d_op is None:
+        const = apply_ops(pr.ops, zero).reshape(-1)
+        return np.array(np.broadcast_to(const, (max_delay + 1, n_tgt)))
+    k = pr.ops.index(d_op)
+    pre, post = pr.ops[:k], pr.ops[k + 1:]
+    pre_bias = apply_ops(pre, zero)
+    mid_shape = pre_bias.shape[1:]
+    pre_bias = pre_bias.reshape(-1)
+    d = np.broadcast_to(d_op.steps, mid_shape).reshape(-1)
+    ramp = np.empty((max_delay + 1, n_tgt), dtype=dtype)
+    for s in range(max_delay + 1):
+        mid = np.where(d <= s, pre_bias, 0).astype(dtype).reshape((1, *mid_shape))
+        ramp[s] = apply_ops(post, mid).reshape(-1)
+    return ramp
+
+
 def _projection_parts(graph: Graph, pr: Projection, integer: bool, max_delay: int
                       ) -> tuple[list[tuple[np.ndarray, np.ndarray, np.ndarray, int]], np.ndarray]:
     """Synapse blocks ``(src, tgt, weight, delay)`` (local indices) and the bias ramp ``[max_delay + 1, n_tgt]``."""
     src_shape = graph.shape_of(pr.source)
-    n_tgt = graph.population[pr.target].size
-    dtype = np.int64 if integer else np.float64
     d_op = pr.delay_op
-    zero = np.zeros((1, *src_shape), dtype=dtype)
     blocks: list[tuple[np.ndarray, np.ndarray, np.ndarray, int]] = []
+    ramp = _bias_ramp(graph, pr, integer, max_delay)
     if d_op is None:
-        m = graph.projection_csr(pr)
-        const = apply_ops(pr.ops, zero).reshape(-1)
-        ramp = np.broadcast_to(const, (max_delay + 1, n_tgt))
-        coo = m.tocoo()
+        coo = graph.projection_csr(pr).tocoo()
         blocks.append((coo.row, coo.col, coo.data, 0))
-        return blocks, np.array(ramp)
+        return blocks, ramp
     k = pr.ops.index(d_op)
     pre, post = pr.ops[:k], pr.ops[k + 1:]
     P, mid_shape = _chain_csr(pre, src_shape)
     d = np.broadcast_to(d_op.steps, mid_shape).reshape(-1)
     Q, _ = _chain_csr(post, mid_shape)
-    pre_bias = apply_ops(pre, zero).reshape(-1)
     uniq = np.unique(d)
     if len(uniq) == 1:  # one delay for every element: no masking (saves two sparse copies on big graphs)
         m = (P if not post else P @ Q).tocoo()
@@ -219,10 +284,6 @@ def _projection_parts(graph: Graph, pr: Projection, integer: bool, max_delay: in
         mask = (d == dv).astype(np.float64)
         m = (P @ sp.diags(mask) @ Q).tocoo()
         blocks.append((m.row, m.col, m.data, int(dv)))
-    ramp = np.empty((max_delay + 1, n_tgt), dtype=dtype)
-    for s in range(max_delay + 1):
-        mid = np.where(d <= s, pre_bias, 0).astype(dtype).reshape((1, *mid_shape))
-        ramp[s] = apply_ops(post, mid).reshape(-1)
     return blocks, ramp
 
 
@@ -290,24 +351,61 @@ def flatten(graph: Graph, integer: bool) -> FlatGraph:
         else:
             lo[p], hi[p] = l_, h_
     max_delay = max((pr.max_delay for pr in graph.projections), default=0)
-    srcs, tgts, slots, ws, ds, pis = [], [], [], [], [], []
-    proj_dtype = np.int16 if len(graph.projections) < 2**15 else np.int32
     bias = np.zeros((max_delay + 1, n_slots), dtype=dtype)
     pop_index = {n: p for p, n in enumerate(pnames)}
+    first_slot = {}
+    chains = []
     for pi, pr in enumerate(graph.projections):
+        t0 = int(offs[index[pr.target]])
+        # first input slot of the projection's port (port 0: the target neurons themselves)
+        first_slot[pi] = t0 if pr.port == 0 else (int(port_off[pop_index[pr.target]])
+                                                   + (pr.port - 1) * int(sizes[index[pr.target]]))
         try:
-            blocks, ramp = _projection_parts(graph, pr, integer, max_delay)
+            ramp = _bias_ramp(graph, pr, integer, max_delay)
+            if integer:
+                ramp = require_int(np.asarray(ramp), "bias", pr.name)
+            if not is_explicit(pr):
+                chains.append((pi, build_chain(graph, pr, integer)))
         except GraphError as e:
             if e.node is not None:
                 raise
             raise GraphError(str(e), node=pr.name) from None
-        s0, t0 = int(offs[index[pr.source]]), int(offs[index[pr.target]])
-        # first input slot of the projection's port (port 0: the target neurons themselves)
-        q0 = t0 if pr.port == 0 else (int(port_off[pop_index[pr.target]])
-                                      + (pr.port - 1) * int(sizes[index[pr.target]]))
-        if integer:
-            ramp = require_int(np.asarray(ramp), "bias", pr.name)
+        q0 = first_slot[pi]
         bias[:, q0:q0 + ramp.shape[1]] += ramp
+    explicit = tuple(pi for pi, pr in enumerate(graph.projections) if is_explicit(pr))
+    layout = (offs, index, first_slot, N, n_slots, integer)
+    ex = _synapse_csr(graph, explicit, layout)
+    has_bias = bool(np.any(bias != 0))
+    return FlatGraph(
+        graph=graph, integer=integer, order=order, node_off=offs, node_size=sizes, node_is_input=is_input,
+        pop_node=pop_node, pop_spiking=f["spiking"], pop_current=f["current"], pop_reset=f["reset"],
+        pop_after=f["after"], pop_strict=f["strict"], pop_refractory=f["refractory"], pop_lo=lo, pop_hi=hi,
+        beta=par["beta"], alpha=par["alpha"], beta_k=beta_k, alpha_k=alpha_k, gain=par["gain"],
+        syn_gain=par["syn_gain"], leak=par["leak"], threshold=par["threshold"], v_reset=par["v_reset"],
+        ex_indptr=ex[0], ex_slot=ex[2], ex_weight=ex[3], ex_delay=ex[4], explicit=explicit,
+        chains=tuple(chains), proj_names=tuple(pr.name for pr in graph.projections),
+        bias=bias if has_bias else np.zeros((max_delay + 1, 0), dtype=dtype), has_bias=has_bias,
+        max_delay=max_delay, pop_ports=ports, pop_port_off=port_off, n_slots=n_slots, layout=layout,
+    )
+
+
+def _synapse_csr(graph: Graph, projections: tuple[int, ...], layout: tuple[Any, ...]) -> tuple[np.ndarray, ...]:
+    """The source-major CSR ``(indptr, target, slot, weight, delay, proj)`` of the given projections' synapses
+    (global indices; zero weights dropped). Int mode requires integer weights (GraphError)."""
+    offs, index, first_slot, N, n_slots, integer = layout
+    dtype = np.int64 if integer else np.float64
+    max_delay = max((pr.max_delay for pr in graph.projections), default=0)
+    srcs, tgts, slots, ws, ds, pis = [], [], [], [], [], []
+    proj_dtype = np.int16 if len(graph.projections) < 2**15 else np.int32
+    for pi in projections:
+        pr = graph.projections[pi]
+        try:
+            blocks, _ = _projection_parts(graph, pr, integer, max_delay)
+        except GraphError as e:
+            if e.node is not None:
+                raise
+            raise GraphError(str(e), node=pr.name) from None
+        s0, t0, q0 = int(offs[index[pr.source]]), int(offs[index[pr.target]]), first_slot[pi]
         for r, c, w, dv in blocks:
             keep = w != 0
             w = w[keep]
@@ -328,18 +426,7 @@ def flatten(graph: Graph, integer: bool) -> FlatGraph:
     np.cumsum(np.bincount(src, minlength=N), out=indptr[1:])
     target = _cat(tgts, np.int32)[perm]
     slot = target if n_slots == N else _cat(slots, np.int32)[perm]
-    return FlatGraph(
-        graph=graph, integer=integer, order=order, node_off=offs, node_size=sizes, node_is_input=is_input,
-        pop_node=pop_node, pop_spiking=f["spiking"], pop_current=f["current"], pop_reset=f["reset"],
-        pop_after=f["after"], pop_strict=f["strict"], pop_refractory=f["refractory"], pop_lo=lo, pop_hi=hi,
-        beta=par["beta"], alpha=par["alpha"], beta_k=beta_k, alpha_k=alpha_k, gain=par["gain"],
-        syn_gain=par["syn_gain"], leak=par["leak"], threshold=par["threshold"], v_reset=par["v_reset"],
-        indptr=indptr, target=target, weight=_cat(ws, dtype)[perm],
-        delay=_cat(ds, np.int32)[perm],
-        proj_names=tuple(pr.name for pr in graph.projections), proj=_cat(pis, proj_dtype)[perm], bias=bias,
-        has_bias=bool(np.any(bias != 0)),
-        max_delay=max_delay, pop_ports=ports, pop_port_off=port_off, slot=slot, n_slots=n_slots,
-    )
+    return indptr, target, slot, _cat(ws, dtype)[perm], _cat(ds, np.int32)[perm], _cat(pis, proj_dtype)[perm]
 
 
 assert DECAY_SHIFT == 12  # the kernels divide by 4096 (docs/semantics.md §3)

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from numba import njit
 
+from spikemesh.simulator.deliver import deliver
 from spikemesh.simulator.step_kernels import scatter
 
 #: spiking, current, after, strict, reset, refractory, integer, uniform (every neuron has the same parameters),
@@ -200,12 +201,13 @@ def driver(profiles: tuple[Profile, ...], traced: tuple[bool, ...], has_bias: bo
     t0 = time.perf_counter()
     ns: dict[str, Any] = {"_emit_spikes": _emit_spikes, "_emit_values": _emit_values,
                           "_emit_values_now": _emit_values_now, "_emit_values_one": _emit_values_one,
-                          "scatter": scatter, "np": np}
+                          "scatter": scatter, "deliver": deliver, "np": np}
     lines = [
         "def kernel(t0, t1, integer, in_ptr, in_idx, in_val, pop_off, pop_size, pop_spiking, pop_current,",
         "           pop_reset, pop_after, pop_strict, pop_refractory, pop_lo, pop_hi, pop_trace_col, pop_ports,",
         "           pop_port_off,",
         "           kb, ka, gain, syn_gain, leak, thr, vreset, indptr, target, weight, delay, bias, has_bias,",
+        "           plan, dcount, node_off, node_size, in_nodes, pop_node,",
         "           v, i_cur, s_prev, ref, pending, ev_t, ev_n, trace, counters, sends):",
         "    S = pending.shape[0]",
         "    D = bias.shape[0] - 1",
@@ -219,6 +221,11 @@ def driver(profiles: tuple[Profile, ...], traced: tuple[bool, ...], has_bias: bo
         "            counters[3] += 1",
         "            sends[g] += 1",
         "            counters[1] += scatter(g, val, cur, indptr, target, weight, delay, pending)",
+        "            v[g] += val",
+        "        for k in in_nodes:",
+        "            deliver(k, v, node_off[k], node_size[k], cur, pending, plan, dcount)",
+        "        for e in range(in_ptr[t], in_ptr[t + 1]):",
+        "            v[in_idx[e]] = 0",
     ]
     for p, prof in enumerate(profiles):
         ns[f"U{p}"] = _make_update(*prof)
@@ -254,6 +261,8 @@ def driver(profiles: tuple[Profile, ...], traced: tuple[bool, ...], has_bias: bo
         else:
             lines.append(f"        _emit_values({a}, {b}, cur, v, indptr, target, weight, delay, pending,"
                          " counters, sends)")
+        lines.append(f"        deliver(pop_node[{p}], {'s_prev' if prof[0] else 'v'}, {a}, pop_size[{p}], cur, pending,"
+                     " plan, dcount)")
     lines.append("    return n_ev")
     _SOURCES[key] = "\n".join(lines)
     exec(compile(_SOURCES[key], f"<spikemesh driver {len(_DRIVERS)}>", "exec"), ns)  # noqa: S102

@@ -1,9 +1,11 @@
 """Numba kernels of the functional engines: one call advances one batch element over a range of steps.
 
 The per-neuron update is docs/semantics.md §2 step for step (the same operations, in the same order, as
-``spikemesh/ir/reference.py``); synaptic input is event-driven over the source-major CSR of
-``arrays.FlatGraph``: a spiking neuron adds its row's weights, a non-spiking source (or an input element) with a
-non-zero value adds ``weight * value``, into a ring buffer ``pending[(t + delay) % S, target]``.
+``spikemesh/ir/reference.py``); synaptic input goes into a ring buffer ``pending[(t + delay) % S, slot]``:
+through the explicit source-major CSR of ``arrays.FlatGraph`` (Dense / Sparse projections) a spiking neuron adds
+its row's weights, a non-spiking source (or an input element) with a non-zero value adds ``weight * value``; once
+a node is updated, ``deliver.deliver`` sends its outputs through its implicit (convolution, pooling, element-wise)
+projections.
 
 Integer mode passes the decays as ``k`` (β = k / 4096) and computes ``sign(v·k) · (|v·k| // 4096)``, i.e. the
 product truncated toward zero; float mode passes β and multiplies.
@@ -13,6 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
+
+from spikemesh.simulator.deliver import deliver
 
 
 @njit(cache=True, inline="always")
@@ -64,6 +68,8 @@ def run_steps(  # type: ignore[no-untyped-def]
     # synapses: CSR over source neurons; ``target`` holds each synapse's input slot (arrays.FlatGraph.slot)
     indptr, target, weight, delay,
     bias, has_bias,
+    # implicit projections (deliver.py): the plan, per-projection delivery counts [J, 2] (event, dense), the nodes
+    plan, dcount, node_off, node_size, in_nodes, pop_node,
     # state (persists across calls of one batch element)
     v, i_cur, s_prev, ref, pending,
     # outputs of this call
@@ -87,6 +93,11 @@ def run_steps(  # type: ignore[no-untyped-def]
             counters[3] += 1
             sends[g] += 1
             counters[1] += scatter(g, val, cur, indptr, target, weight, delay, pending)
+            v[g] += val  # an input's step value, for its implicit projections (cleared below)
+        for k in in_nodes:
+            deliver(k, v, node_off[k], node_size[k], cur, pending, plan, dcount)
+        for e in range(in_ptr[t], in_ptr[t + 1]):
+            v[in_idx[e]] = 0
         bs = t if t < D else D
         for p in range(n_pop):
             a = pop_off[p]
@@ -171,6 +182,10 @@ def run_steps(  # type: ignore[no-untyped-def]
                 elif u != 0:
                     sends[j] += 1
                     counters[1] += scatter(j, u, cur, indptr, target, weight, delay, pending)
+            if spiking:
+                deliver(pop_node[p], s_prev, a, b - a, cur, pending, plan, dcount)
+            else:
+                deliver(pop_node[p], v, a, b - a, cur, pending, plan, dcount)
     return n_ev
 
 
