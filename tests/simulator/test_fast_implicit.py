@@ -51,7 +51,7 @@ def test_forced_dense_runs_a_gather_convolution():
     assert dense.stats["synaptic_events"] == event.stats["synaptic_events"]
 
 
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(conv_stacks())
 def test_conv_stacks_specialised_kernel_equals_reference(case):
     g, x = case
@@ -103,7 +103,7 @@ def test_fast_engine_keeps_no_per_synapse_arrays_for_convolutions():
     run = run_fast_detailed(g, np.ones((2, 1, 2, 6, 6)))
     assert len(run.flat.ex_weight) == 0  # every projection is implicit
     assert "csr" not in run.flat._cache  # the full CSR was never built
-    n_syn = sum(g.projection_csr(pr).nnz for pr in g.projections)
+    n_syn = sum(int(np.count_nonzero(g.projection_csr(pr).data)) for pr in g.projections)
     assert int(run.flat.out_degree.sum()) == n_syn
 
 
