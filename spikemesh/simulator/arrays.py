@@ -24,6 +24,9 @@ from spikemesh.ir.operators import Op, Shape
 from spikemesh.ir.reference import apply_ops, decay_q, require_int
 from spikemesh.simulator.implicit import Chain, build_chain, chain_degrees, is_explicit
 
+#: neuron parameters stored per input slot (the others per neuron), and the dtypes that do not follow the mode
+SLOT_PARAMS = ("alpha", "alpha_k", "syn_gain")
+PAR_DTYPES = {"beta": np.float64, "alpha": np.float64, "beta_k": np.int64, "alpha_k": np.int64}
 RESET_CODES = {"zero": 0, "subtract": 1, "none": 2}
 #: stand-in for an absent integer bound (the int64 state never reaches it)
 INT_BIG = np.int64(2**62)
@@ -65,15 +68,10 @@ class FlatGraph:
     pop_refractory: np.ndarray
     pop_lo: np.ndarray
     pop_hi: np.ndarray
-    beta: np.ndarray
-    alpha: np.ndarray
-    beta_k: np.ndarray
-    alpha_k: np.ndarray
-    gain: np.ndarray
-    syn_gain: np.ndarray
-    leak: np.ndarray
-    threshold: np.ndarray
-    v_reset: np.ndarray
+    pop_par: np.ndarray
+    pop_spar: np.ndarray
+    pop_uniform: np.ndarray
+    par: dict[str, np.ndarray]
     ex_indptr: np.ndarray
     ex_slot: np.ndarray
     ex_weight: np.ndarray
@@ -121,6 +119,33 @@ class FlatGraph:
     @property
     def proj(self) -> np.ndarray:
         return self._full()[5]
+
+    def expanded(self, key: str) -> np.ndarray:
+        """Parameter ``key`` of ``par`` per neuron [N] (per input slot [n_slots] for alpha, alpha_k, syn_gain)."""
+        src = self.par[key]
+        slot = key in SLOT_PARAMS
+        out = np.zeros(self.n_slots if slot else self.n, dtype=src.dtype)
+        for p, node in enumerate(self.pop_node):
+            a, n, uni = int(self.node_off[node]), int(self.node_size[node]), bool(self.pop_uniform[p])
+            if not slot:
+                b0 = int(self.pop_par[p])
+                out[a:a + n] = src[b0] if uni else src[b0:b0 + n]
+                continue
+            for port in range(int(self.pop_ports[p])):
+                s0 = a if port == 0 else int(self.pop_port_off[p]) + (port - 1) * n
+                b0 = int(self.pop_spar[p]) + port * (1 if uni else n)
+                out[s0:s0 + n] = src[b0] if uni else src[b0:b0 + n]
+        return out
+
+    beta = property(lambda self: self.expanded("beta"))
+    alpha = property(lambda self: self.expanded("alpha"))
+    beta_k = property(lambda self: self.expanded("beta_k"))
+    alpha_k = property(lambda self: self.expanded("alpha_k"))
+    gain = property(lambda self: self.expanded("gain"))
+    syn_gain = property(lambda self: self.expanded("syn_gain"))
+    leak = property(lambda self: self.expanded("leak"))
+    threshold = property(lambda self: self.expanded("threshold"))
+    v_reset = property(lambda self: self.expanded("v_reset"))
 
     @property
     def out_degree(self) -> np.ndarray:
@@ -316,34 +341,40 @@ def flatten(graph: Graph, integer: bool) -> FlatGraph:
     extra *= np.array([graph.population[n].size for n in pnames], dtype=np.int64)
     port_off = N + np.concatenate([[0], np.cumsum(extra)[:-1]]).astype(np.int64) if P else np.zeros(0, np.int64)
     n_slots = N + int(extra.sum())
-    par = {"beta": np.zeros(N, dtype=np.float64), "alpha": np.zeros(n_slots, dtype=np.float64)}
-    par.update({k: np.zeros(N, dtype=dtype) for k in ("gain", "leak", "threshold", "v_reset")})
-    par["syn_gain"] = np.zeros(n_slots, dtype=dtype)
-    beta_k = np.zeros(N, dtype=np.int64)
-    alpha_k = np.zeros(n_slots, dtype=np.int64)
+    # parameters per population: one value (uniform population) or one per neuron (per slot for alpha/syn_gain)
+    npar: dict[str, list[np.ndarray]] = {k: [] for k in ("beta", "gain", "leak", "threshold", "v_reset", "beta_k")}
+    spar: dict[str, list[np.ndarray]] = {k: [] for k in ("alpha", "syn_gain", "alpha_k")}
+    pop_par = np.zeros(P, dtype=np.int64)
+    pop_spar = np.zeros(P, dtype=np.int64)
+    pop_uniform = np.zeros(P, dtype=np.int64)
+    n_np = n_sp = 0
     for p, name in enumerate(pnames):
         pop = graph.population[name]
         nrn = pop.neuron
-        a, b = int(offs[index[name]]), int(offs[index[name]] + sizes[index[name]])
         f["spiking"][p] = nrn.spiking
         f["current"][p] = nrn.has_current
         f["reset"][p] = RESET_CODES[nrn.reset]
         f["after"][p] = nrn.reset_timing == "after_decay"
         f["strict"][p] = nrn.comparison == ">"
         f["refractory"][p] = nrn.refractory
-        for k in ("beta", "alpha", "gain", "syn_gain", "leak", "threshold", "v_reset"):
-            for port in range(nrn.ports if k in ("alpha", "syn_gain") else 1):
-                arr = nrn.port_param(k, pop.shape, port).reshape(-1)
-                if integer and k not in ("beta", "alpha"):
-                    arr = require_int(arr, f"neuron parameter {k}", name)
-                s0 = a if port == 0 else int(port_off[p]) + (port - 1) * (b - a)
-                par[k][s0:s0 + b - a] = arr
-        if integer:
-            beta_k[a:b] = decay_q(par["beta"][a:b], name)
-            if nrn.has_current:
-                for port in range(nrn.ports):
-                    s0 = a if port == 0 else int(port_off[p]) + (port - 1) * (b - a)
-                    alpha_k[s0:s0 + b - a] = decay_q(par["alpha"][s0:s0 + b - a], name)
+        views = {k: [nrn.port_param(k, pop.shape, port) for port in range(nrn.ports if k in spar else 1)]
+                 for k in ("beta", "alpha", "gain", "syn_gain", "leak", "threshold", "v_reset")}
+        uni = all(bool(np.all(v == v.flat[0])) for vs in views.values() for v in vs)
+        pop_uniform[p], pop_par[p], pop_spar[p] = uni, n_np, n_sp
+        for k, vs in views.items():
+            arrs = [np.array(v.flat[0:1] if uni else v.reshape(-1), dtype=np.float64) for v in vs]
+            if integer and k not in ("beta", "alpha"):
+                arrs = [require_int(x, f"neuron parameter {k}", name) for x in arrs]
+            (spar if k in spar else npar)[k].extend(arrs)
+            if integer and k == "beta":
+                npar["beta_k"].append(decay_q(arrs[0], name))
+            elif k == "beta":
+                npar["beta_k"].append(np.zeros(len(arrs[0]), dtype=np.int64))
+            if k == "alpha":
+                spar["alpha_k"].extend(decay_q(x, name) if integer and nrn.has_current else
+                                       np.zeros(len(x), dtype=np.int64) for x in arrs)
+        n_np += 1 if uni else pop.size
+        n_sp += nrn.ports * (1 if uni else pop.size)
         l_, h_ = nrn.state_bounds()
         if integer:
             lo[p] = -INT_BIG if l_ == -np.inf else math.ceil(l_)
@@ -380,8 +411,9 @@ def flatten(graph: Graph, integer: bool) -> FlatGraph:
         graph=graph, integer=integer, order=order, node_off=offs, node_size=sizes, node_is_input=is_input,
         pop_node=pop_node, pop_spiking=f["spiking"], pop_current=f["current"], pop_reset=f["reset"],
         pop_after=f["after"], pop_strict=f["strict"], pop_refractory=f["refractory"], pop_lo=lo, pop_hi=hi,
-        beta=par["beta"], alpha=par["alpha"], beta_k=beta_k, alpha_k=alpha_k, gain=par["gain"],
-        syn_gain=par["syn_gain"], leak=par["leak"], threshold=par["threshold"], v_reset=par["v_reset"],
+        pop_par=pop_par, pop_spar=pop_spar, pop_uniform=pop_uniform,
+        par={k: np.concatenate(v).astype(PAR_DTYPES.get(k, dtype)) if v else np.zeros(1, PAR_DTYPES.get(k, dtype))
+             for k, v in {**npar, **spar}.items()},
         ex_indptr=ex[0], ex_slot=ex[2], ex_weight=ex[3], ex_delay=ex[4], explicit=explicit,
         chains=tuple(chains), proj_names=tuple(pr.name for pr in graph.projections),
         bias=bias if has_bias else np.zeros((max_delay + 1, 0), dtype=dtype), has_bias=has_bias,

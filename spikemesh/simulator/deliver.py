@@ -22,7 +22,7 @@ import numpy as np
 from numba import njit
 
 Q0, ST0, ST1, DLY, DPOS, DOFF, DENSE, MODE = range(8)
-KIND, W0, WG, PTR, IDX = 21, 22, 23, 24, 25
+KIND, W0, WG, PTR, IDX, TAB = 21, 22, 23, 24, 25, 26
 
 
 @njit(cache=True, inline="always")
@@ -38,47 +38,72 @@ def _lo_hi(n_in, n_out, u, s, p, d):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True)
-def conv_scatter(i, val, P, wev, row, q0):  # type: ignore[no-untyped-def]
-    """Input element ``i`` with value ``val`` through a CONV stage into ``row[q0 + output]``."""
+def _axis_table(n_in, n_out, k, s, p, d):  # type: ignore[no-untyped-def]
+    """Per input position y of one axis: the taps u and outputs o with o·s - p + u·d = y, 0 <= o < n_out
+    (``cnt[y]`` pairs in ``tu[y]``, ``to[y]``)."""
+    cnt = np.zeros(n_in, dtype=np.int64)
+    tu = np.empty((n_in, k), dtype=np.int64)
+    to = np.empty((n_in, k), dtype=np.int64)
+    for y in range(n_in):
+        c = 0
+        for u in range(k):
+            num = y + p - u * d
+            if num >= 0 and num % s == 0 and num // s < n_out:
+                tu[y, c] = u
+                to[y, c] = num // s
+                c += 1
+        cnt[y] = c
+    return cnt, tu, to
+
+
+def axis_tables(P: np.ndarray) -> np.ndarray:
+    """The three ``_axis_table``s of CONV stage row ``P`` flattened (z, y, x; each ``cnt``, ``tu``, ``to``)."""
+    parts = []
+    for ax in range(3):
+        cnt, tu, to = _axis_table(P[1 + ax], P[5 + ax], P[8 + ax], P[11 + ax], P[14 + ax], P[17 + ax])
+        parts += [cnt, tu.reshape(-1), to.reshape(-1)]
+    return np.concatenate(parts)
+
+
+@njit(cache=True)
+def conv_events(act, na, src, a, zero, P, wev, tab, row, q0):  # type: ignore[no-untyped-def]
+    """Active input elements ``act[:na]`` (values ``src[a + i]``) through a CONV stage into ``row[q0 + output]``:
+    each scatters through the kernel taps that land inside the output (``tab[P[TAB]:]``: ``axis_tables``), over
+    its group's output channels."""
     cin, zi, yi, xi, cout, zo, yo, xo = P[0], P[1], P[2], P[3], P[4], P[5], P[6], P[7]
-    kz, ky, kx, sz, sy, sx, pz, py, px = P[8], P[9], P[10], P[11], P[12], P[13], P[14], P[15], P[16]
-    dz, dy, dx, g, w0 = P[17], P[18], P[19], P[20], P[W0]
+    kz, ky, kx, g, w0 = P[8], P[9], P[10], P[20], P[W0]
     cin_g = cin // g
     cout_g = cout // g
     K = kz * ky * kx
     plane = zo * yo * xo
-    x = i % xi
-    r = i // xi
-    y = r % yi
-    r = r // yi
-    z = r % zi
-    c = r // zi
-    ob0 = q0 + (c // cin_g) * cout_g * plane
-    for uz in range(kz):
-        nz = z + pz - uz * dz
-        if nz < 0:
-            break
-        if nz % sz != 0 or nz // sz >= zo:
-            continue
-        oz = nz // sz
-        for uy in range(ky):
-            ny = y + py - uy * dy
-            if ny < 0:
-                break
-            if ny % sy != 0 or ny // sy >= yo:
-                continue
-            oy = ny // sy
-            for ux in range(kx):
-                nx = x + px - ux * dx
-                if nx < 0:
-                    break
-                if nx % sx != 0 or nx // sx >= xo:
-                    continue
-                ox = nx // sx
-                wb = w0 + (c * K + (uz * ky + uy) * kx + ux) * cout_g
-                ob = ob0 + (oz * yo + oy) * xo + ox
-                for ol in range(cout_g):
-                    row[ob + ol * plane] += wev[wb + ol] * val
+    t = P[TAB]
+    cz, tuz, toz = tab[t:t + zi], tab[t + zi:t + zi + zi * kz], tab[t + zi + zi * kz:t + zi + 2 * zi * kz]
+    t += zi + 2 * zi * kz
+    cy, tuy, toy = tab[t:t + yi], tab[t + yi:t + yi + yi * ky], tab[t + yi + yi * ky:t + yi + 2 * yi * ky]
+    t += yi + 2 * yi * ky
+    cx, tux, tox = tab[t:t + xi], tab[t + xi:t + xi + xi * kx], tab[t + xi + xi * kx:t + xi + 2 * xi * kx]
+    for e in range(na):
+        i = act[e]
+        val = zero + src[a + i]
+        x = i % xi
+        r = i // xi
+        y = r % yi
+        r = r // yi
+        z = r % zi
+        c = r // zi
+        wc = w0 + c * K * cout_g
+        ob0 = q0 + (c // cin_g) * cout_g * plane
+        for iz in range(cz[z]):
+            tz = tuz[z * kz + iz] * ky
+            oz = toz[z * kz + iz] * yo
+            for iy in range(cy[y]):
+                ty = (tz + tuy[y * ky + iy]) * kx
+                oy = (oz + toy[y * ky + iy]) * xo
+                for ix in range(cx[x]):
+                    wb = wc + (ty + tux[x * kx + ix]) * cout_g
+                    ob = ob0 + oy + tox[x * kx + ix]
+                    for ol in range(cout_g):
+                        row[ob + ol * plane] += wev[wb + ol] * val
 
 
 @njit(cache=True)
@@ -201,7 +226,7 @@ def chain_entries(j, i, val, pj, st, wev, iptr, iidx, dpool, buf):  # type: igno
 @njit(cache=True)
 def deliver(k, src, a, n, cur, pending, plan, dcount):  # type: ignore[no-untyped-def]
     """Node ``k``'s outputs ``src[a:a + n]`` (spikes as 0/1, or values) through its implicit projections."""
-    node_ptr, pj, st, wev, wga, iptr, iidx, dpool, act, dense_frac, buf = plan
+    node_ptr, pj, st, wev, wga, iptr, iidx, dpool, act, dense_frac, buf, tab = plan
     j0, j1 = node_ptr[k], node_ptr[k + 1]
     if j0 == j1:
         return
@@ -230,9 +255,7 @@ def deliver(k, src, a, n, cur, pending, plan, dcount):  # type: ignore[no-untype
         if pj[j, ST1] - pj[j, ST0] == 1 and pj[j, DPOS] < 0:
             kind = P[KIND]
             if kind == 0:
-                for e in range(na):
-                    i = act[e]
-                    conv_scatter(i, zero + src[a + i], P, wev, row, q0)
+                conv_events(act, na, src, a, zero, P, wev, tab, row, q0)
             elif kind == 1:
                 uni = P[1] != 0
                 for e in range(na):

@@ -199,8 +199,9 @@ def run_fast_detailed(graph: Graph, inputs: Any, record: Sequence[str] | None = 
     flat_v = {n: a.reshape(T, B, -1) for n, a in v_rec.items()}
     pop_off = fg.node_off[fg.pop_node]
     pop_size = fg.node_size[fg.pop_node]
-    kb = (fg.beta_k if integer else fg.beta).astype(dtype)
-    ka = (fg.alpha_k if integer else fg.alpha).astype(dtype)
+    par = fg.par
+    kb = (par["beta_k"] if integer else par["beta"]).astype(dtype)
+    ka = (par["alpha_k"] if integer else par["alpha"]).astype(dtype)
     chunk = max(1, min(T, CHUNK_CELLS // max(fg.n, 1)))
     ev_t = np.zeros(chunk * max(n_spiking, 1), dtype=np.int32)
     ev_n = np.zeros_like(ev_t)
@@ -214,20 +215,13 @@ def run_fast_detailed(graph: Graph, inputs: Any, record: Sequence[str] | None = 
     if specialize or (specialize is None and T * B * fg.n > SPECIALIZE_CELLS):
         from spikemesh.simulator.special import driver
 
-        def uniform(p: int) -> bool:
-            a, b = int(pop_off[p]), int(pop_off[p] + pop_size[p])
-            ranges = [(a, b)] + [(int(fg.pop_port_off[p]) + k * (b - a), int(fg.pop_port_off[p]) + (k + 1) * (b - a))
-                                 for k in range(int(fg.pop_ports[p]) - 1)]
-            return (all(bool(np.all(arr[a:b] == arr[a])) for arr in (kb, fg.gain, fg.leak, fg.threshold, fg.v_reset))
-                    and all(bool(np.all(arr[lo:hi] == arr[lo])) for arr in (ka, fg.syn_gain) for lo, hi in ranges))
-
         def bounded(p: int) -> bool:  # absent bounds are ±inf (float) or ±INT_BIG (int): no clamp needed
             big = INT_BIG if integer else np.inf
             return bool(fg.pop_lo[p] > -big or fg.pop_hi[p] < big)
 
         profiles = tuple((bool(fg.pop_spiking[p]), bool(fg.pop_current[p]), bool(fg.pop_after[p]),
                           bool(fg.pop_strict[p]), int(fg.pop_reset[p]), bool(fg.pop_refractory[p] > 0), integer,
-                          uniform(p), int(fg.pop_ports[p]), bounded(p)) for p in range(len(pops)))
+                          bool(fg.pop_uniform[p]), int(fg.pop_ports[p]), bounded(p)) for p in range(len(pops)))
         zero, one_delay = [], []
         for p in range(len(pops)):
             lo_, hi_ = fg.ex_indptr[pop_off[p]], fg.ex_indptr[pop_off[p] + pop_size[p]]
@@ -244,11 +238,14 @@ def run_fast_detailed(graph: Graph, inputs: Any, record: Sequence[str] | None = 
     t_run = time.perf_counter()
     with StepProgress(T * B, "fast engine", enabled=progress) as bar:
         for b in range(B):
-            v, i_cur, s_prev, ref, pending = empty_state(fg.n, fg.max_delay + 1, dtype, fg.n_slots)
+            v, i_cur, s_prev, ref, pending = empty_state(fg.n, fg.max_delay + 1, dtype, fg.n_slots,
+                                                         bool(np.any(fg.pop_current)),
+                                                         bool(np.any(fg.pop_refractory)))
             ptr, idx, val = si.batch_entries(b)
             args = (pop_off, pop_size, fg.pop_spiking, fg.pop_current, fg.pop_reset, fg.pop_after, fg.pop_strict,
                     fg.pop_refractory, fg.pop_lo, fg.pop_hi, cols, fg.pop_ports, fg.pop_port_off,
-                    kb, ka, fg.gain, fg.syn_gain, fg.leak, fg.threshold, fg.v_reset,
+                    fg.pop_par, fg.pop_spar, fg.pop_uniform,
+                    kb, ka, par["gain"], par["syn_gain"], par["leak"], par["threshold"], par["v_reset"],
                     fg.ex_indptr, fg.ex_slot, fg.ex_weight, fg.ex_delay, fg.bias, fg.has_bias,
                     plan, dcount, fg.node_off, fg.node_size, in_nodes, fg.pop_node,
                     v, i_cur, s_prev, ref, pending, ev_t, ev_n, trace, counters, sends)

@@ -38,7 +38,7 @@ from spikemesh.ir.operators import AvgPool2d, BatchNorm, Conv, Delay, Dense, Res
 from spikemesh.ir.reference import require_int
 
 CONV, DIAG, CSR = 0, 1, 2
-#: int parameters per stage; deliver.py's KIND, W0, WG, PTR, IDX columns follow from 21 on
+#: int parameters per stage; deliver.py's KIND, W0, WG, PTR, IDX, TAB columns follow from 21 on
 #: (CONV: cin, zi, yi, xi, cout, zo, yo, xo, kz, ky, kx, sz, sy, sx, pz, py, px, dz, dy,
 #: dx, groups; DIAG: n, uniform; CSR: n_in, n_out)
 NPAR = 24
@@ -75,9 +75,46 @@ class Chain:
 
 
 def is_explicit(pr: Projection) -> bool:
-    """The chain keeps an explicit CSR (no convolution or pooling, at least one Dense or Sparse op)."""
-    return (not any(isinstance(op, Conv | SumPool2d) for op in pr.ops)
+    """The chain keeps an explicit CSR: no convolution and at least one Dense or Sparse op (pooling before it
+    multiplies its synapses by the pooling window at most)."""
+    return (not any(isinstance(op, Conv) for op in pr.ops)
             and any(isinstance(op, Dense | Sparse) for op in pr.ops))
+
+
+def _tiling_pool(st: Stage) -> bool:
+    """A CONV stage that is a non-overlapping pooling tiling its input exactly: depthwise, one weight value,
+    kernel = stride, no padding or dilation, every input dimension a multiple of the stride."""
+    cin, zi, yi, xi, cout = (int(v) for v in st.par[:5])
+    k, s_, p_, d_ = st.par[8:11], st.par[11:14], st.par[14:17], st.par[17:20]
+    w = np.asarray(st.weight)
+    return (st.kind == CONV and int(st.par[20]) == cin == cout and bool(np.all(k == s_)) and not np.any(p_)
+            and bool(np.all(d_ == 1)) and bool(np.all(w == w.flat[0]))
+            and all(n % int(v) == 0 for n, v in zip((zi, yi, xi), s_)))
+
+
+def _pool_then_conv(a: Stage, b: Stage) -> Stage:
+    """One convolution equal to tiling pooling ``a`` followed by convolution ``b``: tap u of b (dilation d) reads
+    pooled position o·s - p + u·d, i.e. inputs (o·s - p + u·d)·t + r for r < t (t the pool's stride), so the
+    composite has stride s·t, padding p·t, taps u·d·t + r (weight w_b · w_pool) and dilation 1. Exact because
+    the pooling tiles its input: a pooled position outside the map covers only inputs outside the input."""
+    t = [int(v) for v in a.par[11:14]]
+    kb, sb, pb, db = ([int(v) for v in b.par[i:i + 3]] for i in (8, 11, 14, 17))
+    k = [((kb[i] - 1) * db[i] + 1) * t[i] for i in range(3)]
+    wb = np.asarray(b.weight)
+    w = np.zeros((*wb.shape[:2], *k), dtype=np.result_type(wb, np.asarray(a.weight)))
+    for uz in range(kb[0]):
+        for uy in range(kb[1]):
+            for ux in range(kb[2]):
+                z0, y0, x0 = uz * db[0] * t[0], uy * db[1] * t[1], ux * db[2] * t[2]
+                w[:, :, z0:z0 + t[0], y0:y0 + t[1], x0:x0 + t[2]] = wb[:, :, uz, uy, ux, None, None, None]
+    w = w * np.asarray(a.weight).flat[0]
+    par = b.par.copy()
+    par[1:4] = a.par[1:4]
+    par[8:11] = k
+    par[11:14] = [sb[i] * t[i] for i in range(3)]
+    par[14:17] = [pb[i] * t[i] for i in range(3)]
+    par[17:20] = 1
+    return Stage(CONV, par, w, n_in=a.n_in, n_out=b.n_out)
 
 
 def _as3(shape: tuple[int, ...]) -> tuple[int, int, int, int]:
@@ -152,6 +189,15 @@ def build_chain(graph: Graph, pr: Projection, integer: bool) -> Chain:
                              hint="use Conv, pooling, Dense, Sparse, Scale, Reshape, Identity or Delay ops")
     if not stages:  # identity chain
         stages.append(_diag_stage(np.ones(1), ch.n_src))
+    i = 0
+    while i + 1 < len(stages):  # a tiling pooling then a convolution: one convolution (fewer, cheaper stages)
+        if (_tiling_pool(stages[i]) and stages[i + 1].kind == CONV
+                and not (ch.dmap is not None and ch.d_pos == i + 1)):
+            stages[i:i + 2] = [_pool_then_conv(stages[i], stages[i + 1])]
+            if ch.dmap is not None and ch.d_pos > i:
+                ch.d_pos -= 1
+            continue
+        i += 1
     if integer:
         for st in stages:
             st.weight = require_int(np.asarray(st.weight), "synaptic weight", pr.name)
@@ -214,11 +260,26 @@ def _fanout_bound(st: Stage) -> int:
 
 def pack(flat: Any, dense_frac: float = DENSE_FRAC) -> tuple[Any, ...]:
     """The delivery plan of ``flat``'s implicit projections as flat arrays (deliver.py's module docstring):
-    ``(node_ptr, pj, st, wev, wga, iptr, iidx, dpool, act, dense_frac, buffers)``; cached on ``flat``."""
+    ``(node_ptr, pj, st, wev, wga, iptr, iidx, dpool, act, dense_frac, buffers, tab)``; cached on ``flat``."""
     hit = flat._cache.get("plan")
     if hit is not None:
-        return hit[:9] + (dense_frac, hit[10])
-    from spikemesh.simulator.deliver import DENSE, DLY, DOFF, DPOS, IDX, KIND, PTR, Q0, ST0, ST1, W0, WG
+        return hit[:9] + (dense_frac,) + hit[10:]
+    from spikemesh.simulator.deliver import (
+        DENSE,
+        DLY,
+        DOFF,
+        DPOS,
+        IDX,
+        KIND,
+        PTR,
+        Q0,
+        ST0,
+        ST1,
+        TAB,
+        W0,
+        WG,
+        axis_tables,
+    )
 
     dtype = np.int64 if flat.integer else np.float64
     graph = flat.graph
@@ -235,7 +296,8 @@ def pack(flat: Any, dense_frac: float = DENSE_FRAC) -> tuple[Any, ...]:
     iptr: list[np.ndarray] = []
     iidx: list[np.ndarray] = []
     dpool: list[np.ndarray] = []
-    sizes = {"wev": 0, "wga": 0, "iptr": 0, "iidx": 0, "dpool": 0}
+    tabs: list[np.ndarray] = []
+    sizes = {"wev": 0, "wga": 0, "iptr": 0, "iidx": 0, "dpool": 0, "tab": 0}
     cap = 1
     for j, (pi, ch) in enumerate(chains):
         pj[j, Q0] = flat.layout[2][pi]
@@ -250,7 +312,7 @@ def pack(flat: Any, dense_frac: float = DENSE_FRAC) -> tuple[Any, ...]:
         if len(ch.stages) > 1 or ch.dmap is not None:
             cap = max(cap, math.prod(_fanout_bound(s) for s in ch.stages))
         for s in ch.stages:
-            row = np.zeros(NPAR + 4, dtype=np.int64)
+            row = np.zeros(NPAR + 6, dtype=np.int64)
             row[:NPAR] = s.par
             row[KIND] = s.kind
             row[W0] = sizes["wev"]
@@ -262,6 +324,9 @@ def pack(flat: Any, dense_frac: float = DENSE_FRAC) -> tuple[Any, ...]:
                 row[WG] = sizes["wga"]
                 wga.append(w.reshape(-1))
                 sizes["wga"] += w.size
+                row[TAB] = sizes["tab"]
+                tabs.append(axis_tables(row))
+                sizes["tab"] += len(tabs[-1])
             else:
                 ev = w.reshape(-1)
             wev.append(ev)
@@ -278,13 +343,13 @@ def pack(flat: Any, dense_frac: float = DENSE_FRAC) -> tuple[Any, ...]:
     def cat(xs: list[np.ndarray], dt: Any) -> np.ndarray:
         return np.concatenate(xs).astype(dt) if xs else np.zeros(1, dtype=dt)
 
-    st = np.stack(rows) if rows else np.zeros((1, NPAR + 4), dtype=np.int64)
+    st = np.stack(rows) if rows else np.zeros((1, NPAR + 6), dtype=np.int64)
     sizes_nodes = [int(flat.node_size[node_of[graph.projections[pi].source]]) for pi, _ in chains]
     act = np.zeros(max(sizes_nodes, default=1), dtype=np.int64)
     buf = (np.zeros(cap, np.int64), np.zeros(cap, dtype), np.zeros(cap, np.int64),
            np.zeros(cap, np.int64), np.zeros(cap, dtype), np.zeros(cap, np.int64))
     plan = (node_ptr, pj, st, cat(wev, dtype), cat(wga, dtype), cat(iptr, np.int64), cat(iidx, np.int64),
-            cat(dpool, np.int64), act, dense_frac, buf)
+            cat(dpool, np.int64), act, dense_frac, buf, cat(tabs, np.int64))
     flat._cache["plan"] = plan
     flat._cache["plan_proj"] = tuple(pi for pi, _ in chains)
     return plan
@@ -295,6 +360,9 @@ def chain_degrees(flat: Any) -> list[tuple[int, np.ndarray]]:
     the explicit CSR's meaning: non-zero weights of the chain's matrix (per distinct delay)."""
     from spikemesh.simulator.deliver import chain_degree
 
+    hit = flat._cache.get("chain_degrees")
+    if hit is not None:
+        return hit
     out = []
     plan = None
     for pi, ch in flat.chains:
@@ -305,8 +373,9 @@ def chain_degrees(flat: Any) -> list[tuple[int, np.ndarray]]:
                 plan = pack(flat)
             j = flat._cache["plan_proj"].index(pi)
             od = np.zeros(ch.n_src, dtype=np.int64)
-            node_ptr, pj, st, wev, wga, iptr, iidx, dpool, act, _, buf = plan
+            node_ptr, pj, st, wev, wga, iptr, iidx, dpool, act, _, buf, _ = plan
             one = np.ones(1, dtype=wev.dtype)[0]
             chain_degree(j, ch.n_src, ch.n_tgt, one, pj, st, wev, iptr, iidx, dpool, buf, od)
         out.append((pi, od))
+    flat._cache["chain_degrees"] = out
     return out

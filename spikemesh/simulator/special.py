@@ -49,36 +49,41 @@ def _make_update(spiking: bool, current: bool, after: bool, strict: bool, rmode:
 
     @njit
     def update(a, b, row, kb, ka, gain, syn_gain, leak, thr, vreset, lo, hi, refr,  # type: ignore
-               v, i_cur, s_prev, ref, po):
-        # uniform populations read their parameters once (same values, less memory traffic)
-        kb0, ka0, g0, sg0, l0, th0, vr0 = kb[a], ka[a], gain[a], syn_gain[a], leak[a], thr[a], vreset[a]
+               v, i_cur, s_prev, ref, po, nb, sb):
+        # parameters per population (arrays.FlatGraph.par): uniform populations read one value from nb (neuron
+        # parameters) and sb + port (slot parameters); the others nb + local, sb + port * n + local
+        kb0, ka0, g0, sg0, l0, th0, vr0 = kb[nb], ka[sb], gain[nb], syn_gain[sb], leak[nb], thr[nb], vreset[nb]
         # ports 1.. of local neuron l live in input slots po + (k - 1) * n + l (arrays.FlatGraph)
         n = np.uint64(b - a)
         kap = np.empty_like(ka[:ports])
         sgp = np.empty_like(syn_gain[:ports])
         for k in range(1, ports):
-            kap[k] = ka[np.uint64(po) + np.uint64(k - 1) * n]
-            sgp[k] = syn_gain[np.uint64(po) + np.uint64(k - 1) * n]
+            kap[k] = ka[np.uint64(sb) + np.uint64(k)]
+            sgp[k] = syn_gain[np.uint64(sb) + np.uint64(k)]
         # unsigned indices: numba then skips negative-index wraparound, which would block vectorisation
         for j in range(np.uint64(a), np.uint64(b)):
             x = row[j]
             row[j] = 0
+            loc = j - np.uint64(a)
             if uniform:
                 kbj, kaj, gj, sgj, lj, thj, vrj = kb0, ka0, g0, sg0, l0, th0, vr0
             else:
-                kbj, kaj, gj, sgj, lj, thj, vrj = kb[j], ka[j], gain[j], syn_gain[j], leak[j], thr[j], vreset[j]
+                pn = np.uint64(nb) + loc
+                ps = np.uint64(sb) + loc
+                kbj, kaj, gj, sgj, lj, thj, vrj = kb[pn], ka[ps], gain[pn], syn_gain[ps], leak[pn], thr[pn], vreset[pn]
             if current:
                 ic = decay(i_cur[j], kaj) + sgj * x
                 i_cur[j] = ic
                 drive = ic
-                q = np.uint64(po) + (j - np.uint64(a))
+                q = np.uint64(po) + loc
                 for k in range(1, ports):  # the ports' currents, summed in port order
                     xq = row[q]
                     row[q] = 0
                     if uniform:
                         kaq, sgq = kap[k], sgp[k]
                     else:
-                        kaq, sgq = ka[q], syn_gain[q]
+                        pq = np.uint64(sb) + np.uint64(k) * n + loc
+                        kaq, sgq = ka[pq], syn_gain[pq]
                     iq = decay(i_cur[q], kaq) + sgq * xq
                     i_cur[q] = iq
                     drive += iq
@@ -205,7 +210,7 @@ def driver(profiles: tuple[Profile, ...], traced: tuple[bool, ...], has_bias: bo
     lines = [
         "def kernel(t0, t1, integer, in_ptr, in_idx, in_val, pop_off, pop_size, pop_spiking, pop_current,",
         "           pop_reset, pop_after, pop_strict, pop_refractory, pop_lo, pop_hi, pop_trace_col, pop_ports,",
-        "           pop_port_off,",
+        "           pop_port_off, pop_par, pop_spar, pop_uniform,",
         "           kb, ka, gain, syn_gain, leak, thr, vreset, indptr, target, weight, delay, bias, has_bias,",
         "           plan, dcount, node_off, node_size, in_nodes, pop_node,",
         "           v, i_cur, s_prev, ref, pending, ev_t, ev_n, trace, counters, sends):",
@@ -240,7 +245,8 @@ def driver(profiles: tuple[Profile, ...], traced: tuple[bool, ...], has_bias: bo
                           "            row[j] += bias[bs, j]"]
         lines += [f"        counters[2] += pop_size[{p}]",
                   f"        U{p}({a}, {b}, row, kb, ka, gain, syn_gain, leak, thr, vreset,"
-                  f" pop_lo[{p}], pop_hi[{p}], pop_refractory[{p}], v, i_cur, s_prev, ref, pop_port_off[{p}])"]
+                  f" pop_lo[{p}], pop_hi[{p}], pop_refractory[{p}], v, i_cur, s_prev, ref, pop_port_off[{p}],"
+                  f" pop_par[{p}], pop_spar[{p}])"]
         if traced[p]:
             lines += [f"        c = pop_trace_col[{p}] - pop_off[{p}]",
                       f"        for j in range({a}, {b}):",

@@ -62,8 +62,10 @@ def run_steps(  # type: ignore[no-untyped-def]
     # populations (execution order) and nodes
     pop_off, pop_size, pop_spiking, pop_current, pop_reset, pop_after, pop_strict, pop_refractory, pop_lo, pop_hi,
     pop_trace_col, pop_ports, pop_port_off,
-    # neurons (global index; ka, syn_gain and i_cur per input slot): decays as the state dtype (k in int mode,
-    # β in float mode)
+    # parameters per population (arrays.FlatGraph.par): neuron parameters from pop_par[p] (one value when
+    # pop_uniform[p], else one per neuron), slot parameters (ka, syn_gain) from pop_spar[p] (one per port, else
+    # one per port and neuron); decays as the state dtype (k in int mode, β in float mode)
+    pop_par, pop_spar, pop_uniform,
     kb, ka, gain, syn_gain, leak, thr, vreset,
     # synapses: CSR over source neurons; ``target`` holds each synapse's input slot (arrays.FlatGraph.slot)
     indptr, target, weight, delay,
@@ -113,52 +115,59 @@ def run_steps(  # type: ignore[no-untyped-def]
             col = pop_trace_col[p]
             nports = pop_ports[p]
             po = pop_port_off[p]
+            uni = pop_uniform[p] != 0
+            nb = pop_par[p]
+            sb = pop_spar[p]
             counters[2] += b - a
             for j in range(np.uint64(a), np.uint64(b)):
+                loc = np.int64(j) - a
+                pn = nb if uni else nb + loc  # this neuron's parameters
+                ps = sb if uni else sb + loc  # its port-0 slot parameters
                 x = pending[cur, j]
                 pending[cur, j] = 0
                 if has_bias:
                     x += bias[bs, j]
                 if current:
-                    ic = _decay(i_cur[j], ka[j], integer) + syn_gain[j] * x
+                    ic = _decay(i_cur[j], ka[ps], integer) + syn_gain[ps] * x
                     i_cur[j] = ic
                     drive = ic
                     if nports > 1:  # ports 1.. of this neuron: slots po + (k - 1) * size + local
-                        q = np.uint64(po + (np.int64(j) - a))
+                        q = np.uint64(po + loc)
                         for _k in range(1, nports):
+                            pq = sb + _k if uni else sb + _k * (b - a) + loc
                             xq = pending[cur, q]
                             pending[cur, q] = 0
                             if has_bias:
                                 xq += bias[bs, q]
-                            iq = _decay(i_cur[q], ka[q], integer) + syn_gain[q] * xq
+                            iq = _decay(i_cur[q], ka[pq], integer) + syn_gain[pq] * xq
                             i_cur[q] = iq
                             drive += iq
                             q += np.uint64(b - a)
                 else:
                     drive = x
                 vj = v[j]
-                u = _decay(vj, kb[j], integer) + gain[j] * drive + leak[j]
+                u = _decay(vj, kb[pn], integer) + gain[pn] * drive + leak[pn]
                 sp = s_prev[j] != 0
                 if after and sp:
-                    u = _reset(u, rmode, thr[j], vreset[j])
+                    u = _reset(u, rmode, thr[pn], vreset[pn])
                 active = True
                 if refr > 0:
                     active = ref[j] == 0
                     if not active:
                         held = vj
                         if after and sp:
-                            held = _reset(vj, rmode, thr[j], vreset[j])
+                            held = _reset(vj, rmode, thr[pn], vreset[pn])
                         u = held
                 s = False
                 if spiking:
                     if strict:
-                        s = u > thr[j]
+                        s = u > thr[pn]
                     else:
-                        s = u >= thr[j]
+                        s = u >= thr[pn]
                     if not active:
                         s = False
                     if s and not after:
-                        u = _reset(u, rmode, thr[j], vreset[j])
+                        u = _reset(u, rmode, thr[pn], vreset[pn])
                 if u < lo:
                     u = lo
                 elif u > hi:
@@ -189,9 +198,11 @@ def run_steps(  # type: ignore[no-untyped-def]
     return n_ev
 
 
-def empty_state(n: int, slots: int, dtype: type, n_slots: int | None = None) -> tuple[np.ndarray, ...]:
+def empty_state(n: int, slots: int, dtype: type, n_slots: int | None = None, current: bool = True,
+                refractory: bool = True) -> tuple[np.ndarray, ...]:
     """Zero state ``(v, i, s_prev, ref, pending)`` for ``n`` neurons, ``slots`` delay slots and ``n_slots`` input
-    slots (synaptic currents and pending input; default ``n``)."""
+    slots (synaptic currents and pending input; default ``n``). Without current-based (``current``) or refractory
+    populations the currents or the refractory counters are a single unused element."""
     m = n if n_slots is None else n_slots
-    return (np.zeros(n, dtype=dtype), np.zeros(m, dtype=dtype), np.zeros(n, dtype=np.uint8),
-            np.zeros(n, dtype=np.int64), np.zeros((slots, m), dtype=dtype))
+    return (np.zeros(n, dtype=dtype), np.zeros(m if current else 1, dtype=dtype), np.zeros(n, dtype=np.uint8),
+            np.zeros(n if refractory else 1, dtype=np.int64), np.zeros((slots, m), dtype=dtype))
