@@ -200,6 +200,12 @@ def run_fast_detailed(graph: Graph, inputs: Any, record: Sequence[str] | None = 
     pop_off = fg.node_off[fg.pop_node]
     pop_size = fg.node_size[fg.pop_node]
     par = fg.par
+    owner = fg._cache.get("owner")  # population of each global index (for scattering events; -1: an input)
+    if owner is None:
+        owner = np.full(fg.n, -1, dtype=np.int32)
+        for p in range(len(pops)):
+            owner[pop_off[p]:pop_off[p] + pop_size[p]] = p
+        fg._cache["owner"] = owner
     kb = (par["beta_k"] if integer else par["beta"]).astype(dtype)
     ka = (par["alpha_k"] if integer else par["alpha"]).astype(dtype)
     chunk = max(1, min(T, CHUNK_CELLS // max(fg.n, 1)))
@@ -261,7 +267,7 @@ def run_fast_detailed(graph: Graph, inputs: Any, record: Sequence[str] | None = 
                 kernel_s += time.perf_counter() - tk
                 et, en = ev_t[:n_ev], ev_n[:n_ev].astype(np.int64)
                 ev_parts.append((et.copy(), np.full(n_ev, b, dtype=np.int32), en))
-                ep = np.searchsorted(pop_off, en, side="right") - 1  # population of each event
+                ep = owner[en]
                 for p, name in enumerate(pops):
                     if name in flat_spk:
                         m = ep == p

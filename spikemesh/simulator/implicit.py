@@ -74,10 +74,16 @@ class Chain:
         return len(self.stages) == 1 and self.stages[0].kind == CONV and self.dmap is None
 
 
+#: pooling windows of at most this many elements may precede an explicit Dense / Sparse op (its synapses then
+#: number at most this many times its weights)
+EXPLICIT_POOL = 4
+
+
 def is_explicit(pr: Projection) -> bool:
-    """The chain keeps an explicit CSR: no convolution and at least one Dense or Sparse op (pooling before it
-    multiplies its synapses by the pooling window at most)."""
+    """The chain keeps an explicit CSR: no convolution, at least one Dense or Sparse op, and pooling windows (if
+    any) of at most ``EXPLICIT_POOL`` elements."""
     return (not any(isinstance(op, Conv) for op in pr.ops)
+            and all(op.kernel[0] * op.kernel[1] <= EXPLICIT_POOL for op in pr.ops if isinstance(op, SumPool2d))
             and any(isinstance(op, Dense | Sparse) for op in pr.ops))
 
 
@@ -355,6 +361,15 @@ def pack(flat: Any, dense_frac: float = DENSE_FRAC) -> tuple[Any, ...]:
     return plan
 
 
+def _pooled_index(st: Stage) -> np.ndarray:
+    """Output index of each input element of a tiling pooling stage."""
+    c, zi, yi, xi, _, zo, yo, xo = (int(v) for v in st.par[:8])
+    sz, sy, sx = (int(v) for v in st.par[11:14])
+    cc, z, y, x = np.meshgrid(np.arange(c), np.arange(zi) // sz, np.arange(yi) // sy, np.arange(xi) // sx,
+                              indexing="ij")
+    return (((cc * zo + z) * yo + y) * xo + x).reshape(-1)
+
+
 def chain_degrees(flat: Any) -> list[tuple[int, np.ndarray]]:
     """Out-degree per source element of every implicit projection, ``[(projection index, int64 [n_src])]``, with
     the explicit CSR's meaning: non-zero weights of the chain's matrix (per distinct delay)."""
@@ -368,6 +383,10 @@ def chain_degrees(flat: Any) -> list[tuple[int, np.ndarray]]:
     for pi, ch in flat.chains:
         if len(ch.stages) == 1 and ch.stages[0].kind != CSR:
             od = np.array(stage_out_degree(ch.stages[0]), dtype=np.int64)
+        elif len(ch.stages) == 2 and _tiling_pool(ch.stages[0]) and ch.dmap is None and np.any(ch.stages[0].weight):
+            # one path per (source, target): the pooled element's out-degree in the second stage
+            deg = stage_out_degree(ch.stages[1])
+            od = np.array(deg[_pooled_index(ch.stages[0])], dtype=np.int64)
         else:
             if plan is None:
                 plan = pack(flat)
