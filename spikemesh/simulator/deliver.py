@@ -116,11 +116,16 @@ def conv_gather(src, a, P, wga, row, q0):  # type: ignore[no-untyped-def]
     cout_g = cout // g
     K = kz * ky * kx
     plane = zo * yo * xo
+    n_in = cin * zi * yi * xi
+    xs = np.empty(n_in, dtype=row.dtype)  # the source in the state dtype: one type in the inner loop
+    for i in range(n_in):
+        xs[i] = src[a + i]
+    out = np.zeros(cout * plane, dtype=row.dtype)
     for o in range(cout):
         cbase = (o // cout_g) * cin_g
-        obase = q0 + o * plane
+        obase = o * plane
         for cl in range(cin_g):
-            ibase = a + (cbase + cl) * zi * yi * xi
+            ibase = (cbase + cl) * zi * yi * xi
             for uz in range(kz):
                 lz, hz = _lo_hi(zi, zo, uz, sz, pz, dz)
                 for uy in range(ky):
@@ -135,8 +140,14 @@ def conv_gather(src, a, P, wga, row, q0):  # type: ignore[no-untyped-def]
                             for oy in range(ly, hy):
                                 rb = obase + (oz * yo + oy) * xo
                                 sb = ibase + (zz * yi + oy * sy - py + uy * dy) * xi - px + ux * dx
-                                for ox in range(lx, hx):
-                                    row[rb + ox] += wv * src[sb + ox * sx]
+                                if sx == 1:
+                                    for ox in range(lx, hx):
+                                        out[rb + ox] += wv * xs[sb + ox]
+                                else:
+                                    for ox in range(lx, hx):
+                                        out[rb + ox] += wv * xs[sb + ox * sx]
+    for f in range(cout * plane):
+        row[q0 + f] += out[f]
 
 
 @njit(cache=True)

@@ -252,7 +252,7 @@ def chain_synapses(ch: Chain) -> int:
 
 
 #: dense (gather) delivery of a lone convolution when more than this fraction of its sources is active in a step
-DENSE_FRAC = 0.25
+DENSE_FRAC = 0.5
 
 
 def _fanout_bound(st: Stage) -> int:
