@@ -128,4 +128,5 @@ def snn2conv(seed: int = 0, beta: float = 0.9) -> Graph:
     )
 
 
-NETWORKS = {"conv52k": conv52k, "resnet18": resnet18, "resnet18_imagenet": resnet18_imagenet, "mlp": mlp, "snn2conv": snn2conv}
+NETWORKS = {"conv52k": conv52k, "resnet18": resnet18, "resnet18_imagenet": resnet18_imagenet, "mlp": mlp,
+            "snn2conv": snn2conv}

@@ -1,5 +1,8 @@
-"""Flatten a Graph once into flat arrays for the Numba engines: one global neuron index space, per-neuron
-parameters, and one CSR over source neurons holding every synapse (target, weight, delay in steps).
+"""(Over 400 lines: the flat layout, its builder and the synapse-to-core maps read by the engines share it.)
+
+Flatten a Graph once into flat arrays for the Numba engines: one global neuron index space, parameters per
+population, the explicit synapses of Dense / Sparse projections as a CSR over source neurons, and every other
+projection (convolution, pooling, element-wise) as implicit stages (implicit.py), so memory grows with weights.
 
 Global index space: the graph's inputs and populations in ``Graph.topological_order()``, each a contiguous
 range ``[offset, offset + size)`` in C order of its shape. A projection chain is affine (docs/semantics.md §4):
@@ -40,17 +43,23 @@ class FlatGraph:
     Populations (index into the ``pop_*`` arrays, in execution order): node id, flags ``spiking``,
     ``has_current``, ``reset`` (0 zero, 1 subtract, 2 none), ``after`` (reset_timing after_decay), ``strict``
     (comparison ">"), ``refractory`` (steps), ``lo``/``hi`` state bounds.
-    Neurons (global index): ``beta``/``alpha`` (float) and ``beta_k``/``alpha_k`` (int, β = k / 2**12),
-    ``gain``, ``syn_gain``, ``leak``, ``threshold``, ``v_reset``.
-    Synapses: CSR over global source neuron ``indptr`` [N + 1], ``target`` (global), ``weight``, ``delay``
-    (steps), ``proj`` (index into ``proj_names``, the projections in graph order). ``bias`` [D + 1, n_slots]
-    constant input per step ``min(t, D)``.
+    Parameters (``par``: ``beta``/``alpha`` float, ``beta_k``/``alpha_k`` int with β = k / 2**12, ``gain``,
+    ``syn_gain``, ``leak``, ``threshold``, ``v_reset``) per population: a uniform population (``pop_uniform``)
+    stores one value (one per port for the slot parameters alpha, alpha_k, syn_gain), the others one per neuron
+    (per port and neuron), from ``pop_par`` (neuron parameters) / ``pop_spar`` (slot parameters); ``beta`` ...
+    ``v_reset`` expand them per neuron (per slot) on demand.
+    Synapses: explicit projections (``explicit``, implicit.is_explicit) as a CSR over global source neurons
+    ``ex_indptr`` [N + 1], ``ex_slot`` (input slot), ``ex_weight``, ``ex_delay`` (steps); implicit ones as
+    ``chains`` (projection index, implicit.Chain). ``indptr``/``target``/``slot``/``weight``/``delay``/``proj``
+    give every synapse of every projection (built on first use; the fast engine never builds them) and
+    ``out_degree`` the synapses per source without building them. ``bias`` [D + 1, n_slots] constant input per
+    step ``min(t, D)`` (zero columns when no projection has a bias).
 
     Input slots (multi-port neurons, ``Neuron.ports`` > 1): a synapse delivers into ``slot`` (the kernels' index
-    into the pending-input ring, the synaptic currents and ``alpha``/``alpha_k``/``syn_gain``, all ``n_slots``
-    long). Port 0 of neuron g is slot g; port k >= 1 of local neuron l of population p is slot
-    ``pop_port_off[p] + (k - 1) * size + l`` (after the N neuron slots). Without multi-port populations
-    ``n_slots == N`` and ``slot`` is ``target`` (the same array). ``pop_ports`` [P] holds the port counts.
+    into the pending-input ring and the synaptic currents, ``n_slots`` long). Port 0 of neuron g is slot g; port
+    k >= 1 of local neuron l of population p is slot ``pop_port_off[p] + (k - 1) * size + l`` (after the N neuron
+    slots). Without multi-port populations ``n_slots == N`` and ``slot`` is ``target``. ``pop_ports`` [P] holds
+    the port counts.
     """
 
     graph: Graph

@@ -56,54 +56,66 @@ def _axis_table(n_in, n_out, k, s, p, d):  # type: ignore[no-untyped-def]
     return cnt, tu, to
 
 
-def axis_tables(P: np.ndarray) -> np.ndarray:
-    """The three ``_axis_table``s of CONV stage row ``P`` flattened (z, y, x; each ``cnt``, ``tu``, ``to``)."""
-    parts = []
-    for ax in range(3):
-        cnt, tu, to = _axis_table(P[1 + ax], P[5 + ax], P[8 + ax], P[11 + ax], P[14 + ax], P[17 + ax])
-        parts += [cnt, tu.reshape(-1), to.reshape(-1)]
-    return np.concatenate(parts)
+@njit(cache=True)
+def spatial_table(P):  # type: ignore[no-untyped-def]
+    """For each spatial input position s of CONV stage row ``P``: its valid (tap, spatial output) pairs, as one
+    int64 array ``[ptr (n_s + 1), tap (E), out (E)]`` (E = pairs; independent of the channels)."""
+    cz, tuz, toz = _axis_table(P[1], P[5], P[8], P[11], P[14], P[17])
+    cy, tuy, toy = _axis_table(P[2], P[6], P[9], P[12], P[15], P[18])
+    cx, tux, tox = _axis_table(P[3], P[7], P[10], P[13], P[16], P[19])
+    zi, yi, xi, yo, xo, ky, kx = P[1], P[2], P[3], P[6], P[7], P[9], P[10]
+    n_s = zi * yi * xi
+    E = 0
+    for z in range(zi):
+        for y in range(yi):
+            for x in range(xi):
+                E += cz[z] * cy[y] * cx[x]
+    out = np.empty(n_s + 1 + 2 * E, dtype=np.int64)
+    out[0] = 0
+    e = 0
+    for z in range(zi):
+        for y in range(yi):
+            for x in range(xi):
+                for iz in range(cz[z]):
+                    for iy in range(cy[y]):
+                        for ix in range(cx[x]):
+                            out[n_s + 1 + e] = (tuz[z, iz] * ky + tuy[y, iy]) * kx + tux[x, ix]
+                            out[n_s + 1 + E + e] = (toz[z, iz] * yo + toy[y, iy]) * xo + tox[x, ix]
+                            e += 1
+                out[(z * yi + y) * xi + x + 1] = e
+    return out
 
 
 @njit(cache=True)
 def conv_events(act, na, src, a, zero, P, wev, tab, row, q0):  # type: ignore[no-untyped-def]
     """Active input elements ``act[:na]`` (values ``src[a + i]``) through a CONV stage into ``row[q0 + output]``:
-    each scatters through the kernel taps that land inside the output (``tab[P[TAB]:]``: ``axis_tables``), over
-    its group's output channels."""
+    each scatters through the kernel taps that land inside the output (``tab[P[TAB]:]``: ``spatial_table``),
+    over its group's output channels."""
     cin, zi, yi, xi, cout, zo, yo, xo = P[0], P[1], P[2], P[3], P[4], P[5], P[6], P[7]
-    kz, ky, kx, g, w0 = P[8], P[9], P[10], P[20], P[W0]
+    g, w0, t = P[20], P[W0], P[TAB]
     cin_g = cin // g
     cout_g = cout // g
-    K = kz * ky * kx
+    K = P[8] * P[9] * P[10]
     plane = zo * yo * xo
-    t = P[TAB]
-    cz, tuz, toz = tab[t:t + zi], tab[t + zi:t + zi + zi * kz], tab[t + zi + zi * kz:t + zi + 2 * zi * kz]
-    t += zi + 2 * zi * kz
-    cy, tuy, toy = tab[t:t + yi], tab[t + yi:t + yi + yi * ky], tab[t + yi + yi * ky:t + yi + 2 * yi * ky]
-    t += yi + 2 * yi * ky
-    cx, tux, tox = tab[t:t + xi], tab[t + xi:t + xi + xi * kx], tab[t + xi + xi * kx:t + xi + 2 * xi * kx]
+    n_s = zi * yi * xi
+    E = tab[t + n_s]
+    taps = t + n_s + 1
+    outs = taps + E
+    uplane = np.uint64(plane)
+    ucout = np.uint64(cout_g)
     for e in range(na):
         i = act[e]
         val = zero + src[a + i]
-        x = i % xi
-        r = i // xi
-        y = r % yi
-        r = r // yi
-        z = r % zi
-        c = r // zi
+        c = i // n_s
+        sp = i - c * n_s
         wc = w0 + c * K * cout_g
         ob0 = q0 + (c // cin_g) * cout_g * plane
-        for iz in range(cz[z]):
-            tz = tuz[z * kz + iz] * ky
-            oz = toz[z * kz + iz] * yo
-            for iy in range(cy[y]):
-                ty = (tz + tuy[y * ky + iy]) * kx
-                oy = (oz + toy[y * ky + iy]) * xo
-                for ix in range(cx[x]):
-                    wb = wc + (ty + tux[x * kx + ix]) * cout_g
-                    ob = ob0 + oy + tox[x * kx + ix]
-                    for ol in range(cout_g):
-                        row[ob + ol * plane] += wev[wb + ol] * val
+        # unsigned indices: no negative-index wraparound checks in the inner loops
+        for k in range(tab[t + sp], tab[t + sp + 1]):
+            wb = np.uint64(wc + tab[taps + k] * cout_g)
+            ob = np.uint64(ob0 + tab[outs + k])
+            for ol in range(ucout):
+                row[ob + ol * uplane] += wev[wb + ol] * val
 
 
 @njit(cache=True)

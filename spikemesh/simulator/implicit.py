@@ -284,7 +284,7 @@ def pack(flat: Any, dense_frac: float = DENSE_FRAC) -> tuple[Any, ...]:
         TAB,
         W0,
         WG,
-        axis_tables,
+        spatial_table,
     )
 
     dtype = np.int64 if flat.integer else np.float64
@@ -331,7 +331,7 @@ def pack(flat: Any, dense_frac: float = DENSE_FRAC) -> tuple[Any, ...]:
                 wga.append(w.reshape(-1))
                 sizes["wga"] += w.size
                 row[TAB] = sizes["tab"]
-                tabs.append(axis_tables(row))
+                tabs.append(spatial_table(row))
                 sizes["tab"] += len(tabs[-1])
             else:
                 ev = w.reshape(-1)

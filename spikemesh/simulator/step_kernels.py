@@ -16,6 +16,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+# run_steps' on-disk cache (cache=True) embeds deliver.py's kernels but is keyed on this file only: after editing
+# deliver.py in a source checkout, delete __pycache__/step_kernels*.nbi / .nbc (an install rewrites both files)
 from spikemesh.simulator.deliver import deliver
 
 

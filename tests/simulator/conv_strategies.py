@@ -12,7 +12,6 @@ import numpy as np
 from hypothesis import strategies as st
 
 from spikemesh.errors import GraphError
-from spikemesh.ir.neurons import ARRAY_PARAMS, PORT_PARAMS
 from spikemesh.ir import (
     Conv1d,
     Conv2d,
@@ -29,6 +28,7 @@ from spikemesh.ir import (
     Scale,
     SumPool2d,
 )
+from spikemesh.ir.neurons import ARRAY_PARAMS, PORT_PARAMS
 from tests.simulator.strategies import neurons
 
 
@@ -101,7 +101,10 @@ def conv_stacks(draw: st.DrawFn) -> tuple[Graph, np.ndarray]:
         name = f"c{layer}"
         pop = Population(name, out, draw(_neuron(out, rng)))
         pops.append(pop)
-        port = lambda: draw(st.integers(0, pop.neuron.ports - 1))  # noqa: E731
+
+        def port(pop: Population = pop) -> int:
+            return draw(st.integers(0, pop.neuron.ports - 1))
+
         projs.append(Projection(f"{src}>{name}", src, name, tuple(ops), port()))
         if len(nodes) >= 2 and draw(st.booleans()):  # residual fan-in from two nodes back
             src2, shape2 = nodes[-2]

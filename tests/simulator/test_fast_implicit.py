@@ -125,3 +125,19 @@ def test_run_that_cannot_fit_is_refused_before_allocating():
     msg = str(e.value)
     assert "\n" not in msg and "GiB" in msg and "available" in msg and "fewer steps" in msg
     assert run_fast(g, x).steps == 1
+
+
+def test_uniform_population_parameters_are_stored_once():
+    g = _two_convs()
+    thr = np.arange(72, dtype=float).reshape(2, 6, 6) + 1  # b: a threshold per neuron
+    g = Graph(inputs=g.inputs, populations=(g.populations[0], Population("b", (2, 6, 6), IF(threshold=thr))),
+              projections=g.projections, outputs=g.outputs)
+    run = run_fast_detailed(g, np.ones((2, 1, 2, 6, 6)))
+    fg = run.flat
+    assert list(fg.pop_uniform) == [1, 0]
+    assert len(fg.par["threshold"]) == 1 + 72  # one value for a, one per neuron for b
+    a0, a1 = fg.node_range("a")
+    b0, b1 = fg.node_range("b")
+    np.testing.assert_array_equal(fg.threshold[a0:a1], 2.0)
+    np.testing.assert_array_equal(fg.threshold[b0:b1], thr.reshape(-1))
+    _same(run_reference(g, np.ones((2, 1, 2, 6, 6))), run.result, "per-neuron threshold")
