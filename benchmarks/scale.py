@@ -13,9 +13,9 @@ Cases (each in its own subprocess, so peak RSS — ``ru_maxrss`` of that child �
 - ``old-csr``: the bytes the previous flat-CSR build held for the CIFAR case (target int32, slot shared, weight
   float64, delay int32, projection int16 per synapse: 18 bytes; its build needed more for temporaries).
 - ``demo`` / ``sinabs``: the bundled demo (T = 20, B = 64) and cnn_sinabs.nir quantized (T = 100, B = 8, 5 %
-  density); best of 9 runs after a warm-up. ``--before PATH`` runs these two also with the code at PATH (a git
-  worktree of an earlier commit) for a before/after column, alternating before and after subprocesses three
-  times (best of each) so both see the same machine load.
+  density); best of 9 runs after a warm-up (wall and process CPU time). ``--before PATH`` runs these two also
+  with the code at PATH (a git worktree of an earlier commit) for a before/after column, alternating before and
+  after subprocesses three times (best of each) so both see the same machine load.
 
 Usage: nice python benchmarks/scale.py [--cases cifar,imagenet,...] [--before /tmp/base-worktree]
 """
@@ -77,12 +77,12 @@ def case_small(which: str) -> dict:
         g, _ = spikemesh.quantize(spikemesh.load(SINABS), weight_bits=8, state_bits=16)
         x = (np.random.default_rng(0).random((100, 8, *g.inputs[0].shape)) < 0.05).astype(np.float64)
     run_fast(g, x[:2])  # warm-up: JIT cache load
-    best = float("inf")
+    best = cpu = float("inf")
     for _ in range(9):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         res = run_fast(g, x)
-        best = min(best, time.perf_counter() - t0)
-    return {"wall_s": best, "steps": int(x.shape[0]), "batch": int(x.shape[1]),
+        best, cpu = min(best, time.perf_counter() - t0), min(cpu, time.process_time() - c0)
+    return {"wall_s": best, "cpu_s": cpu, "steps": int(x.shape[0]), "batch": int(x.shape[1]),
             "synaptic_events": res.stats["synaptic_events"]}
 
 
@@ -153,7 +153,7 @@ def main() -> None:
             continue
         note = (f"events {r['synaptic_events']:,}" + (f", spikes {r['spikes']:,}" if "spikes" in r else "")
                 + (f", delivery {r['delivery']}" if "delivery" in r else "")
-                + (f", T={r['steps']} B={r['batch']}" if "steps" in r else ""))
+                + (f", T={r['steps']} B={r['batch']}, cpu {r['cpu_s']:.3f} s" if "steps" in r else ""))
         print(f"{name:<16}{r['peak_rss_gb']:>12.2f}{r['wall_s']:>9.3f}{r.get('build_s', float('nan')):>9.2f}"
               f"{r.get('run_s', float('nan')):>8.2f}{r.get('jit_s', float('nan')):>7.2f}  {note}")
         if small:
@@ -161,7 +161,8 @@ def main() -> None:
                 print(f"{name + ' before':<16} error: {b['error']}")
             else:
                 print(f"{name + ' before':<16}{b['peak_rss_gb']:>12.2f}{b['wall_s']:>9.3f}{'':>26}  "
-                      f"events {b['synaptic_events']:,} ({r['wall_s'] / b['wall_s'] - 1:+.0%} after vs before)")
+                      f"events {b['synaptic_events']:,}, cpu {b['cpu_s']:.3f} s (after vs before: wall "
+                      f"{r['wall_s'] / b['wall_s'] - 1:+.0%}, cpu {r['cpu_s'] / b['cpu_s'] - 1:+.0%})")
     print(f"{'cycle':<16}{'—':>12}{'—':>9}  slot for the cycle engine (targets <= 6 GB, <= 10 min, cycles/s)")
     print(f"uptime: {os.popen('uptime').read().strip()}")
 

@@ -249,16 +249,23 @@ def chain_entries(j, i, val, pj, st, wev, iptr, iidx, dpool, buf):  # type: igno
 @njit(cache=True)
 def deliver(k, src, a, n, cur, pending, plan, dcount):  # type: ignore[no-untyped-def]
     """Node ``k``'s outputs ``src[a:a + n]`` (spikes as 0/1, or values) through its implicit projections."""
-    node_ptr, pj, st, wev, wga, iptr, iidx, dpool, act, dense_frac, buf, tab = plan
-    j0, j1 = node_ptr[k], node_ptr[k + 1]
-    if j0 == j1:
+    node_ptr, act = plan[0], plan[8]
+    if node_ptr[k] == node_ptr[k + 1]:
         return
     na = 0
     for i in range(n):
         if src[a + i] != 0:
             act[na] = i
             na += 1
-    if na == 0:
+    deliver_active(k, src, a, n, na, cur, pending, plan, dcount)
+
+
+@njit(cache=True)
+def deliver_active(k, src, a, n, na, cur, pending, plan, dcount):  # type: ignore[no-untyped-def]
+    """``deliver`` with the active local indices already in ``act[:na]`` (the plan's scratch; each once)."""
+    node_ptr, pj, st, wev, wga, iptr, iidx, dpool, act, dense_frac, buf, tab = plan
+    j0, j1 = node_ptr[k], node_ptr[k + 1]
+    if j0 == j1 or na == 0:
         return
     S = pending.shape[0]
     zero = pending[0, 0] * 0

@@ -38,6 +38,8 @@ CHUNK_CELLS = 2_000_000
 #: ``delivery`` option -> the plan's MODE code (deliver.py)
 DELIVERY_MODES = {"auto": 0, "event": 1, "dense": 2}
 
+#: graph id -> (graph, explicit synapses, implicit weights) for memory_estimate
+_SIZE_CACHE: dict[int, tuple[Graph, int, int]] = {}
 _FLAT_CACHE: dict[tuple[int, bool], tuple[Graph, FlatGraph]] = {}
 
 
@@ -82,16 +84,19 @@ def memory_estimate(graph: Graph, steps: int, batch: int, integer: bool = True, 
     traced = sum(p.size for p in pops if p.name in record or (traces and not p.neuron.spiking))
     chunk = max(1, min(steps, CHUNK_CELLS // max(n, 1)))
     rasters = steps * batch * (spiking + 8 * traced) + chunk * (8 * spiking + 8 * traced)
-    syn = weights = 0
-    for pr in graph.projections:
-        shapes = graph.chain_shapes(pr)
-        for op, shp in zip(pr.ops, shapes):
-            if is_explicit(pr) and isinstance(op, Dense | Sparse):
-                syn += op.synapses(shp)
-            elif isinstance(op, Conv | Dense | Sparse):
-                weights += int(np.size(getattr(op, "weight", getattr(op, "data", 0))))
-    return int(state + rasters + 44 * syn + 16 * weights + 8 * slots * (delay + 1) * any(
-        pr for pr in graph.projections))
+    hit = _SIZE_CACHE.get(id(graph))
+    if hit is None or hit[0] is not graph:
+        syn = weights = 0
+        for pr in graph.projections:
+            for op, shp in zip(pr.ops, graph.chain_shapes(pr)):
+                if is_explicit(pr) and isinstance(op, Dense | Sparse):
+                    syn += op.synapses(shp)
+                elif isinstance(op, Conv | Dense | Sparse):
+                    weights += int(np.size(getattr(op, "weight", getattr(op, "data", 0))))
+        if len(_SIZE_CACHE) > 8:
+            _SIZE_CACHE.clear()
+        hit = _SIZE_CACHE[id(graph)] = (graph, syn, weights)
+    return int(state + rasters + 44 * hit[1] + 16 * hit[2])
 
 
 def _steps_batch(graph: Graph, inputs: Any) -> tuple[int, int]:
@@ -241,12 +246,12 @@ def run_fast_detailed(graph: Graph, inputs: Any, record: Sequence[str] | None = 
                            tuple(one_delay))
     warm = True
     ev_parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    any_current, any_refractory = bool(np.any(fg.pop_current)), bool(np.any(fg.pop_refractory))
     t_run = time.perf_counter()
     with StepProgress(T * B, "fast engine", enabled=progress) as bar:
         for b in range(B):
-            v, i_cur, s_prev, ref, pending = empty_state(fg.n, fg.max_delay + 1, dtype, fg.n_slots,
-                                                         bool(np.any(fg.pop_current)),
-                                                         bool(np.any(fg.pop_refractory)))
+            v, i_cur, s_prev, ref, pending = empty_state(fg.n, fg.max_delay + 1, dtype, fg.n_slots, any_current,
+                                                         any_refractory)
             ptr, idx, val = si.batch_entries(b)
             args = (pop_off, pop_size, fg.pop_spiking, fg.pop_current, fg.pop_reset, fg.pop_after, fg.pop_strict,
                     fg.pop_refractory, fg.pop_lo, fg.pop_hi, cols, fg.pop_ports, fg.pop_port_off,

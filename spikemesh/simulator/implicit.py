@@ -350,8 +350,7 @@ def pack(flat: Any, dense_frac: float = DENSE_FRAC) -> tuple[Any, ...]:
         return np.concatenate(xs).astype(dt) if xs else np.zeros(1, dtype=dt)
 
     st = np.stack(rows) if rows else np.zeros((1, NPAR + 6), dtype=np.int64)
-    sizes_nodes = [int(flat.node_size[node_of[graph.projections[pi].source]]) for pi, _ in chains]
-    act = np.zeros(max(sizes_nodes, default=1), dtype=np.int64)
+    act = np.zeros(max(int(flat.node_size.max(initial=1)), 1), dtype=np.int64)  # any node's active list
     buf = (np.zeros(cap, np.int64), np.zeros(cap, dtype), np.zeros(cap, np.int64),
            np.zeros(cap, np.int64), np.zeros(cap, dtype), np.zeros(cap, np.int64))
     plan = (node_ptr, pj, st, cat(wev, dtype), cat(wga, dtype), cat(iptr, np.int64), cat(iidx, np.int64),

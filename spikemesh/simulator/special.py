@@ -228,7 +228,8 @@ def driver(profiles: tuple[Profile, ...], traced: tuple[bool, ...], has_bias: bo
         "            counters[1] += scatter(g, val, cur, indptr, target, weight, delay, pending)",
         "            v[g] += val",
         "        for k in in_nodes:",
-        "            deliver(k, v, node_off[k], node_size[k], cur, pending, plan, dcount)",
+        "            if plan[0][k] != plan[0][k + 1]:",
+        "                deliver(k, v, node_off[k], node_size[k], cur, pending, plan, dcount)",
         "        for e in range(in_ptr[t], in_ptr[t + 1]):",
         "            v[in_idx[e]] = 0",
     ]
@@ -267,8 +268,9 @@ def driver(profiles: tuple[Profile, ...], traced: tuple[bool, ...], has_bias: bo
         else:
             lines.append(f"        _emit_values({a}, {b}, cur, v, indptr, target, weight, delay, pending,"
                          " counters, sends)")
-        lines.append(f"        deliver(pop_node[{p}], {'s_prev' if prof[0] else 'v'}, {a}, pop_size[{p}], cur, pending,"
-                     " plan, dcount)")
+        lines += [f"        if plan[0][pop_node[{p}]] != plan[0][pop_node[{p}] + 1]:",
+                  f"            deliver(pop_node[{p}], {'s_prev' if prof[0] else 'v'}, {a}, pop_size[{p}], cur,"
+                  " pending, plan, dcount)"]
     lines.append("    return n_ev")
     _SOURCES[key] = "\n".join(lines)
     exec(compile(_SOURCES[key], f"<spikemesh driver {len(_DRIVERS)}>", "exec"), ns)  # noqa: S102
