@@ -260,7 +260,7 @@ def deliver(k, src, a, n, cur, pending, plan, dcount):  # type: ignore[no-untype
     deliver_active(k, src, a, n, na, cur, pending, plan, dcount)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def deliver_active(k, src, a, n, na, cur, pending, plan, dcount):  # type: ignore[no-untyped-def]
     """``deliver`` with the active local indices already in ``act[:na]`` (the plan's scratch; each once)."""
     node_ptr, pj, st, wev, wga, iptr, iidx, dpool, act, dense_frac, buf, tab = plan

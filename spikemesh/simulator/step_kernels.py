@@ -136,8 +136,8 @@ def run_steps(  # type: ignore[no-untyped-def]
             na = 0
             for j in range(np.uint64(a), np.uint64(b)):
                 loc = np.int64(j) - a
-                pn = nb if uni else nb + loc  # this neuron's parameters
-                ps = sb if uni else sb + loc  # its port-0 slot parameters
+                pn = np.uint64(nb if uni else nb + loc)  # this neuron's parameters (unsigned: no wraparound)
+                ps = np.uint64(sb if uni else sb + loc)  # its port-0 slot parameters
                 x = pending[cur, j]
                 pending[cur, j] = 0
                 if has_bias:
