@@ -1,19 +1,22 @@
 """Implicit (weight-shared) connectivity for the ``fast`` engine: a projection chain as a short list of *stages*
 applied at delivery time, so memory grows with weights, not synapses.
 
-Which chains take which path (``classify``):
+Which chains take which path (``is_explicit``, ``build_chain``):
 
-- **explicit** — no convolution or pooling and at least one Dense or Sparse op (with any Reshape / Flatten /
-  Identity / Scale / BatchNorm / Delay around it): the chain's synapses go into the source-major CSR of
-  ``arrays.FlatGraph`` as before (their count equals the matrix's weight count).
-- **implicit** — every other chain (any Conv / SumPool2d / AvgPool2d, and pure element-wise chains such as
-  residual identities): a list of stages, each one of
+- **explicit** — no convolution, at least one Dense or Sparse op, pooling windows (if any) of at most
+  ``EXPLICIT_POOL`` = 4 elements, any Reshape / Flatten / Identity / Scale / BatchNorm / Delay around them: the
+  chain's synapses go into the source-major CSR of ``arrays.FlatGraph`` (their count is the matrix's weight count,
+  times the pooling window at most; e.g. snn2conv's and cnn_sinabs.nir's SumPool2d(2) ∘ Flatten ∘ Dense).
+- **implicit** — every other chain (any Conv, larger pooling, pure element-wise chains such as residual
+  identities): a list of stages, each one of
 
   - ``CONV``: an N-d convolution (1-d and 2-d run as 3-d with unit axes; pools are depthwise convolutions of ones,
-    or of 1/(kh·kw) for AvgPool2d), stride, padding, dilation and groups as in ``ir.operators.Conv``;
+    or of 1/(kh·kw) for AvgPool2d), stride, padding, dilation and groups as in ``ir.operators.Conv``; a pooling
+    that tiles its input (kernel = stride, no padding) followed by a convolution is composed into one
+    convolution (``_pool_then_conv``, exact);
   - ``DIAG``: element-wise weights (Scale, BatchNorm's scale, or 1), one value per element or one for all;
-  - ``CSR``: a Dense / Sparse matrix inside a chain with convolutions or pooling (e.g. AvgPool2d ∘ Flatten ∘ Dense),
-    stored over its own input (weights only);
+  - ``CSR``: a Dense / Sparse matrix inside an implicit chain (e.g. AvgPool2d(4) ∘ Flatten ∘ Dense), stored over
+    its own input (weights only);
 
   Reshape / Flatten / Identity are index-preserving in C order and vanish; a uniform Delay becomes the projection's
   delay, a per-element Delay a map over the elements between stages (``d_pos`` stages precede it).
