@@ -1,10 +1,13 @@
-"""The ``fast`` engine: the reference semantics (docs/semantics.md) as an event-driven Numba kernel over CSR
-connectivity, for large functional runs. Spikes equal ``run_reference`` exactly in int mode; in float mode they
-agree up to the order of floating-point summation of synaptic input.
+"""The ``fast`` engine: the reference semantics (docs/semantics.md) as Numba kernels, for large functional runs:
+Dense / Sparse projections over an explicit CSR, convolution, pooling and element-wise projections implicitly from
+their weights (implicit.py, deliver.py), so memory grows with weights and neurons, not synapses. Spikes equal
+``run_reference`` exactly in int mode; in float mode they agree up to the order of floating-point summation of
+synaptic input.
 
-Flow: ``arrays.flatten`` (once per graph and mode) → inputs as a per-step sparse list → ``step_kernels.run_steps`` in
-chunks of steps (each chunk returns its spikes as events, scattered into the rasters by NumPy) → SimResult with
-``stats`` (counts, timings, energy, metrics).
+Flow: ``check_memory`` (refuse a run that cannot fit, before allocating) → ``arrays.flatten`` (once per graph and
+mode) → inputs as a per-step sparse list → ``step_kernels.run_steps`` in chunks of steps (each chunk returns its
+spikes as events, scattered into the rasters by NumPy) → SimResult with ``stats`` (counts, timings, delivery
+modes; energy and metrics are added by runners.py).
 """
 
 from __future__ import annotations
