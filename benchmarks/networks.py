@@ -5,7 +5,7 @@
   neurons and 12 more the inputs (205).
 - ``resnet18``: CIFAR-10 ResNet-18 with IF neurons: conv3x3 64 at 32x32, four stages of two basic blocks
   (64/128/256/512 channels at 32/16/8/4), residual sums as fan-in (identity, or 1x1 stride-2 conv on a
-  downsampling block), 4x4 average pool, FC 10: 557,066 neurons.
+  downsampling block), 4x4 average pool, FC 10: 557,066 neurons. ``resnet18_imagenet``: the 224x224 version.
 - ``mlp``: 784-512-512-256-10.
 - ``snn2conv``: a snnTorch-style SNN: input 2x32x32 → conv3x3 2→8 (pad 1) → LIF β 0.9 → 2x2 average
   pool → conv3x3 8→16 (pad 1) → LIF → 2x2 average pool → fc 1024→10 → LIF; 12,298 neurons. Each pool sits in the
@@ -59,7 +59,31 @@ def resnet18(seed: int = 0, num_classes: int = 10) -> Graph:
     rng = np.random.default_rng(seed)
     pops: list[Population] = [Population("conv1", (64, 32, 32), IF())]
     projs: list[Projection] = [Projection("in>conv1", "in", "conv1", (Conv2d(_w(rng, 64, 3, 3, 3), padding=1),))]
-    prev, c_prev, hw = "conv1", 64, 32
+    _stages(rng, pops, projs, "conv1", 32, num_classes)
+    return Graph(inputs=(Input("in", (3, 32, 32)),), populations=tuple(pops), projections=tuple(projs),
+                 outputs=(Output("out", "fc"),))
+
+
+def resnet18_imagenet(seed: int = 0, num_classes: int = 1000) -> Graph:
+    """ImageNet-size ResNet-18 (He et al., CVPR 2016, table 1): conv7x7/2 64 at 112x112, a 3x3/2 pooling
+    population (average pooling, padding 1, in place of the max pool) at 56x56, the four stages at 56/28/14/7,
+    7x7 average pool, FC 1000."""
+    rng = np.random.default_rng(seed)
+    pops: list[Population] = [Population("conv1", (64, 112, 112), IF()), Population("pool", (64, 56, 56), IF())]
+    projs: list[Projection] = [
+        Projection("in>conv1", "in", "conv1", (Conv2d(_w(rng, 64, 3, 7, 7), stride=2, padding=3),)),
+        Projection("conv1>pool", "conv1", "pool", (AvgPool2d(3, stride=2, padding=1),)),
+    ]
+    _stages(rng, pops, projs, "pool", 56, num_classes)
+    return Graph(inputs=(Input("in", (3, 224, 224)),), populations=tuple(pops), projections=tuple(projs),
+                 outputs=(Output("out", "fc"),))
+
+
+def _stages(rng: np.random.Generator, pops: list[Population], projs: list[Projection], prev: str, hw: int,
+            num_classes: int) -> None:
+    """ResNet-18's four stages of two basic blocks after ``prev`` (64 channels at hw x hw), then average pool
+    and FC."""
+    c_prev = 64
     for stage, c in enumerate((64, 128, 256, 512), start=1):
         for block in range(2):
             stride = 2 if (stage > 1 and block == 0) else 1
@@ -76,9 +100,7 @@ def resnet18(seed: int = 0, num_classes: int = 10) -> Graph:
             projs.append(Projection(f"{prev}>{b}:res", prev, b, (shortcut,)))
             prev, c_prev, hw = b, c, hw_out
     pops.append(Population("fc", (num_classes,), IF()))
-    projs.append(Projection(f"{prev}>fc", prev, "fc", (AvgPool2d(4), Flatten(), Dense(_w(rng, num_classes, 512)))))
-    return Graph(inputs=(Input("in", (3, 32, 32)),), populations=tuple(pops), projections=tuple(projs),
-                 outputs=(Output("out", "fc"),))
+    projs.append(Projection(f"{prev}>fc", prev, "fc", (AvgPool2d(hw), Flatten(), Dense(_w(rng, num_classes, 512)))))
 
 
 def mlp(seed: int = 0, sizes: tuple[int, ...] = (784, 512, 512, 256, 10)) -> Graph:
@@ -106,4 +128,5 @@ def snn2conv(seed: int = 0, beta: float = 0.9) -> Graph:
     )
 
 
-NETWORKS = {"conv52k": conv52k, "resnet18": resnet18, "mlp": mlp, "snn2conv": snn2conv}
+NETWORKS = {"conv52k": conv52k, "resnet18": resnet18, "resnet18_imagenet": resnet18_imagenet, "mlp": mlp,
+            "snn2conv": snn2conv}

@@ -1,5 +1,8 @@
-"""Flatten a Graph once into flat arrays for the Numba engines: one global neuron index space, per-neuron
-parameters, and one CSR over source neurons holding every synapse (target, weight, delay in steps).
+"""(Over 400 lines: the flat layout, its builder and the synapse-to-core maps read by the engines share it.)
+
+Flatten a Graph once into flat arrays for the Numba engines: one global neuron index space, parameters per
+population, the explicit synapses of Dense / Sparse projections as a CSR over source neurons, and every other
+projection (convolution, pooling, element-wise) as implicit stages (implicit.py), so memory grows with weights.
 
 Global index space: the graph's inputs and populations in ``Graph.topological_order()``, each a contiguous
 range ``[offset, offset + size)`` in C order of its shape. A projection chain is affine (docs/semantics.md §4):
@@ -11,7 +14,8 @@ so constants are stored as a ramp ``bias[s]`` for ``s = min(t, D)`` with ``D`` t
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -21,7 +25,11 @@ from spikemesh.ir.graph import Graph, Input, Projection
 from spikemesh.ir.neurons import DECAY_SHIFT
 from spikemesh.ir.operators import Op, Shape
 from spikemesh.ir.reference import apply_ops, decay_q, require_int
+from spikemesh.simulator.implicit import Chain, build_chain, chain_degrees, is_explicit
 
+#: neuron parameters stored per input slot (the others per neuron), and the dtypes that do not follow the mode
+SLOT_PARAMS = ("alpha", "alpha_k", "syn_gain")
+PAR_DTYPES = {"beta": np.float64, "alpha": np.float64, "beta_k": np.int64, "alpha_k": np.int64}
 RESET_CODES = {"zero": 0, "subtract": 1, "none": 2}
 #: stand-in for an absent integer bound (the int64 state never reaches it)
 INT_BIG = np.int64(2**62)
@@ -35,17 +43,23 @@ class FlatGraph:
     Populations (index into the ``pop_*`` arrays, in execution order): node id, flags ``spiking``,
     ``has_current``, ``reset`` (0 zero, 1 subtract, 2 none), ``after`` (reset_timing after_decay), ``strict``
     (comparison ">"), ``refractory`` (steps), ``lo``/``hi`` state bounds.
-    Neurons (global index): ``beta``/``alpha`` (float) and ``beta_k``/``alpha_k`` (int, β = k / 2**12),
-    ``gain``, ``syn_gain``, ``leak``, ``threshold``, ``v_reset``.
-    Synapses: CSR over global source neuron ``indptr`` [N + 1], ``target`` (global), ``weight``, ``delay``
-    (steps), ``proj`` (index into ``proj_names``, the projections in graph order). ``bias`` [D + 1, n_slots]
-    constant input per step ``min(t, D)``.
+    Parameters (``par``: ``beta``/``alpha`` float, ``beta_k``/``alpha_k`` int with β = k / 2**12, ``gain``,
+    ``syn_gain``, ``leak``, ``threshold``, ``v_reset``) per population: a uniform population (``pop_uniform``)
+    stores one value (one per port for the slot parameters alpha, alpha_k, syn_gain), the others one per neuron
+    (per port and neuron), from ``pop_par`` (neuron parameters) / ``pop_spar`` (slot parameters); ``beta`` ...
+    ``v_reset`` expand them per neuron (per slot) on demand.
+    Synapses: explicit projections (``explicit``, implicit.is_explicit) as a CSR over global source neurons
+    ``ex_indptr`` [N + 1], ``ex_slot`` (input slot), ``ex_weight``, ``ex_delay`` (steps); implicit ones as
+    ``chains`` (projection index, implicit.Chain). ``indptr``/``target``/``slot``/``weight``/``delay``/``proj``
+    give every synapse of every projection (built on first use; the fast engine never builds them) and
+    ``out_degree`` the synapses per source without building them. ``bias`` [D + 1, n_slots] constant input per
+    step ``min(t, D)`` (zero columns when no projection has a bias).
 
     Input slots (multi-port neurons, ``Neuron.ports`` > 1): a synapse delivers into ``slot`` (the kernels' index
-    into the pending-input ring, the synaptic currents and ``alpha``/``alpha_k``/``syn_gain``, all ``n_slots``
-    long). Port 0 of neuron g is slot g; port k >= 1 of local neuron l of population p is slot
-    ``pop_port_off[p] + (k - 1) * size + l`` (after the N neuron slots). Without multi-port populations
-    ``n_slots == N`` and ``slot`` is ``target`` (the same array). ``pop_ports`` [P] holds the port counts.
+    into the pending-input ring and the synaptic currents, ``n_slots`` long). Port 0 of neuron g is slot g; port
+    k >= 1 of local neuron l of population p is slot ``pop_port_off[p] + (k - 1) * size + l`` (after the N neuron
+    slots). Without multi-port populations ``n_slots == N`` and ``slot`` is ``target``. ``pop_ports`` [P] holds
+    the port counts.
     """
 
     graph: Graph
@@ -63,28 +77,96 @@ class FlatGraph:
     pop_refractory: np.ndarray
     pop_lo: np.ndarray
     pop_hi: np.ndarray
-    beta: np.ndarray
-    alpha: np.ndarray
-    beta_k: np.ndarray
-    alpha_k: np.ndarray
-    gain: np.ndarray
-    syn_gain: np.ndarray
-    leak: np.ndarray
-    threshold: np.ndarray
-    v_reset: np.ndarray
-    indptr: np.ndarray
-    target: np.ndarray
-    weight: np.ndarray
-    delay: np.ndarray
+    pop_par: np.ndarray
+    pop_spar: np.ndarray
+    pop_uniform: np.ndarray
+    par: dict[str, np.ndarray]
+    ex_indptr: np.ndarray
+    ex_slot: np.ndarray
+    ex_weight: np.ndarray
+    ex_delay: np.ndarray
+    explicit: tuple[int, ...]
+    chains: tuple[tuple[int, Chain], ...]
     proj_names: tuple[str, ...]
-    proj: np.ndarray
     bias: np.ndarray
     has_bias: bool
     max_delay: int
     pop_ports: np.ndarray
     pop_port_off: np.ndarray
-    slot: np.ndarray
     n_slots: int
+    layout: tuple[Any, ...] = field(repr=False, default=())
+    _cache: dict[str, Any] = field(repr=False, default_factory=dict)
+
+    def _full(self) -> tuple[np.ndarray, ...]:
+        hit = self._cache.get("csr")
+        if hit is None:
+            hit = _synapse_csr(self.graph, tuple(range(len(self.graph.projections))), self.layout)
+            self._cache["csr"] = hit
+        return hit
+
+    @property
+    def indptr(self) -> np.ndarray:
+        """Every synapse as a CSR over global sources (built on first use; the fast engine does not use it)."""
+        return self._full()[0]
+
+    @property
+    def target(self) -> np.ndarray:
+        return self._full()[1]
+
+    @property
+    def slot(self) -> np.ndarray:
+        return self._full()[2]
+
+    @property
+    def weight(self) -> np.ndarray:
+        return self._full()[3]
+
+    @property
+    def delay(self) -> np.ndarray:
+        return self._full()[4]
+
+    @property
+    def proj(self) -> np.ndarray:
+        return self._full()[5]
+
+    def expanded(self, key: str) -> np.ndarray:
+        """Parameter ``key`` of ``par`` per neuron [N] (per input slot [n_slots] for alpha, alpha_k, syn_gain)."""
+        src = self.par[key]
+        slot = key in SLOT_PARAMS
+        out = np.zeros(self.n_slots if slot else self.n, dtype=src.dtype)
+        for p, node in enumerate(self.pop_node):
+            a, n, uni = int(self.node_off[node]), int(self.node_size[node]), bool(self.pop_uniform[p])
+            if not slot:
+                b0 = int(self.pop_par[p])
+                out[a:a + n] = src[b0] if uni else src[b0:b0 + n]
+                continue
+            for port in range(int(self.pop_ports[p])):
+                s0 = a if port == 0 else int(self.pop_port_off[p]) + (port - 1) * n
+                b0 = int(self.pop_spar[p]) + port * (1 if uni else n)
+                out[s0:s0 + n] = src[b0] if uni else src[b0:b0 + n]
+        return out
+
+    beta = property(lambda self: self.expanded("beta"))
+    alpha = property(lambda self: self.expanded("alpha"))
+    beta_k = property(lambda self: self.expanded("beta_k"))
+    alpha_k = property(lambda self: self.expanded("alpha_k"))
+    gain = property(lambda self: self.expanded("gain"))
+    syn_gain = property(lambda self: self.expanded("syn_gain"))
+    leak = property(lambda self: self.expanded("leak"))
+    threshold = property(lambda self: self.expanded("threshold"))
+    v_reset = property(lambda self: self.expanded("v_reset"))
+
+    @property
+    def out_degree(self) -> np.ndarray:
+        """Synapses (non-zero weights) per global source index, int64 [N], without building the full CSR."""
+        hit = self._cache.get("out_degree")
+        if hit is None:
+            hit = np.diff(self.ex_indptr)
+            for pi, od in chain_degrees(self):
+                a = int(self.node_off[self.order.index(self.graph.projections[pi].source)])
+                hit[a:a + len(od)] += od
+            self._cache["out_degree"] = hit
+        return hit
 
     @property
     def n(self) -> int:
@@ -103,27 +185,6 @@ class FlatGraph:
         return [self.order[k] for k in self.pop_node]
 
 
-def _unit_of_sources(flat: FlatGraph, proj_index: int, src_local: np.ndarray) -> np.ndarray:
-    """Partition unit (spikemesh.partition.geometry) of each local source index of projection ``proj_index``:
-    the source channel for conv and element-wise projections, the source flat index otherwise."""
-    from spikemesh.partition.geometry import classify, view_shape
-
-    graph = flat.graph
-    pr = graph.projections[proj_index]
-    kind = classify(graph, pr).kind if not _is_dense_chain(pr) else "dense"
-    if kind in ("conv", "elementwise"):
-        _, h, w = view_shape(graph.shape_of(pr.source))
-        return src_local // (h * w)
-    return src_local
-
-
-def _is_dense_chain(pr: Projection) -> bool:
-    """Reshape/Flatten ... then Dense: every source is its own unit (skips building a CSR to classify it)."""
-    from spikemesh.ir.operators import Dense, Reshape
-
-    return bool(pr.ops) and isinstance(pr.ops[-1], Dense) and all(isinstance(op, Reshape) for op in pr.ops[:-1])
-
-
 def _chain_csr(ops: tuple[Op, ...], shape: Shape) -> tuple[sp.csr_matrix, Shape]:
     """Linear part of a delay-free op chain as a CSR ``[n_in, n_out]`` and the output shape."""
     m: sp.csr_matrix | None = None
@@ -136,28 +197,46 @@ def _chain_csr(ops: tuple[Op, ...], shape: Shape) -> tuple[sp.csr_matrix, Shape]
     return sp.csr_matrix(m), shape
 
 
+def _bias_ramp(graph: Graph, pr: Projection, integer: bool, max_delay: int) -> np.ndarray:
+    """The chain's constant part per step ``min(t, max_delay)``: ``[max_delay + 1, n_tgt]`` (a bias computed before
+    a Delay switches on once the delay has elapsed, element by element)."""
+    src_shape = graph.shape_of(pr.source)
+    n_tgt = graph.population[pr.target].size
+    dtype = np.int64 if integer else np.float64
+    zero = np.zeros((1, *src_shape), dtype=dtype)
+    d_op = pr.delay_op
+    if d_op is None:
+        const = apply_ops(pr.ops, zero).reshape(-1)
+        return np.array(np.broadcast_to(const, (max_delay + 1, n_tgt)))
+    k = pr.ops.index(d_op)
+    pre, post = pr.ops[:k], pr.ops[k + 1:]
+    pre_bias = apply_ops(pre, zero)
+    mid_shape = pre_bias.shape[1:]
+    pre_bias = pre_bias.reshape(-1)
+    d = np.broadcast_to(d_op.steps, mid_shape).reshape(-1)
+    ramp = np.empty((max_delay + 1, n_tgt), dtype=dtype)
+    for s in range(max_delay + 1):
+        mid = np.where(d <= s, pre_bias, 0).astype(dtype).reshape((1, *mid_shape))
+        ramp[s] = apply_ops(post, mid).reshape(-1)
+    return ramp
+
+
 def _projection_parts(graph: Graph, pr: Projection, integer: bool, max_delay: int
                       ) -> tuple[list[tuple[np.ndarray, np.ndarray, np.ndarray, int]], np.ndarray]:
     """Synapse blocks ``(src, tgt, weight, delay)`` (local indices) and the bias ramp ``[max_delay + 1, n_tgt]``."""
     src_shape = graph.shape_of(pr.source)
-    n_tgt = graph.population[pr.target].size
-    dtype = np.int64 if integer else np.float64
     d_op = pr.delay_op
-    zero = np.zeros((1, *src_shape), dtype=dtype)
     blocks: list[tuple[np.ndarray, np.ndarray, np.ndarray, int]] = []
+    ramp = _bias_ramp(graph, pr, integer, max_delay)
     if d_op is None:
-        m = graph.projection_csr(pr)
-        const = apply_ops(pr.ops, zero).reshape(-1)
-        ramp = np.broadcast_to(const, (max_delay + 1, n_tgt))
-        coo = m.tocoo()
+        coo = graph.projection_csr(pr).tocoo()
         blocks.append((coo.row, coo.col, coo.data, 0))
-        return blocks, np.array(ramp)
+        return blocks, ramp
     k = pr.ops.index(d_op)
     pre, post = pr.ops[:k], pr.ops[k + 1:]
     P, mid_shape = _chain_csr(pre, src_shape)
     d = np.broadcast_to(d_op.steps, mid_shape).reshape(-1)
     Q, _ = _chain_csr(post, mid_shape)
-    pre_bias = apply_ops(pre, zero).reshape(-1)
     uniq = np.unique(d)
     if len(uniq) == 1:  # one delay for every element: no masking (saves two sparse copies on big graphs)
         m = (P if not post else P @ Q).tocoo()
@@ -166,10 +245,6 @@ def _projection_parts(graph: Graph, pr: Projection, integer: bool, max_delay: in
         mask = (d == dv).astype(np.float64)
         m = (P @ sp.diags(mask) @ Q).tocoo()
         blocks.append((m.row, m.col, m.data, int(dv)))
-    ramp = np.empty((max_delay + 1, n_tgt), dtype=dtype)
-    for s in range(max_delay + 1):
-        mid = np.where(d <= s, pre_bias, 0).astype(dtype).reshape((1, *mid_shape))
-        ramp[s] = apply_ops(post, mid).reshape(-1)
     return blocks, ramp
 
 
@@ -202,34 +277,40 @@ def flatten(graph: Graph, integer: bool) -> FlatGraph:
     extra *= np.array([graph.population[n].size for n in pnames], dtype=np.int64)
     port_off = N + np.concatenate([[0], np.cumsum(extra)[:-1]]).astype(np.int64) if P else np.zeros(0, np.int64)
     n_slots = N + int(extra.sum())
-    par = {"beta": np.zeros(N, dtype=np.float64), "alpha": np.zeros(n_slots, dtype=np.float64)}
-    par.update({k: np.zeros(N, dtype=dtype) for k in ("gain", "leak", "threshold", "v_reset")})
-    par["syn_gain"] = np.zeros(n_slots, dtype=dtype)
-    beta_k = np.zeros(N, dtype=np.int64)
-    alpha_k = np.zeros(n_slots, dtype=np.int64)
+    # parameters per population: one value (uniform population) or one per neuron (per slot for alpha/syn_gain)
+    npar: dict[str, list[np.ndarray]] = {k: [] for k in ("beta", "gain", "leak", "threshold", "v_reset", "beta_k")}
+    spar: dict[str, list[np.ndarray]] = {k: [] for k in ("alpha", "syn_gain", "alpha_k")}
+    pop_par = np.zeros(P, dtype=np.int64)
+    pop_spar = np.zeros(P, dtype=np.int64)
+    pop_uniform = np.zeros(P, dtype=np.int64)
+    n_np = n_sp = 0
     for p, name in enumerate(pnames):
         pop = graph.population[name]
         nrn = pop.neuron
-        a, b = int(offs[index[name]]), int(offs[index[name]] + sizes[index[name]])
         f["spiking"][p] = nrn.spiking
         f["current"][p] = nrn.has_current
         f["reset"][p] = RESET_CODES[nrn.reset]
         f["after"][p] = nrn.reset_timing == "after_decay"
         f["strict"][p] = nrn.comparison == ">"
         f["refractory"][p] = nrn.refractory
-        for k in ("beta", "alpha", "gain", "syn_gain", "leak", "threshold", "v_reset"):
-            for port in range(nrn.ports if k in ("alpha", "syn_gain") else 1):
-                arr = nrn.port_param(k, pop.shape, port).reshape(-1)
-                if integer and k not in ("beta", "alpha"):
-                    arr = require_int(arr, f"neuron parameter {k}", name)
-                s0 = a if port == 0 else int(port_off[p]) + (port - 1) * (b - a)
-                par[k][s0:s0 + b - a] = arr
-        if integer:
-            beta_k[a:b] = decay_q(par["beta"][a:b], name)
-            if nrn.has_current:
-                for port in range(nrn.ports):
-                    s0 = a if port == 0 else int(port_off[p]) + (port - 1) * (b - a)
-                    alpha_k[s0:s0 + b - a] = decay_q(par["alpha"][s0:s0 + b - a], name)
+        views = {k: [nrn.port_param(k, pop.shape, port) for port in range(nrn.ports if k in spar else 1)]
+                 for k in ("beta", "alpha", "gain", "syn_gain", "leak", "threshold", "v_reset")}
+        uni = all(bool(np.all(v == v.flat[0])) for vs in views.values() for v in vs)
+        pop_uniform[p], pop_par[p], pop_spar[p] = uni, n_np, n_sp
+        for k, vs in views.items():
+            arrs = [np.array(v.flat[0:1] if uni else v.reshape(-1), dtype=np.float64) for v in vs]
+            if integer and k not in ("beta", "alpha"):
+                arrs = [require_int(x, f"neuron parameter {k}", name) for x in arrs]
+            (spar if k in spar else npar)[k].extend(arrs)
+            if integer and k == "beta":
+                npar["beta_k"].append(decay_q(arrs[0], name))
+            elif k == "beta":
+                npar["beta_k"].append(np.zeros(len(arrs[0]), dtype=np.int64))
+            if k == "alpha":
+                spar["alpha_k"].extend(decay_q(x, name) if integer and nrn.has_current else
+                                       np.zeros(len(x), dtype=np.int64) for x in arrs)
+        n_np += 1 if uni else pop.size
+        n_sp += nrn.ports * (1 if uni else pop.size)
         l_, h_ = nrn.state_bounds()
         if integer:
             lo[p] = -INT_BIG if l_ == -np.inf else math.ceil(l_)
@@ -237,24 +318,62 @@ def flatten(graph: Graph, integer: bool) -> FlatGraph:
         else:
             lo[p], hi[p] = l_, h_
     max_delay = max((pr.max_delay for pr in graph.projections), default=0)
-    srcs, tgts, slots, ws, ds, pis = [], [], [], [], [], []
-    proj_dtype = np.int16 if len(graph.projections) < 2**15 else np.int32
     bias = np.zeros((max_delay + 1, n_slots), dtype=dtype)
     pop_index = {n: p for p, n in enumerate(pnames)}
+    first_slot = {}
+    chains = []
     for pi, pr in enumerate(graph.projections):
+        t0 = int(offs[index[pr.target]])
+        # first input slot of the projection's port (port 0: the target neurons themselves)
+        first_slot[pi] = t0 if pr.port == 0 else (int(port_off[pop_index[pr.target]])
+                                                   + (pr.port - 1) * int(sizes[index[pr.target]]))
         try:
-            blocks, ramp = _projection_parts(graph, pr, integer, max_delay)
+            ramp = _bias_ramp(graph, pr, integer, max_delay)
+            if integer:
+                ramp = require_int(np.asarray(ramp), "bias", pr.name)
+            if not is_explicit(pr):
+                chains.append((pi, build_chain(graph, pr, integer)))
         except GraphError as e:
             if e.node is not None:
                 raise
             raise GraphError(str(e), node=pr.name) from None
-        s0, t0 = int(offs[index[pr.source]]), int(offs[index[pr.target]])
-        # first input slot of the projection's port (port 0: the target neurons themselves)
-        q0 = t0 if pr.port == 0 else (int(port_off[pop_index[pr.target]])
-                                      + (pr.port - 1) * int(sizes[index[pr.target]]))
-        if integer:
-            ramp = require_int(np.asarray(ramp), "bias", pr.name)
+        q0 = first_slot[pi]
         bias[:, q0:q0 + ramp.shape[1]] += ramp
+    explicit = tuple(pi for pi, pr in enumerate(graph.projections) if is_explicit(pr))
+    layout = (offs, index, first_slot, N, n_slots, integer)
+    ex = _synapse_csr(graph, explicit, layout)
+    has_bias = bool(np.any(bias != 0))
+    return FlatGraph(
+        graph=graph, integer=integer, order=order, node_off=offs, node_size=sizes, node_is_input=is_input,
+        pop_node=pop_node, pop_spiking=f["spiking"], pop_current=f["current"], pop_reset=f["reset"],
+        pop_after=f["after"], pop_strict=f["strict"], pop_refractory=f["refractory"], pop_lo=lo, pop_hi=hi,
+        pop_par=pop_par, pop_spar=pop_spar, pop_uniform=pop_uniform,
+        par={k: np.concatenate(v).astype(PAR_DTYPES.get(k, dtype)) if v else np.zeros(1, PAR_DTYPES.get(k, dtype))
+             for k, v in {**npar, **spar}.items()},
+        ex_indptr=ex[0], ex_slot=ex[2], ex_weight=ex[3], ex_delay=ex[4], explicit=explicit,
+        chains=tuple(chains), proj_names=tuple(pr.name for pr in graph.projections),
+        bias=bias if has_bias else np.zeros((max_delay + 1, 0), dtype=dtype), has_bias=has_bias,
+        max_delay=max_delay, pop_ports=ports, pop_port_off=port_off, n_slots=n_slots, layout=layout,
+    )
+
+
+def _synapse_csr(graph: Graph, projections: tuple[int, ...], layout: tuple[Any, ...]) -> tuple[np.ndarray, ...]:
+    """The source-major CSR ``(indptr, target, slot, weight, delay, proj)`` of the given projections' synapses
+    (global indices; zero weights dropped). Int mode requires integer weights (GraphError)."""
+    offs, index, first_slot, N, n_slots, integer = layout
+    dtype = np.int64 if integer else np.float64
+    max_delay = max((pr.max_delay for pr in graph.projections), default=0)
+    srcs, tgts, slots, ws, ds, pis = [], [], [], [], [], []
+    proj_dtype = np.int16 if len(graph.projections) < 2**15 else np.int32
+    for pi in projections:
+        pr = graph.projections[pi]
+        try:
+            blocks, _ = _projection_parts(graph, pr, integer, max_delay)
+        except GraphError as e:
+            if e.node is not None:
+                raise
+            raise GraphError(str(e), node=pr.name) from None
+        s0, t0, q0 = int(offs[index[pr.source]]), int(offs[index[pr.target]]), first_slot[pi]
         for r, c, w, dv in blocks:
             keep = w != 0
             w = w[keep]
@@ -275,18 +394,7 @@ def flatten(graph: Graph, integer: bool) -> FlatGraph:
     np.cumsum(np.bincount(src, minlength=N), out=indptr[1:])
     target = _cat(tgts, np.int32)[perm]
     slot = target if n_slots == N else _cat(slots, np.int32)[perm]
-    return FlatGraph(
-        graph=graph, integer=integer, order=order, node_off=offs, node_size=sizes, node_is_input=is_input,
-        pop_node=pop_node, pop_spiking=f["spiking"], pop_current=f["current"], pop_reset=f["reset"],
-        pop_after=f["after"], pop_strict=f["strict"], pop_refractory=f["refractory"], pop_lo=lo, pop_hi=hi,
-        beta=par["beta"], alpha=par["alpha"], beta_k=beta_k, alpha_k=alpha_k, gain=par["gain"],
-        syn_gain=par["syn_gain"], leak=par["leak"], threshold=par["threshold"], v_reset=par["v_reset"],
-        indptr=indptr, target=target, weight=_cat(ws, dtype)[perm],
-        delay=_cat(ds, np.int32)[perm],
-        proj_names=tuple(pr.name for pr in graph.projections), proj=_cat(pis, proj_dtype)[perm], bias=bias,
-        has_bias=bool(np.any(bias != 0)),
-        max_delay=max_delay, pop_ports=ports, pop_port_off=port_off, slot=slot, n_slots=n_slots,
-    )
+    return indptr, target, slot, _cat(ws, dtype)[perm], _cat(ds, np.int32)[perm], _cat(pis, proj_dtype)[perm]
 
 
 assert DECAY_SHIFT == 12  # the kernels divide by 4096 (docs/semantics.md §3)

@@ -57,7 +57,7 @@ def _static(graph: Graph) -> tuple[int, tuple[int, int, int]]:
 def neurobench(graph: Graph, flat: Any, sends: np.ndarray, spikes: dict[str, np.ndarray], steps: int, batch: int,
                binary_inputs: set[str]) -> dict[str, Any]:
     """The metrics above from a run's per-neuron ``sends`` (see step_kernels.run_steps) and rasters."""
-    fanout = np.diff(flat.indptr)
+    fanout = flat.out_degree  # synapses per source, without expanding convolutions
     acs = macs = 0
     for k, name in enumerate(flat.order):
         a, n = int(flat.node_off[k]), int(flat.node_size[k])

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from numba import njit
 
-from spikemesh.simulator import kernel_cache, step_kernels
+from spikemesh.simulator import deliver, implicit, kernel_cache, step_kernels
 from spikemesh.simulator.arrays import INT_BIG
 from spikemesh.simulator.step_kernels import scatter
 
@@ -30,7 +30,7 @@ from spikemesh.simulator.step_kernels import scatter
 Profile = tuple[bool, bool, bool, bool, int, bool, bool, bool, int, bool]
 
 #: modules whose code the generated drivers call (part of their cache key)
-DEPS = (sys.modules[__name__], step_kernels)
+DEPS = (sys.modules[__name__], step_kernels, deliver, implicit)
 #: where a driver's machine code came from (``stats["kernel_code"]``)
 kernel_code = kernel_cache.kernel_code
 #: drivers loaded in this process, by generated source
@@ -123,27 +123,31 @@ def update_source(name: str, spiking: bool, current: bool, after: bool, strict: 
     def rst(u: str, thr: str, vr: str) -> str:
         return (vr, f"{u} - {thr}", u)[rmode]
 
-    p = ["kb0, ka0, g0, sg0, l0, th0, vr0 = kb[a], ka[a], gain[a], syn_gain[a], leak[a], thr[a], vreset[a]",
+    # parameters per population (arrays.FlatGraph.par): a uniform population reads one value at nb (neuron
+    # parameters) and sb + port (slot parameters); the others nb + local and sb + port * n + local
+    p = ["kb0, ka0, g0, sg0, l0, th0, vr0 = kb[nb], ka[sb], gain[nb], syn_gain[sb], leak[nb], thr[nb], vreset[nb]",
          # ports 1.. of local neuron l live in input slots po + (k - 1) * n + l (arrays.FlatGraph)
          "n = np.uint64(b - a)"]
     for k in range(1, ports):  # port k of neuron j is slot j + d_k; written out per port (no inner loop)
         p.append(f"d{k} = np.uint64(po) + np.uint64({k - 1}) * n - np.uint64(a)")
         if uniform:
-            p.append(f"ka{k}, sg{k} = ka[np.uint64(a) + d{k}], syn_gain[np.uint64(a) + d{k}]")
+            p.append(f"ka{k}, sg{k} = ka[np.uint64(sb) + np.uint64({k})], syn_gain[np.uint64(sb) + np.uint64({k})]")
     # unsigned indices: numba then skips negative-index wraparound, which would block vectorisation
     p.append("for j in range(np.uint64(a), np.uint64(b)):")
     q = ["x = row[j]", "row[j] = 0"]
     if uniform:
         q.append("kbj, kaj, gj, sgj, lj, thj, vrj = kb0, ka0, g0, sg0, l0, th0, vr0")
     else:
-        q.append("kbj, kaj, gj, sgj, lj, thj, vrj = kb[j], ka[j], gain[j], syn_gain[j], leak[j], thr[j], vreset[j]")
+        q += ["pn = np.uint64(nb) + (j - np.uint64(a))", "ps = np.uint64(sb) + (j - np.uint64(a))",
+              "kbj, kaj, gj, sgj, lj, thj, vrj = kb[pn], ka[ps], gain[pn], syn_gain[ps], leak[pn], thr[pn], vreset[pn]"]
     if current:
         q += [f"ic = {dec('i_cur[j]', 'kaj')} + sgj * x", "i_cur[j] = ic", "drive = ic"]
         for k in range(1, ports):  # the ports' currents, summed in port order
             q += [f"q = j + d{k}",
                   "xq = row[q]",
                   "row[q] = 0",
-                  f"kaq, sgq = ka{k}, sg{k}" if uniform else "kaq, sgq = ka[q], syn_gain[q]",
+                  f"kaq, sgq = ka{k}, sg{k}" if uniform else
+                  f"kaq, sgq = ka[ps + np.uint64({k}) * n], syn_gain[ps + np.uint64({k}) * n]",
                   f"iq = {dec('i_cur[q]', 'kaq')} + sgq * xq",
                   "i_cur[q] = iq",
                   "drive += iq"]
@@ -170,7 +174,7 @@ def update_source(name: str, spiking: bool, current: bool, after: bool, strict: 
     q += ["v[j] = u", "s_prev[j] = s"]
     return (["@njit(cache=True)",
              f"def {name}(a, b, row, kb, ka, gain, syn_gain, leak, thr, vreset, lo, hi, refr, v, i_cur, s_prev,"
-             " ref, po):"]
+             " ref, po, nb, sb):"]
             + ["    " + s for s in p] + ["        " + s for s in q])
 
 
@@ -178,6 +182,7 @@ def driver_source(profiles: tuple[Profile, ...], traced: tuple[bool, ...], has_b
                   zero_delay: tuple[int, ...], spike_delay: tuple[int, ...]) -> str:
     """The module source of the driver of ``profiles`` (see ``driver``): update functions ``U0..``, ``kernel``."""
     lines = ["import numpy as np", "from numba import njit", "",
+             "from spikemesh.simulator.deliver import deliver",
              "from spikemesh.simulator.special import _dq, _emit_spikes, _emit_values, _emit_values_now,"
              " _emit_values_one", "from spikemesh.simulator.step_kernels import scatter", ""]
     for p, prof in enumerate(profiles):
@@ -186,8 +191,9 @@ def driver_source(profiles: tuple[Profile, ...], traced: tuple[bool, ...], has_b
         "@njit(cache=True)",
         "def kernel(t0, t1, integer, in_ptr, in_idx, in_val, pop_off, pop_size, pop_spiking, pop_current,",
         "           pop_reset, pop_after, pop_strict, pop_refractory, pop_lo, pop_hi, pop_trace_col, pop_ports,",
-        "           pop_port_off,",
+        "           pop_port_off, pop_par, pop_spar, pop_uniform,",
         "           kb, ka, gain, syn_gain, leak, thr, vreset, indptr, target, weight, delay, bias, has_bias,",
+        "           plan, dcount, node_off, node_size, in_nodes, pop_node,",
         "           v, i_cur, s_prev, ref, pending, ev_t, ev_n, trace, counters, sends):",
         "    S = pending.shape[0]",
         "    D = bias.shape[0] - 1",
@@ -201,6 +207,12 @@ def driver_source(profiles: tuple[Profile, ...], traced: tuple[bool, ...], has_b
         "            counters[3] += 1",
         "            sends[g] += 1",
         "            counters[1] += scatter(g, val, cur, indptr, target, weight, delay, pending)",
+        "            v[g] += val",
+        "        for k in in_nodes:",
+        "            if plan[0][k] != plan[0][k + 1]:",
+        "                deliver(k, v, node_off[k], node_size[k], cur, pending, plan, dcount)",
+        "        for e in range(in_ptr[t], in_ptr[t + 1]):",
+        "            v[in_idx[e]] = 0",
     ]
     for p, prof in enumerate(profiles):
         a, b = f"pop_off[{p}]", f"pop_off[{p}] + pop_size[{p}]"
@@ -214,7 +226,8 @@ def driver_source(profiles: tuple[Profile, ...], traced: tuple[bool, ...], has_b
                           "            row[j] += bias[bs, j]"]
         lines += [f"        counters[2] += pop_size[{p}]",
                   f"        U{p}({a}, {b}, row, kb, ka, gain, syn_gain, leak, thr, vreset,"
-                  f" pop_lo[{p}], pop_hi[{p}], pop_refractory[{p}], v, i_cur, s_prev, ref, pop_port_off[{p}])"]
+                  f" pop_lo[{p}], pop_hi[{p}], pop_refractory[{p}], v, i_cur, s_prev, ref, pop_port_off[{p}],"
+                  f" pop_par[{p}], pop_spar[{p}])"]
         if traced[p]:
             lines += [f"        c = pop_trace_col[{p}] - pop_off[{p}]",
                       f"        for j in range({a}, {b}):",
@@ -235,6 +248,9 @@ def driver_source(profiles: tuple[Profile, ...], traced: tuple[bool, ...], has_b
         else:
             lines.append(f"        _emit_values({a}, {b}, cur, v, indptr, target, weight, delay, pending,"
                          " counters, sends)")
+        lines += [f"        if plan[0][pop_node[{p}]] != plan[0][pop_node[{p}] + 1]:",
+                  f"            deliver(pop_node[{p}], {'s_prev' if prof[0] else 'v'}, {a}, pop_size[{p}], cur,"
+                  " pending, plan, dcount)"]
     lines.append("    return n_ev")
     return "\n".join(lines) + "\n"
 
@@ -289,19 +305,12 @@ def driver(profiles: tuple[Profile, ...], traced: tuple[bool, ...], has_bias: bo
     return fn, time.perf_counter() - t0
 
 
-def driver_args(fg: Any, kb: np.ndarray, ka: np.ndarray, traced: np.ndarray, integer: bool) -> tuple[Any, ...]:
+def driver_args(fg: Any, traced: np.ndarray, integer: bool) -> tuple[Any, ...]:
     """The ``driver`` arguments of flat graph ``fg`` (arrays.FlatGraph): each population's profile, which
-    populations are traced (``traced[p] >= 0``, their trace column), bias, mode, zero and single delays. ``kb``,
-    ``ka``: the decays as passed to the kernel."""
+    populations are traced (``traced[p] >= 0``, their trace column), bias, mode, zero and single delays of the
+    explicit synapses."""
     off, size = fg.node_off[fg.pop_node], fg.node_size[fg.pop_node]
     n_pop = len(off)
-
-    def uniform(p: int) -> bool:
-        a, b = int(off[p]), int(off[p] + size[p])
-        ranges = [(a, b)] + [(int(fg.pop_port_off[p]) + k * (b - a), int(fg.pop_port_off[p]) + (k + 1) * (b - a))
-                             for k in range(int(fg.pop_ports[p]) - 1)]
-        return (all(bool(np.all(arr[a:b] == arr[a])) for arr in (kb, fg.gain, fg.leak, fg.threshold, fg.v_reset))
-                and all(bool(np.all(arr[lo:hi] == arr[lo])) for arr in (ka, fg.syn_gain) for lo, hi in ranges))
 
     def bounded(p: int) -> bool:  # absent bounds are ±inf (float) or ±INT_BIG (int): no clamp needed
         big = INT_BIG if integer else np.inf
@@ -309,15 +318,15 @@ def driver_args(fg: Any, kb: np.ndarray, ka: np.ndarray, traced: np.ndarray, int
 
     profiles = tuple((bool(fg.pop_spiking[p]), bool(fg.pop_current[p]), bool(fg.pop_after[p]),
                       bool(fg.pop_strict[p]), int(fg.pop_reset[p]), bool(fg.pop_refractory[p] > 0), integer,
-                      uniform(p), int(fg.pop_ports[p]), bounded(p)) for p in range(n_pop))
+                      bool(fg.pop_uniform[p]), int(fg.pop_ports[p]), bounded(p)) for p in range(n_pop))
     zero, one_delay = [], []
     for p in range(n_pop):
-        lo_, hi_ = fg.indptr[off[p]], fg.indptr[off[p] + size[p]]
-        z = int(np.all(fg.delay[lo_:hi_] == 0))
-        if z and np.all(np.diff(fg.indptr[off[p]:off[p] + size[p] + 1]) == 1):
+        lo_, hi_ = fg.ex_indptr[off[p]], fg.ex_indptr[off[p] + size[p]]
+        z = int(np.all(fg.ex_delay[lo_:hi_] == 0))
+        if z and np.all(np.diff(fg.ex_indptr[off[p]:off[p] + size[p] + 1]) == 1):
             z = 2
         zero.append(z)
-        d = fg.delay[lo_:hi_]
+        d = fg.ex_delay[lo_:hi_]
         one_delay.append(int(d[0]) if len(d) and np.all(d == d[0]) else -1)
     return (profiles, tuple(bool(c >= 0) for c in traced), bool(fg.has_bias), integer, tuple(zero),
             tuple(one_delay))
