@@ -1,14 +1,15 @@
 """Scale of the fast engine: memory and wall time on ResNet-18 (CIFAR and ImageNet sizes), and small models before
 and after (the fast engine delivers convolutions implicitly, spikemesh/simulator/implicit.py).
 
-Cases (each in its own subprocess, so peak RSS — ``ru_maxrss`` of that child — is per case):
+Cases (each in its own subprocess, so peak RSS — ``VmHWM`` of that child — is per case):
 - ``cifar``: ``networks.resnet18`` (3x32x32 input, 557,066 neurons), T = 8, B = 1, input spikes with 10 % density
   (seed 0), ``run_fast_detailed`` with the defaults (delivery "auto"); wall = build + run (JIT excluded, reported
-  apart). Targets: peak RSS <= 2 GB, wall <= 30 s. ``cifar-simulate``: the same through ``spikemesh.simulate``
-  (adds the action counts, energy and NeuroBench metrics; not in the default list: the action counts still
-  expand every synapse, energy.py). ``cifar-event`` / ``cifar-dense``: forced delivery
-  modes beside the default.
-- ``cycle``: a slot for the cycle engine on the compiled ResNet-18 (target <= 6 GB, <= 10 min).
+  apart). ``cifar-simulate``: the same through ``spikemesh.simulate`` on the graph (adds the action counts, energy
+  and NeuroBench metrics). ``cifar-program``: what a user runs, ``spikemesh.simulate(program, x, engine="fast")``
+  on the build compiled for ``tianjic:15x15`` (compiled and saved first, outside the timing; the child loads it:
+  its peak RSS includes ``Program.load``; energy by core from the partition). Targets: peak RSS <= 2 GB, wall
+  <= 30 s. ``cifar-event`` / ``cifar-dense``: forced delivery modes beside the default.
+- the cycle engine on the same build: benchmarks/scale_cycle.py (target <= 6 GB, <= 10 min).
 - ``imagenet``: ``networks.resnet18_imagenet`` (3x224x224 input), T = 2, B = 1; target peak RSS <= 8 GB.
 - ``old-csr``: the bytes the previous flat-CSR build held for the CIFAR case (target int32, slot shared, weight
   float64, delay int32, projection int16 per synapse: 18 bytes; its build needed more for temporaries).
@@ -40,18 +41,33 @@ def _spikes(shape: tuple[int, ...], steps: int, density: float, seed: int = 0) -
     return (np.random.default_rng(seed).random((steps, 1, *shape)) < density).astype(np.float64)
 
 
-def case_resnet(builder: str, steps: int, delivery: str = "auto", simulate: bool = False) -> dict:
+def compiled_resnet() -> Path:
+    """ResNet-18 CIFAR compiled for ``tianjic:15x15`` (seed 0), saved once under the system temp dir."""
+    import tempfile
+
+    d = Path(tempfile.gettempdir()) / "spikemesh-scale-resnet18-tianjic15x15"
+    if not (d / "program.json").exists():
+        sys.path.insert(0, str(ROOT))
+        import spikemesh
+        from benchmarks import networks
+
+        spikemesh.compile(networks.resnet18(), "tianjic:15x15", seed=0).save(d)
+    return d
+
+
+def case_resnet(builder: str, steps: int, delivery: str = "auto", simulate: bool = False,
+                program: bool = False) -> dict:
     sys.path.insert(0, str(ROOT))
+    import spikemesh
     from benchmarks import networks
     from spikemesh.simulator.fast import run_fast_detailed
 
     g = getattr(networks, builder)()
     x = _spikes(g.inputs[0].shape, steps, 0.10)
+    subject = spikemesh.Program.load(compiled_resnet()) if program else g
     t0 = time.perf_counter()
     if simulate:
-        import spikemesh
-
-        res = spikemesh.simulate(g, x, engine="fast")
+        res = spikemesh.simulate(subject, x, engine="fast")
     else:
         res = run_fast_detailed(g, x, delivery=delivery).result
     wall = time.perf_counter() - t0 - res.stats["jit_s"]
@@ -103,6 +119,7 @@ CASES = {
     "cifar-event": lambda: case_resnet("resnet18", 8, "event"),
     "cifar-dense": lambda: case_resnet("resnet18", 8, "dense"),
     "cifar-simulate": lambda: case_resnet("resnet18", 8, simulate=True),
+    "cifar-program": lambda: case_resnet("resnet18", 8, simulate=True, program=True),
     "imagenet": lambda: case_resnet("resnet18_imagenet", 2),
     "old-csr": case_old_csr,
     "demo": lambda: case_small("demo"),
@@ -110,10 +127,19 @@ CASES = {
 }
 
 
+def peak_rss_gb() -> float:
+    """This process's peak resident set (VmHWM, GiB): counted from its exec, unlike ``ru_maxrss``, which a child
+    inherits from the process that forked it."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 2**20
+    return float("nan")
+
+
 def run_case(name: str, cwd: Path = ROOT) -> dict:
     """``name`` in a child process (cwd ``cwd``: whose spikemesh runs); adds its peak RSS."""
-    code = (f"import sys, json, resource; sys.path.insert(0, {str(ROOT)!r}); from benchmarks.scale import CASES; "
-            f"r = CASES[{name!r}](); r['peak_rss_gb'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20; "
+    code = (f"import sys, json; sys.path.insert(0, {str(ROOT)!r}); from benchmarks.scale import CASES, peak_rss_gb; "
+            f"r = CASES[{name!r}](); r['peak_rss_gb'] = peak_rss_gb(); "
             "print('RESULT ' + json.dumps(r))")
     env = dict(os.environ, PYTHONPATH=str(cwd))
     p = subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True)
@@ -132,9 +158,14 @@ def _best(a: dict, b: dict) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--cases", default="cifar,cifar-event,cifar-dense,old-csr,imagenet,demo,sinabs")
+    ap.add_argument("--cases", default="cifar-program,cifar,cifar-simulate,cifar-event,cifar-dense,old-csr,imagenet,"
+                                       "demo,sinabs")
     ap.add_argument("--before", type=Path, default=None, help="worktree of an earlier commit (small cases)")
     args = ap.parse_args()
+    if "cifar-program" in args.cases:  # compiled and saved (in a child: the parent's peak RSS stays small, and a
+        # forked child inherits it) before the timed child, which loads it
+        subprocess.run([sys.executable, "-c", f"import sys; sys.path.insert(0, {str(ROOT)!r}); "
+                        "from benchmarks.scale import compiled_resnet; compiled_resnet()"], cwd=ROOT, check=True)
     print(f"uptime: {os.popen('uptime').read().strip()}")
     print(f"{'case':<16}{'peak RSS GB':>12}{'wall s':>9}{'build s':>9}{'run s':>8}{'jit s':>7}  notes")
     for name in args.cases.split(","):
@@ -163,7 +194,7 @@ def main() -> None:
                 print(f"{name + ' before':<16}{b['peak_rss_gb']:>12.2f}{b['wall_s']:>9.3f}{'':>26}  "
                       f"events {b['synaptic_events']:,}, cpu {b['cpu_s']:.3f} s (after vs before: wall "
                       f"{r['wall_s'] / b['wall_s'] - 1:+.0%}, cpu {r['cpu_s'] / b['cpu_s'] - 1:+.0%})")
-    print(f"{'cycle':<16}{'—':>12}{'—':>9}  slot for the cycle engine (targets <= 6 GB, <= 10 min, cycles/s)")
+    print(f"{'cycle':<16}  benchmarks/scale_cycle.py --rows full (the cycle engine on the same build)")
     print(f"uptime: {os.popen('uptime').read().strip()}")
 
 

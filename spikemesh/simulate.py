@@ -49,11 +49,11 @@ def simulate(subject: Any, inputs: Any, engine: str = "reference", record: Seque
     ``SimResult.v``. Returns a SimResult with ``spikes[name]`` of shape ``[T, B, *shape]``.
 
     Engines: ``reference`` (golden NumPy executor), ``fast`` (Numba event-driven, same spikes; options ``mode``,
-    ``traces``, ``progress``, ``specialize``, ``target`` for energy on a bare graph), ``cycle`` (a Program with
-    partition/placement/routes: NoC timing, latency and energy; spikes equal reference; ``source="config"`` runs the
-    mesh configuration alone instead, docs/config.md), ``async`` (a Speck
-    Program), ``crossbar`` (a crossbar Program or graph), ``trainer`` (float32 forward pass of the training
-    chip). ``inputs`` may also be a ``spikemesh.simulator.io.StepInputs`` (sparse per-step values).
+    ``traces``, ``progress``, ``specialize``, ``delivery``, ``target`` for energy on a bare graph), ``cycle`` (a
+    Program with partition/placement/routes: NoC timing, latency and energy; spikes equal reference;
+    ``source="config"`` runs the mesh configuration alone instead, docs/config.md), ``async`` (a Speck Program),
+    ``crossbar`` (a crossbar Program or graph), ``trainer`` (float32 forward pass of the training chip). ``inputs``
+    may also be a ``spikemesh.simulator.io.StepInputs`` (sparse per-step values).
     """
     if not isinstance(engine, str):
         raise SimulationError("engine must be a name", node="simulate", needed="one of " + ", ".join(ENGINES),
