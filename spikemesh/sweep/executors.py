@@ -4,7 +4,8 @@
 - ``local``: a process pool (``concurrent.futures``, spawned processes) over this machine's cores; each worker
   receives the shared data (graphs, inputs, targets) once and warms its Numba kernels and solvers once.
 - ``ray``: Ray tasks, one CPU each; ``address`` joins a running cluster (``ray.init(address=...)``), without one a
-  local Ray instance starts with ``workers`` CPUs (or every core). The shared data goes to Ray's object store once.
+  local Ray instance starts with ``workers`` CPUs (or every core), and this process runs points itself until it is
+  up. The shared data goes to Ray's object store once.
 
 A point's failure is its row (spikemesh.sweep.point.run_point never raises); a worker that dies takes the points
 it was running with it: they are retried once on a fresh worker, then recorded as failed.
@@ -15,6 +16,8 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import threading
+from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -108,33 +111,115 @@ def _ray(sweep: Sweep, todo: list[Point], workers: int | None, address: str | No
     except ImportError:
         raise SpikemeshError("the ray executor needs Ray", node="sweep", needed="ray >= 2.9", available="not installed",
                              hint="pip install 'spikemesh[sweep]', or use --executor local") from None
-    started = False
-    if not ray.is_initialized():
-        try:
-            if address:
-                ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
-            else:
-                ray.init(num_cpus=workers or default_workers(), include_dashboard=False, log_to_driver=False,
-                         logging_level=logging.ERROR)
-        except (ConnectionError, RuntimeError, ValueError) as e:
-            raise SpikemeshError(f"cannot start or join Ray: {e}", node="sweep", available=address or "local",
-                                 hint="start the head with `ray start --head` and pass --address HEAD:6379") from None
-        started = True
-    remote = ray.remote(num_cpus=1, max_retries=1)(_ray_point)
-    shared = ray.put(sweep.payload())
-    running = {remote.remote(shared, p.values, p.target_key, _build_dir(builds, p)): p for p in todo}
+    run = _RayRun(ray, sweep, todo, workers, address, builds)
     try:
-        while running:
-            done, _ = ray.wait(list(running), num_returns=1)
-            for ref in done:
-                p = running.pop(ref)
+        if run.starting_local:
+            yield from run.driver_points()
+        yield from run.results()
+    finally:
+        run.close()
+
+
+class _RayRun:
+    """Ray tasks, one CPU and one retry each, the shared data put in the object store once.
+
+    Joining (a running instance in this process, or ``address``): connect, submit every point. Starting a local
+    instance (no address): ``ray.init`` runs in a thread while this process runs points itself, so the cores work
+    during Ray's start (seconds, mostly spent waiting for Ray's processes to come up); when Ray is up, the thread
+    submits the points not taken yet and this process stops taking points after the one it is running. The thread
+    lives until ``ray.shutdown``: Ray ties the processes it starts to the thread that starts them (Linux
+    ``PR_SET_PDEATHSIG``, delivered when the parent thread ends).
+    """
+
+    def __init__(self, ray: Any, sweep: Sweep, todo: list[Point], workers: int | None, address: str | None,
+                 builds: Path | None) -> None:
+        self.ray, self.sweep, self.builds, self.address = ray, sweep, builds, address
+        self.queue = deque(todo)
+        self.lock = threading.Lock()
+        self.running: dict[Any, Point] = {}
+        self.error: BaseException | None = None
+        self.started = False  # this run called ray.init, so it calls ray.shutdown
+        self.stop = False  # closing: submit nothing more
+        self.ready = threading.Event()  # connected and the queue submitted, or failed (self.error)
+        self.release = threading.Event()  # the starting thread may end (Ray is shut down)
+        self.init: dict[str, Any] | None = None
+        if not ray.is_initialized():
+            self.init = {"log_to_driver": False, "logging_level": logging.ERROR}
+            if address:
+                self.init["address"] = address
+            else:
+                # "local": a new instance, even where `ray start` left one to auto-detect (Ray's ray.init docs)
+                self.init.update(address="local", num_cpus=workers or default_workers(), include_dashboard=False)
+        self.starting_local = self.init is not None and not address
+        self.thread: threading.Thread | None = None
+        if self.starting_local:
+            self.thread = threading.Thread(target=self._start, name="spikemesh-ray-start", daemon=True)
+            self.thread.start()
+        else:
+            self._connect()
+
+    def _start(self) -> None:
+        self._connect()
+        self.release.wait()
+
+    def _connect(self) -> None:
+        try:
+            if self.init is not None:
                 try:
-                    row = ray.get(ref)
-                except ray.exceptions.RayError as e:  # the worker died (max_retries used up) or the task was lost
+                    self.ray.init(**self.init)
+                except (ConnectionError, RuntimeError, ValueError) as e:
+                    raise SpikemeshError(f"cannot start or join Ray: {e}", node="sweep",
+                                         available=self.address or "local",
+                                         hint="start the head with `ray start --head` and pass --address HEAD:6379"
+                                         ) from None
+                self.started = True
+            remote = self.ray.remote(num_cpus=1, max_retries=1)(_ray_point)
+            shared = self.ray.put(self.sweep.payload())
+            with self.lock:
+                while self.queue and not self.stop:
+                    p = self.queue.popleft()
+                    self.running[remote.remote(shared, p.values, p.target_key, _build_dir(self.builds, p))] = p
+        except BaseException as e:  # noqa: BLE001 - re-raised in the sweep's thread by results()
+            self.error = e
+        finally:
+            self.ready.set()
+
+    def driver_points(self) -> Iterator[tuple[Point, dict[str, Any]]]:
+        """Run points in this process until Ray is up (or failed to start)."""
+        payload = self.sweep.payload()
+        while True:
+            with self.lock:
+                if self.ready.is_set() or not self.queue:
+                    return
+                p = self.queue.popleft()
+            yield p, run_point(p.values, p.target_key, _build_dir(self.builds, p), payload)
+
+    def results(self) -> Iterator[tuple[Point, dict[str, Any]]]:
+        """The rows of the submitted points as they finish."""
+        self.ready.wait()
+        if self.error is not None:
+            raise self.error
+        while self.running:
+            done, _ = self.ray.wait(list(self.running), num_returns=1)
+            for ref in done:
+                p = self.running.pop(ref)
+                try:
+                    row = self.ray.get(ref)
+                except self.ray.exceptions.RayError as e:  # the worker died (max_retries used up) or the task was lost
                     row = _died(f"ray worker failed while running this point: {type(e).__name__}: {e}")
                 yield p, row
-    finally:
-        for ref in running:
-            ray.cancel(ref, force=True)
-        if started:
-            ray.shutdown()
+
+    def close(self) -> None:
+        """Cancel what is still running; shut Ray down if this run started it (after its start has finished)."""
+        with self.lock:
+            self.stop = True
+        self.ready.wait()
+        try:
+            for ref in self.running:
+                self.ray.cancel(ref, force=True)
+            if self.started:
+                self.ray.shutdown()
+        finally:
+            self.release.set()
+            if self.thread is not None:
+                self.thread.join()

@@ -118,6 +118,18 @@ def test_cli_joins_a_running_ray_cluster_by_address(serial8: Path, tmp_path: Pat
     assert _design_columns(tmp_path / "out" / "results.csv") == _design_columns(serial8 / "results.csv")
 
 
+def test_cli_ray_without_address_starts_and_stops_its_own_ray(serial8: Path, tmp_path: Path) -> None:
+    """The default of ``--executor ray``: a fresh process starts a local Ray instance (running points itself while
+    Ray comes up), gives the serial rows, and ends with Ray shut down (it exits on its own, cleanly)."""
+    pytest.importorskip("ray", reason="Ray is not installed (the sweep extra: pip install -e '.[sweep]')")
+    r = subprocess.run([sys.executable, "-m", "spikemesh.cli", "sweep", str(_write(tmp_path, SWEEP8)), "-o",
+                        str(tmp_path / "out"), "--executor", "ray", "--workers", "2"], cwd=ROOT,
+                       env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert "8 points (8 run, 0 already done, 0 failed)" in r.stdout
+    assert _design_columns(tmp_path / "out" / "results.csv") == _design_columns(serial8 / "results.csv")
+
+
 def test_parquet_holds_the_csv_table(serial8: Path) -> None:
     pq = pytest.importorskip("pyarrow.parquet", reason="pyarrow is not installed (the sweep extra)")
     t = pq.read_table(serial8 / "results.parquet").to_pylist()
