@@ -96,7 +96,20 @@ def _local(sweep: Sweep, todo: list[Point], workers: int,
                         else:
                             queue.append(p)
         finally:
-            pool.shutdown(wait=not running, cancel_futures=True)
+            if running:  # stopped early (Ctrl-C, an error recording a row): the running points are abandoned
+                _terminate_workers(pool)
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _terminate_workers(pool: ProcessPoolExecutor) -> None:
+    """End a pool's worker processes now, rather than at exit after their running points (which
+    ``shutdown(wait=False)`` leaves to finish). ``terminate_workers`` is Python >= 3.14's API; before it, the
+    pool's process table (``_processes``, a CPython implementation detail)."""
+    if hasattr(pool, "terminate_workers"):
+        pool.terminate_workers()
+        return
+    for proc in list((getattr(pool, "_processes", None) or {}).values()):
+        proc.terminate()
 
 
 def _ray_point(payload: dict[str, Any], values: dict[str, Any], target_key: str,

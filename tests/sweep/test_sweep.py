@@ -180,6 +180,34 @@ def test_kill_then_rerun_finishes_the_rest_and_equals_an_uninterrupted_run(seria
     assert _design_columns(out / "results.csv") == _design_columns(serial8 / "results.csv")
 
 
+def test_ctrl_c_ends_the_local_pool_without_waiting_for_its_running_points(tmp_path: Path) -> None:
+    """SIGINT to the sweep (Ctrl-C): exit code 130 within seconds, the pool's running point abandoned (a CP-SAT
+    placement with a deterministic budget of 120, tens of seconds), not awaited."""
+    spec = _write(tmp_path, '[axes]\nmodel = "demo"\ntarget = "tianjic"\ncore.neurons = 128\n'
+                            'placer = ["rowmajor", "cpsat"]\ntime_limit = 120.0\n')
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "spikemesh.cli", "sweep", str(spec), "-o", str(out), "--executor", "local",
+           "--workers", "2"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    points = out / "points"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and proc.poll() is None and not list(points.glob("*.json")):
+        time.sleep(0.01)
+    assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""  # still running the cpsat point
+    t0 = time.monotonic()
+    os.kill(proc.pid, signal.SIGINT)  # the sweep process only, not its workers
+    try:
+        proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    waited = time.monotonic() - t0
+    assert proc.returncode == 130 and "interrupted" in (proc.stderr.read() if proc.stderr else "")
+    assert len(list(points.glob("*.json"))) == 1  # the cpsat point never finished: it was abandoned, not awaited
+    assert waited < 15, f"the interrupted sweep took {waited:.1f} s to exit"
+
+
 def test_rerun_skips_finished_points_and_retries_failed_ones_on_request(tmp_path: Path) -> None:
     spec = _write(tmp_path, '[axes]\nmodel = "demo"\ncore.neurons = [256, 4]\nplacer = "rowmajor"\n')
     out = tmp_path / "out"
