@@ -7,12 +7,15 @@
   local Ray instance starts with ``workers`` CPUs (or every core), and this process runs points itself until it is
   up. The shared data goes to Ray's object store once.
 
-A point's failure is its row (spikemesh.sweep.point.run_point never raises); a worker that dies takes the points
-it was running with it: they are retried once on a fresh worker, then recorded as failed.
+The unit of work is a task: the points that differ only in their engine, compiled once and simulated once per
+engine (spikemesh.sweep.point.run_group); the rows are those of running each point on its own, apart from the
+timing and memory columns. A point's failure is its row (run_group never raises); a worker that dies takes the
+task it was running with it: it is retried once on a fresh worker, then its points are recorded as failed.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import multiprocessing
 import os
@@ -25,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from spikemesh.errors import SpikemeshError
-from spikemesh.sweep.point import METRICS, run_point, set_payload
+from spikemesh.sweep.point import METRICS, run_group, set_payload
 from spikemesh.sweep.spec import Point, Sweep
 
 EXECUTORS = ("local", "ray", "serial")
@@ -43,6 +46,24 @@ def _build_dir(builds: Path | None, point: Point) -> str | None:
     return None if builds is None else str(builds / f"{point.index:05d}-{point.key}")
 
 
+Task = list[Point]  # points that differ only in their engine: one compile
+Rows = Iterator[tuple[Point, dict[str, Any]]]
+
+
+def tasks(todo: list[Point]) -> list[Task]:
+    """``todo`` grouped into tasks (points equal but for ``engine``), in the order of their first point."""
+    groups: dict[str, Task] = {}
+    for p in todo:
+        same = json.dumps([p.target_key, {k: v for k, v in p.values.items() if k != "engine"}], sort_keys=True,
+                          default=str)
+        groups.setdefault(same, []).append(p)
+    return list(groups.values())
+
+
+def _run_task(task: Task, builds: Path | None, payload: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    return run_group([(p.values, _build_dir(builds, p)) for p in task], task[0].target_key, payload)
+
+
 def _died(error: str) -> dict[str, Any]:
     row: dict[str, Any] = dict.fromkeys(METRICS)
     lines = error.strip().splitlines() or [""]
@@ -51,50 +72,52 @@ def _died(error: str) -> dict[str, Any]:
 
 
 def run_points(sweep: Sweep, todo: list[Point], executor: str = "local", workers: int | None = None,
-               address: str | None = None, builds: Path | None = None) -> Iterator[tuple[Point, dict[str, Any]]]:
+               address: str | None = None, builds: Path | None = None) -> Rows:
     """Run ``todo`` with ``executor``; yields (point, metric columns) in completion order."""
     if executor == "serial":
-        yield from _serial(sweep, todo, builds)
+        yield from _serial(sweep, tasks(todo), builds)
     elif executor == "local":
-        yield from _local(sweep, todo, workers or default_workers(), builds)
+        yield from _local(sweep, tasks(todo), workers or default_workers(), builds)
     elif executor == "ray":
-        yield from _ray(sweep, todo, workers, address, builds)
+        yield from _ray(sweep, tasks(todo), workers, address, builds)
     else:
         raise SpikemeshError(f"unknown executor {executor!r}", node="sweep", needed=" | ".join(EXECUTORS),
                              available=executor)
 
 
-def _serial(sweep: Sweep, todo: list[Point], builds: Path | None) -> Iterator[tuple[Point, dict[str, Any]]]:
+def _serial(sweep: Sweep, todo: list[Task], builds: Path | None) -> Rows:
     payload = sweep.payload()
-    for p in todo:
-        yield p, run_point(p.values, p.target_key, _build_dir(builds, p), payload)
+    for task in todo:
+        yield from zip(task, _run_task(task, builds, payload))
 
 
-def _local(sweep: Sweep, todo: list[Point], workers: int,
-           builds: Path | None) -> Iterator[tuple[Point, dict[str, Any]]]:
+def _local(sweep: Sweep, todo: list[Task], workers: int, builds: Path | None) -> Rows:
     queue = list(todo)
     attempts: dict[str, int] = {}
     while queue:
         pool = ProcessPoolExecutor(max_workers=max(1, min(workers, len(queue))),
                                    mp_context=multiprocessing.get_context("spawn"), initializer=set_payload,
                                    initargs=(sweep.payload(),))
-        running: dict[Future[dict[str, Any]], Point] = {}
+        running: dict[Future[list[dict[str, Any]]], Task] = {}
         try:
-            for p in queue:
-                running[pool.submit(run_point, p.values, p.target_key, _build_dir(builds, p))] = p
+            for task in queue:
+                running[pool.submit(_run_task, task, builds)] = task
             queue = []
             while running:
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 for f in done:
-                    p = running.pop(f)
+                    task = running.pop(f)
                     try:
-                        yield p, f.result()
+                        rows = f.result()
                     except BrokenProcessPool as e:  # a worker died (killed, out of memory, crashed)
-                        attempts[p.key] = attempts.get(p.key, 0) + 1
-                        if attempts[p.key] >= 2:
-                            yield p, _died(f"worker process died twice while running this point: {e}")
+                        key = task[0].key
+                        attempts[key] = attempts.get(key, 0) + 1
+                        if attempts[key] >= 2:
+                            rows = [_died(f"worker process died twice while running this point: {e}") for _ in task]
                         else:
-                            queue.append(p)
+                            queue.append(task)
+                            continue
+                    yield from zip(task, rows)
         finally:
             if running:  # stopped early (Ctrl-C, an error recording a row): the running points are abandoned
                 _terminate_workers(pool)
@@ -112,13 +135,11 @@ def _terminate_workers(pool: ProcessPoolExecutor) -> None:
         proc.terminate()
 
 
-def _ray_point(payload: dict[str, Any], values: dict[str, Any], target_key: str,
-               build: str | None) -> dict[str, Any]:
-    return run_point(values, target_key, build, payload)
+def _ray_task(payload: dict[str, Any], task: Task, builds: Path | None) -> list[dict[str, Any]]:
+    return _run_task(task, builds, payload)
 
 
-def _ray(sweep: Sweep, todo: list[Point], workers: int | None, address: str | None,
-         builds: Path | None) -> Iterator[tuple[Point, dict[str, Any]]]:
+def _ray(sweep: Sweep, todo: list[Task], workers: int | None, address: str | None, builds: Path | None) -> Rows:
     try:
         import ray
     except ImportError:
@@ -144,12 +165,12 @@ class _RayRun:
     ``PR_SET_PDEATHSIG``, delivered when the parent thread ends).
     """
 
-    def __init__(self, ray: Any, sweep: Sweep, todo: list[Point], workers: int | None, address: str | None,
+    def __init__(self, ray: Any, sweep: Sweep, todo: list[Task], workers: int | None, address: str | None,
                  builds: Path | None) -> None:
         self.ray, self.sweep, self.builds, self.address = ray, sweep, builds, address
         self.queue = deque(todo)
         self.lock = threading.Lock()
-        self.running: dict[Any, Point] = {}
+        self.running: dict[Any, Task] = {}
         self.error: BaseException | None = None
         self.started = False  # this run called ray.init, so it calls ray.shutdown
         self.stop = False  # closing: submit nothing more
@@ -186,28 +207,28 @@ class _RayRun:
                                          hint="start the head with `ray start --head` and pass --address HEAD:6379"
                                          ) from None
                 self.started = True
-            remote = self.ray.remote(num_cpus=1, max_retries=1)(_ray_point)
+            remote = self.ray.remote(num_cpus=1, max_retries=1)(_ray_task)
             shared = self.ray.put(self.sweep.payload())
             with self.lock:
                 while self.queue and not self.stop:
-                    p = self.queue.popleft()
-                    self.running[remote.remote(shared, p.values, p.target_key, _build_dir(self.builds, p))] = p
+                    task = self.queue.popleft()
+                    self.running[remote.remote(shared, task, self.builds)] = task
         except BaseException as e:  # noqa: BLE001 - re-raised in the sweep's thread by results()
             self.error = e
         finally:
             self.ready.set()
 
-    def driver_points(self) -> Iterator[tuple[Point, dict[str, Any]]]:
-        """Run points in this process until Ray is up (or failed to start)."""
+    def driver_points(self) -> Rows:
+        """Run tasks in this process until Ray is up (or failed to start)."""
         payload = self.sweep.payload()
         while True:
             with self.lock:
                 if self.ready.is_set() or not self.queue:
                     return
-                p = self.queue.popleft()
-            yield p, run_point(p.values, p.target_key, _build_dir(self.builds, p), payload)
+                task = self.queue.popleft()
+            yield from zip(task, _run_task(task, self.builds, payload))
 
-    def results(self) -> Iterator[tuple[Point, dict[str, Any]]]:
+    def results(self) -> Rows:
         """The rows of the submitted points as they finish."""
         self.ready.wait()
         if self.error is not None:
@@ -215,12 +236,12 @@ class _RayRun:
         while self.running:
             done, _ = self.ray.wait(list(self.running), num_returns=1)
             for ref in done:
-                p = self.running.pop(ref)
+                task = self.running.pop(ref)
                 try:
-                    row = self.ray.get(ref)
+                    rows = self.ray.get(ref)
                 except self.ray.exceptions.RayError as e:  # the worker died (max_retries used up) or the task was lost
-                    row = _died(f"ray worker failed while running this point: {type(e).__name__}: {e}")
-                yield p, row
+                    rows = [_died(f"ray worker failed while running this point: {type(e).__name__}: {e}") for _ in task]
+                yield from zip(task, rows)
 
     def close(self) -> None:
         """Cancel what is still running; shut Ray down if this run started it (after its start has finished)."""

@@ -23,7 +23,7 @@ from spikemesh.cli import main
 from spikemesh.data.demo import accuracy, load_demo
 from spikemesh.sweep import SweepError, load_sweep
 from spikemesh.sweep.html import pareto
-from spikemesh.sweep.point import TIMING
+from spikemesh.sweep.point import TIMING, warm_up
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -93,6 +93,38 @@ def test_rows_equal_compiling_and_simulating_each_point_by_hand(serial8: Path) -
         assert float(r["accuracy"]) == accuracy(result, y)
         assert float(r["compile_s"]) > 0 and float(r["simulate_s"]) > 0
         assert 50 < float(r["peak_rss_mib"]) < 8192  # the whole worker: interpreter, NumPy, Numba, OR-Tools
+
+
+def test_points_differing_only_in_engine_compile_once_and_give_the_by_hand_rows(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = _write(tmp_path, '[axes]\nmodel = "demo"\ninputs = "demo"\nplacer = ["rowmajor", "zigzag"]\n'
+                            'engine = ["fast", "cycle"]\n')
+    warm_up()  # this process's one-off warm-up compile, before counting
+    real_compile, calls = spikemesh.compile, []
+
+    def counting_compile(*args, **kwargs):  # the real compile, counted
+        calls.append(kwargs.get("placer"))
+        return real_compile(*args, **kwargs)
+
+    monkeypatch.setattr(spikemesh, "compile", counting_compile)
+    res = spikemesh.sweep(spec, tmp_path / "out", executor="serial")
+    monkeypatch.undo()
+    assert sorted(calls) == ["rowmajor", "zigzag"]  # one compile per placer, not per (placer, engine)
+    graph, x, y = load_demo()
+    assert [(r["placer"], r["engine"]) for r in res.rows] == [("rowmajor", "fast"), ("rowmajor", "cycle"),
+                                                              ("zigzag", "fast"), ("zigzag", "cycle")]
+    for r in res.rows:
+        assert r["status"] == "ok", r["error"]
+        program = spikemesh.compile(graph, "tianjic", placer=r["placer"])
+        summary = spikemesh.simulate(program, x, engine=r["engine"]).summary()
+        assert r["cores"] == program.report["partition"]["cores"]
+        assert r["energy_per_inference_pj"] == pytest.approx(summary["energy_per_inference_uJ"] * 1e6, rel=1e-12)
+        assert r["latency_per_sample_s"] == summary["latency_per_sample_s"]
+    one = {r["placer"]: r["compile_s"] for r in res.rows}  # both rows of a placer carry its one compile
+    assert all(r["compile_s"] == one[r["placer"]] for r in res.rows)
+    again = spikemesh.sweep(spec, tmp_path / "local", executor="local", workers=2)
+    assert _design_columns(tmp_path / "local" / "results.csv") == _design_columns(tmp_path / "out" / "results.csv")
+    assert again.ran == 4 and again.failed == 0
 
 
 def test_local_executor_gives_the_serial_rows(serial8: Path, tmp_path: Path) -> None:
