@@ -47,7 +47,8 @@ def one(run: str, spec: Path, out: Path, workers: int) -> dict[str, float]:
         import ray
 
         t = time.perf_counter()
-        ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+        ray.init(address="local", num_cpus=workers, include_dashboard=False, log_to_driver=False,
+                 logging_level="ERROR")
         times["ray_start_s"] = time.perf_counter() - t
     t0 = time.perf_counter()
     import spikemesh
