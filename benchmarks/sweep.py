@@ -26,6 +26,9 @@ import tempfile
 import time
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # this checkout's spikemesh, also in the runs (PYTHONPATH) and their workers
+
 SPEC = """
 [axes]
 model = "demo"
@@ -99,7 +102,8 @@ def main() -> None:
                    "--workers", str(args.workers)]
             before = os.getloadavg()[0]
             cpu0 = _children_cpu()
-            r = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
+            env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=3600, env=env)
             cpu[executor] = _children_cpu() - cpu0
             if r.returncode != 0:
                 print(f"{executor}: failed\n{r.stderr}")
