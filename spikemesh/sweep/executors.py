@@ -157,10 +157,10 @@ def _ray(sweep: Sweep, todo: list[Task], workers: int | None, address: str | Non
 class _RayRun:
     """Ray tasks, one CPU and one retry each, the shared data put in the object store once.
 
-    Joining (a running instance in this process, or ``address``): connect, submit every point. Starting a local
+    Joining (a running instance in this process, or ``address``): connect, submit every task. Starting a local
     instance (no address): ``ray.init`` runs in a thread while this process runs points itself, so the cores work
     during Ray's start (seconds, mostly spent waiting for Ray's processes to come up); when Ray is up, the thread
-    submits the points not taken yet and this process stops taking points after the one it is running. The thread
+    submits the tasks not taken yet and this process stops taking tasks after the one it is running. The thread
     lives until ``ray.shutdown``: Ray ties the processes it starts to the thread that starts them (Linux
     ``PR_SET_PDEATHSIG``, delivered when the parent thread ends).
     """
