@@ -332,6 +332,19 @@ def test_bad_input_one_line_error_before_any_point_runs(tmp_path: Path, case: st
     assert not (tmp_path / "out").exists()  # nothing ran, nothing written
 
 
+def test_bad_input_with_the_ray_executor_is_one_line_and_leaves_no_ray(tmp_path: Path) -> None:
+    """``--executor ray`` starts Ray while it reads the sweep file: a refused file is still one line, exit 2, and
+    the process ends on its own (the Ray it started is shut down)."""
+    pytest.importorskip("ray", reason="Ray is not installed (the sweep extra: pip install -e '.[sweep]')")
+    text, needles = BAD["unknown axis"]
+    r = subprocess.run([sys.executable, "-m", "spikemesh.cli", "sweep", str(_write(tmp_path, text)), "-o",
+                        str(tmp_path / "out"), "--executor", "ray"], cwd=ROOT,
+                       env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=300)
+    err = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(err) == 1 and all(n in err[0] for n in needles), r.stderr
+    assert not (tmp_path / "out").exists()
+
+
 def test_cli_prints_one_summary_line_and_no_progress_when_not_a_terminal(tmp_path: Path,
                                                                          capsys: pytest.CaptureFixture[str]) -> None:
     spec = _write(tmp_path, '[axes]\nmodel = "demo"\nplacer = ["rowmajor", "zigzag"]\n')
