@@ -3,10 +3,11 @@ deterministic budget of 20 (about 2-12 CPU seconds a point), cycle engine on the
 ``serial``, ``local`` and ``ray`` executors, each in a fresh process (imports, worker start and Numba warm-up
 included), with the speed-up over serial and the machine load.
 
-``ray`` is timed twice from one process: with the start of a local Ray instance (what ``--executor ray`` without
-``--address`` costs), and the sweep alone on that running instance (what joining a running cluster costs). Every
-run must give the same rows apart from the timing columns; the script checks it. Other jobs on the machine slow the
-parallel runs most (they compete for the same cores): read the load averages beside the table.
+``ray`` is timed twice, each in a fresh process: as ``--executor ray`` without ``--address`` runs (the sweep starts a
+local Ray instance and shuts it down, inside the timed command), and the sweep alone on a Ray instance the process
+started before the timer (what joining a running cluster costs; Ray's start is printed apart). Every run must give
+the same rows apart from the timing columns; the script checks it. Other jobs on the machine slow the parallel runs
+most (they compete for the same cores): read the load averages beside the table.
 
 Run: ``.venv/bin/python benchmarks/sweep.py [--workers N]`` (about 5 minutes on 2 quiet cores).
 """
@@ -25,6 +26,9 @@ import tempfile
 import time
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # this checkout's spikemesh, also in the runs (PYTHONPATH) and their workers
+
 SPEC = """
 [axes]
 model = "demo"
@@ -38,20 +42,21 @@ engine = "cycle"
 """
 
 
-def one(executor: str, spec: Path, out: Path, workers: int) -> dict[str, float]:
-    """Run the sweep once in this process; returns wall seconds (and Ray's start time)."""
+def one(run: str, spec: Path, out: Path, workers: int) -> dict[str, float]:
+    """Run the sweep once in this process (``run``: an executor, or "ray-running": Ray started before the timer);
+    returns wall seconds (and Ray's start time)."""
+    times: dict[str, float] = {}
+    if run == "ray-running":
+        import ray
+
+        t = time.perf_counter()
+        ray.init(address="local", num_cpus=workers, include_dashboard=False, log_to_driver=False,
+                 logging_level="ERROR")
+        times["ray_start_s"] = time.perf_counter() - t
     t0 = time.perf_counter()
     import spikemesh
 
-    times: dict[str, float] = {}
-    if executor == "ray":
-        import ray
-
-        ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
-        times["ray_start_s"] = time.perf_counter() - t0
-    t1 = time.perf_counter()
-    res = spikemesh.sweep(spec, out, executor=executor, workers=workers)
-    times["sweep_s"] = time.perf_counter() - t1
+    res = spikemesh.sweep(spec, out, executor=run.removesuffix("-running"), workers=workers)
     times["wall_s"] = time.perf_counter() - t0
     times["failed"] = res.failed
     return times
@@ -91,13 +96,14 @@ def main() -> None:
         results: dict[str, dict[str, float]] = {}
         loads: dict[str, str] = {}
         cpu: dict[str, float] = {}
-        for executor in ("serial", "local", "ray"):
+        for executor in ("serial", "local", "ray", "ray-running"):
             out = Path(tmp) / executor
             cmd = [sys.executable, __file__, "--one", executor, "--spec", str(spec), "--out", str(out),
                    "--workers", str(args.workers)]
             before = os.getloadavg()[0]
             cpu0 = _children_cpu()
-            r = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
+            env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=3600, env=env)
             cpu[executor] = _children_cpu() - cpu0
             if r.returncode != 0:
                 print(f"{executor}: failed\n{r.stderr}")
@@ -111,15 +117,16 @@ def main() -> None:
     head = "1-min load before -> after"
     print(f"| {'executor':<28} | {'wall s':>7} | {'speed-up':>8} | {'CPU s':>6} | {'failed':>6} | {head:<26} |")
     print(f"|{'-' * 30}|{'-' * 9}|{'-' * 10}|{'-' * 8}|{'-' * 8}|{'-' * 28}|")
-    for name, key, wall in (("serial", "serial", results["serial"]["wall_s"]),
-                            ("local (process pool)", "local", results["local"]["wall_s"]),
-                            ("ray (starts local Ray)", "ray", results["ray"]["wall_s"]),
-                            ("ray (running instance)", "ray", results["ray"]["sweep_s"])):
-        c = f"{cpu[key]:6.1f}" if key != "ray" else f"{'n/a':>6}"
+    for name, key in (("serial", "serial"), ("local (process pool)", "local"), ("ray (starts local Ray)", "ray"),
+                      ("ray (running instance)", "ray-running")):
+        wall = results[key]["wall_s"]
+        c = f"{cpu[key]:6.1f}" if not key.startswith("ray") else f"{'n/a':>6}"
         failed = results[key]["failed"]
         print(f"| {name:<28} | {wall:7.1f} | {base / wall:7.2f}x | {c} | {failed:6.0f} | {loads[key]:<26} |")
-    print(f"\nRay start: {results['ray']['ray_start_s']:.1f} s. CPU s: the run and its pool workers; CPU s / wall s is "
-          "the number of cores the run kept busy (at most 1 serial, 2 local): below that, other jobs had the cores.")
+    print(f"\nRay start alone (ray.init before the timer of the running-instance run): "
+          f"{results['ray-running']['ray_start_s']:.1f} s. CPU s: the run and its pool workers; CPU s / wall s is the "
+          "number of cores the run kept busy (at most 1 serial, 2 local): below that, other jobs had the cores; n/a "
+          "for Ray, whose workers are Ray's processes.")
     print(f"uptime after: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}")
 
 

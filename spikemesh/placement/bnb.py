@@ -128,7 +128,7 @@ def _free_rest(rw, hist_t, dv):  # type: ignore
     return tot
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)  # seconds long: other threads (a sweep's Ray start) run meanwhile
 def _search(order, indptr, nbr, w, dist, C, R, RW, NRW, DI, dv, hist, kp, kq, allowed0, allowed1, cls,  # type: ignore
             ub, max_work):
     n = order.shape[0]

@@ -4,15 +4,18 @@
 - ``local``: a process pool (``concurrent.futures``, spawned processes) over this machine's cores; each worker
   receives the shared data (graphs, inputs, targets) once and warms its Numba kernels and solvers once.
 - ``ray``: Ray tasks, one CPU each; ``address`` joins a running cluster (``ray.init(address=...)``), without one a
-  local Ray instance starts with ``workers`` CPUs (or every core). The shared data goes to Ray's object store once.
+  local Ray instance starts with ``workers`` CPUs (or every core), and this process runs points itself until it is
+  up. The shared data goes to Ray's object store once.
 
-A point's failure is its row (spikemesh.sweep.point.run_point never raises); a worker that dies takes the points
-it was running with it: they are retried once on a fresh worker, then recorded as failed.
+The unit of work is a task: the points that differ only in their engine, compiled once and simulated once per
+engine (spikemesh.sweep.point.run_group); the rows are those of running each point on its own, apart from the
+timing and memory columns. A point's failure is its row (run_group never raises); a worker that dies takes the
+task it was running with it: it is retried once on a fresh worker, then its points are recorded as failed.
 """
 
 from __future__ import annotations
 
-import logging
+import json
 import multiprocessing
 import os
 from collections.abc import Iterator
@@ -22,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from spikemesh.errors import SpikemeshError
-from spikemesh.sweep.point import METRICS, run_point, set_payload
+from spikemesh.sweep.point import METRICS, run_group, set_payload
 from spikemesh.sweep.spec import Point, Sweep
 
 EXECUTORS = ("local", "ray", "serial")
@@ -40,7 +43,27 @@ def _build_dir(builds: Path | None, point: Point) -> str | None:
     return None if builds is None else str(builds / f"{point.index:05d}-{point.key}")
 
 
-def _died(error: str) -> dict[str, Any]:
+Task = list[Point]  # points that differ only in their engine: one compile
+Rows = Iterator[tuple[Point, dict[str, Any]]]
+
+
+def tasks(todo: list[Point]) -> list[Task]:
+    """``todo`` grouped into tasks (points equal but for ``engine``), in the order of their first point."""
+    groups: dict[str, Task] = {}
+    for p in todo:
+        same = json.dumps([p.target_key, {k: v for k, v in p.values.items() if k != "engine"}], sort_keys=True,
+                          default=str)
+        groups.setdefault(same, []).append(p)
+    return list(groups.values())
+
+
+def run_task(task: Task, builds: Path | None, payload: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The rows of a task's points (``payload``: the shared data, else this worker's, set_payload)."""
+    return run_group([(p.values, _build_dir(builds, p)) for p in task], task[0].target_key, payload)
+
+
+def died(error: str) -> dict[str, Any]:
+    """The row of a point whose worker died: failed, with the first line of ``error``."""
     row: dict[str, Any] = dict.fromkeys(METRICS)
     lines = error.strip().splitlines() or [""]
     row.update(status="failed", error=lines[0][:500])
@@ -48,93 +71,72 @@ def _died(error: str) -> dict[str, Any]:
 
 
 def run_points(sweep: Sweep, todo: list[Point], executor: str = "local", workers: int | None = None,
-               address: str | None = None, builds: Path | None = None) -> Iterator[tuple[Point, dict[str, Any]]]:
-    """Run ``todo`` with ``executor``; yields (point, metric columns) in completion order."""
+               address: str | None = None, builds: Path | None = None, ray_run: Any = None) -> Rows:
+    """Run ``todo`` with ``executor``; yields (point, metric columns) in completion order. ``ray_run``: a
+    spikemesh.sweep.ray_run.RayRun made earlier (its Ray starting meanwhile), which the caller finishes."""
     if executor == "serial":
-        yield from _serial(sweep, todo, builds)
+        yield from _serial(sweep, tasks(todo), builds)
     elif executor == "local":
-        yield from _local(sweep, todo, workers or default_workers(), builds)
+        yield from _local(sweep, tasks(todo), workers or default_workers(), builds)
     elif executor == "ray":
-        yield from _ray(sweep, todo, workers, address, builds)
+        from spikemesh.sweep.ray_run import RayRun
+
+        run = ray_run if ray_run is not None else RayRun(workers, address)
+        try:
+            yield from run.rows(sweep, tasks(todo), builds)
+        finally:
+            if ray_run is None:
+                run.finish()
     else:
         raise SpikemeshError(f"unknown executor {executor!r}", node="sweep", needed=" | ".join(EXECUTORS),
                              available=executor)
 
 
-def _serial(sweep: Sweep, todo: list[Point], builds: Path | None) -> Iterator[tuple[Point, dict[str, Any]]]:
+def _serial(sweep: Sweep, todo: list[Task], builds: Path | None) -> Rows:
     payload = sweep.payload()
-    for p in todo:
-        yield p, run_point(p.values, p.target_key, _build_dir(builds, p), payload)
+    for task in todo:
+        yield from zip(task, run_task(task, builds, payload))
 
 
-def _local(sweep: Sweep, todo: list[Point], workers: int,
-           builds: Path | None) -> Iterator[tuple[Point, dict[str, Any]]]:
+def _local(sweep: Sweep, todo: list[Task], workers: int, builds: Path | None) -> Rows:
     queue = list(todo)
     attempts: dict[str, int] = {}
     while queue:
         pool = ProcessPoolExecutor(max_workers=max(1, min(workers, len(queue))),
                                    mp_context=multiprocessing.get_context("spawn"), initializer=set_payload,
                                    initargs=(sweep.payload(),))
-        running: dict[Future[dict[str, Any]], Point] = {}
+        running: dict[Future[list[dict[str, Any]]], Task] = {}
         try:
-            for p in queue:
-                running[pool.submit(run_point, p.values, p.target_key, _build_dir(builds, p))] = p
+            for task in queue:
+                running[pool.submit(run_task, task, builds)] = task
             queue = []
             while running:
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 for f in done:
-                    p = running.pop(f)
+                    task = running.pop(f)
                     try:
-                        yield p, f.result()
+                        rows = f.result()
                     except BrokenProcessPool as e:  # a worker died (killed, out of memory, crashed)
-                        attempts[p.key] = attempts.get(p.key, 0) + 1
-                        if attempts[p.key] >= 2:
-                            yield p, _died(f"worker process died twice while running this point: {e}")
+                        key = task[0].key
+                        attempts[key] = attempts.get(key, 0) + 1
+                        if attempts[key] >= 2:
+                            rows = [died(f"worker process died twice while running this point: {e}") for _ in task]
                         else:
-                            queue.append(p)
+                            queue.append(task)
+                            continue
+                    yield from zip(task, rows)
         finally:
-            pool.shutdown(wait=not running, cancel_futures=True)
+            if running:  # stopped early (Ctrl-C, an error recording a row): the running points are abandoned
+                _terminate_workers(pool)
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _ray_point(payload: dict[str, Any], values: dict[str, Any], target_key: str,
-               build: str | None) -> dict[str, Any]:
-    return run_point(values, target_key, build, payload)
-
-
-def _ray(sweep: Sweep, todo: list[Point], workers: int | None, address: str | None,
-         builds: Path | None) -> Iterator[tuple[Point, dict[str, Any]]]:
-    try:
-        import ray
-    except ImportError:
-        raise SpikemeshError("the ray executor needs Ray", node="sweep", needed="ray >= 2.9", available="not installed",
-                             hint="pip install 'spikemesh[sweep]', or use --executor local") from None
-    started = False
-    if not ray.is_initialized():
-        try:
-            if address:
-                ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
-            else:
-                ray.init(num_cpus=workers or default_workers(), include_dashboard=False, log_to_driver=False,
-                         logging_level=logging.ERROR)
-        except (ConnectionError, RuntimeError, ValueError) as e:
-            raise SpikemeshError(f"cannot start or join Ray: {e}", node="sweep", available=address or "local",
-                                 hint="start the head with `ray start --head` and pass --address HEAD:6379") from None
-        started = True
-    remote = ray.remote(num_cpus=1, max_retries=1)(_ray_point)
-    shared = ray.put(sweep.payload())
-    running = {remote.remote(shared, p.values, p.target_key, _build_dir(builds, p)): p for p in todo}
-    try:
-        while running:
-            done, _ = ray.wait(list(running), num_returns=1)
-            for ref in done:
-                p = running.pop(ref)
-                try:
-                    row = ray.get(ref)
-                except ray.exceptions.RayError as e:  # the worker died (max_retries used up) or the task was lost
-                    row = _died(f"ray worker failed while running this point: {type(e).__name__}: {e}")
-                yield p, row
-    finally:
-        for ref in running:
-            ray.cancel(ref, force=True)
-        if started:
-            ray.shutdown()
+def _terminate_workers(pool: ProcessPoolExecutor) -> None:
+    """End a pool's worker processes now, rather than at exit after their running points (which
+    ``shutdown(wait=False)`` leaves to finish). ``terminate_workers`` is Python >= 3.14's API; before it, the
+    pool's process table (``_processes``, a CPython implementation detail)."""
+    if hasattr(pool, "terminate_workers"):
+        pool.terminate_workers()
+        return
+    for proc in list((getattr(pool, "_processes", None) or {}).values()):
+        proc.terminate()

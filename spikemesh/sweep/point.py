@@ -1,9 +1,10 @@
-"""One sweep point: compile, simulate, and the row of figures it reports. Runs in a worker process (a local pool
-worker, a Ray worker, or the calling process for the serial executor); a failure becomes a row with
-``status = "failed"`` and the one-line error, never an exception.
+"""Sweep points: compile, simulate, and the row of figures each reports. Points that differ only in their engine
+are run together (one compile, one simulation per engine). Runs in a worker process (a local pool worker, a Ray
+worker, or the calling process for the serial executor, and for the ray executor while Ray starts); a failure
+becomes a row with ``status = "failed"`` and the one-line error, never an exception.
 
 Peak memory: the peak resident set size (``VmHWM`` of /proc/self/status, MiB) of the process running the point,
-reset before the point by writing 5 to /proc/self/clear_refs (Linux). It counts the whole worker (interpreter,
+reset before the compile by writing 5 to /proc/self/clear_refs (Linux). It counts the whole worker (interpreter,
 imported libraries, shared inputs), so it is the memory a worker needs for that point. Where the reset is not
 available it falls back to ``resource.getrusage`` ``ru_maxrss``, the process's peak since it started.
 """
@@ -82,32 +83,57 @@ def _peak_mib(reset_ok: bool) -> float:
     return round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
 
 
-def run_point(values: dict[str, Any], target_key: str, keep_build: str | None = None,
-              payload: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Compile and simulate one point; returns the metric columns (METRICS) as a dict."""
+def run_group(points: list[tuple[dict[str, Any], str | None]], target_key: str,
+              payload: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Points that differ only in their engine (``(values, keep_build)`` each, one target): compile once, simulate
+    each; returns each point's metric columns. Every row carries the one compile's figures and ``compile_s``; its
+    peak memory is the larger of the compile's and its own simulation's, as if the point had run alone."""
     data = payload if payload is not None else _PAYLOAD
     warm_up()
     reset_ok = _reset_peak()
-    row: dict[str, Any] = dict.fromkeys(METRICS)
+    base: dict[str, Any] = dict.fromkeys(METRICS)
     t0 = time.perf_counter()
-    stage = "compile"
+    program = None
     try:
         import spikemesh
 
+        values = points[0][0]
         options = {k: values[k] for k in ("seed", "time_limit", "quantize", "strategy", "placer", "routing")
                    if k in values}
         program = spikemesh.compile(data["graphs"][values["model"]], data["targets"][target_key], **options)
-        row["compile_s"] = round(time.perf_counter() - t0, 4)
-        row.update(_compile_figures(program))
+        base["compile_s"] = round(time.perf_counter() - t0, 4)
+        base.update(_compile_figures(program))
+    except Exception as e:  # any failure is this point's row; the sweep goes on
+        base["status"] = "failed"
+        base["error"] = f"compile: {type(e).__name__}: {e}".replace("\n", " ")
+    compile_peak = _peak_mib(reset_ok)
+    rows = []
+    for values, keep_build in points:
+        row = dict(base)
+        if program is not None:
+            reset_ok = _reset_peak()
+            _simulate_into(row, program, values, keep_build, data)
+            row["peak_rss_mib"] = max(compile_peak, _peak_mib(reset_ok))
+        else:
+            row["peak_rss_mib"] = compile_peak
+        rows.append(row)
+    return rows
+
+
+def _simulate_into(row: dict[str, Any], program: Any, values: dict[str, Any], keep_build: str | None,
+                   data: dict[str, Any]) -> None:
+    """Save the build (when asked) and simulate ``program`` on the point's inputs with its engine, into ``row``."""
+    stage = "save"
+    try:
+        import spikemesh
+
         if keep_build:
-            stage = "save"
             program.save(keep_build)
         if "inputs" in values:
             stage = "simulate"
             x, labels = data["inputs"][values["inputs"]]
-            engine = values.get("engine", "cycle")
             t1 = time.perf_counter()
-            result = spikemesh.simulate(program, x, engine=engine)
+            result = spikemesh.simulate(program, x, engine=values.get("engine", "cycle"))
             row["simulate_s"] = round(time.perf_counter() - t1, 4)
             row.update(_simulation_figures(result.summary()))
             if labels is not None:
@@ -118,8 +144,6 @@ def run_point(values: dict[str, Any], target_key: str, keep_build: str | None = 
     except Exception as e:  # any failure is this point's row; the sweep goes on
         row["status"] = "failed"
         row["error"] = f"{stage}: {type(e).__name__}: {e}".replace("\n", " ")
-    row["peak_rss_mib"] = _peak_mib(reset_ok)
-    return row
 
 
 def _compile_figures(program: Any) -> dict[str, Any]:

@@ -37,7 +37,8 @@ def sweep(spec: str | Path | dict[str, Any], out: str | Path, *, executor: str =
     """Run a design-space sweep (spikemesh.sweep.spec describes the file) into directory ``out``.
 
     ``executor``: "local" (process pool over ``workers`` cores, default all), "ray" (``address`` joins a cluster;
-    without one a local Ray instance with ``workers`` CPUs starts) or "serial". Points already recorded in
+    without one a local Ray instance with ``workers`` CPUs starts, and is shut down before this returns) or
+    "serial". Points already recorded in
     ``out/points`` are skipped (failed ones too, unless ``retry_failed``). ``keep_builds`` saves each point's
     build directory under ``out/builds``. ``points`` overrides the file's ``[sweep] points`` limit.
     ``on_point(done, total, failed)`` is called after every point. Writes ``results.csv``, ``results.parquet``
@@ -49,38 +50,50 @@ def sweep(spec: str | Path | dict[str, Any], out: str | Path, *, executor: str =
     if workers is not None and workers < 1:
         raise SpikemeshError("workers must be positive", node="sweep", needed=">= 1", available=workers)
     t0 = time.perf_counter()
-    sw = load_sweep(spec, points=points)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out / "sweep.json", {"format": "spikemesh-sweep", "source": sw.source, "axes": sw.axes,
-                                           "settings": sw.settings, "points": len(sw.points),
-                                           "peak_memory": "VmHWM after /proc/self/clear_refs (MiB), else ru_maxrss"})
-    for stale in (out / "points").glob(".*.tmp"):  # a point file being written when a sweep was killed
-        stale.unlink(missing_ok=True)
-    finished: dict[str, dict[str, Any]] = {}
-    for p in sw.points:
-        m = read_point(out, p)
-        if m is not None and (m.get("status") == "ok" or not retry_failed):
-            finished[p.key] = m
-    todo = [p for p in sw.points if p.key not in finished]
-    skipped = len(finished)
-    failed = sum(1 for m in finished.values() if m.get("status") != "ok")
-    builds = out / "builds" if keep_builds else None
-    with _progress(progress, len(sw.points), skipped, failed) as tick:
-        for point, metrics in run_points(sw, todo, executor, workers, address, builds):
-            write_point(out, point, metrics)
-            finished[point.key] = metrics
-            failed += metrics.get("status") != "ok"
-            tick(failed)
-            if on_point is not None:
-                on_point(len(finished), len(sw.points), failed)
-    cols = columns(sw)
-    rows = table(sw, finished)
-    write_csv(out / "results.csv", cols, rows)
-    parquet = write_parquet(out / "results.parquet", cols, rows)
-    write_html(out / "sweep.html", sw, cols, rows)
-    return SweepResult(out=out, columns=cols, rows=rows, ran=len(todo), skipped=skipped, failed=failed,
-                       wall_s=time.perf_counter() - t0, parquet=parquet)
+    # a local Ray instance starts now, while the sweep file is read and checked (seconds either way)
+    ray_run = None
+    if executor == "ray":
+        from spikemesh.sweep.ray_run import RayRun
+
+        ray_run = RayRun(workers, address)
+    try:
+        sw = load_sweep(spec, points=points)
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        peak = "VmHWM after /proc/self/clear_refs (MiB), else ru_maxrss"
+        atomic_write_json(out / "sweep.json", {"format": "spikemesh-sweep", "source": sw.source, "axes": sw.axes,
+                                               "settings": sw.settings, "points": len(sw.points), "peak_memory": peak})
+        for stale in (out / "points").glob(".*.tmp"):  # a point file being written when a sweep was killed
+            stale.unlink(missing_ok=True)
+        finished: dict[str, dict[str, Any]] = {}
+        for p in sw.points:
+            m = read_point(out, p)
+            if m is not None and (m.get("status") == "ok" or not retry_failed):
+                finished[p.key] = m
+        todo = [p for p in sw.points if p.key not in finished]
+        skipped = len(finished)
+        failed = sum(1 for m in finished.values() if m.get("status") != "ok")
+        builds = out / "builds" if keep_builds else None
+        with _progress(progress, len(sw.points), skipped, failed) as tick:
+            for point, metrics in run_points(sw, todo, executor, workers, address, builds, ray_run):
+                write_point(out, point, metrics)
+                finished[point.key] = metrics
+                failed += metrics.get("status") != "ok"
+                tick(failed)
+                if on_point is not None:
+                    on_point(len(finished), len(sw.points), failed)
+        cols = columns(sw)
+        rows = table(sw, finished)
+        write_csv(out / "results.csv", cols, rows)
+        parquet = write_parquet(out / "results.parquet", cols, rows)
+        write_html(out / "sweep.html", sw, cols, rows)
+        res = SweepResult(out=out, columns=cols, rows=rows, ran=len(todo), skipped=skipped, failed=failed,
+                          wall_s=0.0, parquet=parquet)
+    finally:
+        if ray_run is not None:  # Ray shuts down while the tables are written; wait for it
+            ray_run.finish()
+    res.wall_s = time.perf_counter() - t0
+    return res
 
 
 def write_html(path: Path, sw: Sweep, cols: list[str], rows: list[dict[str, Any]]) -> None:

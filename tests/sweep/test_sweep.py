@@ -23,7 +23,7 @@ from spikemesh.cli import main
 from spikemesh.data.demo import accuracy, load_demo
 from spikemesh.sweep import SweepError, load_sweep
 from spikemesh.sweep.html import pareto
-from spikemesh.sweep.point import TIMING
+from spikemesh.sweep.point import TIMING, warm_up
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -95,6 +95,38 @@ def test_rows_equal_compiling_and_simulating_each_point_by_hand(serial8: Path) -
         assert 50 < float(r["peak_rss_mib"]) < 8192  # the whole worker: interpreter, NumPy, Numba, OR-Tools
 
 
+def test_points_differing_only_in_engine_compile_once_and_give_the_by_hand_rows(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = _write(tmp_path, '[axes]\nmodel = "demo"\ninputs = "demo"\nplacer = ["rowmajor", "zigzag"]\n'
+                            'engine = ["fast", "cycle"]\n')
+    warm_up()  # this process's one-off warm-up compile, before counting
+    real_compile, calls = spikemesh.compile, []
+
+    def counting_compile(*args, **kwargs):  # the real compile, counted
+        calls.append(kwargs.get("placer"))
+        return real_compile(*args, **kwargs)
+
+    monkeypatch.setattr(spikemesh, "compile", counting_compile)
+    res = spikemesh.sweep(spec, tmp_path / "out", executor="serial")
+    monkeypatch.undo()
+    assert sorted(calls) == ["rowmajor", "zigzag"]  # one compile per placer, not per (placer, engine)
+    graph, x, y = load_demo()
+    assert [(r["placer"], r["engine"]) for r in res.rows] == [("rowmajor", "fast"), ("rowmajor", "cycle"),
+                                                              ("zigzag", "fast"), ("zigzag", "cycle")]
+    for r in res.rows:
+        assert r["status"] == "ok", r["error"]
+        program = spikemesh.compile(graph, "tianjic", placer=r["placer"])
+        summary = spikemesh.simulate(program, x, engine=r["engine"]).summary()
+        assert r["cores"] == program.report["partition"]["cores"]
+        assert r["energy_per_inference_pj"] == pytest.approx(summary["energy_per_inference_uJ"] * 1e6, rel=1e-12)
+        assert r["latency_per_sample_s"] == summary["latency_per_sample_s"]
+    one = {r["placer"]: r["compile_s"] for r in res.rows}  # both rows of a placer carry its one compile
+    assert all(r["compile_s"] == one[r["placer"]] for r in res.rows)
+    again = spikemesh.sweep(spec, tmp_path / "local", executor="local", workers=2)
+    assert _design_columns(tmp_path / "local" / "results.csv") == _design_columns(tmp_path / "out" / "results.csv")
+    assert again.ran == 4 and again.failed == 0
+
+
 def test_local_executor_gives_the_serial_rows(serial8: Path, tmp_path: Path) -> None:
     res = spikemesh.sweep(_write(tmp_path, SWEEP8), tmp_path / "out", executor="local", workers=2)
     assert res.ran == 8 and res.failed == 0
@@ -112,6 +144,18 @@ def test_cli_joins_a_running_ray_cluster_by_address(serial8: Path, tmp_path: Pat
     address = ray_local.get_runtime_context().gcs_address  # the test's instance, as a cluster head
     r = subprocess.run([sys.executable, "-m", "spikemesh.cli", "sweep", str(_write(tmp_path, SWEEP8)), "-o",
                         str(tmp_path / "out"), "--executor", "ray", "--address", address], cwd=ROOT,
+                       env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert "8 points (8 run, 0 already done, 0 failed)" in r.stdout
+    assert _design_columns(tmp_path / "out" / "results.csv") == _design_columns(serial8 / "results.csv")
+
+
+def test_cli_ray_without_address_starts_and_stops_its_own_ray(serial8: Path, tmp_path: Path) -> None:
+    """The default of ``--executor ray``: a fresh process starts a local Ray instance (running points itself while
+    Ray comes up), gives the serial rows, and ends with Ray shut down (it exits on its own, cleanly)."""
+    pytest.importorskip("ray", reason="Ray is not installed (the sweep extra: pip install -e '.[sweep]')")
+    r = subprocess.run([sys.executable, "-m", "spikemesh.cli", "sweep", str(_write(tmp_path, SWEEP8)), "-o",
+                        str(tmp_path / "out"), "--executor", "ray", "--workers", "2"], cwd=ROOT,
                        env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
     assert "8 points (8 run, 0 already done, 0 failed)" in r.stdout
@@ -166,6 +210,34 @@ def test_kill_then_rerun_finishes_the_rest_and_equals_an_uninterrupted_run(seria
     assert f"{8 - done} run, {done} already done" in r.stdout
     assert not list(points.glob(".*.tmp"))  # temporary files of points killed mid-write are cleared
     assert _design_columns(out / "results.csv") == _design_columns(serial8 / "results.csv")
+
+
+def test_ctrl_c_ends_the_local_pool_without_waiting_for_its_running_points(tmp_path: Path) -> None:
+    """SIGINT to the sweep (Ctrl-C): exit code 130 within seconds, the pool's running point abandoned (a CP-SAT
+    placement with a deterministic budget of 120, tens of seconds), not awaited."""
+    spec = _write(tmp_path, '[axes]\nmodel = "demo"\ntarget = "tianjic"\ncore.neurons = 128\n'
+                            'placer = ["rowmajor", "cpsat"]\ntime_limit = 120.0\n')
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "spikemesh.cli", "sweep", str(spec), "-o", str(out), "--executor", "local",
+           "--workers", "2"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    points = out / "points"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and proc.poll() is None and not list(points.glob("*.json")):
+        time.sleep(0.01)
+    assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""  # still running the cpsat point
+    t0 = time.monotonic()
+    os.kill(proc.pid, signal.SIGINT)  # the sweep process only, not its workers
+    try:
+        proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    waited = time.monotonic() - t0
+    assert proc.returncode == 130 and "interrupted" in (proc.stderr.read() if proc.stderr else "")
+    assert len(list(points.glob("*.json"))) == 1  # the cpsat point never finished: it was abandoned, not awaited
+    assert waited < 15, f"the interrupted sweep took {waited:.1f} s to exit"
 
 
 def test_rerun_skips_finished_points_and_retries_failed_ones_on_request(tmp_path: Path) -> None:
@@ -258,6 +330,19 @@ def test_bad_input_one_line_error_before_any_point_runs(tmp_path: Path, case: st
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("spikemesh: error:") and all(n in err[0] for n in needles)
     assert not (tmp_path / "out").exists()  # nothing ran, nothing written
+
+
+def test_bad_input_with_the_ray_executor_is_one_line_and_leaves_no_ray(tmp_path: Path) -> None:
+    """``--executor ray`` starts Ray while it reads the sweep file: a refused file is still one line, exit 2, and
+    the process ends on its own (the Ray it started is shut down)."""
+    pytest.importorskip("ray", reason="Ray is not installed (the sweep extra: pip install -e '.[sweep]')")
+    text, needles = BAD["unknown axis"]
+    r = subprocess.run([sys.executable, "-m", "spikemesh.cli", "sweep", str(_write(tmp_path, text)), "-o",
+                        str(tmp_path / "out"), "--executor", "ray"], cwd=ROOT,
+                       env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=300)
+    err = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(err) == 1 and all(n in err[0] for n in needles), r.stderr
+    assert not (tmp_path / "out").exists()
 
 
 def test_cli_prints_one_summary_line_and_no_progress_when_not_a_terminal(tmp_path: Path,
