@@ -208,9 +208,10 @@ def driver_source(profiles: tuple[Profile, ...], traced: tuple[bool, ...], has_b
         "            sends[g] += 1",
         "            counters[1] += scatter(g, val, cur, indptr, target, weight, delay, pending)",
         "            v[g] += val",
-        "        for k in in_nodes:",
-        "            if plan[0][k] != plan[0][k + 1]:",
-        "                deliver(k, v, node_off[k], node_size[k], cur, pending, plan, dcount)",
+        "        if in_ptr[t] != in_ptr[t + 1]:  # a step without input entries has nothing to deliver",
+        "            for k in in_nodes:",
+        "                if plan[0][k] != plan[0][k + 1]:",
+        "                    deliver(k, v, node_off[k], node_size[k], cur, pending, plan, dcount)",
         "        for e in range(in_ptr[t], in_ptr[t + 1]):",
         "            v[in_idx[e]] = 0",
     ]
