@@ -64,18 +64,19 @@ def resnet18(seed: int = 0, num_classes: int = 10) -> Graph:
                  outputs=(Output("out", "fc"),))
 
 
-def resnet18_imagenet(seed: int = 0, num_classes: int = 1000) -> Graph:
+def resnet18_imagenet(seed: int = 0, num_classes: int = 1000, size: int = 224) -> Graph:
     """ImageNet-size ResNet-18 (He et al., CVPR 2016, table 1): conv7x7/2 64 at 112x112, a 3x3/2 pooling
     population (average pooling, padding 1, in place of the max pool) at 56x56, the four stages at 56/28/14/7,
-    7x7 average pool, FC 1000."""
+    7x7 average pool, FC 1000: 2,509,800 neurons at ``size`` 224 (a multiple of 32; neurons grow as size²)."""
     rng = np.random.default_rng(seed)
-    pops: list[Population] = [Population("conv1", (64, 112, 112), IF()), Population("pool", (64, 56, 56), IF())]
+    h = size // 2
+    pops: list[Population] = [Population("conv1", (64, h, h), IF()), Population("pool", (64, h // 2, h // 2), IF())]
     projs: list[Projection] = [
         Projection("in>conv1", "in", "conv1", (Conv2d(_w(rng, 64, 3, 7, 7), stride=2, padding=3),)),
         Projection("conv1>pool", "conv1", "pool", (AvgPool2d(3, stride=2, padding=1),)),
     ]
-    _stages(rng, pops, projs, "pool", 56, num_classes)
-    return Graph(inputs=(Input("in", (3, 224, 224)),), populations=tuple(pops), projections=tuple(projs),
+    _stages(rng, pops, projs, "pool", h // 2, num_classes)
+    return Graph(inputs=(Input("in", (3, size, size)),), populations=tuple(pops), projections=tuple(projs),
                  outputs=(Output("out", "fc"),))
 
 
