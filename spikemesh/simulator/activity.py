@@ -22,6 +22,9 @@ import numpy as np
 import scipy.sparse as sp
 from numba import njit
 
+from spikemesh.errors import SimulationError
+from spikemesh.simulator.fast import available_memory
+
 
 def _cells(arr: np.ndarray, T: int, B: int, off: int) -> tuple[np.ndarray, np.ndarray]:
     """(row t·B + b, global column) of the non-zero cells of a ``[T, B, *shape]`` array."""
@@ -70,6 +73,11 @@ def _count_active(T: int, B: int, N: int, send_ptr: np.ndarray, send_idx: np.nda
     return active
 
 
+#: bytes per synapse of the counting pass: the flat per-synapse table (arrays.FlatGraph: target, slot, weight,
+#: delay, projection) and the int64 copies of its indices, targets and delays read here
+SYNAPSE_BYTES = 48
+
+
 def active_updates(flat: Any, spikes: dict[str, np.ndarray], v: dict[str, np.ndarray], inputs: Any, steps: int,
                    batch: int, spike_events: tuple[np.ndarray, ...] | None = None) -> tuple[np.ndarray, str | None]:
     """Active updates per global index [N] (0 for graph inputs) over every step and sample, and a note (None
@@ -78,6 +86,14 @@ def active_updates(flat: Any, spikes: dict[str, np.ndarray], v: dict[str, np.nda
     without a trace (a fast run with ``traces=False``) has unknown per-step values: its targets count as active
     in every step (an upper bound, said in the note)."""
     T, B, N = int(steps), int(batch), int(flat.n)
+    need = SYNAPSE_BYTES * int(flat.out_degree.sum())
+    if need > available_memory():
+        raise SimulationError(
+            "counting active neuron updates (the target prices active and inactive updates apart) lists every "
+            "synapse, which does not fit in memory", node="neuron_update_active",
+            needed=f"{need / 2**30:.1f} GiB", available=f"{available_memory() / 2**30:.1f} GiB",
+            hint="simulate on a target whose energy table has one neuron-update price (e.g. tianjic), or a smaller "
+                 "model")
     rows, cols, frows, fcols = [], [], [], []
     if spike_events is not None:
         et, eb, en = (np.asarray(a, dtype=np.int64) for a in spike_events)

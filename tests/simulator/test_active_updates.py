@@ -131,3 +131,21 @@ def test_fast_and_cycle_count_the_same_active_updates(case, target) -> None:
     assert sum(sf["energy_by_core_pJ"]) == pytest.approx(sum(v for k, v in sf["energy_by_action_pJ"].items()
                                                              if k != "static"))
     assert sum(sf["energy_by_layer_pJ"].values()) == pytest.approx(sum(sf["energy_by_action_pJ"].values()))
+
+
+def test_counting_refused_when_the_synapse_table_would_not_fit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The active-update count lists every synapse; when that would not fit it is a one-line refusal naming the
+    bytes needed and available (not an out-of-memory kill), and a target with one update price still runs."""
+    import spikemesh.simulator.activity as activity
+
+    g = _graph()
+    x = np.array([[[1, 0]], [[0, 0]], [[0, 1]], [[0, 0]]], dtype=np.int64)
+    n_syn = int(flat_graph(g, True).out_degree.sum())
+    assert n_syn > 0
+    monkeypatch.setattr(activity, "available_memory", lambda: activity.SYNAPSE_BYTES * n_syn - 1)
+    with pytest.raises(SpikemeshError, match="neuron_update_active.*does not fit.*tianjic") as e:
+        spikemesh.simulate(g, x, engine="fast", target="loihi")
+    assert "\n" not in str(e.value)
+    assert spikemesh.simulate(g, x, engine="fast", target="tianjic").stats["actions"]["neuron_update"] == 20
+    monkeypatch.setattr(activity, "available_memory", lambda: activity.SYNAPSE_BYTES * n_syn)
+    assert spikemesh.simulate(g, x, engine="fast", target="loihi").stats["actions"]["neuron_update_active"] == 7
