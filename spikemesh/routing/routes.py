@@ -218,14 +218,16 @@ class Routes:
     def export(self, directory: str | Path, program: Any = None) -> None:
         """``routes.json``: per route source, destinations, links [[chip_x, chip_y, x, y, "E"], ...] in order."""
         f = self.flat
+        # Python lists once (numpy scalars converted element by element cost seconds on 34,000-core builds)
+        links = [[p, q, u, v, DIRS[e]] for p, q, u, v, e in np.asarray(f.links).tolist()]
+        ptr, dptr = np.asarray(f.ptr).tolist(), np.asarray(f.dest_ptr).tolist()
+        dests, parent = np.asarray(f.dests).tolist(), np.asarray(f.parent).tolist()
+        sources, algo, copies = np.asarray(f.sources).tolist(), np.asarray(f.algo).tolist(), np.asarray(f.copies)
         rows = []
         for i in range(len(f)):
-            a, b = int(f.ptr[i]), int(f.ptr[i + 1])
-            rows.append({"source": int(f.sources[i]),
-                         "destinations": [int(d) for d in f.dests[f.dest_ptr[i]:f.dest_ptr[i + 1]]],
-                         "links": [[int(p), int(q), int(u), int(v), DIRS[int(e)]] for p, q, u, v, e in f.links[a:b]],
-                         "parent": [int(p) for p in f.parent[a:b]], "algorithm": f.names[int(f.algo[i])],
-                         "copies": float(f.copies[i])})
+            a, b = ptr[i], ptr[i + 1]
+            rows.append({"source": sources[i], "destinations": dests[dptr[i]:dptr[i + 1]], "links": links[a:b],
+                         "parent": parent[a:b], "algorithm": f.names[algo[i]], "copies": float(copies[i])})
         atomic_write_json(Path(directory) / "routes.json", rows)
 
 
