@@ -56,7 +56,8 @@ def headline(sim: Mapping[str, Any], dt: float | None = None) -> dict[str, Any]:
             "power_mw": sm.get("average_power_mW"),
             "power_basis": "total energy incl. static / simulated hardware time" if sm.get("average_power_mW")
             is not None else notes.get("power") or None,
-            "energy_basis": None if sm.get("energy_per_inference_uJ") is not None else notes.get("energy"),
+            "energy_basis": notes.get("energy_scope") if sm.get("energy_per_inference_uJ") is not None
+            else notes.get("energy"),
             "latency_s": sm.get("latency_per_sample_s"), "latency_cycles": sm.get("latency_per_sample_cycles"),
             "latency_basis": f"time model: {time_model}" if sm.get("latency_per_sample_s") is not None
             else notes.get("latency"),
@@ -78,7 +79,8 @@ def format_headline(h: Mapping[str, Any]) -> list[tuple[str, str]]:
                 "rule)") if silent else ""
         rows.append(("accuracy", f"{h['accuracy']:.1%}{note}"))
     e = h.get("energy_per_inference_uj")
-    rows.append(("energy per inference", f"{e:.4g} µJ" if e is not None else na(h.get("energy_basis"))))
+    scope = f" ({h['energy_basis']})" if e is not None and h.get("energy_basis") else ""
+    rows.append(("energy per inference", f"{e:.4g} µJ{scope}" if e is not None else na(h.get("energy_basis"))))
     p = h.get("power_mw")
     rows.append(("power", f"{p:.4g} mW" if p is not None else na(h.get("power_basis"))))
     lat, cyc = h.get("latency_s"), h.get("latency_cycles")

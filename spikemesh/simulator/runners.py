@@ -68,6 +68,10 @@ def _summary(res: SimResult, batch: int, target: Target | None, **kw: Any) -> di
                       synops=acts["synop"], neuron_updates=acts["neuron_update"], energy=res.stats.get("energy"),
                       energy_note=None if target is not None else "no target: pass target= (or a Program)", **kw)
     sm["notes"].update(res.stats.get("notes", {}))
+    if res.engine == "fast" and sm["energy_per_inference_uJ"] is not None and target is not None \
+            and target.family == "mesh":
+        sm["notes"]["energy_scope"] = ("compute only: the fast engine models no NoC; engine 'cycle' adds packets, "
+                                       "router hops and inter-chip bits")
     return sm
 
 

@@ -41,13 +41,15 @@ def read_point(out: Path, point: Point) -> dict[str, Any] | None:
 
 
 def columns(sweep: Sweep) -> list[str]:
-    """Table columns: ``point`` (index in the product), ``key``, the axes in file order, then METRICS."""
-    return ["point", "key", *sweep.axes, *METRICS]
+    """Table columns: ``point`` (index in the product), ``key``, the axes in file order, then METRICS (a metric
+    named like an axis, ``chips``, is that axis's column)."""
+    return ["point", "key", *sweep.axes, *(m for m in METRICS if m not in sweep.axes)]
 
 
 def table(sweep: Sweep, finished: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """Rows of the finished points, in product order."""
-    return [{"point": p.index, "key": p.key, **p.values, **finished[p.key]} for p in sweep.points
+    """Rows of the finished points, in product order. An axis value wins over a metric of the same name (the
+    ``chips`` axis keeps the point's grid even when the point failed before reporting one)."""
+    return [{"point": p.index, "key": p.key, **finished[p.key], **p.values} for p in sweep.points
             if p.key in finished]
 
 

@@ -217,6 +217,12 @@ def test_compiled_program_exports_and_cycle_equals_reference(tmp_path: Path, con
     assert main(["export", "placement", str(sim_dir), "--format", "svg", "--out", str(tmp_path / "s.svg")]) == 0
     assert (tmp_path / "s.svg").read_bytes() == (sim_dir / "placement.svg").read_bytes()
     assert (tmp_path / "s.svg").read_bytes() != (tmp_path / "m.svg").read_bytes()
+    # the same through the CLI: `simulate DIR -e cycle` records the run in DIR/report.json, export reads it there
+    np.save(tmp_path / "x.npy", x)
+    assert main(["simulate", str(out), "--input", str(tmp_path / "x.npy"), "-e", "cycle", "-q"]) == 0
+    assert main(["export", "placement", str(out), "--format", "svg", "--out", str(tmp_path / "t.svg")]) == 0
+    assert (tmp_path / "t.svg").read_bytes() == (out / "placement.svg").read_bytes()
+    assert (tmp_path / "t.svg").read_bytes() != (tmp_path / "m.svg").read_bytes()
 
 
 def test_same_seed_same_placement(conv_graph: spikemesh.Graph) -> None:

@@ -57,6 +57,21 @@ def test_layer_energy_is_keyed_by_population_and_adds_up(mesh_program: Any, digi
     assert e["by_layer_pj"]["fc"] >= acts_fc
 
 
+def test_fast_energy_on_a_mesh_says_it_leaves_out_the_noc(mesh_program: Any, digits: Any) -> None:
+    """fast prices compute actions only; on a mesh target its energy is labelled so, and cycle's (which adds the
+    NoC actions) is not; the difference is exactly cycle's NoC energy."""
+    _, x, _ = digits
+    fast = spikemesh.simulate(mesh_program, x[:, :3], engine="fast")
+    cyc = spikemesh.simulate(mesh_program, x[:, :3], engine="cycle")
+    rows = dict(format_headline(fast.headline()))
+    assert "compute only" in rows["energy per inference"] and "cycle" in rows["energy per inference"]
+    assert "compute only" not in dict(format_headline(cyc.headline()))["energy per inference"]
+    noc = cyc.stats["energy"]["by_layer_pj"]["(noc)"]
+    assert noc > 0
+    assert cyc.stats["energy"]["total_pj"] - fast.stats["energy"]["total_pj"] == pytest.approx(
+        noc + cyc.stats["energy"]["by_action_pj"]["static"] - fast.stats["energy"]["by_action_pj"]["static"])
+
+
 def test_crossbar_stats_keyed_by_population() -> None:
     rng = np.random.default_rng(0)
     w1 = rng.integers(-2, 3, (2, 1, 3, 3)).astype(float)

@@ -257,6 +257,17 @@ def test_rerun_skips_finished_points_and_retries_failed_ones_on_request(tmp_path
     assert spikemesh.sweep(wider, out, executor="serial").ran == 1  # a new point; the 256 one is reused
 
 
+def test_failed_points_keep_their_chips_axis_value(tmp_path: Path) -> None:
+    """``chips`` is an axis and a metric (the target's grid): one column, and a point that failed before reporting
+    a grid still shows the grid it was given."""
+    spec = _write(tmp_path, '[axes]\nmodel = "demo"\ncore.neurons = 4\nchips = ["1x1", "2x2"]\n')
+    res = spikemesh.sweep(spec, tmp_path / "out", executor="serial")
+    assert [(r["status"], r["chips"]) for r in res.rows] == [("failed", "1x1"), ("ok", "2x2")]
+    header = (tmp_path / "out" / "results.csv").read_text().splitlines()[0].split(",")
+    assert header.count("chips") == 1
+    assert [r["chips"] for r in csv.DictReader(open(tmp_path / "out" / "results.csv"))] == ["1x1", "2x2"]
+
+
 def test_keep_builds_saves_a_loadable_build_per_point(tmp_path: Path) -> None:
     spec = _write(tmp_path, '[axes]\nmodel = "demo"\nplacer = ["rowmajor", "zigzag"]\n')
     res = spikemesh.sweep(spec, tmp_path / "out", executor="serial", keep_builds=True)
