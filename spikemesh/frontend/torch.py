@@ -49,8 +49,11 @@ def _apply(v: _Value, op: Op, where: str) -> _Value:
     try:
         shape = op.out_shape(v.shape)
     except Exception as e:
-        raise FrontendError(f"shape mismatch: {e}", node=where, available=list(v.shape),
-                            hint="check the layer sizes against sample_input") from None
+        msg = getattr(e, "message", None) or str(e)
+        needed = getattr(e, "needed", None)
+        raise FrontendError(f"shape mismatch: {msg}", node=where, needed=needed, available=list(v.shape),
+                            hint="check the layer sizes against sample_input, a tensor [B, *shape] with the batch "
+                                 "axis first") from None
     terms = []
     for k, (src, ops) in enumerate(v.terms):
         o = op

@@ -131,6 +131,12 @@ def test_bias_handling_and_errors() -> None:
     bad = torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.Sigmoid())
     with pytest.raises(FrontendError, match=r"^1: unsupported module"):
         convert_ann(bad, x, 32)
+    from spikemesh.frontend import from_torch
+
+    with pytest.raises(FrontendError, match=r"Conv2d expects input \[C, L, L\] \(available \[8, 8\]\); hint: .*"
+                                            r"\[B, \*shape\]") as e:  # sample_input without its batch axis
+        from_torch(torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3)), torch.zeros(1, 8, 8))
+    assert str(e.value).count("available") == 1
     pool = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.ReLU(), torch.nn.MaxPool2d(2))
     with pytest.raises(FrontendError, match=r"^2: unsupported module .*MaxPool2d; hint: max pooling is not linear"):
         convert_ann(pool, torch.rand(4, 1, 8, 8), 32)
