@@ -62,8 +62,12 @@ def simulate(subject: Any, inputs: Any, engine: str = "reference", record: Seque
         warnings.warn(f"engine {engine!r} is now called {RENAMED[engine]!r}", DeprecationWarning, stacklevel=2)
         engine = RENAMED[engine]
     if engine not in ENGINES:
+        import difflib
+
+        close = difflib.get_close_matches(engine, list(ENGINES), n=1)
         raise SimulationError(f"unknown engine {engine!r}", node="simulate", needed="one of " + ", ".join(ENGINES),
-                              available=engine, hint="use engine='reference'")
+                              available=engine, hint=f"did you mean engine={close[0]!r}?" if close else
+                              "use engine='reference'")
     check_run(subject, inputs, record)
     spec = ENGINES[engine]
     if engine == "cycle":  # source="config": the Program's mesh configuration alone (docs/config.md)

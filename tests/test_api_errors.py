@@ -86,3 +86,10 @@ def test_features_string_is_not_read_letter_by_letter() -> None:
 def test_duplicate_population_names_are_named_as_such(tmp_path: Path) -> None:
     with pytest.raises(SpikemeshError, match="duplicate name"):
         Graph([Input("x", (4,))], [Population("h", (3,), IF()), Population("h", (3,), LIF(0.5))], [], [])
+
+
+def test_misspelt_engine_gets_a_suggestion() -> None:
+    with pytest.raises(SpikemeshError, match=r"unknown engine 'fsat'.*did you mean engine='fast'\?"):
+        spikemesh.simulate(small(), np.zeros((2, 1, 4)), engine="fsat")
+    with pytest.raises(SpikemeshError, match=r"unknown engine 'zzz'.*use engine='reference'"):
+        spikemesh.simulate(small(), np.zeros((2, 1, 4)), engine="zzz")

@@ -259,8 +259,23 @@ def _function(node: Any, env: dict[str, Any], b: _Builder) -> Any:
         v = _resolve(node.args[0], env)
         if node.args[1] == "shape":
             return _Value([], v.shape, size=True)
+    inside = _owner(node)
+    if inside is not None:  # a call inside a module the tracer entered: most often a neuron class it does not know
+        path, cls = inside
+        raise FrontendError(f"unsupported function {getattr(f, '__name__', f)} inside module {path} ({cls})",
+                            node=path, hint=f"if {cls} is a spiking neuron, register it: spikemesh.register_neuron("
+                            f"{cls}, fn(module, name, shape) -> Neuron)")
     raise FrontendError(f"unsupported function {getattr(f, '__name__', f)}", node=node.name,
                         hint="only +, * by a constant, flatten and neuron output indexing are supported")
+
+
+def _owner(node: Any) -> tuple[str, str] | None:
+    """(path, class name) of the innermost module an fx node was traced inside (``nn_module_stack``), or None."""
+    stack = (getattr(node, "meta", None) or {}).get("nn_module_stack") or {}
+    if not stack:
+        return None
+    path, cls = list(stack.values())[-1]
+    return str(path), getattr(cls, "__name__", str(cls).rsplit(".", 1)[-1].strip("'>"))
 
 
 def _method(node: Any, env: dict[str, Any]) -> Any:

@@ -137,6 +137,18 @@ def test_bias_handling_and_errors() -> None:
                                             r"\[B, \*shape\]") as e:  # sample_input without its batch axis
         from_torch(torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3)), torch.zeros(1, 8, 8))
     assert str(e.value).count("available") == 1
+
+    class Block(torch.nn.Module):  # a home-made neuron the tracer enters: its threshold is an unknown function
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = torch.nn.Linear(4, 3)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return (self.fc(x) >= 1.0).float()
+
+    with pytest.raises(FrontendError, match=r"unsupported function ge inside module 0 \(Block\); hint: .*"
+                                            r"register_neuron\(Block"):
+        from_torch(torch.nn.Sequential(Block()), torch.zeros(1, 4))
     pool = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.ReLU(), torch.nn.MaxPool2d(2))
     with pytest.raises(FrontendError, match=r"^2: unsupported module .*MaxPool2d; hint: max pooling is not linear"):
         convert_ann(pool, torch.rand(4, 1, 8, 8), 32)
