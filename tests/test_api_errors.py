@@ -1,4 +1,4 @@
-"""Python API misuse (issue 18, item 3): each raises a SpikemeshError subclass with a one-line message."""
+"""Python API misuse: each raises a SpikemeshError subclass with a one-line message."""
 
 from __future__ import annotations
 

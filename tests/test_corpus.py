@@ -1,6 +1,6 @@
 """The bad-input corpus (tests/corpus/, written by tests/corpus/make_corpus.py): every case, run through the CLI,
 exits with status 2, prints exactly one line on stderr (no traceback), and leaves every file as it was (no
-partial output, no user file replaced). Cases that are too big must be refused quickly (issue 18, item 2)."""
+partial output, no user file replaced). Cases that are too big must be refused quickly."""
 
 from __future__ import annotations
 

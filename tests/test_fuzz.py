@@ -1,4 +1,4 @@
-"""Fuzzing the entry paths (issue 18): hypothesis mutates valid ``.smg``, ``.nir``, target TOML and input files
+"""Fuzzing the entry paths: hypothesis mutates valid ``.smg``, ``.nir``, target TOML and input files
 (truncation, flipped and inserted bytes, values replaced by other types, shapes, NaN / inf / huge numbers) and
 every outcome must be success or a SpikemeshError with a one-line message, within a time bound. The examples are
 bounded (``max_examples``) and each has a deadline, so the suite stays fast."""

@@ -1,4 +1,4 @@
-"""--out safety (issue 18): which paths a build may replace, crash-safe replacement, stale temporaries."""
+"""--out safety: which paths a build may replace, crash-safe replacement, stale temporaries."""
 
 from __future__ import annotations
 
