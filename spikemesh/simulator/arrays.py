@@ -35,8 +35,30 @@ RESET_CODES = {"zero": 0, "subtract": 1, "none": 2}
 INT_BIG = np.int64(2**62)
 
 
+class GlobalIndex:
+    """The global index space of a graph's nodes (``order``, ``node_off``, ``node_size``, ``pop_node``): its size,
+    a node's range, the populations in execution order. Shared by ``FlatGraph`` and ``fanout.Layout``."""
+
+    order: tuple[str, ...]
+    node_off: np.ndarray
+    node_size: np.ndarray
+    pop_node: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return int(self.node_off[-1] + self.node_size[-1]) if len(self.node_off) else 0
+
+    def node_range(self, name: str) -> tuple[int, int]:
+        k = self.order.index(name)
+        return int(self.node_off[k]), int(self.node_off[k] + self.node_size[k])
+
+    @property
+    def populations(self) -> list[str]:
+        return [self.order[k] for k in self.pop_node]
+
+
 @dataclass(frozen=True)
-class FlatGraph:
+class FlatGraph(GlobalIndex):
     """A Graph as flat arrays. ``integer`` selects int64 (int mode) or float64 values.
 
     Nodes (index = position in ``order``): ``node_off``/``node_size`` ranges, ``node_is_input``.
@@ -169,20 +191,8 @@ class FlatGraph:
         return hit
 
     @property
-    def n(self) -> int:
-        return int(self.node_off[-1] + self.node_size[-1]) if len(self.node_off) else 0
-
-    @property
     def dtype(self) -> type:
         return np.int64 if self.integer else np.float64
-
-    def node_range(self, name: str) -> tuple[int, int]:
-        k = self.order.index(name)
-        return int(self.node_off[k]), int(self.node_off[k] + self.node_size[k])
-
-    @property
-    def populations(self) -> list[str]:
-        return [self.order[k] for k in self.pop_node]
 
 
 def _chain_csr(ops: tuple[Op, ...], shape: Shape) -> tuple[sp.csr_matrix, Shape]:

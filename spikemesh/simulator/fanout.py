@@ -31,10 +31,11 @@ import scipy.sparse as sp
 from spikemesh.ir.graph import Graph, Input, Projection
 from spikemesh.ir.operators import BatchNorm, Scale
 from spikemesh.partition.geometry import ProjGeom, box_flat, box_volume, classify, view_shape
+from spikemesh.simulator.arrays import GlobalIndex
 
 
 @dataclass(frozen=True)
-class Layout:
+class Layout(GlobalIndex):
     """The global index space of a graph (as ``arrays.FlatGraph`` lays it out): its inputs and populations in
     ``Graph.topological_order()``, each a contiguous range in C order of its shape; ``pop_node``: the node index of
     each population in that order."""
@@ -55,17 +56,6 @@ class Layout:
         pop_node = np.array([i for i, n in enumerate(order) if n in graph.population], dtype=np.int64)
         return Layout(graph, order, offs, sizes, is_input, pop_node)
 
-    @property
-    def n(self) -> int:
-        return int(self.node_off[-1] + self.node_size[-1]) if len(self.node_off) else 0
-
-    def node_range(self, name: str) -> tuple[int, int]:
-        k = self.order.index(name)
-        return int(self.node_off[k]), int(self.node_off[k] + self.node_size[k])
-
-    @property
-    def populations(self) -> list[str]:
-        return [self.order[k] for k in self.pop_node]
 
 
 @dataclass(frozen=True)
