@@ -1,4 +1,4 @@
-"""(Over 400 lines: the flat layout, its builder and the synapse-to-core maps read by the engines share it.)
+"""(Slightly over 400 lines: the flat layout and its builder, with the explicit synapse table built on demand.)
 
 Flatten a Graph once into flat arrays for the Numba engines: one global neuron index space, parameters per
 population, the explicit synapses of Dense / Sparse projections as a CSR over source neurons, and every other
