@@ -16,6 +16,7 @@ from typing import Any
 from spikemesh.backends import Stage, family_budget, family_stages
 from spikemesh.budget import Budget
 from spikemesh.errors import FileFormatError, FrontendError, SpikemeshError
+from spikemesh.fileio import BUILD_MARKER, is_build
 from spikemesh.ir.graph import Graph
 from spikemesh.options import CompileOptions
 from spikemesh.program import Program
@@ -35,6 +36,12 @@ def load_model(path: str | Path) -> Graph:
         except ImportError:
             raise FrontendError("NIR import is not available in this build", node=str(p)) from None
         return load_nir(p)
+    build = p if p.is_dir() else p.parent if p.name == BUILD_MARKER else None
+    if build is not None and is_build(build):
+        raise FileFormatError("this is a build directory, not a model file", node=str(p),
+                              needed="a model file (.smg, .npz or .nir)", available=f"the build {build}",
+                              hint=f"simulate or inspect it as it is (spikemesh simulate {build} ...), or compile "
+                                   f"its model again: spikemesh.Program.load('{build}').graph")
     return Graph.load(p)
 
 

@@ -65,6 +65,12 @@ def test_compile_simulate_report(tmp_path: Path, conv_graph: Graph, capsys: pyte
     capsys.readouterr()
     assert main(["report", str(build), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["model"]["neurons"] == 323
+    # a build given where a model file belongs (its directory or its program.json): said as such, nothing written
+    for wrong in (build, build / "program.json"):
+        assert main(["compile", str(wrong), "--out", str(tmp_path / "again")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "this is a build directory, not a model file" in err, err
+        assert not (tmp_path / "again").exists()
 
 
 def test_compile_unknown_target_exit_2(tmp_path: Path, conv_graph: Graph) -> None:
