@@ -242,8 +242,21 @@ class Program:
                 pre = f"section/{name}/"
                 arrs = {k[len(pre):]: v for k, v in arrays.items() if k.startswith(pre)}
                 sections[name] = section_class(entry.get("type"), name).from_parts(entry["meta"], arrs)
+            report = body["report"]
+            if "simulation" not in report and (sim := _last_simulation(d)) is not None:
+                report = {**report, "simulation": sim}
             return Program(graph=graph, target=target_from_dict(body["target"], where="target"), sections=sections,
-                           report=body["report"], options=_options(body["options"]), float_graph=fgraph)
+                           report=report, options=_options(body["options"]), float_graph=fgraph)
+
+
+def _last_simulation(directory: Path) -> dict[str, Any] | None:
+    """The ``simulation`` entry `spikemesh simulate DIR` recorded in DIR/report.json (None without a readable one):
+    a loaded build shows its last run (link heat, energy by core) wherever its report is read."""
+    try:
+        entry = json.loads((directory / "report.json").read_bytes().decode()).get("simulation")
+    except (OSError, ValueError, UnicodeDecodeError, AttributeError, RecursionError):
+        return None
+    return entry if isinstance(entry, dict) else None
 
 
 def _renamed(e: SpikemeshError, tmp: Path | None, out: Path) -> SpikemeshError:

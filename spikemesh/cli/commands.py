@@ -417,22 +417,11 @@ def cmd_export(args: argparse.Namespace) -> None:
         raise FileFormatError("build directory has no placement", node=str(args.dir),
                               hint="compile for a mesh-family target first")
     out = Path(args.out) if args.out else Path(args.dir) / f"placement.{args.format}"
-    # the map's link heat: the cycle engine's measured flits when `spikemesh simulate DIR` ran it, else the
-    # compile-time estimate (the same choice Program.save makes, so exporting never replaces measured heat)
-    sim = (program.report or {}).get("simulation") or _simulation_entry(Path(args.dir))
+    # the map's link heat: the cycle engine's measured flits when `spikemesh simulate DIR` ran it (Program.load
+    # reads the run from report.json), else the compile-time estimate, as Program.save draws it
+    sim = (program.report or {}).get("simulation")
     export_placement(program, out, args.format, sim)
     console.print(f"wrote {out}")
-
-
-def _simulation_entry(directory: Path) -> dict[str, Any] | None:
-    """The ``simulation`` entry `spikemesh simulate DIR` wrote into DIR/report.json (None without one)."""
-    import json
-
-    try:
-        entry = json.loads((directory / "report.json").read_text()).get("simulation")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return entry if isinstance(entry, dict) else None
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
