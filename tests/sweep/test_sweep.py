@@ -23,7 +23,7 @@ from spikemesh.cli import main
 from spikemesh.data.demo import accuracy, load_demo
 from spikemesh.sweep import SweepError, load_sweep
 from spikemesh.sweep.html import pareto
-from spikemesh.sweep.point import TIMING, warm_up
+from spikemesh.sweep.point import METRICS, TIMING, warm_up
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -200,10 +200,17 @@ def test_kill_then_rerun_finishes_the_rest_and_equals_an_uninterrupted_run(seria
     os.killpg(proc.pid, signal.SIGKILL)  # the sweep and its workers, as a killed job
     proc.wait(timeout=60)
     assert proc.returncode == -signal.SIGKILL  # the sweep was killed, it did not finish on its own
-    done = len(list(points.glob("*.json")))
-    # precondition of what follows (a sweep killed midway), not the behaviour under test: it fails, rather than
-    # passing vacuously, if the kill came before the first point or after the last
-    assert 1 <= done < 8, f"{done} points finished before the kill: the test needs a sweep killed midway"
+    finished = sorted(points.glob("*.json"))
+    done = len(finished)
+    # the kill came after the first point was written and before the sweep ended (it waited for one file and
+    # killed at once; eight points on two workers take many seconds), so the rerun below has points to skip and
+    # points to run
+    assert 0 < done < 8, f"{done} points written before the kill"
+    # every point file a killed sweep leaves is a whole row (written atomically): status, error and every metric
+    for f in finished:
+        row = json.loads(f.read_text())
+        assert row["key"] == f.stem and set(METRICS) <= set(row["metrics"]), f.name
+        assert row["metrics"]["status"] == "ok" and row["metrics"]["error"] is None, f.name
     assert not (out / "results.csv").exists()
     r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
