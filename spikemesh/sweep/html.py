@@ -58,6 +58,17 @@ def _figure(width: float = 5.0, height: float = 3.6) -> Any:
     return Figure(figsize=(width, height), layout="constrained")
 
 
+def warm() -> None:
+    """Import matplotlib and draw one small labelled figure to SVG (fonts, text layout, the SVG backend), so that
+    ``render`` afterwards runs about 0.3 s faster; a parallel sweep calls it while a core is idle near its end."""
+    fig = _figure(1.0, 1.0)
+    ax = fig.add_subplot()
+    ax.scatter([0.0], [0.0], label="a")
+    ax.set_xlabel("x")
+    ax.legend()
+    _svg(fig, "warm")
+
+
 def _front_plot(rows: list[dict[str, Any]], x: tuple[str, str], y: tuple[str, str]) -> str | None:
     have = [r for r in rows if r.get(x[0]) is not None and r.get(y[0]) is not None]
     if not have:

@@ -11,7 +11,8 @@ from typing import Any
 
 from spikemesh.errors import SpikemeshError
 from spikemesh.fileio import atomic_open, atomic_write_json
-from spikemesh.sweep.executors import EXECUTORS, run_points
+from spikemesh.sweep import html as html_page
+from spikemesh.sweep.executors import EXECUTORS, default_workers, run_points
 from spikemesh.sweep.results import columns, read_point, table, write_csv, write_parquet, write_point
 from spikemesh.sweep.spec import Sweep, load_sweep
 
@@ -74,6 +75,9 @@ def sweep(spec: str | Path | dict[str, Any], out: str | Path, *, executor: str =
         skipped = len(finished)
         failed = sum(1 for m in finished.values() if m.get("status") != "ok")
         builds = out / "builds" if keep_builds else None
+        # once fewer points are left than the executor runs at a time, a core is idle: prepare the page there
+        slots = 1 if executor == "serial" else workers or default_workers()
+        left = len(todo)
         with _progress(progress, len(sw.points), skipped, failed) as tick:
             for point, metrics in run_points(sw, todo, executor, workers, address, builds, ray_run):
                 write_point(out, point, metrics)
@@ -82,6 +86,9 @@ def sweep(spec: str | Path | dict[str, Any], out: str | Path, *, executor: str =
                 tick(failed)
                 if on_point is not None:
                     on_point(len(finished), len(sw.points), failed)
+                left -= 1
+                if 0 < left == slots - 1:
+                    html_page.warm()
         cols = columns(sw)
         rows = table(sw, finished)
         write_csv(out / "results.csv", cols, rows)
@@ -97,10 +104,8 @@ def sweep(spec: str | Path | dict[str, Any], out: str | Path, *, executor: str =
 
 
 def write_html(path: Path, sw: Sweep, cols: list[str], rows: list[dict[str, Any]]) -> None:
-    from spikemesh.sweep.html import render
-
     with atomic_open(path, "w") as fh:
-        fh.write(render(sw, cols, rows))
+        fh.write(html_page.render(sw, cols, rows))
 
 
 class _progress:

@@ -162,6 +162,59 @@ def test_cli_ray_without_address_starts_and_stops_its_own_ray(serial8: Path, tmp
     assert _design_columns(tmp_path / "out" / "results.csv") == _design_columns(serial8 / "results.csv")
 
 
+LEAN_RAY = """
+import json, sys, time
+import ray, ray._private.node as N
+from spikemesh.sweep.ray_run import RayRun
+
+class NoData:
+    def payload(self):
+        return {}
+
+names = ("start_monitor", "start_log_monitor", "start_api_server")
+before = {n: getattr(N.Node, n) for n in names}
+interval = sys.getswitchinterval()
+run = RayRun(2, None)
+while not run.started and run.error is None:
+    time.sleep(0.02)
+procs = sorted(ray._private.worker._global_node.all_processes)
+ok = ray.get(ray.remote(lambda: 7).remote())
+list(run.rows(NoData(), [], None))
+run.finish()
+print(json.dumps({"procs": procs, "task": ok, "restored": all(getattr(N.Node, n) is before[n] for n in names),
+                  "interval": sys.getswitchinterval() == interval, "up": ray.is_initialized()}))
+"""
+
+
+def test_local_ray_starts_without_monitors_or_api_server_and_restores_ray(tmp_path: Path) -> None:
+    """The local instance the ray executor starts has no autoscaler monitor, log monitor or dashboard API server
+    (none is used by a sweep; they cost start time and a 1 s shutdown), still runs tasks, and Ray's own Node class
+    and the interpreter's switch interval are as before once it has started."""
+    pytest.importorskip("ray", reason="Ray is not installed (the sweep extra: pip install -e '.[sweep]')")
+    r = subprocess.run([sys.executable, "-c", LEAN_RAY], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    got = json.loads(r.stdout.strip().splitlines()[-1])
+    assert {"gcs_server", "raylet"} <= set(got["procs"])
+    assert not {"monitor", "log_monitor", "dashboard"} & set(got["procs"])
+    assert got == {**got, "task": 7, "restored": True, "interval": True, "up": False}
+
+
+def test_page_is_the_same_with_or_without_the_warm_up(serial8: Path) -> None:
+    """A parallel sweep draws a small figure before its last point (html.warm); the page does not depend on it."""
+    code = ("import sys; from spikemesh.sweep import html, load_sweep; from spikemesh.sweep.results import "
+            "columns, read_point, table; from pathlib import Path; out = Path(sys.argv[1]); "
+            "sw = load_sweep(sys.argv[2]); rows = table(sw, {p.key: read_point(out, p) for p in sw.points}); "
+            "html.warm() if sys.argv[3] == 'warm' else None; sys.stdout.write(html.render(sw, columns(sw), rows))")
+    spec = _write(serial8.parent, SWEEP8, "page.toml")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    pages = [subprocess.run([sys.executable, "-c", code, str(serial8), str(spec), mode], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=300) for mode in ("cold", "warm")]
+    assert all(p.returncode == 0 for p in pages), pages[0].stderr + pages[1].stderr
+    assert pages[0].stdout == pages[1].stdout
+    assert pages[0].stdout.count("<svg") == 5
+
+
 def test_parquet_holds_the_csv_table(serial8: Path) -> None:
     pq = pytest.importorskip("pyarrow.parquet", reason="pyarrow is not installed (the sweep extra)")
     t = pq.read_table(serial8 / "results.parquet").to_pylist()
