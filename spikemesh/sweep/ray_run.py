@@ -126,7 +126,9 @@ class RayRun:
         except (ConnectionError, RuntimeError, ValueError) as e:
             self.error = SpikemeshError(f"cannot start or join Ray: {e}", node="sweep",
                                         available=self.address or "local",
-                                        hint="start the head with `ray start --head` and pass --address HEAD:6379")
+                                        hint="start the head with `ray start --head` and pass --address HEAD:6379; "
+                                        "a head started by `ray start` in recent Ray asks for its token: set "
+                                        "RAY_AUTH_MODE=token (and RAY_AUTH_TOKEN off the head machine)")
         except BaseException as e:  # noqa: BLE001 - re-raised in the sweep's thread by rows()
             self.error = e
 

@@ -26,6 +26,7 @@ filter expression is checked and evaluated by ``filter_expr.py``.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import itertools
 import json
@@ -139,8 +140,12 @@ def load_sweep(spec: str | Path | dict[str, Any], base: str | Path | None = None
     names = known_axes()
     for name, values in axes.items():
         if name not in names:
-            raise SweepError(f"unknown axis {name!r}", node=where, needed="one of " + ", ".join(names),
-                             available=name, hint="target fields are core.*, noc.*, energy.*, chip.*")
+            close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
+            section = [n for n in names if n.split(".")[0] == name.split(".")[0]] if "." in name else []
+            listed = section or [n for n in names if "." not in n]
+            raise SweepError(f"unknown axis {name!r}", node=where, needed="one of " + ", ".join(listed),
+                             available=name, hint=(f"did you mean {' or '.join(map(repr, close))}? " if close else "")
+                             + "target fields are core.*, noc.*, energy.*, chip.* (README: Design-space sweeps)")
         if not values:
             raise SweepError(f"axis {name!r} has no values: the sweep is empty", node=where, needed=">= 1 value",
                              available="[]")
@@ -245,8 +250,7 @@ def _read_inputs(path: Path, value: str, settings: dict[str, Any]) -> tuple[np.n
 
 
 def _check_values(sweep: Sweep) -> None:
-    """Compile options, engines and chip grids: the values the pipeline accepts, and input shapes that fit the
-    models."""
+    """Compile options, engines and chip grids: the values the pipeline accepts."""
     from spikemesh.partition import STRATEGIES
     from spikemesh.placement.place import PLACERS
     from spikemesh.routing.routes import ALGORITHMS
@@ -266,12 +270,16 @@ def _check_values(sweep: Sweep) -> None:
             if name == "chips" and not (isinstance(v, str) and _GRID.match(v) and min(_grid(v)) >= 1):
                 raise SweepError(f"axis 'chips' value {v!r} is not a chip grid", node=sweep.source,
                                  needed='"AxB" with A, B >= 1', available=repr(v))
-    for mv, graph in sweep.graphs.items():
-        for iv, (x, _) in sweep.inputs.items():
-            if len(graph.inputs) != 1 or tuple(graph.inputs[0].shape) != tuple(x.shape[2:]):
-                raise SweepError(f"axis 'inputs' value {iv!r} does not fit axis 'model' value {mv!r}",
-                                 node=sweep.source, needed=f"[T, B, {', '.join(map(str, graph.inputs[0].shape))}]",
-                                 available=list(x.shape), hint="one graph input; shapes must agree")
+
+
+def _check_pair(sweep: Sweep, model: Any, inputs: Any) -> None:
+    """The input data of a point fits its model (one graph input of the data's [T, B, *shape])."""
+    graph, (x, _) = sweep.graphs[model], sweep.inputs[inputs]
+    if len(graph.inputs) != 1 or tuple(graph.inputs[0].shape) != tuple(x.shape[2:]):
+        raise SweepError(f"axis 'inputs' value {inputs!r} does not fit axis 'model' value {model!r}",
+                         node=sweep.source, needed=f"[T, B, {', '.join(map(str, graph.inputs[0].shape))}]",
+                         available=list(x.shape), hint="one graph input; shapes must agree (a [sweep] filter "
+                         "can pair each model with its own inputs)")
 
 
 def _same_kind(v: Any, default: Any) -> bool:
@@ -374,8 +382,8 @@ def _matches(v: Any, ftype: str) -> bool:
 
 # ----------------------------------------------------------------------------------------------- product
 def _expand(sweep: Sweep, digests: dict[tuple[str, Any], str], targets: _Targets) -> list[Point]:
-    """The points of the product that pass the filter, up to the ``points`` limit; only their targets are built
-    (a combination the filter removes is never checked)."""
+    """The points of the product that pass the filter, up to the ``points`` limit; only their targets are built and
+    only their model / input pairs checked (a combination the filter removes is never checked)."""
     from spikemesh.sweep.filter_expr import compile_filter  # it raises SweepError, defined here
 
     names = list(sweep.axes)
@@ -383,12 +391,16 @@ def _expand(sweep: Sweep, digests: dict[tuple[str, Any], str], targets: _Targets
     limit = sweep.settings.get("points")
     settings = {k: sweep.settings[k] for k in ("samples", "steps") if k in sweep.settings}
     points: list[Point] = []
+    pairs: set[tuple[Any, Any]] = set()
     for i, combo in enumerate(itertools.product(*sweep.axes.values())):
         values = dict(zip(names, combo))
         if check is not None and not check(values):
             continue
         if limit is not None and len(points) >= limit:
             break
+        if "inputs" in values and (values["model"], values["inputs"]) not in pairs:
+            _check_pair(sweep, values["model"], values["inputs"])
+            pairs.add((values["model"], values["inputs"]))
         ident = {"values": values, "files": {f"{a}={v}": d for (a, v), d in digests.items() if values.get(a) == v},
                  "settings": settings}
         key = hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:20]

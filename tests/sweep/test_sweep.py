@@ -437,6 +437,24 @@ def test_pareto_front_is_the_set_of_undominated_rows() -> None:
     assert front == undominated
 
 
+def test_a_filter_pairs_each_model_with_its_own_inputs(tmp_path: Path) -> None:
+    """Models with different input shapes, each with its own data: the shape check looks at the points the filter
+    keeps, and without the filter the first mismatched pair is refused, naming both values."""
+    from spikemesh.ir import IF, Dense, Graph, Input, Output, Population, Projection
+
+    small = Graph(inputs=(Input("in", (5,)),), populations=(Population("p", (3,), IF()),),
+                  projections=(Projection("a", "in", "p", (Dense(np.ones((3, 5))),)),), outputs=(Output("o", "p"),))
+    small.save(tmp_path / "small.smg")
+    np.savez(tmp_path / "small.npz", inputs=np.ones((4, 2, 5), np.uint8), labels=np.zeros(2, np.int64))
+    axes = '[axes]\nmodel = ["demo", "small.smg"]\ninputs = ["demo", "small.npz"]\nengine = "fast"\n'
+    paired = "[sweep]\nfilter = \"(model == 'demo') == (inputs == 'demo')\"\n" + axes
+    res = spikemesh.sweep(_write(tmp_path, paired), tmp_path / "out", executor="serial")
+    assert [(r["model"], r["inputs"], r["status"]) for r in res.rows] == [("demo", "demo", "ok"),
+                                                                         ("small.smg", "small.npz", "ok")]
+    with pytest.raises(SweepError, match="axis 'inputs' value 'small.npz' does not fit axis 'model' value 'demo'"):
+        load_sweep(_write(tmp_path, axes, "unpaired.toml"))
+
+
 def test_a_target_the_filter_removes_is_never_built(tmp_path: Path) -> None:
     spec = _write(tmp_path, '[sweep]\nfilter = "core.neurons > 0"\n[axes]\nmodel = "demo"\ncore.neurons = [0, 64]\n')
     sw = load_sweep(spec)
