@@ -22,6 +22,7 @@ tr.pareto td{background:#eaf6ea}.plots{display:flex;flex-wrap:wrap;gap:1em}.plot
 ENERGY = ("energy_per_inference_pj", "energy per inference [pJ]")
 LATENCY = ("latency_per_sample_s", "latency per sample [s]")
 CORES = ("cores", "cores")
+_COLOURS = ("#2a7a2a", "#3b6ea5", "#c0392b", "#8e44ad", "#d68910", "#17a589", "#7f8c8d", "#a04000")
 
 
 def pareto(rows: Sequence[dict[str, Any]], a: str, b: str) -> list[dict[str, Any]]:
@@ -69,43 +70,73 @@ def warm() -> None:
     _svg(fig, "warm")
 
 
-def _front_plot(rows: list[dict[str, Any]], x: tuple[str, str], y: tuple[str, str]) -> str | None:
+def _groups(rows: list[dict[str, Any]], models: list[Any]) -> list[tuple[str, list[dict[str, Any]]]]:
+    """(label, rows) per model when the sweep has several (their fronts and means are not comparable), else one."""
+    if len(models) < 2:
+        return [("", rows)]
+    return [(str(m), [r for r in rows if r.get("model") == m]) for m in models]
+
+
+def _seconds_axis(ax: Any, which: str, metric: str) -> None:
+    """Latency ticks in engineering units (50 µs rather than 0.00005)."""
+    if metric == LATENCY[0]:
+        from matplotlib.ticker import EngFormatter
+
+        getattr(ax, f"{which}axis").set_major_formatter(EngFormatter(unit="s"))
+
+
+def _front_plot(rows: list[dict[str, Any]], x: tuple[str, str], y: tuple[str, str], models: list[Any]) -> str | None:
     have = [r for r in rows if r.get(x[0]) is not None and r.get(y[0]) is not None]
     if not have:
         return None
-    front = pareto(have, x[0], y[0])
     fig = _figure()
     ax = fig.add_subplot()
-    ax.scatter([r[x[0]] for r in have], [r[y[0]] for r in have], s=14, color="#999", label="points")
-    ax.step([r[x[0]] for r in front], [r[y[0]] for r in front], where="post", color="#2a7a2a")
-    ax.scatter([r[x[0]] for r in front], [r[y[0]] for r in front], s=28, color="#2a7a2a", label="Pareto front")
-    for r in front:
-        ax.annotate(str(r["point"]), (r[x[0]], r[y[0]]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    for k, (label, group) in enumerate(_groups(have, models)):
+        if not group:
+            continue
+        colour = _COLOURS[k % len(_COLOURS)]
+        front = pareto(group, x[0], y[0])
+        ax.scatter([r[x[0]] for r in group], [r[y[0]] for r in group], s=14, color=colour, alpha=0.35)
+        ax.step([r[x[0]] for r in front], [r[y[0]] for r in front], where="post", color=colour)
+        ax.scatter([r[x[0]] for r in front], [r[y[0]] for r in front], s=28, color=colour,
+                   label=f"{label}: Pareto front" if label else "Pareto front")
+        for r in front:
+            ax.annotate(str(r["point"]), (r[x[0]], r[y[0]]), fontsize=7, xytext=(3, 3), textcoords="offset points")
     ax.set_xlabel(x[1])
     ax.set_ylabel(y[1])
+    _seconds_axis(ax, "x", x[0])
     ax.set_title(f"{y[1].split(' [')[0]} vs {x[1].split(' [')[0]}", fontsize=10)
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     return _svg(fig, f"front-{x[0]}-{y[0]}")
 
 
-def _axis_plot(rows: list[dict[str, Any]], axis: str, values: list[Any], metrics: list[tuple[str, str]]) -> str:
-    """Each metric against the axis' values (categorical x, points spread evenly within a value's column)."""
+def _axis_plot(rows: list[dict[str, Any]], axis: str, values: list[Any], metrics: list[tuple[str, str]],
+               models: list[Any]) -> str:
+    """Each metric against the axis' values (categorical x, points spread evenly within a value's column), a mean
+    line per value (per model and value, in the model's colour, when the sweep has several models)."""
     fig = _figure(4.0 * len(metrics), 3.2)
     labels = [str(v) for v in values]
+    groups = _groups(rows, models) if axis != "model" else [("", rows)]
     for i, (metric, label) in enumerate(metrics):
         ax = fig.add_subplot(1, len(metrics), i + 1)
-        for j, v in enumerate(values):
-            ys = [r[metric] for r in rows if r.get(axis) == v and r.get(metric) is not None]
-            xs = [j + (k - (len(ys) - 1) / 2) * min(0.5 / max(len(ys), 1), 0.08) for k in range(len(ys))]
-            ax.scatter(xs, ys, s=12, color="#3b6ea5")
-            if ys:
-                ax.hlines(sum(ys) / len(ys), j - 0.3, j + 0.3, color="#c0392b", linewidth=1)
+        for k, (name, group) in enumerate(groups):
+            colour = _COLOURS[k % len(_COLOURS)] if name else "#3b6ea5"
+            for j, v in enumerate(values):
+                ys = [r[metric] for r in group if r.get(axis) == v and r.get(metric) is not None]
+                xs = [j + (n - (len(ys) - 1) / 2) * min(0.5 / max(len(ys), 1), 0.08) for n in range(len(ys))]
+                ax.scatter(xs, ys, s=12, color=colour, label=name if name and j == 0 and i == 0 else None)
+                if ys:
+                    ax.hlines(sum(ys) / len(ys), j - 0.3, j + 0.3, color=colour if name else "#c0392b",
+                              linewidth=1)
         ax.set_xticks(range(len(values)), labels, rotation=30 if max(map(len, labels)) > 8 else 0, fontsize=8)
         ax.set_xlabel(axis)
         ax.set_ylabel(label)
+        _seconds_axis(ax, "y", metric)
         ax.grid(alpha=0.3)
-    fig.suptitle(f"by {axis} (red: mean)", fontsize=10)
+        if i == 0 and len(groups) > 1:
+            ax.legend(fontsize=7)
+    fig.suptitle(f"by {axis} ({'lines: mean per model' if len(groups) > 1 else 'red: mean'})", fontsize=10)
     return _svg(fig, f"axis-{axis}")
 
 
@@ -130,18 +161,21 @@ def render(sweep: Sweep, cols: list[str], rows: list[dict[str, Any]]) -> str:
     front_keys: set[str] = set()
     if simulated:
         parts.append("<h2>Pareto fronts</h2><p class='note'>Smaller is better on both axes; numbers are point "
-                     "indices; the front is green (and green in the table).</p><div class='plots'>")
+                     "indices; the front is drawn as a line and green in the table (one front per model when the "
+                     "sweep has several: different networks are not compared).</p><div class='plots'>")
+        models = list(sweep.axes["model"])
         for x in (LATENCY, CORES):
-            svg = _front_plot(ok, x, ENERGY)
+            svg = _front_plot(ok, x, ENERGY, models)
             if svg:
                 parts.append(svg)
-            front_keys |= {r["key"] for r in pareto(ok, x[0], ENERGY[0])}
+            for _, group in _groups(ok, models):
+                front_keys |= {r["key"] for r in pareto(group, x[0], ENERGY[0])}
         parts.append("</div>")
     varied = [(a, v) for a, v in sweep.axes.items() if len(v) > 1]
     if varied and ok:
         metrics = [ENERGY, LATENCY] if simulated else [CORES, ("hop_weighted_traffic", "hop-weighted traffic")]
         parts.append("<h2>Per axis</h2><div class='plots'>")
-        parts += [_axis_plot(ok, a, v, metrics) for a, v in varied]
+        parts += [_axis_plot(ok, a, v, metrics, list(sweep.axes["model"])) for a, v in varied]
         parts.append("</div>")
     parts.append("<h2>Results</h2><div class='scroll'><table><tr>"
                  + "".join(f"<th>{html.escape(c)}</th>" for c in cols) + "</tr>")

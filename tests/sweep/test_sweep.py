@@ -437,6 +437,27 @@ def test_pareto_front_is_the_set_of_undominated_rows() -> None:
     assert front == undominated
 
 
+def test_page_draws_one_front_per_model() -> None:
+    """Two models: each has its own Pareto front (a network's best point is on the page even where another network
+    beats it everywhere), and the table marks both fronts."""
+    from spikemesh.sweep.html import render
+    from spikemesh.sweep.spec import Sweep
+
+    def row(i: int, model: str, energy: float, latency: float) -> dict:
+        return {"point": i, "key": f"k{i}", "model": model, "seed": i % 2, "status": "ok", "cores": 4,
+                "energy_per_inference_pj": energy, "latency_per_sample_s": latency}
+
+    rows = [row(0, "big", 9e5, 3e-4), row(1, "big", 8e5, 4e-4), row(2, "small", 1e5, 5e-5), row(3, "small", 2e5, 6e-5)]
+    sw = Sweep(axes={"model": ["big", "small"], "seed": [0, 1]}, points=[], settings={}, source="s.toml", root=Path())
+    page = render(sw, ["point", "model", "energy_per_inference_pj"], rows)
+    marked = [int(m) for m in re.findall(r"<tr class='pareto'><td>(\d+)</td>", page)]
+    # against latency: big {0, 1} (neither beats the other), small {2}; against cores (all 4): big {1}, small {2}
+    assert marked == [0, 1, 2]
+    single = render(Sweep(axes={"model": ["x"], "seed": [0, 1]}, points=[], settings={}, source="s.toml", root=Path()),
+                    ["point"], [{**r, "model": "x"} for r in rows])
+    assert [int(m) for m in re.findall(r"<tr class='pareto'><td>(\d+)</td>", single)] == [2]
+
+
 def test_a_filter_pairs_each_model_with_its_own_inputs(tmp_path: Path) -> None:
     """Models with different input shapes, each with its own data: the shape check looks at the points the filter
     keeps, and without the filter the first mismatched pair is refused, naming both values."""
