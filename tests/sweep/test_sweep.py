@@ -589,3 +589,29 @@ def test_interrupting_a_ray_sweep_is_one_line_exit_130_and_leaves_no_ray_process
     err = (tmp_path / "stderr").read_text()
     assert proc.returncode == 130 and err.strip().splitlines() == ["spikemesh: interrupted"], err
     assert not left, left
+
+
+CPSAT_THEN_SIGINT = """
+import os, signal, time
+from ortools.sat.python import cp_model
+from spikemesh.placement.cpsat import solver
+
+m = cp_model.CpModel()
+x = m.NewIntVar(0, 3, "x")
+m.Maximize(x)
+assert solver(1.0, 0).Solve(m) == cp_model.OPTIMAL
+try:
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(5)
+except KeyboardInterrupt:
+    print("KeyboardInterrupt")
+"""
+
+
+def test_ctrl_c_after_a_cpsat_solve_is_still_a_keyboard_interrupt() -> None:
+    """A CP-SAT solve in the sweep's own process (the ray executor runs points there while Ray starts) leaves
+    SIGINT to Python: Ctrl-C afterwards raises KeyboardInterrupt (the CLI's one line and exit 130) rather than
+    killing the process (CP-SAT's own handler, on by default, resets SIGINT to the default action)."""
+    r = subprocess.run([sys.executable, "-c", CPSAT_THEN_SIGINT], cwd=ROOT,
+                       env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.strip() == "KeyboardInterrupt", (r.returncode, r.stderr)
