@@ -441,9 +441,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> None:
     from spikemesh.sweep import sweep
+    from spikemesh.sweep.executors import sigterm_interrupts
 
-    res = sweep(args.spec, args.out, executor=args.executor, address=args.address, workers=args.workers,
-                keep_builds=args.keep_builds, retry_failed=args.retry_failed, points=args.points, progress=True)
+    with sigterm_interrupts():  # `kill` ends a sweep as Ctrl-C does: workers and Ray stopped, exit 130
+        res = sweep(args.spec, args.out, executor=args.executor, address=args.address, workers=args.workers,
+                    keep_builds=args.keep_builds, retry_failed=args.retry_failed, points=args.points,
+                    progress=True)
     files = "results.csv" + (", results.parquet" if res.parquet else "") + ", sweep.html"
     console.print(f"{len(res.rows)} points ({res.ran} run, {res.skipped} already done, {res.failed} failed) in "
                   f"{res.wall_s:.1f} s; wrote {files} in {res.out}", soft_wrap=True)

@@ -124,6 +124,9 @@ def pack_small(items: list[dict[str, Any]], edges: list[tuple[int, int, float]],
     solver.parameters.max_deterministic_time = float(time_limit)  # deterministic budget: reproducible results
     solver.parameters.max_time_in_seconds = 10.0 * float(time_limit) + 1.0  # guard only (spikemesh.budget)
     solver.parameters.random_seed = int(seed)
+    # Ctrl-C stays Python's: CP-SAT's own SIGINT handler (on by default) resets SIGINT to the default action
+    # (kill the process) when the solve ends (OR-Tools sat_parameters.proto: catch_sigint_signal)
+    solver.parameters.catch_sigint_signal = False
     solver.parameters.num_workers = 1
     status = solver.Solve(m)
     name = solver.StatusName(status)

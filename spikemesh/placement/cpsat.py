@@ -47,6 +47,9 @@ def solver(time_limit: float, seed: int, workers: int = 2) -> cp_model.CpSolver:
     s.parameters.max_time_in_seconds = WALL_GUARD * float(time_limit)
     s.parameters.random_seed = int(seed)
     s.parameters.num_workers = int(workers)
+    # Ctrl-C stays Python's: CP-SAT's own SIGINT handler (on by default) resets SIGINT to the default action
+    # (kill the process) when the solve ends (OR-Tools sat_parameters.proto: catch_sigint_signal)
+    s.parameters.catch_sigint_signal = False
     # interleaved workers check the deterministic limit only between batches: on the exact model 0.4
     # deterministic s overran to the wall guard (a load-dependent answer), so small models take one worker
     s.parameters.interleave_search = workers > 1

@@ -11,13 +11,23 @@ The unit of work is a task: the points that differ only in their engine, compile
 engine (spikemesh.sweep.point.run_group); the rows are those of running each point on its own, apart from the
 timing and memory columns. A point's failure is its row (run_group never raises); a worker that dies takes the
 task it was running with it: it is retried once on a fresh worker, then its points are recorded as failed.
+
+Ending a sweep: SIGTERM to the process, under ``sigterm_interrupts()`` (the CLI), is Ctrl-C (KeyboardInterrupt):
+the pool's workers are ended and finished points stay recorded. A pool worker also ends when the process that
+runs the sweep dies without cleaning up (SIGKILL): on Linux it asks for SIGTERM on its parent's death
+(``prctl(PR_SET_PDEATHSIG)``, prctl(2)).
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import json
 import multiprocessing
 import os
+import signal
+import sys
+import threading
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -103,8 +113,8 @@ def _local(sweep: Sweep, todo: list[Task], workers: int, builds: Path | None) ->
     attempts: dict[str, int] = {}
     while queue:
         pool = ProcessPoolExecutor(max_workers=max(1, min(workers, len(queue))),
-                                   mp_context=multiprocessing.get_context("spawn"), initializer=set_payload,
-                                   initargs=(sweep.payload(),))
+                                   mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init,
+                                   initargs=(os.getpid(), sweep.payload()))
         running: dict[Future[list[dict[str, Any]]], Task] = {}
         try:
             for task in queue:
@@ -140,3 +150,44 @@ def _terminate_workers(pool: ProcessPoolExecutor) -> None:
         return
     for proc in list((getattr(pool, "_processes", None) or {}).values()):
         proc.terminate()
+
+
+def _worker_init(parent: int, payload: dict[str, Any]) -> None:
+    """Pool initializer: end with the sweep's process (``parent``), then keep the shared data (set_payload)."""
+    die_with_parent(parent)
+    set_payload(payload)
+
+
+def die_with_parent(parent: int) -> None:
+    """Ask Linux to send this process SIGTERM when the thread that started it ends (prctl(2),
+    ``PR_SET_PDEATHSIG``); a parent that died before the request was made (``getppid()`` is no longer
+    ``parent``) ends this process now. ProcessPoolExecutor (Python 3.11, spawn) starts its workers in the
+    thread that calls ``submit``; the sweep submits every task from the thread that runs it and keeps that
+    thread until the pool is shut down. Nothing on other systems."""
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        pr_set_pdeathsig = 1  # <linux/prctl.h>
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGTERM), 0, 0, 0)
+    if os.getppid() != parent:
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def sigterm_interrupts() -> Iterator[None]:
+    """While active, SIGTERM raises KeyboardInterrupt in the main thread, as Ctrl-C does, so that a sweep
+    ended by ``kill`` stops its workers and its Ray as an interrupted one does. Nothing outside the main
+    thread (Python runs signal handlers there only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt

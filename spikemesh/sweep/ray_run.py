@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import signal
 import sys
 import threading
 from collections import deque
@@ -62,6 +63,27 @@ def _lean_node(ray: Any) -> Iterator[None]:
 
 def _nothing(*args: Any, **kwargs: Any) -> None:
     return None
+
+
+@contextlib.contextmanager
+def _signals_kept(ray: Any) -> Iterator[None]:
+    """While it is active, ``ray.init`` leaves this process's SIGTERM handling as it is: Ray's core worker
+    installs no crash handler (absl's failure signal handler also takes SIGTERM: it prints a stack trace and
+    kills the process, skipping the shutdown of the Ray it started) and, in the main thread, the SIGTERM
+    handler ``ray.init`` sets (``sys.exit``) is replaced by the one there before."""
+    constants = getattr(getattr(ray, "_private", None), "ray_constants", None)
+    had = getattr(constants, "RAY_DISABLE_FAILURE_SIGNAL_HANDLER", None)
+    if had is not None:
+        constants.RAY_DISABLE_FAILURE_SIGNAL_HANDLER = True
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.getsignal(signal.SIGTERM) if main else None
+    try:
+        yield
+    finally:
+        if had is not None:
+            constants.RAY_DISABLE_FAILURE_SIGNAL_HANDLER = had
+        if main and previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 class RayRun:
@@ -120,7 +142,7 @@ class RayRun:
         if self.init is None:
             return
         try:
-            with _lean_node(ray) if not self.address else contextlib.nullcontext():
+            with _lean_node(ray) if not self.address else contextlib.nullcontext(), _signals_kept(ray):
                 ray.init(**self.init)
             self.started = True
         except (ConnectionError, RuntimeError, ValueError) as e:

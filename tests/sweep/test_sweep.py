@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -480,3 +481,176 @@ def test_a_target_the_filter_removes_is_never_built(tmp_path: Path) -> None:
     spec = _write(tmp_path, '[sweep]\nfilter = "core.neurons > 0"\n[axes]\nmodel = "demo"\ncore.neurons = [0, 64]\n')
     sw = load_sweep(spec)
     assert [p.values["core.neurons"] for p in sw.points] == [64] and len(sw.targets) == 1
+
+
+# ------------------------------------------------------------------ a killed sweep leaves no processes behind
+SLOW_POINT = ('[axes]\nmodel = "demo"\ntarget = "tianjic"\ncore.neurons = 128\nplacer = ["rowmajor", "cpsat"]\n'
+              'time_limit = 120.0\n')  # the cpsat point runs for tens of seconds (a deterministic budget of 120)
+
+
+def _session(sid: int) -> dict[int, str]:
+    """The live processes of session ``sid`` but its leader (pid: command line); zombies count as gone."""
+    found = {}
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit() or int(d.name) == sid:
+            continue
+        try:
+            stat = (d / "stat").read_text()
+            fields = stat[stat.rindex(")") + 2:].split()  # state, ppid, pgrp, session, ...
+            if int(fields[3]) == sid and fields[0] != "Z":
+                found[int(d.name)] = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except (OSError, ValueError):  # ended meanwhile
+            continue
+    return found
+
+
+def _alive(pids: dict[int, str], within: float) -> dict[int, str]:
+    """Those of ``pids`` still running (not zombies) after waiting up to ``within`` seconds for them to end."""
+    deadline = time.monotonic() + within
+    while True:
+        left = {}
+        for pid, cmd in pids.items():
+            try:
+                state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                continue
+            if state != "Z" and Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(
+                    errors="replace") == cmd:  # the same process, not a new one with its pid
+                left[pid] = cmd
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.1)
+
+
+def _start_sweep(tmp_path: Path, text: str, *extra: str) -> tuple[subprocess.Popen[bytes], Path]:
+    """A CLI sweep in a session of its own, its stderr in ``tmp_path/stderr`` (a file: processes it leaves
+    behind cannot hold a pipe open)."""
+    cmd = [sys.executable, "-m", "spikemesh.cli", "sweep", str(_write(tmp_path, text)), "-o", str(tmp_path / "out"),
+           "--workers", "2", *extra]
+    with open(tmp_path / "stderr", "wb") as err:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, start_new_session=True,
+                                stdout=subprocess.DEVNULL, stderr=err)
+    return proc, tmp_path / "out" / "points"
+
+
+def _wait_for(proc: subprocess.Popen[bytes], ready: Callable[[], object], within: float = 240) -> None:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline and proc.poll() is None and not ready():
+        time.sleep(0.02)
+    assert proc.poll() is None, f"the sweep ended before the signal (exit {proc.returncode})"
+
+
+def _end(proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    """Wait for ``proc`` (its session is killed if it has not ended by ``timeout`` s)."""
+    try:
+        proc.wait(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def _kill_left(children: dict[int, str]) -> None:
+    """Kill whatever of ``children`` is still running (a failing test leaves no processes either)."""
+    for pid in _alive(children, within=0):
+        os.kill(pid, signal.SIGKILL)
+
+
+def test_sigterm_ends_a_local_sweep_as_ctrl_c_does_and_its_workers_with_it(tmp_path: Path) -> None:
+    """``kill PID`` (SIGTERM) to the sweep only: one line, exit 130 within seconds, the pool's workers and the
+    resource tracker gone, the finished point kept as a whole row."""
+    proc, points = _start_sweep(tmp_path, SLOW_POINT, "--executor", "local")
+    _wait_for(proc, lambda: list(points.glob("*.json")) and len(_session(proc.pid)) >= 3)
+    children = _session(proc.pid)  # two workers and the resource tracker
+    assert sum("multiprocessing" in c for c in children.values()) >= 3, children
+    t0 = time.monotonic()
+    os.kill(proc.pid, signal.SIGTERM)
+    try:
+        _end(proc)
+        waited = time.monotonic() - t0
+        left = _alive(children, within=10)
+    finally:
+        _kill_left(children)
+    err = (tmp_path / "stderr").read_text()
+    assert proc.returncode == 130 and err.strip().splitlines() == ["spikemesh: interrupted"], err
+    assert waited < 15, f"the terminated sweep took {waited:.1f} s to exit"
+    assert not left, left
+    [kept] = points.glob("*.json")  # the rowmajor point; the cpsat one was abandoned
+    assert json.loads(kept.read_text())["metrics"]["status"] == "ok"
+
+
+def test_sigkill_of_a_local_sweep_ends_its_pool_workers(tmp_path: Path) -> None:
+    """``kill -9`` of the sweep process only (no cleanup runs in it): its pool workers, one of them in the middle
+    of a long CP-SAT point, end on their own within seconds (parent-death signal), and so does the resource
+    tracker once they are gone."""
+    proc, points = _start_sweep(tmp_path, SLOW_POINT, "--executor", "local")
+    _wait_for(proc, lambda: list(points.glob("*.json")) and len(_session(proc.pid)) >= 3)
+    children = _session(proc.pid)
+    assert sum("multiprocessing" in c for c in children.values()) >= 3, children
+    os.kill(proc.pid, signal.SIGKILL)
+    try:
+        _end(proc)
+        left = _alive(children, within=10)
+    finally:
+        _kill_left(children)
+    assert proc.returncode == -signal.SIGKILL
+    assert not left, left
+
+
+RAY_CPSAT = ('[axes]\nmodel = "demo"\ntarget = "tianjic"\nplacer = "cpsat"\ntime_limit = 0.5\n'
+             'seed = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]\n')
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
+def test_interrupting_a_ray_sweep_is_one_line_exit_130_and_leaves_no_ray_process(tmp_path: Path, how: str) -> None:
+    """``--executor ray`` without an address (a local Ray this sweep starts): Ctrl-C (SIGINT to the process group,
+    as a terminal sends it) or SIGTERM to the sweep only, once Ray is up and the sweep process has run a CP-SAT
+    point itself, ends it with one line and exit 130, and every process of the sweep's session (Ray's GCS,
+    raylet, workers, dashboard and runtime-env agents) is gone within seconds."""
+    pytest.importorskip("ray", reason="Ray is not installed (the sweep extra: pip install -e '.[sweep]')")
+    proc, points = _start_sweep(tmp_path, RAY_CPSAT, "--executor", "ray")
+
+    def ray_up() -> bool:
+        cmds = " ".join(_session(proc.pid).values())
+        return bool(list(points.glob("*.json"))) and all(n in cmds for n in ("raylet", "gcs_server", "ray::"))
+
+    _wait_for(proc, ray_up)
+    children = _session(proc.pid)
+    if how == "ctrl-c":
+        os.killpg(proc.pid, signal.SIGINT)
+    else:
+        os.kill(proc.pid, signal.SIGTERM)
+    try:
+        _end(proc)
+        left = _alive(children, within=10)
+    finally:
+        _kill_left(children)
+    err = (tmp_path / "stderr").read_text()
+    assert proc.returncode == 130 and err.strip().splitlines() == ["spikemesh: interrupted"], err
+    assert not left, left
+
+
+CPSAT_THEN_SIGINT = """
+import os, signal, time
+from ortools.sat.python import cp_model
+from spikemesh.placement.cpsat import solver
+
+m = cp_model.CpModel()
+x = m.NewIntVar(0, 3, "x")
+m.Maximize(x)
+assert solver(1.0, 0).Solve(m) == cp_model.OPTIMAL
+try:
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(5)
+except KeyboardInterrupt:
+    print("KeyboardInterrupt")
+"""
+
+
+def test_ctrl_c_after_a_cpsat_solve_is_still_a_keyboard_interrupt() -> None:
+    """A CP-SAT solve in the sweep's own process (the ray executor runs points there while Ray starts) leaves
+    SIGINT to Python: Ctrl-C afterwards raises KeyboardInterrupt (the CLI's one line and exit 130) rather than
+    killing the process (CP-SAT's own handler, on by default, resets SIGINT to the default action)."""
+    r = subprocess.run([sys.executable, "-c", CPSAT_THEN_SIGINT], cwd=ROOT,
+                       env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.strip() == "KeyboardInterrupt", (r.returncode, r.stderr)

@@ -164,6 +164,9 @@ def _cpsat(h: list[dict[int, int]], n_cores: int, base: list[int], time_limit: f
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = float(time_limit)
     solver.parameters.random_seed = int(seed)
+    # Ctrl-C stays Python's: CP-SAT's own SIGINT handler (on by default) resets SIGINT to the default action
+    # (kill the process) when the solve ends (OR-Tools sat_parameters.proto: catch_sigint_signal)
+    solver.parameters.catch_sigint_signal = False
     solver.parameters.num_workers = 1
     status = solver.Solve(m)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
