@@ -65,6 +65,19 @@ class StageBudget:
                 "calls": self.calls}
 
 
+def cpsat_solver(seed: int, workers: int = 1) -> Any:
+    """A new seeded CP-SAT solver with ``workers`` workers that leaves Ctrl-C to Python: CP-SAT's own SIGINT
+    handler (``catch_sigint_signal``, on by default; OR-Tools sat_parameters.proto) resets SIGINT to its default
+    action, killing the process, when a solve ends. Callers set the time limits."""
+    from ortools.sat.python import cp_model
+
+    s = cp_model.CpSolver()
+    s.parameters.random_seed = int(seed)
+    s.parameters.num_workers = int(workers)
+    s.parameters.catch_sigint_signal = False
+    return s
+
+
 def cpsat_seconds(budget_seconds: float) -> float:
     """CP-SAT deterministic seconds for ``budget_seconds`` of the budget."""
     return max(0.0, budget_seconds) * CPSAT_DET_PER_SECOND

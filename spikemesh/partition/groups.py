@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from spikemesh.budget import StageBudget, cpsat_seconds
+from spikemesh.budget import StageBudget, cpsat_seconds, cpsat_solver
 from spikemesh.partition.build import Draft
 from spikemesh.partition.geometry import ProjGeom, box_volume
 from spikemesh.partition.resources import LayerProblem, Limits
@@ -120,14 +120,9 @@ def pack_small(items: list[dict[str, Any]], edges: list[tuple[int, int, float]],
         m.Add(sum(zb for zb, _ in save_terms[-n:]) == z)
     big = sum(w for _, w in save_terms) + 1
     m.Minimize(big * sum(y) - sum(w * zb for zb, w in save_terms))
-    solver = cp_model.CpSolver()
+    solver = cpsat_solver(seed)
     solver.parameters.max_deterministic_time = float(time_limit)  # deterministic budget: reproducible results
     solver.parameters.max_time_in_seconds = 10.0 * float(time_limit) + 1.0  # guard only (spikemesh.budget)
-    solver.parameters.random_seed = int(seed)
-    # Ctrl-C stays Python's: CP-SAT's own SIGINT handler (on by default) resets SIGINT to the default action
-    # (kill the process) when the solve ends (OR-Tools sat_parameters.proto: catch_sigint_signal)
-    solver.parameters.catch_sigint_signal = False
-    solver.parameters.num_workers = 1
     status = solver.Solve(m)
     name = solver.StatusName(status)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):

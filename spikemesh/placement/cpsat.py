@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from ortools.sat.python import cp_model
 
+from spikemesh.budget import cpsat_solver
 from spikemesh.placement import bnb, bounds, cutsearch
 from spikemesh.placement.problem import Problem, evaluate, slot_arrays
 from spikemesh.target.topology import Mesh
@@ -42,14 +43,9 @@ def solver(time_limit: float, seed: int, workers: int = 2) -> cp_model.CpSolver:
     measure, about seconds), with a wall-clock cap (``WALL_GUARD`` x) only as a guard against a stuck run;
     ``workers`` interleaved (deterministic), or one. A run stopped by the guard is marked ``"wall_capped": True``
     in its info (then, and only then, the answer may depend on the machine's load)."""
-    s = cp_model.CpSolver()
+    s = cpsat_solver(seed, workers)
     s.parameters.max_deterministic_time = float(time_limit)
     s.parameters.max_time_in_seconds = WALL_GUARD * float(time_limit)
-    s.parameters.random_seed = int(seed)
-    s.parameters.num_workers = int(workers)
-    # Ctrl-C stays Python's: CP-SAT's own SIGINT handler (on by default) resets SIGINT to the default action
-    # (kill the process) when the solve ends (OR-Tools sat_parameters.proto: catch_sigint_signal)
-    s.parameters.catch_sigint_signal = False
     # interleaved workers check the deterministic limit only between batches: on the exact model 0.4
     # deterministic s overran to the wall guard (a load-dependent answer), so small models take one worker
     s.parameters.interleave_search = workers > 1

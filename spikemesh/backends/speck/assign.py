@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from spikemesh.backends.speck.memory import MEMORY_KINDS
+from spikemesh.budget import cpsat_solver
 from spikemesh.errors import PartitionError
 from spikemesh.target.model import Target
 
@@ -161,13 +162,8 @@ def _cpsat(h: list[dict[int, int]], n_cores: int, base: list[int], time_limit: f
     for (i, c), v in x.items():
         m.AddHint(v, base[i] == c)
     m.Maximize(t * (SCALE * len(h) + 1) + sum(h[i][c] * v for (i, c), v in x.items()))
-    solver = cp_model.CpSolver()
+    solver = cpsat_solver(seed)
     solver.parameters.max_time_in_seconds = float(time_limit)
-    solver.parameters.random_seed = int(seed)
-    # Ctrl-C stays Python's: CP-SAT's own SIGINT handler (on by default) resets SIGINT to the default action
-    # (kill the process) when the solve ends (OR-Tools sat_parameters.proto: catch_sigint_signal)
-    solver.parameters.catch_sigint_signal = False
-    solver.parameters.num_workers = 1
     status = solver.Solve(m)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return None
