@@ -556,6 +556,21 @@ def _kill_left(children: dict[int, str]) -> None:
         os.kill(pid, signal.SIGKILL)
 
 
+def _signal_and_reap(proc: subprocess.Popen[bytes], children: dict[int, str],
+                     send: Callable[[], None]) -> tuple[float, dict[int, str]]:
+    """``send()`` a signal, wait for the sweep to end; (seconds it took, ``children`` still alive 10 s later).
+    Whatever is left is then killed, so a failing test leaves no processes either."""
+    t0 = time.monotonic()
+    send()
+    try:
+        _end(proc)
+        waited = time.monotonic() - t0
+        left = _alive(children, within=10)
+    finally:
+        _kill_left(children)
+    return waited, left
+
+
 def test_sigterm_ends_a_local_sweep_as_ctrl_c_does_and_its_workers_with_it(tmp_path: Path) -> None:
     """``kill PID`` (SIGTERM) to the sweep only: one line, exit 130 within seconds, the pool's workers and the
     resource tracker gone, the finished point kept as a whole row."""
@@ -563,14 +578,7 @@ def test_sigterm_ends_a_local_sweep_as_ctrl_c_does_and_its_workers_with_it(tmp_p
     _wait_for(proc, lambda: list(points.glob("*.json")) and len(_session(proc.pid)) >= 3)
     children = _session(proc.pid)  # two workers and the resource tracker
     assert sum("multiprocessing" in c for c in children.values()) >= 3, children
-    t0 = time.monotonic()
-    os.kill(proc.pid, signal.SIGTERM)
-    try:
-        _end(proc)
-        waited = time.monotonic() - t0
-        left = _alive(children, within=10)
-    finally:
-        _kill_left(children)
+    waited, left = _signal_and_reap(proc, children, lambda: os.kill(proc.pid, signal.SIGTERM))
     err = (tmp_path / "stderr").read_text()
     assert proc.returncode == 130 and err.strip().splitlines() == ["spikemesh: interrupted"], err
     assert waited < 15, f"the terminated sweep took {waited:.1f} s to exit"
@@ -587,12 +595,7 @@ def test_sigkill_of_a_local_sweep_ends_its_pool_workers(tmp_path: Path) -> None:
     _wait_for(proc, lambda: list(points.glob("*.json")) and len(_session(proc.pid)) >= 3)
     children = _session(proc.pid)
     assert sum("multiprocessing" in c for c in children.values()) >= 3, children
-    os.kill(proc.pid, signal.SIGKILL)
-    try:
-        _end(proc)
-        left = _alive(children, within=10)
-    finally:
-        _kill_left(children)
+    _, left = _signal_and_reap(proc, children, lambda: os.kill(proc.pid, signal.SIGKILL))
     assert proc.returncode == -signal.SIGKILL
     assert not left, left
 
@@ -617,14 +620,9 @@ def test_interrupting_a_ray_sweep_is_one_line_exit_130_and_leaves_no_ray_process
     _wait_for(proc, ray_up)
     children = _session(proc.pid)
     if how == "ctrl-c":
-        os.killpg(proc.pid, signal.SIGINT)
+        _, left = _signal_and_reap(proc, children, lambda: os.killpg(proc.pid, signal.SIGINT))
     else:
-        os.kill(proc.pid, signal.SIGTERM)
-    try:
-        _end(proc)
-        left = _alive(children, within=10)
-    finally:
-        _kill_left(children)
+        _, left = _signal_and_reap(proc, children, lambda: os.kill(proc.pid, signal.SIGTERM))
     err = (tmp_path / "stderr").read_text()
     assert proc.returncode == 130 and err.strip().splitlines() == ["spikemesh: interrupted"], err
     assert not left, left
@@ -633,12 +631,12 @@ def test_interrupting_a_ray_sweep_is_one_line_exit_130_and_leaves_no_ray_process
 CPSAT_THEN_SIGINT = """
 import os, signal, time
 from ortools.sat.python import cp_model
-from spikemesh.placement.cpsat import solver
+from spikemesh.budget import cpsat_solver
 
 m = cp_model.CpModel()
 x = m.NewIntVar(0, 3, "x")
 m.Maximize(x)
-assert solver(1.0, 0).Solve(m) == cp_model.OPTIMAL
+assert cpsat_solver(0).Solve(m) == cp_model.OPTIMAL
 try:
     os.kill(os.getpid(), signal.SIGINT)
     time.sleep(5)
