@@ -66,8 +66,10 @@ Ce.connect(i=pre[e], j=post[e])
 Ci.connect(i=pre[~e], j=post[~e])
 '''
 
-BRIAN2_SCRIPT = r'''
-import json, sys, time
+#: Brian2 with the C++ standalone device, single-threaded: the CUBA network of ``sys.argv[1]`` built into directory
+#: ``sys.argv[2]`` for one second of simulated time, with a spike counter ``M``
+BRIAN2_SETUP = r'''
+import json, sys, time, resource
 import numpy as np
 from brian2 import *
 d = np.load(sys.argv[1])
@@ -77,7 +79,9 @@ prefs.devices.cpp_standalone.openmp_threads = 0
 ''' + BRIAN2_CUBA_MODEL + r'''
 M = SpikeMonitor(P, record=False)
 run(1*second)
-import resource
+'''
+
+BRIAN2_SCRIPT = BRIAN2_SETUP + r'''
 t0 = time.perf_counter()
 device.build(directory=out_dir, compile=True, run=True, debug=False)
 build = time.perf_counter() - t0
@@ -101,17 +105,7 @@ print(json.dumps({"build_s": build, "wall_s": float(np.median(walls)), "run_s": 
 
 
 #: Brian2 side of the paired measurement: build, then one ``device.run()`` per "run" line on stdin
-BRIAN2_PAIRED = r'''
-import json, sys, time, resource
-import numpy as np
-from brian2 import *
-d = np.load(sys.argv[1])
-out_dir = sys.argv[2]
-set_device("cpp_standalone", directory=out_dir, build_on_run=False)
-prefs.devices.cpp_standalone.openmp_threads = 0
-''' + BRIAN2_CUBA_MODEL + r'''
-M = SpikeMonitor(P, record=False)
-run(1*second)
+BRIAN2_PAIRED = BRIAN2_SETUP + r'''
 device.build(directory=out_dir, compile=True, run=True, debug=False)
 print("ready", flush=True)
 for line in sys.stdin:
