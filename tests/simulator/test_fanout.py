@@ -34,6 +34,7 @@ from spikemesh.ir import (
 )
 from spikemesh.partition import partition
 from spikemesh.partition.geometry import classify
+from spikemesh.simulator.arrays import flatten
 from spikemesh.simulator.fanout import Layout, fanout, neuron_cores
 
 
@@ -176,6 +177,8 @@ def test_counts_equal_synapse_by_synapse_oracle(graph, target, seed, partial_sum
     plain = fanout(graph, layout)  # no partition: everything on core 0, same per-layer counts and out-degrees
     np.testing.assert_array_equal(plain.into.toarray()[:, 0], layer.sum(axis=1))
     np.testing.assert_array_equal(plain.out_degree(), layer.sum(axis=1))
+    # the fast engine's own count (its implicit stages, the SynOps of its runs) is the same figure
+    np.testing.assert_array_equal(flatten(graph, integer=False).out_degree, plain.out_degree())
 
 
 def test_hand_counted_conv_and_pool():
