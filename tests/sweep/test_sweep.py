@@ -25,6 +25,7 @@ from spikemesh.data.demo import accuracy, load_demo
 from spikemesh.sweep import SweepError, load_sweep
 from spikemesh.sweep.html import pareto
 from spikemesh.sweep.point import METRICS, TIMING, warm_up
+from tests.sweep.procs import alive, end, kill_left, session
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -161,44 +162,6 @@ def test_cli_ray_without_address_starts_and_stops_its_own_ray(serial8: Path, tmp
     assert r.returncode == 0, r.stderr
     assert "8 points (8 run, 0 already done, 0 failed)" in r.stdout
     assert _design_columns(tmp_path / "out" / "results.csv") == _design_columns(serial8 / "results.csv")
-
-
-LEAN_RAY = """
-import json, sys, time
-import ray, ray._private.node as N
-from spikemesh.sweep.ray_run import RayRun
-
-class NoData:
-    def payload(self):
-        return {}
-
-names = ("start_monitor", "start_log_monitor", "start_api_server")
-before = {n: getattr(N.Node, n) for n in names}
-interval = sys.getswitchinterval()
-run = RayRun(2, None)
-while not run.started and run.error is None:
-    time.sleep(0.02)
-procs = sorted(ray._private.worker._global_node.all_processes)
-ok = ray.get(ray.remote(lambda: 7).remote())
-list(run.rows(NoData(), [], None))
-run.finish()
-print(json.dumps({"procs": procs, "task": ok, "restored": all(getattr(N.Node, n) is before[n] for n in names),
-                  "interval": sys.getswitchinterval() == interval, "up": ray.is_initialized()}))
-"""
-
-
-def test_local_ray_starts_without_monitors_or_api_server_and_restores_ray(tmp_path: Path) -> None:
-    """The local instance the ray executor starts has no autoscaler monitor, log monitor or dashboard API server
-    (none is used by a sweep; they cost start time and a 1 s shutdown), still runs tasks, and Ray's own Node class
-    and the interpreter's switch interval are as before once it has started."""
-    pytest.importorskip("ray", reason="Ray is not installed (the sweep extra: pip install -e '.[sweep]')")
-    r = subprocess.run([sys.executable, "-c", LEAN_RAY], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
-                       capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr
-    got = json.loads(r.stdout.strip().splitlines()[-1])
-    assert {"gcs_server", "raylet"} <= set(got["procs"])
-    assert not {"monitor", "log_monitor", "dashboard"} & set(got["procs"])
-    assert got == {**got, "task": 7, "restored": True, "interval": True, "up": False}
 
 
 def test_page_is_the_same_with_or_without_the_warm_up(serial8: Path) -> None:
@@ -488,40 +451,6 @@ SLOW_POINT = ('[axes]\nmodel = "demo"\ntarget = "tianjic"\ncore.neurons = 128\np
               'time_limit = 120.0\n')  # the cpsat point runs for tens of seconds (a deterministic budget of 120)
 
 
-def _session(sid: int) -> dict[int, str]:
-    """The live processes of session ``sid`` but its leader (pid: command line); zombies count as gone."""
-    found = {}
-    for d in Path("/proc").iterdir():
-        if not d.name.isdigit() or int(d.name) == sid:
-            continue
-        try:
-            stat = (d / "stat").read_text()
-            fields = stat[stat.rindex(")") + 2:].split()  # state, ppid, pgrp, session, ...
-            if int(fields[3]) == sid and fields[0] != "Z":
-                found[int(d.name)] = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except (OSError, ValueError):  # ended meanwhile
-            continue
-    return found
-
-
-def _alive(pids: dict[int, str], within: float) -> dict[int, str]:
-    """Those of ``pids`` still running (not zombies) after waiting up to ``within`` seconds for them to end."""
-    deadline = time.monotonic() + within
-    while True:
-        left = {}
-        for pid, cmd in pids.items():
-            try:
-                state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-            except OSError:
-                continue
-            if state != "Z" and Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(
-                    errors="replace") == cmd:  # the same process, not a new one with its pid
-                left[pid] = cmd
-        if not left or time.monotonic() > deadline:
-            return left
-        time.sleep(0.1)
-
-
 def _start_sweep(tmp_path: Path, text: str, *extra: str) -> tuple[subprocess.Popen[bytes], Path]:
     """A CLI sweep in a session of its own, its stderr in ``tmp_path/stderr`` (a file: processes it leaves
     behind cannot hold a pipe open)."""
@@ -540,22 +469,6 @@ def _wait_for(proc: subprocess.Popen[bytes], ready: Callable[[], object], within
     assert proc.poll() is None, f"the sweep ended before the signal (exit {proc.returncode})"
 
 
-def _end(proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    """Wait for ``proc`` (its session is killed if it has not ended by ``timeout`` s)."""
-    try:
-        proc.wait(timeout=timeout)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-
-
-def _kill_left(children: dict[int, str]) -> None:
-    """Kill whatever of ``children`` is still running (a failing test leaves no processes either)."""
-    for pid in _alive(children, within=0):
-        os.kill(pid, signal.SIGKILL)
-
-
 def _signal_and_reap(proc: subprocess.Popen[bytes], children: dict[int, str],
                      send: Callable[[], None]) -> tuple[float, dict[int, str]]:
     """``send()`` a signal, wait for the sweep to end; (seconds it took, ``children`` still alive 10 s later).
@@ -563,11 +476,11 @@ def _signal_and_reap(proc: subprocess.Popen[bytes], children: dict[int, str],
     t0 = time.monotonic()
     send()
     try:
-        _end(proc)
+        end(proc)
         waited = time.monotonic() - t0
-        left = _alive(children, within=10)
+        left = alive(children, within=10)
     finally:
-        _kill_left(children)
+        kill_left(children)
     return waited, left
 
 
@@ -575,8 +488,8 @@ def test_sigterm_ends_a_local_sweep_as_ctrl_c_does_and_its_workers_with_it(tmp_p
     """``kill PID`` (SIGTERM) to the sweep only: one line, exit 130 within seconds, the pool's workers and the
     resource tracker gone, the finished point kept as a whole row."""
     proc, points = _start_sweep(tmp_path, SLOW_POINT, "--executor", "local")
-    _wait_for(proc, lambda: list(points.glob("*.json")) and len(_session(proc.pid)) >= 3)
-    children = _session(proc.pid)  # two workers and the resource tracker
+    _wait_for(proc, lambda: list(points.glob("*.json")) and len(session(proc.pid)) >= 3)
+    children = session(proc.pid)  # two workers and the resource tracker
     assert sum("multiprocessing" in c for c in children.values()) >= 3, children
     waited, left = _signal_and_reap(proc, children, lambda: os.kill(proc.pid, signal.SIGTERM))
     err = (tmp_path / "stderr").read_text()
@@ -592,8 +505,8 @@ def test_sigkill_of_a_local_sweep_ends_its_pool_workers(tmp_path: Path) -> None:
     of a long CP-SAT point, end on their own within seconds (parent-death signal), and so does the resource
     tracker once they are gone."""
     proc, points = _start_sweep(tmp_path, SLOW_POINT, "--executor", "local")
-    _wait_for(proc, lambda: list(points.glob("*.json")) and len(_session(proc.pid)) >= 3)
-    children = _session(proc.pid)
+    _wait_for(proc, lambda: list(points.glob("*.json")) and len(session(proc.pid)) >= 3)
+    children = session(proc.pid)
     assert sum("multiprocessing" in c for c in children.values()) >= 3, children
     _, left = _signal_and_reap(proc, children, lambda: os.kill(proc.pid, signal.SIGKILL))
     assert proc.returncode == -signal.SIGKILL
@@ -614,17 +527,34 @@ def test_interrupting_a_ray_sweep_is_one_line_exit_130_and_leaves_no_ray_process
     proc, points = _start_sweep(tmp_path, RAY_CPSAT, "--executor", "ray")
 
     def ray_up() -> bool:
-        cmds = " ".join(_session(proc.pid).values())
+        cmds = " ".join(session(proc.pid).values())
         return bool(list(points.glob("*.json"))) and all(n in cmds for n in ("raylet", "gcs_server", "ray::"))
 
     _wait_for(proc, ray_up)
-    children = _session(proc.pid)
+    children = session(proc.pid)
     if how == "ctrl-c":
         _, left = _signal_and_reap(proc, children, lambda: os.killpg(proc.pid, signal.SIGINT))
     else:
         _, left = _signal_and_reap(proc, children, lambda: os.kill(proc.pid, signal.SIGTERM))
     err = (tmp_path / "stderr").read_text()
     assert proc.returncode == 130 and err.strip().splitlines() == ["spikemesh: interrupted"], err
+    assert not left, left
+
+
+def test_sigkill_of_a_ray_sweep_shuts_its_ray_down(tmp_path: Path) -> None:
+    """``kill -9`` of a sweep that started its own Ray (no cleanup runs in it): the Ray driver process gets its
+    parent-death signal and shuts Ray down, so every process of the sweep's session is gone within seconds."""
+    pytest.importorskip("ray", reason="Ray is not installed (the sweep extra: pip install -e '.[sweep]')")
+    proc, points = _start_sweep(tmp_path, RAY_CPSAT, "--executor", "ray")
+
+    def ray_up() -> bool:
+        cmds = " ".join(session(proc.pid).values())
+        return bool(list(points.glob("*.json"))) and all(n in cmds for n in ("raylet", "gcs_server", "ray::"))
+
+    _wait_for(proc, ray_up)
+    children = session(proc.pid)
+    _, left = _signal_and_reap(proc, children, lambda: os.kill(proc.pid, signal.SIGKILL))
+    assert proc.returncode == -signal.SIGKILL
     assert not left, left
 
 

@@ -1,0 +1,86 @@
+"""The Ray driver process of a sweep (spikemesh.sweep.ray_child), spoken to directly through its socket."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from spikemesh.sweep import load_sweep
+from spikemesh.sweep.executors import run_task, tasks
+from spikemesh.sweep.point import TIMING
+from tests.sweep.procs import alive, end, kill_left, session
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _design(rows: list[dict[str, object]]) -> list[dict[str, object]]:
+    return [{k: v for k, v in r.items() if k not in TIMING} for r in rows]
+
+
+def test_ray_child_runs_the_work_on_a_lean_local_ray_and_leaves_nothing(tmp_path: Path) -> None:
+    """The child reports Ray up; its local instance has GCS, raylet and workers but no autoscaler monitor, log
+    monitor or dashboard API server (a sweep uses none of them); the work it is sent comes back as the rows of
+    running the same tasks here; told to stop, it exits 0 and every process it started is gone."""
+    pytest.importorskip("ray", reason="Ray is not installed (the sweep extra: pip install -e '.[sweep]')")
+    spec = tmp_path / "sweep.toml"
+    spec.write_text('[axes]\nmodel = "demo"\nplacer = ["rowmajor", "zigzag"]\nseed = [0, 1]\n')
+    sw = load_sweep(spec)
+    work = tasks(sw.points)
+    ours, theirs = socket.socketpair()
+    child = subprocess.Popen([sys.executable, "-m", "spikemesh.sweep.ray_child", str(theirs.fileno()),
+                              str(os.getpid()), "2"], pass_fds=[theirs.fileno()], cwd=ROOT,
+                             env={**os.environ, "PYTHONPATH": str(ROOT)}, start_new_session=True)
+    theirs.close()
+    rfile, wfile = ours.makefile("rb"), ours.makefile("wb")
+    procs: dict[int, str] = {}
+    try:
+        assert pickle.load(rfile) == ("up",)
+        procs = session(child.pid)
+        pickle.dump(("work", sw.payload(), work, None), wfile)
+        wfile.flush()
+        got = {}
+        for _ in work:
+            kind, n, rows = pickle.load(rfile)
+            got[n] = (kind, rows)
+        pickle.dump(("stop",), wfile)
+        wfile.flush()
+        end(child)
+        left = alive(procs, within=10)
+    finally:
+        kill_left(procs)
+        if child.poll() is None:
+            child.kill()
+    cmds = " ".join(procs.values())
+    assert "gcs_server" in cmds and "raylet" in cmds and "ray::" in cmds, procs
+    assert not any(n in cmds for n in ("monitor.py", "dashboard.py")), procs  # monitor, log_monitor, API server
+    assert child.returncode == 0
+    assert not left, left
+    assert sorted(got) == list(range(len(work)))
+    for n, task in enumerate(work):
+        kind, rows = got[n]
+        assert kind == "rows" and all(r["status"] == "ok" for r in rows)
+        assert _design(rows) == _design(run_task(task, None, sw.payload()))
+
+
+def test_ray_child_reports_an_address_ray_refuses_as_one_error_message() -> None:
+    """An address Ray refuses: the child sends ("error", Ray's message, joining=True) and exits 0."""
+    pytest.importorskip("ray", reason="Ray is not installed (the sweep extra: pip install -e '.[sweep]')")
+    ours, theirs = socket.socketpair()
+    child = subprocess.Popen([sys.executable, "-m", "spikemesh.sweep.ray_child", str(theirs.fileno()),
+                              str(os.getpid()), "2", "head-without-port"], pass_fds=[theirs.fileno()], cwd=ROOT,
+                             env={**os.environ, "PYTHONPATH": str(ROOT)}, start_new_session=True)
+    theirs.close()
+    try:
+        kind, message, joining = pickle.load(ours.makefile("rb"))
+        end(child)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert kind == "error" and joining is True and "head-without-port" in message, message
+    assert child.returncode == 0
