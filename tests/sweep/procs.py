@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -57,3 +58,17 @@ def kill_left(children: dict[int, str]) -> None:
     """Kill whatever of ``children`` is still running (a failing test leaves no processes either)."""
     for pid in alive(children, within=0):
         os.kill(pid, signal.SIGKILL)
+
+
+class KillsItsRayWorker:
+    """Pickled into a Ray task's arguments: the Ray worker that unpickles it ends (a crashed worker); unpickled
+    anywhere else (the process that submits the task), it stays itself."""
+
+    def __reduce__(self) -> tuple[object, tuple[()]]:
+        return (_unpickle, ())
+
+
+def _unpickle() -> KillsItsRayWorker:
+    if Path(sys.argv[0]).name == "default_worker.py":  # a Ray worker runs Ray's default_worker.py
+        os._exit(1)
+    return KillsItsRayWorker()

@@ -14,7 +14,7 @@ import pytest
 from spikemesh.sweep import load_sweep
 from spikemesh.sweep.executors import run_task, tasks
 from spikemesh.sweep.point import TIMING
-from tests.sweep.procs import alive, end, kill_left, session
+from tests.sweep.procs import KillsItsRayWorker, alive, end, kill_left, session
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -84,3 +84,37 @@ def test_ray_child_reports_an_address_ray_refuses_as_one_error_message() -> None
             child.kill()
     assert kind == "error" and joining is True and "head-without-port" in message, message
     assert child.returncode == 0
+
+
+def test_ray_child_reports_a_task_whose_worker_dies_twice_as_lost(tmp_path: Path) -> None:
+    """A task that kills the Ray worker running it (once, then again on its one retry) comes back as ("lost", n,
+    Ray's error) and the other task's rows as usual; the sweep records the lost task's points as failed."""
+    pytest.importorskip("ray", reason="Ray is not installed (the sweep extra: pip install -e '.[sweep]')")
+    spec = tmp_path / "sweep.toml"
+    spec.write_text('[axes]\nmodel = "demo"\nplacer = "rowmajor"\n')
+    sw = load_sweep(spec)
+    work = [[KillsItsRayWorker()], *tasks(sw.points)]
+    ours, theirs = socket.socketpair()
+    child = subprocess.Popen([sys.executable, "-m", "spikemesh.sweep.ray_child", str(theirs.fileno()),
+                              str(os.getpid()), "2"], pass_fds=[theirs.fileno()], cwd=ROOT,
+                             env={**os.environ, "PYTHONPATH": str(ROOT)}, start_new_session=True)
+    theirs.close()
+    rfile, wfile = ours.makefile("rb"), ours.makefile("wb")
+    procs: dict[int, str] = {}
+    try:
+        assert pickle.load(rfile) == ("up",)
+        procs = session(child.pid)
+        pickle.dump(("work", sw.payload(), work, None), wfile)
+        wfile.flush()
+        got = dict((n, (kind, rows)) for kind, n, rows in (pickle.load(rfile) for _ in work))
+        pickle.dump(("stop",), wfile)
+        wfile.flush()
+        end(child)
+    finally:
+        kill_left({**procs, **session(child.pid)})
+        if child.poll() is None:
+            child.kill()
+    kind, message = got[0]
+    assert kind == "lost" and message.startswith("WorkerCrashedError"), message
+    kind, rows = got[1]
+    assert kind == "rows" and [r["status"] for r in rows] == ["ok"]
