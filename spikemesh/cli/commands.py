@@ -448,8 +448,9 @@ def cmd_sweep(args: argparse.Namespace) -> None:
                     keep_builds=args.keep_builds, retry_failed=args.retry_failed, points=args.points,
                     progress=True)
     files = "results.csv" + (", results.parquet" if res.parquet else "") + ", sweep.html"
-    console.print(f"{len(res.rows)} points ({res.ran} run, {res.skipped} already done, {res.failed} failed) in "
-                  f"{res.wall_s:.1f} s; wrote {files} in {res.out}", soft_wrap=True)
+    on_ray = "" if res.ran_here is None else f", {res.ran - res.ran_here} of them on Ray"
+    console.print(f"{len(res.rows)} points ({res.ran} run{on_ray}, {res.skipped} already done, {res.failed} failed) "
+                  f"in {res.wall_s:.1f} s; wrote {files} in {res.out}", soft_wrap=True)
     if not res.parquet:
         console.print("results.parquet not written: pyarrow is not installed (pip install 'spikemesh[sweep]')")
 

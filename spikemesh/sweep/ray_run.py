@@ -10,12 +10,14 @@ child to stop (it shuts down the Ray it started while the caller writes its tabl
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import pickle
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 from collections import deque
 from pathlib import Path
@@ -26,6 +28,8 @@ from spikemesh.sweep.executors import Rows, Task, default_workers, died, run_tas
 from spikemesh.sweep.ray_child import ray_task
 from spikemesh.sweep.spec import Sweep
 
+# a local Ray starts in seconds and joining takes about one; Ray itself retries a wrong address for ever
+UP_WITHIN_S = 60.0
 _NO_RAY = {"needed": "ray >= 2.9", "available": "not installed",
            "hint": "pip install 'spikemesh[sweep]', or use --executor local"}
 _JOIN_HINT = ("start the head with `ray start --head` and pass --address HEAD:6379; a head started by `ray start` in "
@@ -46,6 +50,8 @@ class RayRun:
         self.ready = threading.Event()  # the child has the tasks, or failed (self.error)
         self.sweep: Sweep | None = None
         self.builds: Path | None = None
+        self.up = False  # the child reported Ray up
+        self.ran_here = 0  # points this process ran while Ray started
         loaded = sys.modules.get("ray")
         self.here = loaded is not None and loaded.is_initialized()  # submit to this process's Ray
         self.child: subprocess.Popen[bytes] | None = None
@@ -58,14 +64,20 @@ class RayRun:
         ours, theirs = socket.socketpair()
         args = [str(theirs.fileno()), str(os.getpid()), str(workers or default_workers())] + ([address] if address
                                                                                               else [])
+        # Ray's own log lines (a join retrying, say) go to a file: the sweep's errors stay one line, and the
+        # end of the file is in the error when the child dies
+        self.log = tempfile.TemporaryFile()
         self.child = subprocess.Popen([sys.executable, "-m", "spikemesh.sweep.ray_child", *args],
-                                      pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL)
+                                      pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, stderr=self.log)
         theirs.close()
         self.sock = ours
         self.rfile = ours.makefile("rb")
         self.wfile = ours.makefile("wb")
         self.thread = threading.Thread(target=self._hand_over, name="spikemesh-ray", daemon=True)
         self.thread.start()
+
+    def _where(self) -> str:
+        return f"--address {self.address}" if self.address else "a local instance"
 
     def _send(self, msg: tuple[Any, ...]) -> None:
         pickle.dump(msg, self.wfile, protocol=pickle.HIGHEST_PROTOCOL)
@@ -74,21 +86,34 @@ class RayRun:
     def _recv(self) -> tuple[Any, ...]:
         try:
             return pickle.load(self.rfile)
+        except TimeoutError:
+            raise
         except (EOFError, OSError) as e:
             code = self.child.wait() if self.child is not None else None
-            raise SpikemeshError("the Ray driver process ended", node="sweep", needed="running",
+            self.log.seek(0)
+            last = ([""] + self.log.read().decode(errors="replace").strip().splitlines())[-1][:300]
+            raise SpikemeshError(f"the Ray driver process ended: {last}", node="sweep", needed="running",
                                  available=f"exit status {code}" if code is not None else type(e).__name__,
-                                 hint="its error is printed above; --executor local runs without Ray") from None
+                                 hint="--executor local runs without Ray") from None
 
     def _hand_over(self) -> None:
         """Wait for the child's Ray, then send it the tasks this process has not taken."""
         try:
-            msg = self._recv()
+            self.sock.settimeout(UP_WITHIN_S)
+            try:
+                msg = self._recv()
+            except TimeoutError:
+                self.error = SpikemeshError(f"Ray was not up after {UP_WITHIN_S:.0f} s", node="sweep",
+                                            needed="a running Ray", available=self._where(),
+                                            hint=_JOIN_HINT if self.address else "--executor local runs without Ray")
+                return
+            self.sock.settimeout(None)
             if msg[0] == "error":
                 self.error = SpikemeshError(f"cannot start or join Ray: {msg[1]}", node="sweep",
-                                            available=self.address or "local",
+                                            needed="a running Ray", available=self._where(),
                                             hint=_JOIN_HINT if msg[2] else "--executor local runs without Ray")
                 return
+            self.up = True
             self.have_work.wait()
             with self.lock:  # held while sending: _close() sends too
                 if self.stop or not self.queue:
@@ -134,6 +159,7 @@ class RayRun:
                 if self.ready.is_set() or not self.queue:
                     return
                 task = self.queue.popleft()
+            self.ran_here += len(task)
             yield from zip(task, run_task(task, self.builds, payload))
 
     def _rows_here(self, sweep: Sweep, todo: list[Task], builds: Path | None) -> Rows:
@@ -171,16 +197,21 @@ class RayRun:
                 pass  # it has already gone
 
     def finish(self) -> None:
-        """Wait for the child: its Ray shut down (a joined cluster left)."""
+        """Wait for the child: its Ray shut down (a joined cluster left). A child still trying to join is
+        ended at once; a local Ray that is still starting is waited for (ending it mid-start would leave Ray's
+        agents running)."""
         if self.child is None:
             return
         self._close()
+        if self.address and not self.up:
+            self.child.kill()  # still trying to join: it has started nothing to shut down
         try:
-            self.child.wait(timeout=60)
+            self.child.wait(timeout=UP_WITHIN_S)
         except subprocess.TimeoutExpired:
             self.child.kill()
             self.child.wait()
         finally:
             self.thread.join(timeout=5)
-            for f in (self.rfile, self.wfile, self.sock):
-                f.close()
+            for f in (self.rfile, self.wfile, self.sock, self.log):
+                with contextlib.suppress(OSError):  # unsent bytes to a child that has gone
+                    f.close()

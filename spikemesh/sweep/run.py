@@ -29,6 +29,7 @@ class SweepResult:
     failed: int
     wall_s: float
     parquet: bool
+    ran_here: int | None = None  # ray executor without a Ray in this process: points run here while Ray started
 
 
 def sweep(spec: str | Path | dict[str, Any], out: str | Path, *, executor: str = "local",
@@ -48,6 +49,9 @@ def sweep(spec: str | Path | dict[str, Any], out: str | Path, *, executor: str =
     if executor not in EXECUTORS:
         raise SpikemeshError(f"unknown executor {executor!r}", node="sweep", needed=" | ".join(EXECUTORS),
                              available=executor, hint="--executor local (default), ray or serial")
+    if address is not None and executor != "ray":
+        raise SpikemeshError("an address is for the ray executor", node="sweep", needed="--executor ray",
+                             available=f"--executor {executor}", hint="drop --address, or add --executor ray")
     if workers is not None and workers < 1:
         raise SpikemeshError("workers must be positive", node="sweep", needed=">= 1", available=workers)
     t0 = time.perf_counter()
@@ -95,7 +99,8 @@ def sweep(spec: str | Path | dict[str, Any], out: str | Path, *, executor: str =
         parquet = write_parquet(out / "results.parquet", cols, rows)
         write_html(out / "sweep.html", sw, cols, rows)
         res = SweepResult(out=out, columns=cols, rows=rows, ran=len(todo), skipped=skipped, failed=failed,
-                          wall_s=0.0, parquet=parquet)
+                          wall_s=0.0, parquet=parquet, ran_here=ray_run.ran_here if ray_run and not ray_run.here
+                          else None)
     finally:
         if ray_run is not None:  # Ray shuts down while the tables are written; wait for it
             ray_run.finish()

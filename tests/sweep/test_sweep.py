@@ -22,6 +22,7 @@ import pytest
 import spikemesh
 from spikemesh.cli import main
 from spikemesh.data.demo import accuracy, load_demo
+from spikemesh.errors import SpikemeshError
 from spikemesh.sweep import SweepError, load_sweep
 from spikemesh.sweep.html import pareto
 from spikemesh.sweep.point import METRICS, TIMING, warm_up
@@ -142,14 +143,59 @@ def test_ray_executor_gives_the_serial_rows(serial8: Path, tmp_path: Path, ray_l
     assert _design_columns(tmp_path / "out" / "results.csv") == _design_columns(serial8 / "results.csv")
 
 
+def _assert_ray_summary(stdout: str, n: int) -> None:
+    """The summary line of a sweep of ``n`` points that all ran, some on Ray, the rest in the sweep's process."""
+    m = re.search(rf"{n} points \({n} run, (\d+) of them on Ray, 0 already done, 0 failed\)", stdout)
+    assert m and int(m[1]) <= n, stdout
+
+
 def test_cli_joins_a_running_ray_cluster_by_address(serial8: Path, tmp_path: Path, ray_local) -> None:
     address = ray_local.get_runtime_context().gcs_address  # the test's instance, as a cluster head
     r = subprocess.run([sys.executable, "-m", "spikemesh.cli", "sweep", str(_write(tmp_path, SWEEP8)), "-o",
                         str(tmp_path / "out"), "--executor", "ray", "--address", address], cwd=ROOT,
                        env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
-    assert "8 points (8 run, 0 already done, 0 failed)" in r.stdout
+    _assert_ray_summary(r.stdout, 8)
     assert _design_columns(tmp_path / "out" / "results.csv") == _design_columns(serial8 / "results.csv")
+
+
+NO_RAY_THERE = """
+import sys
+from spikemesh.cli import main
+from spikemesh.sweep import ray_run
+
+ray_run.UP_WITHIN_S = 3.0
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_an_address_where_no_ray_answers_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    """Ray retries a wrong address for ever; the sweep gives up after its deadline (3 s here, 60 by default):
+    one line naming the address, exit 2, Ray's own retry messages kept off the terminal, nothing left running."""
+    pytest.importorskip("ray", reason="Ray is not installed (the sweep extra: pip install -e '.[sweep]')")
+    spec = _write(tmp_path, '[axes]\nmodel = "demo"\nplacer = ["rowmajor", "zigzag"]\n')
+    t0 = time.monotonic()
+    proc = subprocess.Popen([sys.executable, "-c", NO_RAY_THERE, "sweep", str(spec), "-o", str(tmp_path / "out"),
+                             "--executor", "ray", "--address", "127.0.0.1:1"], cwd=ROOT,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)}, start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _, err = proc.communicate(timeout=120)
+        took = time.monotonic() - t0
+        left = alive(session(proc.pid), within=5)
+    finally:
+        end(proc)
+    assert proc.returncode == 2 and len(err.strip().splitlines()) == 1, err
+    assert "Ray was not up after 3 s" in err and "--address 127.0.0.1:1" in err, err
+    assert took < 60, took
+    assert not left, left
+
+
+def test_an_address_without_the_ray_executor_is_refused(tmp_path: Path) -> None:
+    spec = _write(tmp_path, '[axes]\nmodel = "demo"\n')
+    with pytest.raises(SpikemeshError, match="--executor ray"):
+        spikemesh.sweep(spec, tmp_path / "out", executor="local", address="127.0.0.1:6379")
+    assert not (tmp_path / "out").exists()
 
 
 def test_cli_ray_without_address_starts_and_stops_its_own_ray(serial8: Path, tmp_path: Path) -> None:
@@ -160,7 +206,7 @@ def test_cli_ray_without_address_starts_and_stops_its_own_ray(serial8: Path, tmp
                         str(tmp_path / "out"), "--executor", "ray", "--workers", "2"], cwd=ROOT,
                        env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
-    assert "8 points (8 run, 0 already done, 0 failed)" in r.stdout
+    _assert_ray_summary(r.stdout, 8)
     assert _design_columns(tmp_path / "out" / "results.csv") == _design_columns(serial8 / "results.csv")
 
 
