@@ -189,7 +189,7 @@ def place_slots(problem: Problem, mesh: Mesh, placer: str, seed: int, time_limit
     if placer == "cpsat":
         if problem.n > CPSAT_MAX_CORES:
             raise PlacementError("the exact CP-SAT placer takes small instances only", node="placer cpsat",
-                                 needed=f"<= {CPSAT_MAX_CORES} cores", available=problem.n,
+                                 needed=f"<= {CPSAT_MAX_CORES} cores", available=f"{problem.n} cores",
                                  hint="use --placer auto (annealing + CP-SAT windows) for large models")
         hint = best_of_anneals(problem, mesh, baselines.zigzag(problem, mesh), None, seed, runs=4)
         slot, info = cpsat.exact(problem, mesh, hint, time_limit, seed)
