@@ -23,26 +23,28 @@ def _design(rows: list[dict[str, object]]) -> list[dict[str, object]]:
     return [{k: v for k, v in r.items() if k not in TIMING} for r in rows]
 
 
-def test_ray_child_runs_the_work_on_a_lean_local_ray_and_leaves_nothing(tmp_path: Path) -> None:
-    """The child reports Ray up; its local instance has GCS, raylet and workers but no autoscaler monitor, log
-    monitor or dashboard API server (a sweep uses none of them); the work it is sent comes back as the rows of
-    running the same tasks here; told to stop, it exits 0 and every process it started is gone."""
-    pytest.importorskip("ray", reason="Ray is not installed (the sweep extra: pip install -e '.[sweep]')")
-    spec = tmp_path / "sweep.toml"
-    spec.write_text('[axes]\nmodel = "demo"\nplacer = ["rowmajor", "zigzag"]\nseed = [0, 1]\n')
-    sw = load_sweep(spec)
-    work = tasks(sw.points)
+def _start(*args: str) -> tuple[subprocess.Popen[bytes], socket.socket]:
+    """The child, in a session of its own, with a local Ray of 2 CPUs (``args``: an address to join instead)."""
     ours, theirs = socket.socketpair()
     child = subprocess.Popen([sys.executable, "-m", "spikemesh.sweep.ray_child", str(theirs.fileno()),
-                              str(os.getpid()), "2"], pass_fds=[theirs.fileno()], cwd=ROOT,
+                              str(os.getpid()), "2", *args], pass_fds=[theirs.fileno()], cwd=ROOT,
                              env={**os.environ, "PYTHONPATH": str(ROOT)}, start_new_session=True)
     theirs.close()
-    rfile, wfile = ours.makefile("rb"), ours.makefile("wb")
+    return child, ours
+
+
+def _exchange(payload: object, work: list) -> tuple[dict[int, str], dict[int, tuple[str, object]], dict[int, str],
+                                                    int | None]:
+    """Start the child, wait for Ray up, send ``work``, collect one answer per task, tell it to stop. Returns the
+    child's processes while Ray was up, the answers by task ({n: (kind, rows or message)}), those processes still
+    running 10 s after the child ended, and the child's exit status."""
+    child, sock = _start()
+    rfile, wfile = sock.makefile("rb"), sock.makefile("wb")
     procs: dict[int, str] = {}
     try:
         assert pickle.load(rfile) == ("up",)
         procs = session(child.pid)
-        pickle.dump(("work", sw.payload(), work, None), wfile)
+        pickle.dump(("work", payload, work, None), wfile)
         wfile.flush()
         got = {}
         for _ in work:
@@ -53,13 +55,26 @@ def test_ray_child_runs_the_work_on_a_lean_local_ray_and_leaves_nothing(tmp_path
         end(child)
         left = alive(procs, within=10)
     finally:
-        kill_left(procs)
+        kill_left({**procs, **session(child.pid)})
         if child.poll() is None:
             child.kill()
+    return procs, got, left, child.returncode
+
+
+def test_ray_child_runs_the_work_on_a_lean_local_ray_and_leaves_nothing(tmp_path: Path) -> None:
+    """The child reports Ray up; its local instance has GCS, raylet and workers but no autoscaler monitor, log
+    monitor or dashboard API server (a sweep uses none of them); the work it is sent comes back as the rows of
+    running the same tasks here; told to stop, it exits 0 and every process it started is gone."""
+    pytest.importorskip("ray", reason="Ray is not installed (the sweep extra: pip install -e '.[sweep]')")
+    spec = tmp_path / "sweep.toml"
+    spec.write_text('[axes]\nmodel = "demo"\nplacer = ["rowmajor", "zigzag"]\nseed = [0, 1]\n')
+    sw = load_sweep(spec)
+    work = tasks(sw.points)
+    procs, got, left, code = _exchange(sw.payload(), work)
     cmds = " ".join(procs.values())
     assert "gcs_server" in cmds and "raylet" in cmds and "ray::" in cmds, procs
     assert not any(n in cmds for n in ("monitor.py", "dashboard.py")), procs  # monitor, log_monitor, API server
-    assert child.returncode == 0
+    assert code == 0
     assert not left, left
     assert sorted(got) == list(range(len(work)))
     for n, task in enumerate(work):
@@ -71,13 +86,9 @@ def test_ray_child_runs_the_work_on_a_lean_local_ray_and_leaves_nothing(tmp_path
 def test_ray_child_reports_an_address_ray_refuses_as_one_error_message() -> None:
     """An address Ray refuses: the child sends ("error", Ray's message, joining=True) and exits 0."""
     pytest.importorskip("ray", reason="Ray is not installed (the sweep extra: pip install -e '.[sweep]')")
-    ours, theirs = socket.socketpair()
-    child = subprocess.Popen([sys.executable, "-m", "spikemesh.sweep.ray_child", str(theirs.fileno()),
-                              str(os.getpid()), "2", "head-without-port"], pass_fds=[theirs.fileno()], cwd=ROOT,
-                             env={**os.environ, "PYTHONPATH": str(ROOT)}, start_new_session=True)
-    theirs.close()
+    child, sock = _start("head-without-port")
     try:
-        kind, message, joining = pickle.load(ours.makefile("rb"))
+        kind, message, joining = pickle.load(sock.makefile("rb"))
         end(child)
     finally:
         if child.poll() is None:
@@ -94,26 +105,8 @@ def test_ray_child_reports_a_task_whose_worker_dies_twice_as_lost(tmp_path: Path
     spec.write_text('[axes]\nmodel = "demo"\nplacer = "rowmajor"\n')
     sw = load_sweep(spec)
     work = [[KillsItsRayWorker()], *tasks(sw.points)]
-    ours, theirs = socket.socketpair()
-    child = subprocess.Popen([sys.executable, "-m", "spikemesh.sweep.ray_child", str(theirs.fileno()),
-                              str(os.getpid()), "2"], pass_fds=[theirs.fileno()], cwd=ROOT,
-                             env={**os.environ, "PYTHONPATH": str(ROOT)}, start_new_session=True)
-    theirs.close()
-    rfile, wfile = ours.makefile("rb"), ours.makefile("wb")
-    procs: dict[int, str] = {}
-    try:
-        assert pickle.load(rfile) == ("up",)
-        procs = session(child.pid)
-        pickle.dump(("work", sw.payload(), work, None), wfile)
-        wfile.flush()
-        got = dict((n, (kind, rows)) for kind, n, rows in (pickle.load(rfile) for _ in work))
-        pickle.dump(("stop",), wfile)
-        wfile.flush()
-        end(child)
-    finally:
-        kill_left({**procs, **session(child.pid)})
-        if child.poll() is None:
-            child.kill()
+    _, got, left, code = _exchange(sw.payload(), work)
+    assert code == 0 and not left, left
     kind, message = got[0]
     assert kind == "lost" and message.startswith("WorkerCrashedError"), message
     kind, rows = got[1]

@@ -563,12 +563,13 @@ RAY_CPSAT = ('[axes]\nmodel = "demo"\ntarget = "tianjic"\nplacer = "cpsat"\ntime
              'seed = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]\n')
 
 
-@pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
-def test_interrupting_a_ray_sweep_is_one_line_exit_130_and_leaves_no_ray_process(tmp_path: Path, how: str) -> None:
-    """``--executor ray`` without an address (a local Ray this sweep starts): Ctrl-C (SIGINT to the process group,
-    as a terminal sends it) or SIGTERM to the sweep only, once Ray is up and the sweep process has run a CP-SAT
-    point itself, ends it with one line and exit 130, and every process of the sweep's session (Ray's GCS,
-    raylet, workers, dashboard and runtime-env agents) is gone within seconds."""
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm", "sigkill"])
+def test_ending_a_ray_sweep_leaves_no_ray_process(tmp_path: Path, how: str) -> None:
+    """``--executor ray`` without an address (a local Ray this sweep starts), once Ray is up and the sweep process
+    has run a CP-SAT point itself: Ctrl-C (SIGINT to the process group, as a terminal sends it) or SIGTERM to the
+    sweep only ends it with one line and exit 130; ``kill -9`` of the sweep only (no cleanup runs in it) reaches
+    the Ray driver process as its parent-death signal. Either way every process of the sweep's session (the Ray
+    driver process, Ray's GCS, raylet, workers, dashboard and runtime-env agents) is gone within seconds."""
     pytest.importorskip("ray", reason="Ray is not installed (the sweep extra: pip install -e '.[sweep]')")
     proc, points = _start_sweep(tmp_path, RAY_CPSAT, "--executor", "ray")
 
@@ -578,29 +579,15 @@ def test_interrupting_a_ray_sweep_is_one_line_exit_130_and_leaves_no_ray_process
 
     _wait_for(proc, ray_up)
     children = session(proc.pid)
-    if how == "ctrl-c":
-        _, left = _signal_and_reap(proc, children, lambda: os.killpg(proc.pid, signal.SIGINT))
-    else:
-        _, left = _signal_and_reap(proc, children, lambda: os.kill(proc.pid, signal.SIGTERM))
+    send = {"ctrl-c": lambda: os.killpg(proc.pid, signal.SIGINT),
+            "sigterm": lambda: os.kill(proc.pid, signal.SIGTERM),
+            "sigkill": lambda: os.kill(proc.pid, signal.SIGKILL)}[how]
+    _, left = _signal_and_reap(proc, children, send)
     err = (tmp_path / "stderr").read_text()
-    assert proc.returncode == 130 and err.strip().splitlines() == ["spikemesh: interrupted"], err
-    assert not left, left
-
-
-def test_sigkill_of_a_ray_sweep_shuts_its_ray_down(tmp_path: Path) -> None:
-    """``kill -9`` of a sweep that started its own Ray (no cleanup runs in it): the Ray driver process gets its
-    parent-death signal and shuts Ray down, so every process of the sweep's session is gone within seconds."""
-    pytest.importorskip("ray", reason="Ray is not installed (the sweep extra: pip install -e '.[sweep]')")
-    proc, points = _start_sweep(tmp_path, RAY_CPSAT, "--executor", "ray")
-
-    def ray_up() -> bool:
-        cmds = " ".join(session(proc.pid).values())
-        return bool(list(points.glob("*.json"))) and all(n in cmds for n in ("raylet", "gcs_server", "ray::"))
-
-    _wait_for(proc, ray_up)
-    children = session(proc.pid)
-    _, left = _signal_and_reap(proc, children, lambda: os.kill(proc.pid, signal.SIGKILL))
-    assert proc.returncode == -signal.SIGKILL
+    if how == "sigkill":
+        assert proc.returncode == -signal.SIGKILL
+    else:
+        assert proc.returncode == 130 and err.strip().splitlines() == ["spikemesh: interrupted"], err
     assert not left, left
 
 
