@@ -2,11 +2,12 @@
 a cluster), runs the tasks the sweep sends it as Ray tasks and sends back each task's rows as it finishes.
 
 Why a process of its own: the sweep's process runs points itself while Ray starts, and ``import ray`` and
-``ray.init`` hold the interpreter lock for about a CPU-second. In one process the two took turns on one core while
-the other sat mostly idle (a 16-point sweep on 2 cores left 4.7-5.5 core-seconds idle, the process pool 3.1); in
-two processes Ray starts on the idle core (2.5-4.3 idle). This process also ends Ray cleanly when the sweep's
-process dies without cleaning up (``kill -9``): it gets SIGTERM then (parent-death signal) and shuts Ray down,
-after ``ray.init`` has returned if Ray was still starting (Ray's agents outlive a start cut short).
+``ray.init`` hold the interpreter lock for about a CPU-second. In one process the two took turns on one core
+while the other sat mostly idle (a 16-point sweep on 2 cores left 3.1-4.8 core-seconds idle in four runs, the
+process pool 3.1); in two processes Ray starts on the idle core (2.5-4.3 idle, the runs 0.4 s shorter on
+average). This process also ends Ray cleanly when the sweep's process dies without cleaning up (``kill -9``):
+it gets SIGTERM then (parent-death signal) and shuts Ray down, after ``ray.init`` has returned if Ray was still
+starting (Ray's agents outlive a start cut short).
 
 A local instance starts without three of the processes ``ray.init`` starts, none of which a sweep uses: the
 autoscaler monitor (nothing to scale on one machine), the log monitor (it forwards worker output to the driver,
