@@ -31,12 +31,14 @@ Run: ``python -m spikemesh.sweep.ray_child FD PARENT_PID WORKERS [ADDRESS]``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import pickle
 import signal
 import socket
 import sys
 import threading
+from collections.abc import Iterator
 from typing import Any, BinaryIO
 
 from spikemesh.sweep.executors import die_with_parent, run_task
@@ -75,21 +77,50 @@ def prepare(ray: Any, local: bool) -> None:
             setattr(cls, name, _nothing)
 
 
-class _Link:
-    def __init__(self, fd: int) -> None:
-        self.sock = socket.socket(fileno=fd)
-        self.rfile: BinaryIO = self.sock.makefile("rb")
-        self.wfile: BinaryIO = self.sock.makefile("wb")
+class Link:
+    """Pickled messages over a socket, both ways (this process and the sweep's)."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.rfile: BinaryIO = sock.makefile("rb")
+        self.wfile: BinaryIO = sock.makefile("wb")
 
     def send(self, msg: tuple[Any, ...]) -> None:
         pickle.dump(msg, self.wfile, protocol=pickle.HIGHEST_PROTOCOL)
         self.wfile.flush()
 
     def recv(self) -> tuple[Any, ...]:
-        try:
-            return pickle.load(self.rfile)
-        except (EOFError, OSError, pickle.UnpicklingError):
-            return ("stop",)
+        """The next message; EOFError or OSError when the other end has gone."""
+        return pickle.load(self.rfile)
+
+    def close(self) -> None:
+        for f in (self.rfile, self.wfile, self.sock):
+            with contextlib.suppress(OSError):  # unsent bytes to a process that has gone
+                f.close()
+
+
+def results(ray: Any, payload: dict[str, Any], tasks: list[Any], builds: Any,
+            stop: threading.Event | None = None) -> Iterator[tuple[int, str, Any]]:
+    """Run ``tasks`` as Ray tasks (one CPU, one retry each, ``payload`` put in the object store once); yields
+    (n, "rows", rows) for task n as it finishes, or (n, "lost", message) when its worker died twice. Tasks still
+    running when ``stop`` is set, or when the caller stops iterating, are cancelled."""
+    remote = ray.remote(num_cpus=1, max_retries=1)(ray_task)
+    shared = ray.put(payload)
+    running = {remote.remote(shared, task, builds): n for n, task in enumerate(tasks)}
+    try:
+        while running and not (stop is not None and stop.is_set()):
+            done, _ = ray.wait(list(running), num_returns=1, timeout=None if stop is None else 0.1)
+            for ref in done:
+                n = running.pop(ref)
+                try:
+                    got = ray.get(ref)
+                except ray.exceptions.RayError as e:  # the worker died (retry used up) or the task was lost
+                    yield n, "lost", f"{type(e).__name__}: {e}"
+                else:
+                    yield n, "rows", got
+    finally:
+        for ref in running:
+            ray.cancel(ref, force=True)
 
 
 def main(argv: list[str]) -> int:
@@ -101,7 +132,7 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the sweep's process, which tells this one
     die_with_parent(parent)
-    link = _Link(fd)
+    link = Link(socket.socket(fileno=fd))
     import ray
 
     prepare(ray, local=address is None)
@@ -121,7 +152,10 @@ def main(argv: list[str]) -> int:
         if stopping.is_set():
             return 0
         link.send(("up",))
-        msg = link.recv()
+        try:
+            msg = link.recv()
+        except (EOFError, OSError, pickle.UnpicklingError):
+            msg = ("stop",)
         if msg[0] == "work":
             _run(ray, link, *msg[1:])
     except (BrokenPipeError, ConnectionResetError):
@@ -131,27 +165,17 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def _run(ray: Any, link: _Link, payload: dict[str, Any], tasks: list[Any], builds: Any) -> None:
+def _run(ray: Any, link: Link, payload: dict[str, Any], tasks: list[Any], builds: Any) -> None:
     stop = threading.Event()
 
     def listen() -> None:
-        link.recv()  # ("stop",) or the end of the stream
+        with contextlib.suppress(EOFError, OSError, pickle.UnpicklingError):
+            link.recv()  # ("stop",), else the end of the stream
         stop.set()
 
     threading.Thread(target=listen, daemon=True).start()
-    remote = ray.remote(num_cpus=1, max_retries=1)(ray_task)
-    shared = ray.put(payload)
-    running = {remote.remote(shared, task, builds): n for n, task in enumerate(tasks)}
-    while running and not stop.is_set():
-        done, _ = ray.wait(list(running), num_returns=1, timeout=0.1)
-        for ref in done:
-            n = running.pop(ref)
-            try:
-                link.send(("rows", n, ray.get(ref)))
-            except ray.exceptions.RayError as e:  # the worker died (retry used up) or the task was lost
-                link.send(("lost", n, f"{type(e).__name__}: {e}"))
-    for ref in running:
-        ray.cancel(ref, force=True)
+    for n, kind, got in results(ray, payload, tasks, builds, stop):
+        link.send((kind, n, got))
 
 
 if __name__ == "__main__":

@@ -10,10 +10,8 @@ child to stop (it shuts down the Ray it started while the caller writes its tabl
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import os
-import pickle
 import socket
 import subprocess
 import sys
@@ -25,7 +23,7 @@ from typing import Any
 
 from spikemesh.errors import SpikemeshError
 from spikemesh.sweep.executors import Rows, Task, default_workers, died, run_task
-from spikemesh.sweep.ray_child import ray_task
+from spikemesh.sweep.ray_child import Link, results
 from spikemesh.sweep.spec import Sweep
 
 # a local Ray starts in seconds and joining takes about one; Ray itself retries a wrong address for ever
@@ -70,22 +68,16 @@ class RayRun:
         self.child = subprocess.Popen([sys.executable, "-m", "spikemesh.sweep.ray_child", *args],
                                       pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, stderr=self.log)
         theirs.close()
-        self.sock = ours
-        self.rfile = ours.makefile("rb")
-        self.wfile = ours.makefile("wb")
+        self.link = Link(ours)
         self.thread = threading.Thread(target=self._hand_over, name="spikemesh-ray", daemon=True)
         self.thread.start()
 
     def _where(self) -> str:
         return f"--address {self.address}" if self.address else "a local instance"
 
-    def _send(self, msg: tuple[Any, ...]) -> None:
-        pickle.dump(msg, self.wfile, protocol=pickle.HIGHEST_PROTOCOL)
-        self.wfile.flush()
-
     def _recv(self) -> tuple[Any, ...]:
         try:
-            return pickle.load(self.rfile)
+            return self.link.recv()
         except TimeoutError:
             raise
         except (EOFError, OSError) as e:
@@ -99,7 +91,7 @@ class RayRun:
     def _hand_over(self) -> None:
         """Wait for the child's Ray, then send it the tasks this process has not taken."""
         try:
-            self.sock.settimeout(UP_WITHIN_S)
+            self.link.sock.settimeout(UP_WITHIN_S)
             try:
                 msg = self._recv()
             except TimeoutError:
@@ -107,7 +99,7 @@ class RayRun:
                                             needed="a running Ray", available=self._where(),
                                             hint=_JOIN_HINT if self.address else "--executor local runs without Ray")
                 return
-            self.sock.settimeout(None)
+            self.link.sock.settimeout(None)
             if msg[0] == "error":
                 self.error = SpikemeshError(f"cannot start or join Ray: {msg[1]}", node="sweep",
                                             needed="a running Ray", available=self._where(),
@@ -121,7 +113,7 @@ class RayRun:
                 self.sent = list(self.queue)
                 self.queue.clear()
                 assert self.sweep is not None
-                self._send(("work", self.sweep.payload(), self.sent, self.builds))
+                self.link.send(("work", self.sweep.payload(), self.sent, self.builds))
         except BaseException as e:  # noqa: BLE001 - re-raised in the sweep's thread by rows()
             self.error = e
         finally:
@@ -145,10 +137,7 @@ class RayRun:
                 raise self.error
             for _ in self.sent:
                 kind, n, got = self._recv()
-                task = self.sent[n]
-                rows = got if kind == "rows" else [died(f"ray worker failed while running this point: {got}")
-                                                   for _ in task]
-                yield from zip(task, rows)
+                yield from zip(self.sent[n], self._rows(self.sent[n], kind, got))
         finally:
             self._close()
 
@@ -165,23 +154,13 @@ class RayRun:
     def _rows_here(self, sweep: Sweep, todo: list[Task], builds: Path | None) -> Rows:
         import ray
 
-        remote = ray.remote(num_cpus=1, max_retries=1)(ray_task)
-        shared = ray.put(sweep.payload())
-        running = {remote.remote(shared, task, builds): task for task in todo}
-        try:
-            while running:
-                done, _ = ray.wait(list(running), num_returns=1)
-                for ref in done:
-                    task = running.pop(ref)
-                    try:
-                        rows = ray.get(ref)
-                    except ray.exceptions.RayError as e:  # the worker died (retry used up) or the task was lost
-                        rows = [died(f"ray worker failed while running this point: {type(e).__name__}: {e}")
-                                for _ in task]
-                    yield from zip(task, rows)
-        finally:
-            for ref in running:
-                ray.cancel(ref, force=True)
+        for n, kind, got in results(ray, sweep.payload(), todo, builds):
+            yield from zip(todo[n], self._rows(todo[n], kind, got))
+
+    @staticmethod
+    def _rows(task: Task, kind: str, got: Any) -> list[dict[str, Any]]:
+        """A task's rows from a ("rows", rows) or ("lost", message) answer."""
+        return got if kind == "rows" else [died(f"ray worker failed while running this point: {got}") for _ in task]
 
     def _close(self) -> None:
         """Tell the child to stop (cancel its tasks, shut its Ray down); it ends on its own."""
@@ -191,8 +170,8 @@ class RayRun:
             if self.child is None or closed:
                 return
             try:
-                self._send(("stop",))
-                self.sock.shutdown(socket.SHUT_WR)
+                self.link.send(("stop",))
+                self.link.sock.shutdown(socket.SHUT_WR)
             except OSError:
                 pass  # it has already gone
 
@@ -212,6 +191,5 @@ class RayRun:
             self.child.wait()
         finally:
             self.thread.join(timeout=5)
-            for f in (self.rfile, self.wfile, self.sock, self.log):
-                with contextlib.suppress(OSError):  # unsent bytes to a child that has gone
-                    f.close()
+            self.link.close()
+            self.log.close()
