@@ -159,6 +159,22 @@ def test_cli_joins_a_running_ray_cluster_by_address(serial8: Path, tmp_path: Pat
     assert _design_columns(tmp_path / "out" / "results.csv") == _design_columns(serial8 / "results.csv")
 
 
+def test_a_starting_local_ray_is_found_registered_by_the_check_that_replaces_rays_1_s_poll(ray_local) -> None:
+    """The Ray driver process waits for its node with ray_child.registered (every 20 ms) before Ray's own
+    get_node: the check sees the running node and not an unknown id, and the wrapped get_node returns Ray's
+    record of the node."""
+    from ray._private import services
+
+    from spikemesh.sweep.ray_child import registered, registered_first
+
+    ctx = ray_local.get_runtime_context()
+    node = ctx.get_node_id()
+    has = registered(ctx.gcs_address)
+    assert has(node)
+    assert not has("0" * len(node))
+    assert registered_first(services.get_node)(ctx.gcs_address, node) == services.get_node(ctx.gcs_address, node)
+
+
 NO_RAY_THERE = """
 import sys
 from spikemesh.cli import main
