@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 from rich.table import Table
 
+from spikemesh.cli import output
 from spikemesh.cli.output import (
     DEFAULT_TARGET,
     _fmt,
@@ -446,13 +447,27 @@ def cmd_sweep(args: argparse.Namespace) -> None:
     with sigterm_interrupts():  # `kill` ends a sweep as Ctrl-C does: workers and Ray stopped, exit 130
         res = sweep(args.spec, args.out, executor=args.executor, address=args.address, workers=args.workers,
                     keep_builds=args.keep_builds, retry_failed=args.retry_failed, points=args.points,
-                    progress=True)
+                    progress=True, on_point=_point_line if output.VERBOSE else None)
     files = "results.csv" + (", results.parquet" if res.parquet else "") + ", sweep.html"
     on_ray = "" if res.ran_here is None else f", {res.ran - res.ran_here} of them on Ray"
     console.print(f"{len(res.rows)} points ({res.ran} run{on_ray}, {res.skipped} already done, {res.failed} failed) "
                   f"in {res.wall_s:.1f} s; wrote {files} in {res.out}", soft_wrap=True)
     if not res.parquet:
         console.print("results.parquet not written: pyarrow is not installed (pip install 'spikemesh[sweep]')")
+
+
+def _point_line(point: Any, m: dict[str, Any], done: int, total: int, failed: int) -> None:
+    """-v: one line per finished point: its axis values, then its status and figures or its error."""
+    values = " ".join(f"{k}={v}" for k, v in point.values.items())
+    if m.get("status") != "ok":
+        what = f"failed: {m.get('error')}"
+    else:
+        seconds = sum(m.get(k) or 0.0 for k in ("compile_s", "simulate_s"))
+        energy = m.get("energy_per_inference_pj")
+        what = f"ok, {m.get('cores')} cores" + (f", {energy:.4g} pJ/inference" if energy is not None else "") \
+            + f", {seconds:.2f} s"
+    console.print(f"[{done}/{total}] point {point.index} {values}: {what}", markup=False, highlight=False,
+                  soft_wrap=True)
 
 
 # ----------------------------------------------------------------------------------------------- parser

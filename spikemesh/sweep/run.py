@@ -14,7 +14,7 @@ from spikemesh.fileio import atomic_open, atomic_write_json
 from spikemesh.sweep import html as html_page
 from spikemesh.sweep.executors import EXECUTORS, default_workers, run_points
 from spikemesh.sweep.results import columns, read_point, table, write_csv, write_parquet, write_point
-from spikemesh.sweep.spec import Sweep, load_sweep
+from spikemesh.sweep.spec import Point, Sweep, load_sweep
 
 
 @dataclass
@@ -35,7 +35,7 @@ class SweepResult:
 def sweep(spec: str | Path | dict[str, Any], out: str | Path, *, executor: str = "local",
           address: str | None = None, workers: int | None = None, keep_builds: bool = False,
           retry_failed: bool = False, points: int | None = None, progress: bool = False,
-          on_point: Callable[[int, int, int], None] | None = None) -> SweepResult:
+          on_point: Callable[[Point, dict[str, Any], int, int, int], None] | None = None) -> SweepResult:
     """Run a design-space sweep (spikemesh.sweep.spec describes the file) into directory ``out``.
 
     ``executor``: "local" (process pool over ``workers`` cores, default all), "ray" (``address`` joins a cluster;
@@ -43,7 +43,8 @@ def sweep(spec: str | Path | dict[str, Any], out: str | Path, *, executor: str =
     "serial". Points already recorded in
     ``out/points`` are skipped (failed ones too, unless ``retry_failed``). ``keep_builds`` saves each point's
     build directory under ``out/builds``. ``points`` overrides the file's ``[sweep] points`` limit.
-    ``on_point(done, total, failed)`` is called after every point. Writes ``results.csv``, ``results.parquet``
+    ``on_point(point, metrics, done, total, failed)`` is called as each point finishes (its metric columns; counts
+    of the whole sweep). Writes ``results.csv``, ``results.parquet``
     (with pyarrow) and ``sweep.html``; returns a SweepResult.
     """
     if executor not in EXECUTORS:
@@ -89,7 +90,7 @@ def sweep(spec: str | Path | dict[str, Any], out: str | Path, *, executor: str =
                 failed += metrics.get("status") != "ok"
                 tick(failed)
                 if on_point is not None:
-                    on_point(len(finished), len(sw.points), failed)
+                    on_point(point, metrics, len(finished), len(sw.points), failed)
                 left -= 1
                 if 0 < left == slots - 1:
                     html_page.warm()

@@ -262,7 +262,7 @@ def _check_values(sweep: Sweep) -> None:
     for name, values in sweep.axes.items():
         for v in values:
             if name in choices and v not in choices[name]:
-                raise SweepError(f"axis {name!r} value {v!r} is not one of {', '.join(choices[name])}",
+                raise SweepError(f"axis {name!r} value {v!r} is not a known {name}",
                                  node=sweep.source, needed=" | ".join(choices[name]), available=repr(v))
             if name in OPTION_AXES and not _same_kind(v, getattr(defaults, name)):
                 raise SweepError(f"axis {name!r} value {v!r} has the wrong type", node=sweep.source,

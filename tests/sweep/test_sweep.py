@@ -452,6 +452,24 @@ def test_cli_prints_one_summary_line_and_no_progress_when_not_a_terminal(tmp_pat
     assert json.loads((tmp_path / "out" / "sweep.json").read_text())["points"] == 2
 
 
+def test_cli_verbose_prints_each_point_with_its_figures_or_its_error(tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """-v: one line per finished point, its values then what results.csv records for it (cores, or the error)."""
+    spec = _write(tmp_path, '[axes]\nmodel = "demo"\ncore.neurons = 4\nchips = ["1x1", "2x2"]\n')
+    assert main(["sweep", str(spec), "-o", str(tmp_path / "out"), "--executor", "serial", "-v"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    rows = list(csv.DictReader(open(tmp_path / "out" / "results.csv")))
+    assert len(lines) == 3 and "2 points (2 run" in lines[2]
+    for line, r in zip(lines, rows):
+        assert line.startswith(f"[{int(r['point']) + 1}/2] point {r['point']} ")
+        assert f"chips={r['chips']}" in line
+        if r["status"] == "ok":
+            assert f": ok, {r['cores']} cores" in line
+        else:
+            assert line.endswith(f": failed: {r['error']}")
+    assert [r["status"] for r in rows] == ["failed", "ok"]
+
+
 def test_pareto_front_is_the_set_of_undominated_rows() -> None:
     rng = np.random.default_rng(3)
     rows = [{"point": i, "a": float(a), "b": float(b)} for i, (a, b) in enumerate(rng.integers(0, 6, (40, 2)))]
