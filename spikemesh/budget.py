@@ -19,6 +19,7 @@ when any of its calls stopped at its limit, ``"optimal"`` when all finished, ``"
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,6 +77,39 @@ def cpsat_solver(seed: int, workers: int = 1) -> Any:
     s.parameters.num_workers = int(workers)
     s.parameters.catch_sigint_signal = False
     return s
+
+
+def solve(solver: Any, model: Any) -> Any:
+    """``solver.solve(model)`` that Ctrl-C interrupts at once. Python handles a signal in the main thread between
+    bytecodes, so during a CP-SAT solve in that thread a Ctrl-C (or the CLI's SIGTERM) took effect only when the
+    solve ended, up to its time limit later. In the main thread the solve therefore runs in a helper thread (CP-SAT
+    releases the interpreter lock) while this one waits; an exception in the wait (KeyboardInterrupt) stops the
+    search (``stop_search``) and is re-raised. Elsewhere a plain solve. The result is the same either way."""
+    if threading.current_thread() is not threading.main_thread():
+        return solver.solve(model)
+    done: list[Any] = []
+    failed: list[BaseException] = []
+    ended = threading.Event()  # not Thread.join: a join that KeyboardInterrupt cuts short can mark the thread
+    # ended while it still runs (Python < 3.13), and the interpreter's exit then aborts in CP-SAT's C++ thread
+
+    def run() -> None:
+        try:
+            done.append(solver.solve(model))
+        except BaseException as e:  # noqa: BLE001 - re-raised in the calling thread below
+            failed.append(e)
+        finally:
+            ended.set()
+
+    threading.Thread(target=run, name="spikemesh-cpsat", daemon=True).start()
+    try:
+        ended.wait()
+    except BaseException:
+        solver.stop_search()
+        ended.wait()
+        raise
+    if failed:
+        raise failed[0]
+    return done[0]
 
 
 def cpsat_seconds(budget_seconds: float) -> float:

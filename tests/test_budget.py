@@ -69,3 +69,53 @@ def test_bad_time_limit_is_a_clear_error(bad: object) -> None:
     with pytest.raises(SpikemeshError, match="time limit") as e:
         spikemesh.compile(_pool_net(), "tianjic", time_limit=bad)
     assert "needed > 0" in str(e.value)
+
+
+CPSAT_INTERRUPTED = """
+import sys, time
+from ortools.sat.python import cp_model
+from spikemesh.budget import cpsat_solver, solve
+
+m = cp_model.CpModel()  # no proof within a minute: 60 values, neighbours differ, 50 all different, weighted max
+xs = [m.new_int_var(0, 100, f"x{i}") for i in range(60)]
+for a, b in zip(xs, xs[1:]):
+    m.add(a != b)
+m.add_all_different(xs[:50])
+m.maximize(sum(x * (i % 7 + 1) for i, x in enumerate(xs)))
+s = cpsat_solver(0)
+s.parameters.max_time_in_seconds = 60.0
+print("solving", flush=True)
+t0 = time.monotonic()
+try:
+    solve(s, m)
+except KeyboardInterrupt:
+    print(f"interrupted after {time.monotonic() - t0:.1f} s", flush=True)
+    sys.exit(130)
+print("solve ended on its own", flush=True)
+"""
+
+
+def test_ctrl_c_interrupts_a_cpsat_solve_at_once() -> None:
+    """Ctrl-C during a CP-SAT solve in the main thread (a compile, or a sweep's own points) raises
+    KeyboardInterrupt within a second rather than when the solve reaches its time limit (60 s here)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    p = subprocess.Popen([sys.executable, "-c", CPSAT_INTERRUPTED], cwd=root, stdout=subprocess.PIPE, text=True,
+                         env={**os.environ, "PYTHONPATH": str(root)})
+    try:
+        assert p.stdout is not None and p.stdout.readline().strip() == "solving"
+        time.sleep(1.0)  # well inside the solve
+        t0 = time.monotonic()
+        p.send_signal(signal.SIGINT)
+        out, _ = p.communicate(timeout=30)
+        took = time.monotonic() - t0
+    finally:
+        p.kill()
+    assert p.returncode == 130 and out.startswith("interrupted after"), (p.returncode, out)
+    assert took < 5.0, took

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from spikemesh.budget import StageBudget, cpsat_seconds, cpsat_solver
+from spikemesh.budget import StageBudget, cpsat_seconds, cpsat_solver, solve
 from spikemesh.partition.build import Draft
 from spikemesh.partition.geometry import ProjGeom, box_volume
 from spikemesh.partition.resources import LayerProblem, Limits
@@ -123,7 +123,7 @@ def pack_small(items: list[dict[str, Any]], edges: list[tuple[int, int, float]],
     solver = cpsat_solver(seed)
     solver.parameters.max_deterministic_time = float(time_limit)  # deterministic budget: reproducible results
     solver.parameters.max_time_in_seconds = 10.0 * float(time_limit) + 1.0  # guard only (spikemesh.budget)
-    status = solver.Solve(m)
+    status = solve(solver, m)
     name = solver.StatusName(status)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return [[i] for i in range(n)], {"status": name, "bins": n}

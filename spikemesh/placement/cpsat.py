@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from ortools.sat.python import cp_model
 
-from spikemesh.budget import cpsat_solver
+from spikemesh.budget import cpsat_solver, solve
 from spikemesh.placement import bnb, bounds, cutsearch
 from spikemesh.placement.problem import Problem, evaluate, slot_arrays
 from spikemesh.target.topology import Mesh
@@ -210,7 +210,7 @@ def _cpsat_exact(problem: Problem, mesh: Mesh, hint: np.ndarray | None, time_lim
             for s in range(S):
                 m.add_hint(x[c][s], int(hint[c] == s))
     sol = solver(time_limit, seed, workers=1)
-    code = sol.solve(m)
+    code = solve(sol, m)
     info = _status(sol, code, SCALE)
     info.update({"symmetries": n_sym, "axis_bounds": axis_lb})
     if code not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
@@ -273,7 +273,7 @@ def window(problem: Problem, mesh: Mesh, slot: np.ndarray, slots: np.ndarray, ti
         for s in range(S):
             m.add_hint(a[i][s], int(where[int(slot[c])] == s))
     sol = solver(time_limit, seed, workers=1)
-    code = sol.solve(m)
+    code = solve(sol, m)
     info = _status(sol, code, SCALE)
     if code not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return slot, info

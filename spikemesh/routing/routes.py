@@ -33,7 +33,7 @@ import networkx as nx
 import numpy as np
 from ortools.sat.python import cp_model
 
-from spikemesh.budget import StageBudget, cpsat_seconds
+from spikemesh.budget import StageBudget, cpsat_seconds, solve
 from spikemesh.errors import PlacementError
 from spikemesh.fileio import atomic_write_json
 from spikemesh.routing.trees import (
@@ -326,7 +326,7 @@ def _select(flows: list[tuple[int, tuple[int, ...], float]], cands: list[list[Ro
     from spikemesh.placement.cpsat import solver as make_solver
 
     solver = make_solver(cpsat_seconds(time_limit), seed, workers=1)  # interleaved workers overran 10x in wall time
-    code = solver.solve(m)
+    code = solve(solver, m)
     info: dict[str, Any] = {"status": solver.status_name(code), "flows": len(flows), "channels": C,
                             "dependencies": len(dep_uses), "relay_dependencies": len(relay_idx)}
     if code not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
