@@ -10,6 +10,15 @@ import time
 from pathlib import Path
 
 
+def environ(pid: int) -> dict[str, str]:
+    """The environment process ``pid`` started with (empty if it has ended)."""
+    try:
+        raw = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return {}
+    return dict(e.decode(errors="replace").partition("=")[::2] for e in raw.split(b"\0") if e)
+
+
 def session(sid: int) -> dict[int, str]:
     """The live processes of session ``sid`` but its leader (pid: command line); zombies count as gone."""
     found = {}

@@ -14,7 +14,8 @@ import pytest
 from spikemesh.sweep import load_sweep
 from spikemesh.sweep.executors import run_task, tasks
 from spikemesh.sweep.point import TIMING
-from tests.sweep.procs import KillsItsRayWorker, alive, end, kill_left, session
+from spikemesh.sweep.ray_child import FAST_CONNECT
+from tests.sweep.procs import KillsItsRayWorker, alive, end, environ, kill_left, session
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -34,16 +35,19 @@ def _start(*args: str) -> tuple[subprocess.Popen[bytes], socket.socket]:
 
 
 def _exchange(payload: object, work: list) -> tuple[dict[int, str], dict[int, tuple[str, object]], dict[int, str],
-                                                    int | None]:
+                                                    int | None, dict[str, str]]:
     """Start the child, wait for Ray up, send ``work``, collect one answer per task, tell it to stop. Returns the
     child's processes while Ray was up, the answers by task ({n: (kind, rows or message)}), those processes still
-    running 10 s after the child ended, and the child's exit status."""
+    running 10 s after the child ended, the child's exit status and the raylet's environment."""
     child, sock = _start()
     rfile, wfile = sock.makefile("rb"), sock.makefile("wb")
     procs: dict[int, str] = {}
+    env: dict[str, str] = {}
     try:
         assert pickle.load(rfile) == ("up",)
         procs = session(child.pid)
+        raylet = [pid for pid, cmd in procs.items() if "raylet/raylet" in cmd]
+        env = environ(raylet[0]) if raylet else {}
         pickle.dump(("work", payload, work, None), wfile)
         wfile.flush()
         got = {}
@@ -58,7 +62,7 @@ def _exchange(payload: object, work: list) -> tuple[dict[int, str], dict[int, tu
         kill_left({**procs, **session(child.pid)})
         if child.poll() is None:
             child.kill()
-    return procs, got, left, child.returncode
+    return procs, got, left, child.returncode, env
 
 
 def test_ray_child_runs_the_work_on_a_lean_local_ray_and_leaves_nothing(tmp_path: Path) -> None:
@@ -70,10 +74,11 @@ def test_ray_child_runs_the_work_on_a_lean_local_ray_and_leaves_nothing(tmp_path
     spec.write_text('[axes]\nmodel = "demo"\nplacer = ["rowmajor", "zigzag"]\nseed = [0, 1]\n')
     sw = load_sweep(spec)
     work = tasks(sw.points)
-    procs, got, left, code = _exchange(sw.payload(), work)
+    procs, got, left, code, env = _exchange(sw.payload(), work)
     cmds = " ".join(procs.values())
     assert "gcs_server" in cmds and "raylet" in cmds and "ray::" in cmds, procs
     assert not any(n in cmds for n in ("monitor.py", "dashboard.py")), procs  # monitor, log_monitor, API server
+    assert {k: env.get(k) for k in FAST_CONNECT} == FAST_CONNECT  # the raylet retries its connections sooner
     assert code == 0
     assert not left, left
     assert sorted(got) == list(range(len(work)))
@@ -105,7 +110,7 @@ def test_ray_child_reports_a_task_whose_worker_dies_twice_as_lost(tmp_path: Path
     spec.write_text('[axes]\nmodel = "demo"\nplacer = "rowmajor"\n')
     sw = load_sweep(spec)
     work = [[KillsItsRayWorker()], *tasks(sw.points)]
-    _, got, left, code = _exchange(sw.payload(), work)
+    _, got, left, code, _ = _exchange(sw.payload(), work)
     assert code == 0 and not left, left
     kind, message = got[0]
     assert kind == "lost" and message.startswith("WorkerCrashedError"), message
