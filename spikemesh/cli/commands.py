@@ -449,7 +449,7 @@ def cmd_sweep(args: argparse.Namespace) -> None:
                     keep_builds=args.keep_builds, retry_failed=args.retry_failed, points=args.points,
                     progress=True, on_point=_point_line if output.VERBOSE else None)
     files = "results.csv" + (", results.parquet" if res.parquet else "") + ", sweep.html"
-    on_ray = "" if res.ran_here is None else f", {res.ran - res.ran_here} of them on Ray"
+    on_ray = " on Ray" if args.executor == "ray" else ""
     console.print(f"{len(res.rows)} points ({res.ran} run{on_ray}, {res.skipped} already done, {res.failed} failed) "
                   f"in {res.wall_s:.1f} s; wrote {files} in {res.out}", soft_wrap=True)
     if not res.parquet:

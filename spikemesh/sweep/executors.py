@@ -5,8 +5,7 @@
   receives the shared data (graphs, inputs, targets) once and warms its Numba kernels and solvers once.
 - ``ray``: Ray tasks, one CPU each; ``address`` joins a running cluster (``ray.init(address=...)``), without one a
   local Ray instance starts with ``workers`` CPUs (or every core), in a child process that drives Ray
-  (spikemesh.sweep.ray_child); this process runs points itself until Ray is up. The shared data goes to Ray's
-  object store once.
+  (spikemesh.sweep.ray_child). The shared data goes to Ray's object store once.
 
 The unit of work is a task: the points that differ only in their engine, compiled once and simulated once per
 engine (spikemesh.sweep.point.run_group); the rows are those of running each point on its own, apart from the

@@ -1,13 +1,11 @@
 """The Ray driver of a sweep: a child process of the sweep's process that starts a local Ray instance (or joins
 a cluster), runs the tasks the sweep sends it as Ray tasks and sends back each task's rows as it finishes.
 
-Why a process of its own: the sweep's process runs points itself while Ray starts, and ``import ray`` and
-``ray.init`` hold the interpreter lock for about a CPU-second. In one process the two took turns on one core
-while the other sat mostly idle (a 16-point sweep on 2 cores left 3.1-4.8 core-seconds idle in four runs, the
-process pool 3.1); in two processes Ray starts on the idle core (2.5-4.3 idle, the runs 0.4 s shorter on
-average). This process also ends Ray cleanly when the sweep's process dies without cleaning up (``kill -9``):
-it gets SIGTERM then (parent-death signal) and shuts Ray down, after ``ray.init`` has returned if Ray was still
-starting (Ray's agents outlive a start cut short).
+Why a process of its own: Ray starts (``import ray`` and ``ray.init`` hold the interpreter lock for about a
+CPU-second) while the sweep's process reads the sweep file and its models, on the other core; Ray's start-up
+changes below stay out of the sweep's process (a user's Python session); and this process ends Ray cleanly when
+the sweep's process dies without cleaning up (``kill -9``): it gets SIGTERM then (parent-death signal) and shuts
+Ray down, after ``ray.init`` has returned if Ray was still starting (Ray's agents outlive a start cut short).
 
 A local instance starts without three of the processes ``ray.init`` starts, none of which a sweep uses: the
 autoscaler monitor (nothing to scale on one machine), the log monitor (it forwards worker output to the driver,

@@ -29,7 +29,6 @@ class SweepResult:
     failed: int
     wall_s: float
     parquet: bool
-    ran_here: int | None = None  # ray executor without a Ray in this process: points run here while Ray started
 
 
 def sweep(spec: str | Path | dict[str, Any], out: str | Path, *, executor: str = "local",
@@ -100,8 +99,7 @@ def sweep(spec: str | Path | dict[str, Any], out: str | Path, *, executor: str =
         parquet = write_parquet(out / "results.parquet", cols, rows)
         write_html(out / "sweep.html", sw, cols, rows)
         res = SweepResult(out=out, columns=cols, rows=rows, ran=len(todo), skipped=skipped, failed=failed,
-                          wall_s=0.0, parquet=parquet, ran_here=ray_run.ran_here if ray_run and not ray_run.here
-                          else None)
+                          wall_s=0.0, parquet=parquet)
     finally:
         if ray_run is not None:  # Ray shuts down while the tables are written; wait for it
             ray_run.finish()

@@ -144,9 +144,8 @@ def test_ray_executor_gives_the_serial_rows(serial8: Path, tmp_path: Path, ray_l
 
 
 def _assert_ray_summary(stdout: str, n: int) -> None:
-    """The summary line of a sweep of ``n`` points that all ran, some on Ray, the rest in the sweep's process."""
-    m = re.search(rf"{n} points \({n} run, (\d+) of them on Ray, 0 already done, 0 failed\)", stdout)
-    assert m and int(m[1]) <= n, stdout
+    """The summary line of a sweep of ``n`` points that all ran on Ray."""
+    assert f"{n} points ({n} run on Ray, 0 already done, 0 failed)" in stdout, stdout
 
 
 def test_cli_joins_a_running_ray_cluster_by_address(serial8: Path, tmp_path: Path, ray_local) -> None:
@@ -214,15 +213,27 @@ def test_an_address_without_the_ray_executor_is_refused(tmp_path: Path) -> None:
     assert not (tmp_path / "out").exists()
 
 
+CLI_THEN_WARM = """
+import sys
+from spikemesh.cli import main
+from spikemesh.sweep import point
+
+code = main(sys.argv[1:])
+print("points run in this process:", point._WARM)  # a point warms its process up first
+sys.exit(code)
+"""
+
+
 def test_cli_ray_without_address_starts_and_stops_its_own_ray(serial8: Path, tmp_path: Path) -> None:
-    """The default of ``--executor ray``: a fresh process starts a local Ray instance (running points itself while
-    Ray comes up), gives the serial rows, and ends with Ray shut down (it exits on its own, cleanly)."""
+    """The default of ``--executor ray``: a fresh process starts a local Ray instance, runs every point on it (none
+    in the sweep's own process), gives the serial rows, and ends with Ray shut down (it exits on its own)."""
     pytest.importorskip("ray", reason="Ray is not installed (the sweep extra: pip install -e '.[sweep]')")
-    r = subprocess.run([sys.executable, "-m", "spikemesh.cli", "sweep", str(_write(tmp_path, SWEEP8)), "-o",
+    r = subprocess.run([sys.executable, "-c", CLI_THEN_WARM, "sweep", str(_write(tmp_path, SWEEP8)), "-o",
                         str(tmp_path / "out"), "--executor", "ray", "--workers", "2"], cwd=ROOT,
                        env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
     _assert_ray_summary(r.stdout, 8)
+    assert "points run in this process: False" in r.stdout
     assert _design_columns(tmp_path / "out" / "results.csv") == _design_columns(serial8 / "results.csv")
 
 
@@ -427,6 +438,20 @@ def test_bad_input_one_line_error_before_any_point_runs(tmp_path: Path, case: st
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("spikemesh: error:") and all(n in err[0] for n in needles)
     assert not (tmp_path / "out").exists()  # nothing ran, nothing written
+
+
+def test_the_ray_executor_without_ray_installed_is_one_error_before_anything_runs(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setitem(sys.modules, "ray", None)  # not imported here (a running Ray would be used as it is)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "ray" else find_spec(name, *a))
+    spec = _write(tmp_path, '[axes]\nmodel = "demo"\nplacer = ["rowmajor", "zigzag"]\n')
+    with pytest.raises(SpikemeshError, match="the ray executor needs Ray") as e:
+        spikemesh.sweep(spec, tmp_path / "out", executor="ray")
+    assert "pip install 'spikemesh[sweep]'" in str(e.value) and "--executor local" in str(e.value)
+    assert not (tmp_path / "out").exists()
 
 
 def test_bad_input_with_the_ray_executor_is_one_line_and_leaves_no_ray(tmp_path: Path) -> None:
@@ -643,7 +668,7 @@ except KeyboardInterrupt:
 
 
 def test_ctrl_c_after_a_cpsat_solve_is_still_a_keyboard_interrupt() -> None:
-    """A CP-SAT solve in the sweep's own process (the ray executor runs points there while Ray starts) leaves
+    """A CP-SAT solve in the sweep's own process (the serial executor runs points there) leaves
     SIGINT to Python: Ctrl-C afterwards raises KeyboardInterrupt (the CLI's one line and exit 130) rather than
     killing the process (CP-SAT's own handler, on by default, resets SIGINT to the default action)."""
     r = subprocess.run([sys.executable, "-c", CPSAT_THEN_SIGINT], cwd=ROOT,
