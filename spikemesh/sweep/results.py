@@ -1,20 +1,52 @@
-"""Sweep results on disk: one JSON file per finished point (``DIR/points/<key>.json``, written atomically as the
-point finishes: what a re-run skips), and the table of every point of the sweep in product order
-(``results.csv``, ``results.parquet``)."""
+"""Sweep results on disk: the sweep's description (``DIR/sweep.json``), one JSON file per finished point
+(``DIR/points/<key>.json``, written atomically as the point finishes: what a re-run skips), and the table of every
+point of the sweep in product order (``results.csv``, ``results.parquet``)."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+import os
 from pathlib import Path
 from typing import Any
 
+from spikemesh.errors import OutputError
 from spikemesh.fileio import atomic_open, atomic_write_json, atomic_write_with
 from spikemesh.sweep.point import METRICS
 from spikemesh.sweep.spec import Point, Sweep
 
+SWEEP_FORMAT = "spikemesh-sweep"
 POINT_FORMAT = "spikemesh-sweep-point"
+
+
+def check_out(out: Path) -> None:
+    """Refuse (OutputError) a results directory that exists and is neither empty nor a sweep's (its ``sweep.json``):
+    a sweep writes its files and ``points/`` into it. A sweep's directory may take another sweep: points are keyed
+    by their values and files' contents, so the points both share are reused, and the tables describe the last."""
+    if not os.path.lexists(out):
+        return
+    if out.is_dir() and not out.is_symlink():
+        try:
+            names = os.listdir(out)
+        except OSError as e:
+            raise OutputError(f"cannot read the results directory ({e.strerror})", node=str(out)) from None
+        if not names or _is_sweep(out):
+            return
+        what = f"a directory with {len(names)} entries and no sweep.json"
+    else:
+        what = "a symbolic link" if out.is_symlink() else "a file"
+    raise OutputError("refusing to write a sweep here: the path exists and holds no sweep", node=str(out),
+                      needed="a new path, an empty directory or a sweep's directory", available=what,
+                      hint="choose another -o directory")
+
+
+def _is_sweep(out: Path) -> bool:
+    try:
+        head = json.loads((out / "sweep.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(head, dict) and head.get("format") == SWEEP_FORMAT
 
 
 def point_path(out: Path, point: Point) -> Path:

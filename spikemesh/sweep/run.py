@@ -13,7 +13,16 @@ from spikemesh.errors import SpikemeshError
 from spikemesh.fileio import atomic_open, atomic_write_json
 from spikemesh.sweep import html as html_page
 from spikemesh.sweep.executors import EXECUTORS, default_workers, run_points
-from spikemesh.sweep.results import columns, read_point, table, write_csv, write_parquet, write_point
+from spikemesh.sweep.results import (
+    SWEEP_FORMAT,
+    check_out,
+    columns,
+    read_point,
+    table,
+    write_csv,
+    write_parquet,
+    write_point,
+)
 from spikemesh.sweep.spec import Point, Sweep, load_sweep
 
 
@@ -54,6 +63,7 @@ def sweep(spec: str | Path | dict[str, Any], out: str | Path, *, executor: str =
                              available=f"--executor {executor}", hint="drop --address, or add --executor ray")
     if workers is not None and workers < 1:
         raise SpikemeshError("workers must be positive", node="sweep", needed=">= 1", available=workers)
+    check_out(Path(out))
     t0 = time.perf_counter()
     # a local Ray instance starts now, while the sweep file is read and checked (seconds either way)
     ray_run = None
@@ -66,7 +76,7 @@ def sweep(spec: str | Path | dict[str, Any], out: str | Path, *, executor: str =
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         peak = "VmHWM after /proc/self/clear_refs (MiB), else ru_maxrss"
-        atomic_write_json(out / "sweep.json", {"format": "spikemesh-sweep", "source": sw.source, "axes": sw.axes,
+        atomic_write_json(out / "sweep.json", {"format": SWEEP_FORMAT, "source": sw.source, "axes": sw.axes,
                                                "settings": sw.settings, "points": len(sw.points), "peak_memory": peak})
         for stale in (out / "points").glob(".*.tmp"):  # a point file being written when a sweep was killed
             stale.unlink(missing_ok=True)

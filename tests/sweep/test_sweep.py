@@ -440,6 +440,25 @@ def test_bad_input_one_line_error_before_any_point_runs(tmp_path: Path, case: st
     assert not (tmp_path / "out").exists()  # nothing ran, nothing written
 
 
+def test_out_must_be_new_empty_or_a_sweeps_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """-o refuses a directory holding other files (and a file): one line, exit 2, nothing written. A sweep's
+    directory takes another sweep: the shared points are reused and the tables describe the last sweep."""
+    spec = _write(tmp_path, '[axes]\nmodel = "demo"\nplacer = ["rowmajor", "zigzag"]\n')
+    other = tmp_path / "papers"
+    other.mkdir()
+    (other / "draft.tex").write_text("keep me")
+    for out in (other, spec):
+        assert main(["sweep", str(spec), "-o", str(out), "--executor", "serial"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "holds no sweep" in err[0] and str(out) in err[0], err
+    assert sorted(p.name for p in other.iterdir()) == ["draft.tex"]
+    (tmp_path / "empty").mkdir()
+    assert spikemesh.sweep(spec, tmp_path / "empty", executor="serial").ran == 2
+    wider = _write(tmp_path, '[axes]\nmodel = "demo"\nplacer = ["rowmajor", "zigzag", "neighbor"]\n', "wider.toml")
+    res = spikemesh.sweep(wider, tmp_path / "empty", executor="serial")
+    assert (res.ran, res.skipped) == (1, 2) and len(res.rows) == 3
+
+
 def test_the_ray_executor_without_ray_installed_is_one_error_before_anything_runs(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import importlib.util
