@@ -184,7 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = command("sweep", "compile and simulate the product of a sweep file's axes (resumable)")
     s.add_argument("spec", help="sweep file (.toml): [axes] model, inputs, target, core.*/noc.*/chips overrides, "
                                 "seed, strategy, placer, routing, engine; [sweep] points, filter, samples, steps")
-    s.add_argument("--out", "-o", required=True, help="results directory (re-running skips finished points)")
+    s.add_argument("--out", "-o", required=True,
+                   help="results directory: new, empty or a sweep's (re-running skips finished points)")
     s.add_argument("--executor", default="local", choices=["local", "ray", "serial"],
                    help="local (process pool over this machine's cores), ray (a Ray cluster or a local "
                         "Ray instance), serial (this process)")
