@@ -85,3 +85,28 @@ def test_simulate_wrong_input_shape_exit_2(tmp_path: Path, conv_graph: Graph) ->
     np.save(tmp_path / "x.npy", np.zeros((4, 1, 3, 8, 8)))
     r = run("simulate", str(tmp_path / "m.smg"), "--input", str(tmp_path / "x.npy"))
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def _numba_style_interrupt(args: object) -> None:
+    """What a Ctrl-C during a Numba kernel's call raises: a SystemError with the KeyboardInterrupt as its context
+    ("CPUDispatcher(...) returned a result with an exception set")."""
+    try:
+        raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        raise SystemError("CPUDispatcher(<function _search>) returned a result with an exception set")  # noqa: B904
+
+
+def test_ctrl_c_that_comes_back_wrapped_is_still_interrupted_not_a_bug(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from spikemesh.cli import app
+
+    monkeypatch.setattr(app, "cmd_targets", _numba_style_interrupt)
+    assert app.main(["targets"]) == 130
+    assert capsys.readouterr().err.strip() == "spikemesh: interrupted"
+
+    def bug(args: object) -> None:
+        raise SystemError("a real internal error")
+
+    monkeypatch.setattr(app, "cmd_targets", bug)
+    assert app.main(["targets"]) == 1
+    assert "internal error: SystemError: a real internal error" in capsys.readouterr().err

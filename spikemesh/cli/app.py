@@ -220,6 +220,18 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
+def _interrupted(e: BaseException) -> bool:
+    """Whether ``e`` was caused by Ctrl-C (a KeyboardInterrupt among its causes and contexts)."""
+    seen: set[int] = set()
+    cur: BaseException | None = e
+    while cur is not None and id(cur) not in seen:
+        if isinstance(cur, KeyboardInterrupt):
+            return True
+        seen.add(id(cur))
+        cur = cur.__cause__ or cur.__context__
+    return False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command. A user error (SpikemeshError, an OS error on a user's path, too little memory) prints one
     line on stderr and returns 2; an internal error (a bug) prints one line and returns 1 (the traceback with
@@ -255,6 +267,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("spikemesh: interrupted", file=sys.stderr)
         return 130
     except Exception as e:
+        if _interrupted(e):  # Ctrl-C inside a Numba kernel's call comes back as SystemError with it as context
+            print("spikemesh: interrupted", file=sys.stderr)
+            return 130
         if output.VERBOSE or os.environ.get("SPIKEMESH_DEBUG"):
             raise
         print(f"spikemesh: internal error: {_one_line(f'{type(e).__name__}: {e}')[:300]}; hint: this is a bug, "
