@@ -262,8 +262,10 @@ def _check_values(sweep: Sweep) -> None:
     for name, values in sweep.axes.items():
         for v in values:
             if name in choices and v not in choices[name]:
+                close = difflib.get_close_matches(str(v), choices[name], n=1, cutoff=0.6)
                 raise SweepError(f"axis {name!r} value {v!r} is not a known {name}",
-                                 node=sweep.source, needed=" | ".join(choices[name]), available=repr(v))
+                                 node=sweep.source, needed=" | ".join(choices[name]), available=repr(v),
+                                 hint=f"did you mean {close[0]!r}?" if close else None)
             if name in OPTION_AXES and not _same_kind(v, getattr(defaults, name)):
                 raise SweepError(f"axis {name!r} value {v!r} has the wrong type", node=sweep.source,
                                  needed=type(getattr(defaults, name)).__name__, available=type(v).__name__)

@@ -415,6 +415,7 @@ BAD = {
                             ["'noc.forwarding'", "'wormhole'"]),
     "wrong type": ('[axes]\nmodel = "demo"\nnoc.buffer_flits = [4, "deep"]\n', ["'noc.buffer_flits'", "'deep'"]),
     "bad placer": ('[axes]\nmodel = "demo"\nplacer = ["anneal", "fastest"]\n', ["'placer'", "'fastest'"]),
+    "placer typo": ('[axes]\nmodel = "demo"\nplacer = ["row_major"]\n', ["'row_major'", "did you mean 'rowmajor'?"]),
     "empty axis": ('[axes]\nmodel = "demo"\nseed = []\n', ["'seed'", "empty"]),
     "empty filter": ('[sweep]\nfilter = "seed > 9"\n[axes]\nmodel = "demo"\nseed = [0, 1]\n',
                      ["empty", "'seed > 9'"]),
