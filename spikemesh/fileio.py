@@ -124,6 +124,22 @@ def is_build(path: str | os.PathLike[str]) -> bool:
     return isinstance(head, dict) and isinstance(head.get("format"), str) and head["format"].startswith(FORMAT_PREFIX)
 
 
+def refused_dir(p: Path, accepts: Callable[[Path], bool], marker: str) -> str | None:
+    """None when a run may write into ``p``: absent, an empty directory, or a directory ``accepts``; else what ``p``
+    is, for the refusal (``marker``: what an accepted directory holds)."""
+    if not os.path.lexists(p):
+        return None
+    if p.is_symlink():
+        return "a symbolic link"
+    if p.is_dir():
+        try:
+            names = os.listdir(p)
+        except OSError as e:
+            raise OutputError(f"cannot read the output directory ({e.strerror})", node=str(p)) from None
+        return None if not names or accepts(p) else f"a directory with {len(names)} entries and no {marker}"
+    return "a file" if p.is_file() else "not a directory"
+
+
 def check_output_dir(path: str | os.PathLike[str], force: bool = False, flag: str = "--force") -> None:
     """Refuse (OutputError) to write a build into ``path`` unless it is absent, an empty directory, or a
     spikemesh build; ``force`` allows replacing anything but the filesystem root, the home and the working
@@ -142,20 +158,9 @@ def check_output_dir(path: str | os.PathLike[str], force: bool = False, flag: st
         pass
     if force:
         return
-    if p.is_symlink():
-        what = "a symbolic link"
-    elif p.is_dir():
-        try:
-            names = os.listdir(p)
-        except OSError as e:
-            raise OutputError(f"cannot read the output directory ({e.strerror})", node=str(p)) from None
-        if not names or is_build(p):
-            return
-        what = f"a directory with {len(names)} entries and no spikemesh {BUILD_MARKER}"
-    elif p.is_file():
-        what = "a file"
-    else:
-        what = "not a directory"
+    what = refused_dir(p, is_build, f"spikemesh {BUILD_MARKER}")
+    if what is None:
+        return
     raise OutputError("refusing to replace the output path: it exists and is not a spikemesh build", node=str(p),
                       needed="a new path, an empty directory or a spikemesh build", available=what,
                       hint=f"choose another output path, or pass {flag} to replace it")

@@ -7,12 +7,11 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from spikemesh.errors import OutputError
-from spikemesh.fileio import atomic_open, atomic_write_json, atomic_write_with
+from spikemesh.fileio import atomic_open, atomic_write_json, atomic_write_with, refused_dir
 from spikemesh.sweep.point import METRICS
 from spikemesh.sweep.spec import Point, Sweep
 
@@ -24,18 +23,9 @@ def check_out(out: Path) -> None:
     """Refuse (OutputError) a results directory that exists and is neither empty nor a sweep's (its ``sweep.json``):
     a sweep writes its files and ``points/`` into it. A sweep's directory may take another sweep: points are keyed
     by their values and files' contents, so the points both share are reused, and the tables describe the last."""
-    if not os.path.lexists(out):
+    what = refused_dir(out, _is_sweep, "sweep.json")
+    if what is None:
         return
-    if out.is_dir() and not out.is_symlink():
-        try:
-            names = os.listdir(out)
-        except OSError as e:
-            raise OutputError(f"cannot read the results directory ({e.strerror})", node=str(out)) from None
-        if not names or _is_sweep(out):
-            return
-        what = f"a directory with {len(names)} entries and no sweep.json"
-    else:
-        what = "a symbolic link" if out.is_symlink() else "a file"
     raise OutputError("refusing to write a sweep here: the path exists and holds no sweep", node=str(out),
                       needed="a new path, an empty directory or a sweep's directory", available=what,
                       hint="choose another -o directory")
