@@ -88,6 +88,20 @@ class SimulationError(SpikemeshError):
     """Bad simulator input, or a detected deadlock / stall."""
 
 
+def interrupted(e: BaseException) -> bool:
+    """Whether ``e`` comes from Ctrl-C: a KeyboardInterrupt among its causes and contexts. A Ctrl-C inside a
+    Numba kernel's call comes back as ``SystemError: CPUDispatcher(...) returned a result with an exception set``,
+    with the KeyboardInterrupt as its cause."""
+    seen: set[int] = set()
+    cur: BaseException | None = e
+    while cur is not None and id(cur) not in seen:
+        if isinstance(cur, KeyboardInterrupt):
+            return True
+        seen.add(id(cur))
+        cur = cur.__cause__ or cur.__context__
+    return False
+
+
 @contextmanager
 def located(where: str, what: str = "malformed content", cls: type[SpikemeshError] = FileFormatError,
             hint: str | None = "re-create the file") -> Iterator[None]:

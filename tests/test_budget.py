@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -71,6 +78,34 @@ def test_bad_time_limit_is_a_clear_error(bad: object) -> None:
     assert "needed > 0" in str(e.value)
 
 
+ROOT = Path(__file__).resolve().parents[1]
+
+CPSAT_THEN_SIGINT = """
+import os, signal, time
+from ortools.sat.python import cp_model
+from spikemesh.budget import cpsat_solver
+
+m = cp_model.CpModel()
+x = m.NewIntVar(0, 3, "x")
+m.Maximize(x)
+assert cpsat_solver(0).Solve(m) == cp_model.OPTIMAL
+try:
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(5)
+except KeyboardInterrupt:
+    print("KeyboardInterrupt")
+"""
+
+
+def test_ctrl_c_after_a_cpsat_solve_is_still_a_keyboard_interrupt() -> None:
+    """A CP-SAT solve (budget.cpsat_solver) leaves SIGINT to Python: Ctrl-C afterwards raises KeyboardInterrupt
+    (the CLI's one line and exit 130) rather than killing the process (CP-SAT's own handler, on by default, resets
+    SIGINT to the default action)."""
+    r = subprocess.run([sys.executable, "-c", CPSAT_THEN_SIGINT], cwd=ROOT,
+                       env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.strip() == "KeyboardInterrupt", (r.returncode, r.stderr)
+
+
 CPSAT_INTERRUPTED = """
 import sys, time
 from ortools.sat.python import cp_model
@@ -98,16 +133,8 @@ print("solve ended on its own", flush=True)
 def test_ctrl_c_interrupts_a_cpsat_solve_at_once() -> None:
     """Ctrl-C during a CP-SAT solve in the main thread (a compile, or a sweep's own points) raises
     KeyboardInterrupt within a second rather than when the solve reaches its time limit (60 s here)."""
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[1]
-    p = subprocess.Popen([sys.executable, "-c", CPSAT_INTERRUPTED], cwd=root, stdout=subprocess.PIPE, text=True,
-                         env={**os.environ, "PYTHONPATH": str(root)})
+    p = subprocess.Popen([sys.executable, "-c", CPSAT_INTERRUPTED], cwd=ROOT, stdout=subprocess.PIPE, text=True,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
     try:
         assert p.stdout is not None and p.stdout.readline().strip() == "solving"
         time.sleep(1.0)  # well inside the solve

@@ -23,7 +23,7 @@ from spikemesh.cli.commands import (
     cmd_verify,
 )
 from spikemesh.cli.output import DEFAULT_TARGET, console
-from spikemesh.errors import SpikemeshError
+from spikemesh.errors import SpikemeshError, interrupted
 
 
 class _Help(argparse.HelpFormatter):
@@ -220,18 +220,6 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
-def _interrupted(e: BaseException) -> bool:
-    """Whether ``e`` was caused by Ctrl-C (a KeyboardInterrupt among its causes and contexts)."""
-    seen: set[int] = set()
-    cur: BaseException | None = e
-    while cur is not None and id(cur) not in seen:
-        if isinstance(cur, KeyboardInterrupt):
-            return True
-        seen.add(id(cur))
-        cur = cur.__cause__ or cur.__context__
-    return False
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command. A user error (SpikemeshError, an OS error on a user's path, too little memory) prints one
     line on stderr and returns 2; an internal error (a bug) prints one line and returns 1 (the traceback with
@@ -267,7 +255,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("spikemesh: interrupted", file=sys.stderr)
         return 130
     except Exception as e:
-        if _interrupted(e):  # Ctrl-C inside a Numba kernel's call comes back as SystemError with it as context
+        if interrupted(e):  # Ctrl-C that came back wrapped (a Numba kernel's call)
             print("spikemesh: interrupted", file=sys.stderr)
             return 130
         if output.VERBOSE or os.environ.get("SPIKEMESH_DEBUG"):

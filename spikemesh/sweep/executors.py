@@ -34,7 +34,6 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
-from spikemesh.errors import SpikemeshError
 from spikemesh.sweep.point import METRICS, run_group, set_payload
 from spikemesh.sweep.spec import Point, Sweep
 
@@ -81,25 +80,16 @@ def died(error: str) -> dict[str, Any]:
 
 
 def run_points(sweep: Sweep, todo: list[Point], executor: str = "local", workers: int | None = None,
-               address: str | None = None, builds: Path | None = None, ray_run: Any = None) -> Rows:
-    """Run ``todo`` with ``executor``; yields (point, metric columns) in completion order. ``ray_run``: a
-    spikemesh.sweep.ray_run.RayRun made earlier (its Ray starting meanwhile), which the caller finishes."""
+               builds: Path | None = None, ray_run: Any = None) -> Rows:
+    """Run ``todo`` with ``executor`` (one of EXECUTORS, checked by the caller); yields (point, metric columns) in
+    completion order. ``ray_run``: the ray executor's spikemesh.sweep.ray_run.RayRun, made (its Ray starting)
+    before the sweep file was read; the caller finishes it."""
     if executor == "serial":
         yield from _serial(sweep, tasks(todo), builds)
     elif executor == "local":
         yield from _local(sweep, tasks(todo), workers or default_workers(), builds)
-    elif executor == "ray":
-        from spikemesh.sweep.ray_run import RayRun
-
-        run = ray_run if ray_run is not None else RayRun(workers, address)
-        try:
-            yield from run.rows(sweep, tasks(todo), builds)
-        finally:
-            if ray_run is None:
-                run.finish()
     else:
-        raise SpikemeshError(f"unknown executor {executor!r}", node="sweep", needed=" | ".join(EXECUTORS),
-                             available=executor)
+        yield from ray_run.rows(sweep, tasks(todo), builds)
 
 
 def _serial(sweep: Sweep, todo: list[Task], builds: Path | None) -> Rows:

@@ -1,7 +1,8 @@
 """Sweep points: compile, simulate, and the row of figures each reports. Points that differ only in their engine
 are run together (one compile, one simulation per engine). Runs in a worker process (a local pool worker, a Ray
-worker, or the calling process for the serial executor, and for the ray executor while Ray starts); a failure
-becomes a row with ``status = "failed"`` and the one-line error, never an exception.
+worker, or the calling process for the serial executor); a failure
+becomes a row with ``status = "failed"`` and the one-line error, never an exception (but Ctrl-C, even when a
+Numba kernel wraps it, is KeyboardInterrupt).
 
 Peak memory: the peak resident set size (``VmHWM`` of /proc/self/status, MiB) of the process running the point,
 reset before the compile by writing 5 to /proc/self/clear_refs (Linux). It counts the whole worker (interpreter,
@@ -19,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from spikemesh.errors import SpikemeshError
+from spikemesh.errors import SpikemeshError, interrupted
 
 #: the columns every row has after the axis columns, in order. Units: energy pJ per inference (sample), power mW,
 #: latency seconds per sample, traffic spike copies per step, times seconds, memory MiB.
@@ -104,6 +105,8 @@ def run_group(points: list[tuple[dict[str, Any], str | None]], target_key: str,
         base["compile_s"] = round(time.perf_counter() - t0, 4)
         base.update(_compile_figures(program))
     except Exception as e:  # any failure is this point's row; the sweep goes on
+        if interrupted(e):
+            raise KeyboardInterrupt from e
         base["status"] = "failed"
         base["error"] = f"compile: {type(e).__name__}: {e}".replace("\n", " ")
     compile_peak = _peak_mib(reset_ok)
@@ -142,6 +145,8 @@ def _simulate_into(row: dict[str, Any], program: Any, values: dict[str, Any], ke
                 row["accuracy"] = accuracy(result, labels)
         row["status"] = "ok"
     except Exception as e:  # any failure is this point's row; the sweep goes on
+        if interrupted(e):
+            raise KeyboardInterrupt from e
         row["status"] = "failed"
         row["error"] = f"{stage}: {type(e).__name__}: {e}".replace("\n", " ")
 

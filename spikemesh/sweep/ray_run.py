@@ -90,7 +90,7 @@ class RayRun:
         self.link.sock.settimeout(None)
         if msg[0] == "error":
             raise SpikemeshError(f"cannot start or join Ray: {msg[1]}", node="sweep", needed="a running Ray",
-                                 available=self._where(), hint=_JOIN_HINT if msg[2] else hint)
+                                 available=self._where(), hint=hint)
         self.up = True
 
     def rows(self, sweep: Sweep, todo: list[Task], builds: Path | None) -> Rows:

@@ -63,7 +63,8 @@ def sweep(spec: str | Path | dict[str, Any], out: str | Path, *, executor: str =
                              available=f"--executor {executor}", hint="drop --address, or add --executor ray")
     if workers is not None and workers < 1:
         raise SpikemeshError("workers must be positive", node="sweep", needed=">= 1", available=workers)
-    check_out(Path(out))
+    out = Path(out)
+    check_out(out)
     t0 = time.perf_counter()
     # a local Ray instance starts now, while the sweep file is read and checked (seconds either way)
     ray_run = None
@@ -73,7 +74,6 @@ def sweep(spec: str | Path | dict[str, Any], out: str | Path, *, executor: str =
         ray_run = RayRun(workers, address)
     try:
         sw = load_sweep(spec, points=points)
-        out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         peak = "VmHWM after /proc/self/clear_refs (MiB), else ru_maxrss"
         atomic_write_json(out / "sweep.json", {"format": SWEEP_FORMAT, "source": sw.source, "axes": sw.axes,
@@ -93,7 +93,7 @@ def sweep(spec: str | Path | dict[str, Any], out: str | Path, *, executor: str =
         slots = 1 if executor == "serial" else workers or default_workers()
         left = len(todo)
         with _progress(progress, len(sw.points), skipped, failed) as tick:
-            for point, metrics in run_points(sw, todo, executor, workers, address, builds, ray_run):
+            for point, metrics in run_points(sw, todo, executor, workers, builds, ray_run):
                 write_point(out, point, metrics)
                 finished[point.key] = metrics
                 failed += metrics.get("status") != "ok"
